@@ -1,0 +1,73 @@
+/*  =========================================================================
+    fm_client - the client side of finmatch: 7/MDP client and event reader
+
+    Owns one DEALER socket speaking 7/MDP client frames to the broker, so a
+    program may keep many requests in flight: replies come back in any
+    order and are matched by their request_id (or request.idem_key) body
+    fields, never by arrival order.  Also reads the event stream.
+    Used by the `finmatch` CLI, the benchmark and the integration tests.
+    =========================================================================
+*/
+
+#ifndef FM_CLIENT_H_INCLUDED
+#define FM_CLIENT_H_INCLUDED
+
+#include "fm_proto.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct _fm_client_t fm_client_t;
+
+//  Connect to the broker's client endpoint.  Returns NULL if the endpoint
+//  is invalid (error logged).
+fm_client_t *
+    fm_client_new (const char *endpoint);
+
+//  Destroy; idempotent, nulls *self_p.  Pending replies are dropped.
+void
+    fm_client_destroy (fm_client_t **self_p);
+
+//  Encode msg and send it to service.  msg is borrowed.  Returns 0, or -1
+//  if msg is invalid (err filled) or the send failed.
+int
+    fm_client_send (fm_client_t *self, const char *service,
+                    const fm_msg_t *msg, fm_error_t *err);
+
+//  Wait up to timeout_ms (-1 forever) for the next reply.  Returns a new
+//  message the caller owns (possibly an ERROR message from the broker),
+//  or NULL on timeout or interrupt (err->status 504 / 0) or when the
+//  reply cannot be decoded (err filled; the reply is dropped).
+fm_msg_t *
+    fm_client_recv (fm_client_t *self, int timeout_ms, fm_error_t *err);
+
+//  8/MMI: ask whether service has workers.  Returns 200, 404 or 501 as the
+//  broker answered, or -1 on timeout.
+int
+    fm_client_mmi (fm_client_t *self, const char *service, int timeout_ms);
+
+//  The underlying socket, for zpoller.  Borrowed.
+zsock_t *
+    fm_client_sock (fm_client_t *self);
+
+//  Open a SUB socket on the event endpoint subscribed to prefix ("" for
+//  all).  Returns a new socket the caller owns, or NULL.
+zsock_t *
+    fm_events_subscribe (const char *endpoint, const char *prefix);
+
+//  Receive one event from a SUB socket into *event (waits for the next
+//  message).  Returns 0, or -1 with err filled if the message is malformed
+//  (it is consumed), or -1 with err->status 0 on interrupt.
+int
+    fm_events_recv (zsock_t *sub, fm_event_t *event, fm_error_t *err);
+
+//  Self test
+void
+    fm_client_test (bool verbose);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

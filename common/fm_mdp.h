@@ -1,0 +1,49 @@
+/*  =========================================================================
+    fm_mdp - ZeroMQ RFC 7/MDP (Majordomo 0.1) frame constants
+
+    finmatch's client and worker sides are 7/MDP: any Majordomo client or
+    worker, in any language, interoperates.  This header owns the constants
+    of that framing; the broker, fm_worker and fm_client build and parse
+    frames with them.  Frame layouts (after the ROUTER identity frame at
+    the broker):
+
+      client -> broker   [""]["MDPC01"][service][body]
+      broker -> client   [""]["MDPC01"][service][body]
+      worker -> broker   [""]["MDPW01"][0x01 READY][service][opts?]
+                         [""]["MDPW01"][0x03 REPLY][reply-to][""][body]
+                         [""]["MDPW01"][0x04 HEARTBEAT]
+                         [""]["MDPW01"][0x05 DISCONNECT]
+      broker -> worker   [""]["MDPW01"][0x02 REQUEST][reply-to][""][body]
+                         [""]["MDPW01"][0x04 HEARTBEAT]
+                         [""]["MDPW01"][0x05 DISCONNECT]
+
+    "reply-to" is opaque to workers: they echo it.  The broker puts its own
+    correlation token there (SPEC.md "Correlation").
+    =========================================================================
+*/
+
+#ifndef FM_MDP_H_INCLUDED
+#define FM_MDP_H_INCLUDED
+
+#define FM_MDPC                 "MDPC01"
+#define FM_MDPW                 "MDPW01"
+
+#define FM_MDPW_READY           0x01
+#define FM_MDPW_REQUEST         0x02
+#define FM_MDPW_REPLY           0x03
+#define FM_MDPW_HEARTBEAT       0x04
+#define FM_MDPW_DISCONNECT      0x05
+
+//  Services
+#define FM_SERVICE_REQUEST      "fm.request"    //  handled inside the broker
+#define FM_SERVICE_ACCEPT       "fm.accept"     //  handled inside the broker
+#define FM_SERVICE_GOV          "gov.credit"
+#define FM_SERVICE_BANK_PREFIX  "bank."         //  + bank code
+#define FM_SERVICE_MMI          "mmi.service"   //  8/MMI
+
+//  Defaults shared by broker and workers (msecs); all are config
+#define FM_HEARTBEAT_MS         2500    //  interval between heartbeats
+#define FM_HEARTBEAT_LIVENESS   3       //  missed heartbeats before expiry
+#define FM_RECONNECT_MS         2500    //  worker reconnect delay
+
+#endif

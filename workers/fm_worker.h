@@ -1,0 +1,61 @@
+/*  =========================================================================
+    fm_worker - 7/MDP worker API with finmatch's capacity extension
+
+    Owns one DEALER connection to the broker for one service: READY on
+    connect (with fm_ready_opts: capacity and heartbeat interval),
+    heartbeats both ways, expiry of a silent broker and reconnect after
+    FM_RECONNECT_MS, DISCONNECT handling.  Shaped like zguide's mdwrkapi
+    but written on zsock/zpoller and non-blocking-friendly: a caller with
+    capacity > 1 may receive several requests before replying.
+    =========================================================================
+*/
+
+#ifndef FM_WORKER_H_INCLUDED
+#define FM_WORKER_H_INCLUDED
+
+#include <czmq.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct _fm_worker_t fm_worker_t;
+
+//  Connect to endpoint as a worker for service.  capacity 1..1024,
+//  heartbeat_ms and liveness as the broker's (see SPEC.md).  Returns NULL
+//  if the endpoint is invalid (error logged).
+fm_worker_t *
+    fm_worker_new (const char *endpoint, const char *service,
+                   uint32_t capacity, uint32_t heartbeat_ms,
+                   uint32_t liveness);
+
+//  Send DISCONNECT, then destroy.  Idempotent, nulls *self_p.
+void
+    fm_worker_destroy (fm_worker_t **self_p);
+
+//  Log every message exchanged.
+void
+    fm_worker_set_verbose (fm_worker_t *self, bool verbose);
+
+//  Wait up to timeout_ms (-1 forever) for the next REQUEST, doing
+//  heartbeats and reconnects meanwhile.  Returns the body frame (caller
+//  owns) and sets *reply_to_p to the reply-to frame (caller owns, pass it
+//  back to fm_worker_send); or NULL on timeout or interrupt.
+zframe_t *
+    fm_worker_recv (fm_worker_t *self, int timeout_ms, zframe_t **reply_to_p);
+
+//  Send a REPLY to reply_to with body.  Takes ownership of both frames and
+//  nulls the pointers, whatever the outcome.  Returns 0 or -1.
+int
+    fm_worker_send (fm_worker_t *self, zframe_t **reply_to_p,
+                    zframe_t **body_p);
+
+//  Self test
+void
+    fm_worker_test (bool verbose);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
