@@ -1,3 +1,2318 @@
-//  STUB: to be replaced by the module owner
-#include <czmq.h>
-void fm_broker_test (bool verbose) { (void) verbose; zsys_error ("STUB fm_broker_test"); assert (false); }
+/*  =========================================================================
+    fm_broker - the finmatch broker actor
+
+    One thread, one zloop, two sockets.  The ROUTER serves 7/MDP clients
+    ("MDPC01") and workers ("MDPW01") on one endpoint; the XPUB publishes
+    one event per state change.  The broker is also the only implementer
+    of the services fm.request and fm.accept.
+
+    Structures, in the shape of zguide's mdbroker and malamute's server:
+      broker_t   the actor's state, settings, sockets, tables
+      service_t  a worker service (gov.credit, bank.<CODE>): its live
+                 workers and a bounded queue of slots waiting for capacity
+      worker_t   one registered worker: identity, service, expiry,
+                 capacity (READY extension) and queries in flight
+      request_t  one financing request from REQUEST to eviction: the
+                 request as asked, its waiting clients, its slots, the
+                 stored RESULT and the accept sub-machine
+      slot_t     one query the request owes a service (credit, bank, grant):
+                 idle -> queued -> sent -> done | timed out.  The slot
+                 remembers which worker holds it so capacity is given back
+                 exactly once, on the answer or on the deadline.
+
+    Invariants:
+    - A request is in the deadline heap iff it waits for gov, banks or a
+      grant; each of those waits has exactly one deadline.
+    - A queued slot is in exactly one service queue; releasing or
+      destroying the slot removes it, so queues never hold stale slots.
+    - worker->inflight counts slots in state SENT that name the worker.
+    - Event seq numbers advance only when an event was encoded: gap-free
+      within an epoch whether or not anyone receives it.
+
+    Costs: every message is O(1) except bank fan-out (O(banks)) and the
+    heartbeat timer (O(workers) every heartbeat_ms).  Deadlines live in a
+    binary min-heap driven by one one-shot zloop timer re-armed for the
+    earliest deadline: zloop scans its timer list linearly, so a timer per
+    request would make the loop O(requests).  Tickets would also work but
+    take one delay for all, and we have three (gov, banks, grant) that
+    are settable at run time.
+
+    A retained request keeps only what replays and accepts need: the
+    request as asked (to detect key reuse), its encoded RESULT, and the
+    accept state.  Offers are decoded back from the RESULT frame when an
+    accept arrives: accepts are rare, retained requests are many.
+
+    Nothing here touches the disk, and nothing is logged per message
+    unless VERBOSE.  Every inbound frame is validated; anything malformed
+    is an input.rejected event (and an ERROR to a client whose envelope
+    parsed, or DISCONNECT to a worker) and never an assertion.
+    =========================================================================
+*/
+
+#include "fm_broker.h"
+#include "fm_proto.h"
+#include "fm_mdp.h"
+#include "fm_ids.h"
+#include "fm_rank.h"
+#include <time.h>
+
+//  Defaults; each is a setting (SET name value, finmatch-broker.cfg)
+#define DEADLINE_MS         2000    //  msecs banks have to answer a query
+#define GOV_DEADLINE_MS     1000    //  msecs gov.credit has for a profile
+#define HEARTBEAT_MS        FM_HEARTBEAT_MS
+#define LIVENESS            FM_HEARTBEAT_LIVENESS
+#define MAX_INFLIGHT        10000   //  requests being matched at once
+#define MAX_RETAINED        100000  //  completed requests kept for replay
+#define EVENTS_HWM          100000  //  events queued per subscriber
+
+//  Fixed limits
+#define ROUTER_HWM          100000  //  one client DEALER may hold thousands
+                                    //  of requests: the 1000 default drops
+#define MAX_FRAME           (4 * FM_MAX_BODY)   //  bigger: libzmq drops the
+                                    //  peer (ZMQ_MAXMSGSIZE); between
+                                    //  FM_MAX_BODY and this we answer 413
+#define EVENT_BUFFER_SIZE   (64 * 1024) //  one encoded event, reused
+#define MAX_WAITERS         16      //  clients waiting on one request
+#define ROUTER_BATCH        256     //  messages read per wakeup, then the
+                                    //  timers get a turn
+
+typedef struct _broker_t broker_t;
+typedef struct _service_t service_t;
+typedef struct _worker_t worker_t;
+typedef struct _request_t request_t;
+
+//  Slot: one query a request owes to one service
+typedef enum {
+    SLOT_IDLE = 0,                  //  not used (yet)
+    SLOT_QUEUED,                    //  in service->queue, no worker free
+    SLOT_SENT,                      //  held by worker_key
+    SLOT_DONE,                      //  answered
+    SLOT_TIMED_OUT                  //  deadline passed or queue was full
+} slot_state_t;
+
+typedef struct {
+    request_t *request;             //  Borrowed: the request owning the slot
+    service_t *service;             //  Borrowed: services live as long as
+                                    //  the broker
+    zframe_t *body;                 //  Borrowed from request: query to send
+    slot_state_t state;
+    char *worker_key;               //  Owned: key of the worker holding it
+    void *queue_handle;             //  In service->queue when QUEUED
+} slot_t;
+
+//  Request states (SPEC.md "Request lifecycle")
+typedef enum {
+    REQ_ENRICHING = 1,              //  waits for gov.credit
+    REQ_GATHERING,                  //  waits for banks
+    REQ_DONE                        //  RESULT stored, retained
+} req_state_t;
+
+//  Accept sub-machine of a retained request
+typedef enum {
+    ACC_NONE = 0,                   //  nothing accepted (or last withdrawn)
+    ACC_GRANTING,                   //  GRANT_QUERY out, waiting for bank
+    ACC_GRANTED                     //  confirmation stored
+} acc_state_t;
+
+struct _broker_t {
+    zsock_t *pipe;                  //  Actor pipe, borrowed
+    zsock_t *router;                //  Clients and workers, owned
+    zsock_t *publisher;             //  XPUB events, owned
+    zloop_t *loop;                  //  Reactor, owned
+    bool verbose;                   //  Log every message
+    bool terminated;                //  $TERM received
+    //  Settings
+    int64_t deadline_ms;
+    int64_t gov_deadline_ms;
+    int64_t heartbeat_ms;
+    int64_t liveness;
+    int64_t max_inflight;
+    int64_t max_retained;
+    int64_t events_hwm;
+    //  Tables
+    zhashx_t *services;             //  name -> service_t, owned
+    zhashx_t *workers;              //  identity hex -> worker_t, owned
+    zhashx_t *requests;             //  request id -> request_t, owned
+    zlistx_t *retained;             //  request_t in DONE, oldest first,
+                                    //  borrowed from requests
+    size_t inflight;                //  requests ENRICHING or GATHERING
+    //  Deadlines: binary min-heap of requests by deadline
+    request_t **heap;               //  Owned array, borrowed entries
+    size_t heap_size;
+    size_t heap_max;
+    int deadline_timer;             //  zloop timer id, or -1
+    int64_t deadline_timer_due;     //  when it fires, mono msecs
+    int heartbeat_timer;            //  zloop timer id
+    int64_t tick_ms;                //  its period: min of all send intervals
+    //  Events
+    uint64_t epoch;                 //  start time, UTC µs
+    uint64_t seq;                   //  last seq published
+    byte *event_buffer;             //  Owned, EVENT_BUFFER_SIZE bytes
+};
+
+struct _service_t {
+    broker_t *broker;               //  Borrowed: parent
+    char name [FM_SERVICE_SIZE];    //  "gov.credit", "bank.CQRCB"
+    char bank [FM_CODE_SIZE];       //  bank code, "" for gov.credit
+    zlistx_t *workers;              //  worker_t, borrowed from broker;
+                                    //  round-robin order
+    zlistx_t *queue;                //  slot_t waiting for capacity, borrowed
+};
+
+struct _worker_t {
+    broker_t *broker;               //  Borrowed: parent
+    char *key;                      //  Owned: hex of identity (hash key)
+    zframe_t *identity;             //  Owned: routing id
+    char peer [FM_CODE_SIZE];       //  Hex of first 8 routing id bytes
+    service_t *service;             //  Borrowed
+    void *handle;                   //  In service->workers
+    int64_t expiry;                 //  Expires at, mono msecs
+    uint32_t heartbeat_ms;          //  Its announced interval, or 0
+    int64_t heartbeat_at;           //  Next HEARTBEAT to it, mono msecs
+    uint32_t capacity;              //  Queries it may hold at once
+    uint32_t inflight;              //  Queries it holds (SENT slots)
+};
+
+struct _request_t {
+    broker_t *broker;               //  Borrowed: parent
+    char id [FM_REQUEST_ID_SIZE];   //  16 hex, also the reply-to token
+    req_state_t state;
+    fm_request_t asked;             //  As the client sent it: replays
+                                    //  compare against this
+    char grid_id [FM_CODE_SIZE];    //  Effective grid (asked or profile)
+    zlistx_t *clients;              //  zframe_t routing ids awaiting the
+                                    //  result, owned
+    int64_t deadline;               //  mono msecs, when in the heap
+    size_t heap_index;              //  SIZE_MAX when not in the heap
+    //  While matching (freed when done)
+    fm_profile_t *profile;          //  Owned, from gov.credit
+    slot_t gov;                     //  CREDIT_QUERY
+    zframe_t *gov_query;            //  Owned: encoded CREDIT_QUERY
+    slot_t *banks;                  //  Owned array of bank_count slots
+    size_t bank_count;
+    size_t banks_pending;           //  slots QUEUED or SENT
+    zframe_t *bank_query;           //  Owned: one BANK_QUERY for all banks
+    fm_offer_t *offers;             //  Owned: offers gathered, unranked
+    size_t offer_count;
+    size_t offer_max;
+    fm_msg_t *result;               //  Owned: RESULT being built
+    //  Done
+    zframe_t *result_body;          //  Owned: encoded RESULT, replayed
+    void *retained_handle;          //  In broker->retained
+    //  Accept
+    acc_state_t acc_state;
+    fm_offer_t *accepted;           //  Owned: offer accepted, or NULL
+    slot_t grant;                   //  GRANT_QUERY
+    zframe_t *grant_query;          //  Owned: encoded GRANT_QUERY
+    zframe_t *confirmation;         //  Owned: stored CONFIRMATION body
+    zlistx_t *acc_clients;          //  zframe_t awaiting confirmation, owned
+    zlistx_t *withdrawn;            //  withdrawal_t, owned, or NULL
+};
+
+//  An offer the bank withdrew, with the CONFIRMATION that said so: a
+//  repeated accept of it gets the same answer
+typedef struct {
+    char offer_id [FM_OFFER_ID_SIZE];
+    zframe_t *confirmation;         //  Owned
+} withdrawal_t;
+
+static void
+s_withdrawal_destroy (withdrawal_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        zframe_destroy (&(*self_p)->confirmation);
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
+
+static void s_request_expired (request_t *self);
+static void s_heartbeat_start (broker_t *self);
+static void s_service_drain (service_t *self);
+static void s_input_rejected (broker_t *self, zframe_t *identity,
+                              uint16_t status, const char *format, ...)
+                              CHECK_PRINTF (4);
+
+
+//  --------------------------------------------------------------------------
+//  Small helpers
+
+//  Wall clock in µs since the Unix epoch (UTC).  Cannot fail.
+static int64_t
+s_now_us (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+//  Cut a string truncated by snprintf back to whole UTF-8 characters, so
+//  that event and error texts stay valid UTF-8.  Cannot fail.
+static void
+s_utf8_trim (char *text)
+{
+    size_t length = strlen (text);
+    size_t start = length;
+    while (start > 0 && ((byte) text [start - 1] & 0xC0) == 0x80)
+        start--;                //  Back over continuation bytes
+    if (start == 0)
+        return;
+    byte lead = (byte) text [start - 1];
+    size_t need = lead >= 0xF0? 4: lead >= 0xE0? 3: lead >= 0xC0? 2: 1;
+    if (length - (start - 1) < need)
+        text [start - 1] = 0;
+}
+
+//  Copy peer bytes as printable ASCII ('?' for anything else) for use in
+//  texts, cut to fit buffer.  Cannot fail.
+static void
+s_printable (const byte *data, size_t size, char *buffer, size_t max)
+{
+    size_t out = 0;
+    for (size_t index = 0; index < size && out + 1 < max; index++)
+        buffer [out++] = data [index] >= 0x20 && data [index] < 0x7F?
+                         (char) data [index]: '?';
+    buffer [out] = 0;
+}
+
+//  Hex of the first 8 bytes of a routing id, lowercase.  Cannot fail.
+static void
+s_peer_hex (zframe_t *identity, char *peer)
+{
+    size_t size = identity? zframe_size (identity): 0;
+    if (size > 8)
+        size = 8;
+    const byte *data = identity? zframe_data (identity): NULL;
+    for (size_t index = 0; index < size; index++)
+        snprintf (peer + 2 * index, 3, "%02x", data [index]);
+    peer [2 * size] = 0;
+}
+
+//  True if the frame is a name a worker may register: "gov.credit" or
+//  "bank.<CODE>" with CODE 1..16 of [A-Z0-9_].  Cannot fail.
+static bool
+s_worker_service_valid (zframe_t *frame)
+{
+    const char *data = (const char *) zframe_data (frame);
+    size_t size = zframe_size (frame);
+    size_t prefix = strlen (FM_SERVICE_BANK_PREFIX);
+    if (size == strlen (FM_SERVICE_GOV) && memcmp (data, FM_SERVICE_GOV, size) == 0)
+        return true;
+    if (size <= prefix || size > prefix + 16
+    ||  memcmp (data, FM_SERVICE_BANK_PREFIX, prefix) != 0)
+        return false;
+    for (size_t index = prefix; index < size; index++) {
+        char c = data [index];
+        if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+//  Add a routing id (copied) to a waiter list unless already there or the
+//  list is full.  Cannot fail except out of memory (asserted by czmq).
+static void
+s_waiters_add (zlistx_t *waiters, zframe_t *identity)
+{
+    zframe_t *waiter = (zframe_t *) zlistx_first (waiters);
+    while (waiter) {
+        if (zframe_eq (waiter, identity))
+            return;
+        waiter = (zframe_t *) zlistx_next (waiters);
+    }
+    if (zlistx_size (waiters) < MAX_WAITERS)
+        zlistx_add_end (waiters, zframe_dup (identity));
+}
+
+static void
+s_frame_destroy (void **item)
+{
+    zframe_destroy ((zframe_t **) item);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Sending
+
+//  Send [identity][""]["MDPC01"][service][body] to a client.  identity and
+//  body are borrowed (copied).  A client that went away is dropped by the
+//  ROUTER silently: nothing to report.
+static void
+s_client_send (broker_t *self, zframe_t *identity, const char *service,
+               zframe_t *body)
+{
+    zmsg_t *msg = zmsg_new ();
+    zmsg_append (msg, &(zframe_t *) { zframe_dup (identity) });
+    zmsg_addmem (msg, "", 0);
+    zmsg_addstr (msg, FM_MDPC);
+    zmsg_addstr (msg, service);
+    zmsg_append (msg, &(zframe_t *) { zframe_dup (body) });
+    if (self->verbose)
+        zsys_debug ("broker: -> client %s (%zu bytes)", service, zframe_size (body));
+    if (zmsg_send (&msg, self->router))
+        zmsg_destroy (&msg);
+}
+
+//  Send body to every waiter of a list and empty the list.
+static void
+s_clients_send (broker_t *self, zlistx_t *waiters, const char *service,
+                zframe_t *body)
+{
+    zframe_t *identity = (zframe_t *) zlistx_first (waiters);
+    while (identity) {
+        s_client_send (self, identity, service, body);
+        identity = (zframe_t *) zlistx_next (waiters);
+    }
+    zlistx_purge (waiters);
+}
+
+//  Build an ERROR body.  Returns a new frame; NULL only if the codec
+//  refuses our own message (logged: a bug, not a peer error).
+static zframe_t *
+s_error_body (const char *request_id, uint16_t status, const char *format,
+              va_list args)
+{
+    char text [FM_TEXT_SIZE];
+    vsnprintf (text, sizeof (text), format, args);
+    s_utf8_trim (text);
+    fm_msg_t *msg = fm_msg_new_error (request_id, status, "%s", text);
+    fm_error_t err;
+    zframe_t *body = msg? fm_msg_encode (msg, &err): NULL;
+    if (msg && !body)
+        zsys_error ("broker: cannot encode ERROR %u: %s", status, err.text);
+    fm_msg_destroy (&msg);
+    return body;
+}
+
+//  Send an ERROR to one client (identity borrowed).
+static void CHECK_PRINTF (6)
+s_client_error (broker_t *self, zframe_t *identity, const char *service,
+                const char *request_id, uint16_t status,
+                const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    zframe_t *body = s_error_body (request_id, status, format, args);
+    va_end (args);
+    if (body)
+        s_client_send (self, identity, service, body);
+    zframe_destroy (&body);
+}
+
+//  Send an ERROR to every waiter of a list and empty it.
+static void CHECK_PRINTF (6)
+s_clients_error (broker_t *self, zlistx_t *waiters, const char *service,
+                 const char *request_id, uint16_t status,
+                 const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    zframe_t *body = s_error_body (request_id, status, format, args);
+    va_end (args);
+    if (body)
+        s_clients_send (self, waiters, service, body);
+    zlistx_purge (waiters);
+    zframe_destroy (&body);
+}
+
+//  Send a worker command to a routing id (borrowed).  For REQUEST,
+//  reply_to and body (borrowed) follow.
+static void
+s_peer_send (broker_t *self, zframe_t *identity, byte command,
+             const char *reply_to, zframe_t *body)
+{
+    zmsg_t *msg = zmsg_new ();
+    zmsg_append (msg, &(zframe_t *) { zframe_dup (identity) });
+    zmsg_addmem (msg, "", 0);
+    zmsg_addstr (msg, FM_MDPW);
+    zmsg_addmem (msg, &command, 1);
+    if (command == FM_MDPW_REQUEST) {
+        zmsg_addstr (msg, reply_to);
+        zmsg_addmem (msg, "", 0);
+        zmsg_append (msg, &(zframe_t *) { zframe_dup (body) });
+    }
+    if (zmsg_send (&msg, self->router))
+        zmsg_destroy (&msg);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Events
+
+//  An empty event of a type.  Cannot fail.
+static void
+s_event_init (fm_event_t *event, fm_event_type_t type)
+{
+    memset (event, 0, sizeof (*event));
+    event->type = type;
+}
+
+//  An event about a request: request, enterprise and grid set.
+static void
+s_event_request (fm_event_t *event, fm_event_type_t type, request_t *request)
+{
+    s_event_init (event, type);
+    snprintf (event->request_id, sizeof (event->request_id), "%s", request->id);
+    snprintf (event->enterprise_id, sizeof (event->enterprise_id), "%s",
+              request->asked.enterprise_id);
+    snprintf (event->grid_id, sizeof (event->grid_id), "%s", request->grid_id);
+}
+
+//  Stamp and publish an event as [topic][body], never blocking: a slow
+//  subscriber loses events at its HWM (and sees a seq gap), it never
+//  stalls the broker.  seq advances only for an encoded event.
+static void
+s_event_publish (broker_t *self, fm_event_t *event)
+{
+    event->epoch = self->epoch;
+    event->seq = self->seq + 1;
+    event->ts_us = s_now_us ();
+    size_t size = fm_event_encode_into (event, self->event_buffer,
+                                        EVENT_BUFFER_SIZE);
+    if (size == 0) {
+        //  Our own event failed validation: a bug, logged, no seq used
+        zsys_error ("broker: cannot encode %s event",
+                    fm_event_type_name (event->type));
+        return;
+    }
+    self->seq++;
+    char topic [128];
+    size_t topic_size = fm_event_topic (event, topic, sizeof (topic));
+    if (self->verbose)
+        zsys_debug ("broker: event %" PRIu64 " %s", event->seq, topic);
+    void *handle = zsock_resolve (self->publisher);
+    if (zmq_send (handle, topic, topic_size, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1)
+        return;
+    zmq_send (handle, self->event_buffer, size, ZMQ_DONTWAIT);
+}
+
+//  Publish input.rejected for a peer.
+static void
+s_input_rejected (broker_t *self, zframe_t *identity, uint16_t status,
+                  const char *format, ...)
+{
+    fm_event_t event;
+    s_event_init (&event, FM_EV_INPUT_REJECTED);
+    s_peer_hex (identity, event.peer);
+    event.status = status;
+    va_list args;
+    va_start (args, format);
+    vsnprintf (event.text, sizeof (event.text), format, args);
+    va_end (args);
+    s_utf8_trim (event.text);
+    if (self->verbose)
+        zsys_debug ("broker: rejected input from %s: %u %s",
+                    event.peer, status, event.text);
+    s_event_publish (self, &event);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Deadline heap: requests ordered by deadline (mono msecs)
+
+static void
+s_heap_place (broker_t *self, size_t index, request_t *request)
+{
+    self->heap [index] = request;
+    request->heap_index = index;
+}
+
+static void
+s_heap_up (broker_t *self, size_t index)
+{
+    request_t *request = self->heap [index];
+    while (index > 0) {
+        size_t parent = (index - 1) / 2;
+        if (self->heap [parent]->deadline <= request->deadline)
+            break;
+        s_heap_place (self, index, self->heap [parent]);
+        index = parent;
+    }
+    s_heap_place (self, index, request);
+}
+
+static void
+s_heap_down (broker_t *self, size_t index)
+{
+    request_t *request = self->heap [index];
+    while (true) {
+        size_t child = 2 * index + 1;
+        if (child >= self->heap_size)
+            break;
+        if (child + 1 < self->heap_size
+        &&  self->heap [child + 1]->deadline < self->heap [child]->deadline)
+            child++;
+        if (request->deadline <= self->heap [child]->deadline)
+            break;
+        s_heap_place (self, index, self->heap [child]);
+        index = child;
+    }
+    s_heap_place (self, index, request);
+}
+
+//  Remove a request from the heap if it is there.  Cannot fail.
+static void
+s_heap_remove (broker_t *self, request_t *request)
+{
+    size_t index = request->heap_index;
+    if (index == SIZE_MAX)
+        return;
+    assert (index < self->heap_size && self->heap [index] == request);
+    request->heap_index = SIZE_MAX;
+    self->heap_size--;
+    if (index == self->heap_size)
+        return;                 //  It was the last entry
+    //  Move the last entry into the hole, then restore order either way
+    request_t *moved = self->heap [self->heap_size];
+    s_heap_place (self, index, moved);
+    s_heap_down (self, index);
+    s_heap_up (self, moved->heap_index);
+}
+
+static int s_deadline_expired (zloop_t *loop, int timer_id, void *arg);
+
+//  Make sure the one deadline timer fires no later than the earliest
+//  deadline.  Re-arming costs a zloop timer add/remove, which only happens
+//  when a new deadline is earlier than the armed one (rare with equal
+//  delays: new deadlines are later).
+static void
+s_deadline_arm (broker_t *self)
+{
+    if (self->heap_size == 0)
+        return;                 //  An armed timer fires and finds nothing
+    int64_t due = self->heap [0]->deadline;
+    if (self->deadline_timer != -1 && self->deadline_timer_due <= due)
+        return;
+    if (self->deadline_timer != -1)
+        zloop_timer_end (self->loop, self->deadline_timer);
+    int64_t delay = due - zclock_mono ();
+    self->deadline_timer = zloop_timer (self->loop, delay > 0? (size_t) delay: 0,
+                                        1, s_deadline_expired, self);
+    self->deadline_timer_due = due;
+}
+
+//  (Re)set a request's single deadline to now + delay_ms.
+static void
+s_deadline_set (request_t *request, int64_t delay_ms)
+{
+    broker_t *self = request->broker;
+    s_heap_remove (self, request);
+    if (self->heap_size == self->heap_max) {
+        self->heap_max = self->heap_max? self->heap_max * 2: 1024;
+        self->heap = (request_t **) realloc (self->heap,
+                                             self->heap_max * sizeof (request_t *));
+        assert (self->heap);
+    }
+    request->deadline = zclock_mono () + delay_ms;
+    self->heap [self->heap_size] = request;
+    request->heap_index = self->heap_size++;
+    s_heap_up (self, request->heap_index);
+    s_deadline_arm (self);
+}
+
+static int
+s_deadline_expired (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    broker_t *self = (broker_t *) arg;
+    self->deadline_timer = -1;  //  One-shot: zloop removes it after us
+    int64_t now = zclock_mono ();
+    while (self->heap_size && self->heap [0]->deadline <= now) {
+        request_t *request = self->heap [0];
+        s_heap_remove (self, request);
+        s_request_expired (request);
+    }
+    s_deadline_arm (self);
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Service
+
+static void
+s_service_destroy (service_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        service_t *self = *self_p;
+        zlistx_destroy (&self->workers);
+        zlistx_destroy (&self->queue);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+//  Returns a new service, or NULL if out of memory.
+static service_t *
+s_service_new (broker_t *broker, const char *name)
+{
+    service_t *self = (service_t *) zmalloc (sizeof (service_t));
+    if (self) {
+        self->broker = broker;
+        snprintf (self->name, sizeof (self->name), "%s", name);
+        size_t prefix = strlen (FM_SERVICE_BANK_PREFIX);
+        if (strncmp (name, FM_SERVICE_BANK_PREFIX, prefix) == 0)
+            snprintf (self->bank, sizeof (self->bank), "%.*s",
+                      (int) sizeof (self->bank) - 1, name + prefix);
+        self->workers = zlistx_new ();
+        if (self->workers)
+            self->queue = zlistx_new ();
+        if (!self->queue)
+            s_service_destroy (&self);
+    }
+    return self;
+}
+
+//  Look up or create a service by (validated) name.  Returns the service,
+//  owned by the broker, or NULL if out of memory.
+static service_t *
+s_service_require (broker_t *self, const char *name)
+{
+    service_t *service = (service_t *) zhashx_lookup (self->services, name);
+    if (!service) {
+        service = s_service_new (self, name);
+        if (service)
+            zhashx_insert (self->services, name, service);
+    }
+    return service;
+}
+
+//  True if the named service has at least one live worker.
+static bool
+s_service_live (broker_t *self, const char *name)
+{
+    service_t *service = (service_t *) zhashx_lookup (self->services, name);
+    return service && zlistx_size (service->workers) > 0;
+}
+
+//  Pick a worker with spare capacity, round-robin: the worker picked moves
+//  to the end of the list.  Returns the worker, or NULL if all are full.
+static worker_t *
+s_service_pick (service_t *self)
+{
+    worker_t *worker = (worker_t *) zlistx_first (self->workers);
+    while (worker) {
+        if (worker->inflight < worker->capacity) {
+            zlistx_move_end (self->workers, worker->handle);
+            return worker;
+        }
+        worker = (worker_t *) zlistx_next (self->workers);
+    }
+    return NULL;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Slot
+
+//  Hand a slot to a worker: send its query, count it against capacity.
+static void
+s_slot_send (slot_t *slot, worker_t *worker)
+{
+    broker_t *self = worker->broker;
+    s_peer_send (self, worker->identity, FM_MDPW_REQUEST, slot->request->id,
+                 slot->body);
+    if (self->verbose)
+        zsys_debug ("broker: -> %s %s (worker %s, %u/%u)", slot->service->name,
+                    slot->request->id, worker->peer, worker->inflight + 1,
+                    worker->capacity);
+    worker->inflight++;
+    zstr_free (&slot->worker_key);
+    slot->worker_key = strdup (worker->key);
+    slot->state = SLOT_SENT;
+}
+
+//  Send a slot's query to a worker with capacity, or queue it.  Returns 0,
+//  or -1 if the service has no worker at all or its queue is full (the
+//  slot stays IDLE).
+static int
+s_slot_dispatch (slot_t *slot, service_t *service, zframe_t *body)
+{
+    broker_t *self = service->broker;
+    slot->service = service;
+    slot->body = body;
+    if (zlistx_size (service->workers) == 0)
+        return -1;
+    worker_t *worker = s_service_pick (service);
+    if (worker) {
+        s_slot_send (slot, worker);
+        return 0;
+    }
+    if ((int64_t) zlistx_size (service->queue) >= self->max_inflight)
+        return -1;
+    slot->queue_handle = zlistx_add_end (service->queue, slot);
+    slot->state = SLOT_QUEUED;
+    return 0;
+}
+
+//  Finish with a slot: leave the queue, or give its worker's capacity
+//  back (once: a late answer finds the slot no longer SENT).  If drain,
+//  the freed capacity goes to the service's queue at once.  Cannot fail.
+static void
+s_slot_release (slot_t *slot, slot_state_t state, bool drain)
+{
+    if (slot->state == SLOT_QUEUED) {
+        zlistx_delete (slot->service->queue, slot->queue_handle);
+        slot->queue_handle = NULL;
+    }
+    slot->state = state;
+    if (slot->worker_key) {
+        broker_t *self = slot->service->broker;
+        worker_t *worker = (worker_t *) zhashx_lookup (self->workers, slot->worker_key);
+        zstr_free (&slot->worker_key);
+        if (worker && worker->inflight > 0) {
+            worker->inflight--;
+            if (drain)
+                s_service_drain (worker->service);
+        }
+    }
+}
+
+//  Give queued slots to workers that have spare capacity, oldest first.
+static void
+s_service_drain (service_t *self)
+{
+    while (zlistx_size (self->queue)) {
+        worker_t *worker = s_service_pick (self);
+        if (!worker)
+            break;
+        slot_t *slot = (slot_t *) zlistx_first (self->queue);
+        zlistx_delete (self->queue, slot->queue_handle);
+        slot->queue_handle = NULL;
+        s_slot_send (slot, worker);
+    }
+}
+
+
+//  --------------------------------------------------------------------------
+//  Worker
+
+static void
+s_worker_destroy (worker_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        worker_t *self = *self_p;
+        if (self->handle)
+            zlistx_delete (self->service->workers, self->handle);
+        zframe_destroy (&self->identity);
+        zstr_free (&self->key);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+//  Returns a new worker registered in its service list (not yet in the
+//  broker's table), or NULL if out of memory.
+static worker_t *
+s_worker_new (broker_t *broker, zframe_t *identity, const char *key,
+              service_t *service, const fm_ready_opts_t *opts)
+{
+    worker_t *self = (worker_t *) zmalloc (sizeof (worker_t));
+    if (self) {
+        self->broker = broker;
+        self->key = strdup (key);
+        self->identity = zframe_dup (identity);
+        s_peer_hex (identity, self->peer);
+        self->service = service;
+        self->capacity = opts? opts->capacity: 1;
+        self->heartbeat_ms = opts? opts->heartbeat_ms: 0;
+        if (self->key && self->identity)
+            self->handle = zlistx_add_end (service->workers, self);
+        if (!self->handle)
+            s_worker_destroy (&self);
+    }
+    return self;
+}
+
+//  Push back a worker's expiry: liveness x the longer of the broker's and
+//  its own heartbeat interval (7/MDP's mismatched-intervals fix).
+static void
+s_worker_refresh (worker_t *self)
+{
+    broker_t *broker = self->broker;
+    int64_t interval = broker->heartbeat_ms;
+    if ((int64_t) self->heartbeat_ms > interval)
+        interval = self->heartbeat_ms;
+    self->expiry = zclock_mono () + broker->liveness * interval;
+}
+
+//  How often the worker hears from us: min(broker's interval, its own), so
+//  that a worker with a short interval never thinks we are gone.
+static int64_t
+s_worker_interval (worker_t *self)
+{
+    int64_t interval = self->broker->heartbeat_ms;
+    if (self->heartbeat_ms && (int64_t) self->heartbeat_ms < interval)
+        interval = self->heartbeat_ms;
+    return interval;
+}
+
+//  Delete a worker, optionally telling it DISCONNECT first.  Its SENT
+//  slots stay SENT until their request's deadline.  Cannot fail.
+static void
+s_worker_delete (broker_t *self, worker_t *worker, bool disconnect)
+{
+    if (disconnect)
+        s_peer_send (self, worker->identity, FM_MDPW_DISCONNECT, NULL, NULL);
+    char *key = strdup (worker->key);
+    zhashx_delete (self->workers, key);     //  Destructor frees worker
+    free (key);
+}
+
+//  Reject a worker's input: event, DISCONNECT, and forget the worker if
+//  it was registered (RFC 7: a peer that breaks protocol starts over).
+static void CHECK_PRINTF (5)
+s_worker_reject (broker_t *self, zframe_t *identity, worker_t *worker,
+                 uint16_t status, const char *format, ...)
+{
+    char text [FM_TEXT_SIZE];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (text, sizeof (text), format, args);
+    va_end (args);
+    s_utf8_trim (text);
+    s_input_rejected (self, identity, status, "%s", text);
+    if (worker)
+        s_worker_delete (self, worker, true);
+    else
+        s_peer_send (self, identity, FM_MDPW_DISCONNECT, NULL, NULL);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Request
+
+//  Destroy a request and everything it owns.  Leaves the heap, the
+//  retained list and every service queue, so nothing refers to it after.
+//  Does not remove it from broker->requests (the hash calls us).
+static void
+s_request_destroy (request_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        request_t *self = *self_p;
+        broker_t *broker = self->broker;
+        s_heap_remove (broker, self);
+        if (self->retained_handle)
+            zlistx_delete (broker->retained, self->retained_handle);
+        if (self->state != REQ_DONE)
+            broker->inflight--;
+        s_slot_release (&self->gov, SLOT_TIMED_OUT, false);
+        for (size_t index = 0; index < self->bank_count; index++)
+            s_slot_release (&self->banks [index], SLOT_TIMED_OUT, false);
+        s_slot_release (&self->grant, SLOT_TIMED_OUT, false);
+        free (self->banks);
+        free (self->profile);
+        free (self->offers);
+        free (self->accepted);
+        fm_msg_destroy (&self->result);
+        zframe_destroy (&self->gov_query);
+        zframe_destroy (&self->bank_query);
+        zframe_destroy (&self->result_body);
+        zframe_destroy (&self->grant_query);
+        zframe_destroy (&self->confirmation);
+        zlistx_destroy (&self->clients);
+        zlistx_destroy (&self->acc_clients);
+        zlistx_destroy (&self->withdrawn);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+//  Returns a new in-flight request (counted in broker->inflight) holding a
+//  copy of asked, or NULL if out of memory.  Not yet in broker->requests.
+static request_t *
+s_request_new (broker_t *broker, const char *id, const fm_request_t *asked)
+{
+    request_t *self = (request_t *) zmalloc (sizeof (request_t));
+    if (self) {
+        self->broker = broker;
+        self->state = REQ_ENRICHING;
+        broker->inflight++;
+        self->heap_index = SIZE_MAX;
+        snprintf (self->id, sizeof (self->id), "%s", id);
+        self->asked = *asked;
+        snprintf (self->grid_id, sizeof (self->grid_id), "%s", asked->grid_id);
+        self->gov.request = self;
+        self->grant.request = self;
+        self->clients = zlistx_new ();
+        if (self->clients)
+            self->acc_clients = zlistx_new ();
+        if (self->acc_clients)
+            self->result = fm_msg_new (FM_MSG_RESULT);
+        if (self->result) {
+            zlistx_set_destructor (self->clients, s_frame_destroy);
+            zlistx_set_destructor (self->acc_clients, s_frame_destroy);
+        }
+        else
+            s_request_destroy (&self);
+    }
+    return self;
+}
+
+//  Remove a request from the broker's table, destroying it.
+static void
+s_request_delete (request_t *self)
+{
+    broker_t *broker = self->broker;
+    char id [FM_REQUEST_ID_SIZE];
+    memcpy (id, self->id, sizeof (id));
+    zhashx_delete (broker->requests, id);
+}
+
+//  True if two requests carry the same content, field by field (the
+//  structs may differ in bytes after a string's NUL).
+static bool
+s_request_same (const fm_request_t *a, const fm_request_t *b)
+{
+    return streq (a->enterprise_id, b->enterprise_id)
+        && streq (a->idem_key, b->idem_key)
+        && a->amount_fen == b->amount_fen
+        && a->term_months == b->term_months
+        && streq (a->purpose, b->purpose)
+        && a->type == b->type
+        && streq (a->prior_loan_id, b->prior_loan_id)
+        && streq (a->grid_id, b->grid_id)
+        && a->collateral == b->collateral
+        && a->consent == b->consent
+        && (a->kinds? a->kinds: FM_KIND_BIT (FM_KIND_LOAN))
+        == (b->kinds? b->kinds: FM_KIND_BIT (FM_KIND_LOAN))
+        && streq (a->submitted_by, b->submitted_by);
+}
+
+//  Encode a query body for this request: CREDIT_QUERY or BANK_QUERY.
+//  Returns a new frame, or NULL (logged) if our own message is invalid.
+static zframe_t *
+s_request_query (request_t *self, fm_msg_type_t type)
+{
+    fm_msg_t *msg = fm_msg_new (type);
+    if (!msg)
+        return NULL;
+    snprintf (msg->request_id, sizeof (msg->request_id), "%s", self->id);
+    msg->request = self->asked;
+    snprintf (msg->request.grid_id, sizeof (msg->request.grid_id), "%s", self->grid_id);
+    if (self->profile)
+        msg->profile = *self->profile;
+    fm_error_t err;
+    zframe_t *body = fm_msg_encode (msg, &err);
+    if (!body)
+        zsys_error ("broker: cannot encode %s for %s: %s",
+                    fm_msg_type_name (type), self->id, err.text);
+    fm_msg_destroy (&msg);
+    return body;
+}
+
+//  End an in-flight request with an ERROR to its clients and
+//  request.completed, then forget it (failures are not retained: a retry
+//  may succeed).
+static void CHECK_PRINTF (3)
+s_request_fail (request_t *self, uint16_t status, const char *format, ...)
+{
+    broker_t *broker = self->broker;
+    va_list args;
+    va_start (args, format);
+    zframe_t *body = s_error_body (self->id, status, format, args);
+    va_end (args);
+    if (body)
+        s_clients_send (broker, self->clients, FM_SERVICE_REQUEST, body);
+    zframe_destroy (&body);
+    fm_event_t event;
+    s_event_request (&event, FM_EV_REQUEST_COMPLETED, self);
+    event.status = status;
+    s_event_publish (broker, &event);
+    s_request_delete (self);
+}
+
+//  Keep a finished request for replays and accepts; free what matching
+//  needed; evict the oldest beyond max_retained.
+static void
+s_request_retain (request_t *self)
+{
+    broker_t *broker = self->broker;
+    s_heap_remove (broker, self);
+    self->state = REQ_DONE;
+    broker->inflight--;
+    zframe_destroy (&self->gov_query);
+    zframe_destroy (&self->bank_query);
+    fm_msg_destroy (&self->result);
+    free (self->profile);
+    self->profile = NULL;
+    free (self->offers);
+    self->offers = NULL;
+    self->offer_count = self->offer_max = 0;
+    free (self->banks);         //  All released before we get here
+    self->banks = NULL;
+    self->bank_count = 0;
+    self->retained_handle = zlistx_add_end (broker->retained, self);
+    while ((int64_t) zlistx_size (broker->retained) > broker->max_retained)
+        s_request_delete ((request_t *) zlistx_first (broker->retained));
+}
+
+//  All banks answered or the deadline passed: time out the missing ones,
+//  rank, answer the clients, publish request.completed, retain.
+static void
+s_request_complete (request_t *self)
+{
+    broker_t *broker = self->broker;
+    fm_msg_t *result = self->result;
+    fm_event_t event;
+    for (size_t index = 0; index < self->bank_count; index++) {
+        slot_t *slot = &self->banks [index];
+        if (slot->state == SLOT_DONE)
+            continue;
+        s_event_request (&event, FM_EV_BANK_TIMEOUT, self);
+        snprintf (event.bank, sizeof (event.bank), "%s", slot->service->bank);
+        s_event_publish (broker, &event);
+        fm_msg_add_timed_out (result, slot->service->bank);
+        s_slot_release (slot, SLOT_TIMED_OUT, true);
+    }
+    fm_offer_rank (self->offers, self->offer_count);
+    for (size_t index = 0; index < self->offer_count; index++)
+        if (fm_msg_add_offer (result, &self->offers [index]))
+            break;              //  FM_MAX_OFFERS best ones only
+    snprintf (result->request_id, sizeof (result->request_id), "%s", self->id);
+    result->request = self->asked;
+    snprintf (result->request.grid_id, sizeof (result->request.grid_id), "%s", self->grid_id);
+    result->status = FM_STATUS_OK;
+    fm_error_t err;
+    self->result_body = fm_msg_encode (result, &err);
+    if (!self->result_body) {
+        zsys_error ("broker: cannot encode RESULT for %s: %s", self->id, err.text);
+        s_request_fail (self, FM_STATUS_INTERNAL, "cannot encode result: %s", err.text);
+        return;
+    }
+    s_event_request (&event, FM_EV_REQUEST_COMPLETED, self);
+    event.status = FM_STATUS_OK;
+    event.count = (uint32_t) result->offer_count;
+    s_event_publish (broker, &event);
+    s_clients_send (broker, self->clients, FM_SERVICE_REQUEST, self->result_body);
+    s_request_retain (self);
+}
+
+//  A request with no bank to ask: RESULT 503, not retained.
+static void
+s_request_no_banks (request_t *self)
+{
+    broker_t *broker = self->broker;
+    fm_msg_t *result = self->result;
+    snprintf (result->request_id, sizeof (result->request_id), "%s", self->id);
+    result->request = self->asked;
+    result->status = FM_STATUS_UNAVAILABLE;
+    snprintf (result->text, sizeof (result->text), "no bank service registered");
+    fm_error_t err;
+    zframe_t *body = fm_msg_encode (result, &err);
+    if (!body) {
+        s_request_fail (self, FM_STATUS_UNAVAILABLE, "no bank service registered");
+        return;
+    }
+    s_clients_send (broker, self->clients, FM_SERVICE_REQUEST, body);
+    zframe_destroy (&body);
+    fm_event_t event;
+    s_event_request (&event, FM_EV_REQUEST_COMPLETED, self);
+    event.status = FM_STATUS_UNAVAILABLE;
+    s_event_publish (broker, &event);
+    s_request_delete (self);
+}
+
+static int
+s_slot_compare (const void *a, const void *b)
+{
+    return strcmp (((const slot_t *) a)->service->name,
+                   ((const slot_t *) b)->service->name);
+}
+
+//  PROFILE arrived: publish request.enriched, fan BANK_QUERY out to every
+//  bank service with a live worker, start the bank deadline.
+static void
+s_request_enriched (request_t *self, const fm_profile_t *profile)
+{
+    broker_t *broker = self->broker;
+    s_slot_release (&self->gov, SLOT_DONE, true);
+    self->profile = (fm_profile_t *) malloc (sizeof (fm_profile_t));
+    assert (self->profile);
+    *self->profile = *profile;
+    if (*self->grid_id == 0)
+        snprintf (self->grid_id, sizeof (self->grid_id), "%s", profile->grid_id);
+
+    fm_event_t event;
+    s_event_request (&event, FM_EV_REQUEST_ENRICHED, self);
+    snprintf (event.industry, sizeof (event.industry), "%s", profile->industry);
+    event.lever_count = profile->lever_count;
+    memcpy (event.levers, profile->levers, sizeof (event.levers));
+    s_event_publish (broker, &event);
+
+    //  Slots in service-name order, so timed_out lists are deterministic
+    self->banks = (slot_t *) calloc (FM_MAX_BANKS, sizeof (slot_t));
+    assert (self->banks);
+    service_t *service = (service_t *) zhashx_first (broker->services);
+    while (service) {
+        if (*service->bank && zlistx_size (service->workers)) {
+            if (self->bank_count == FM_MAX_BANKS) {
+                zsys_warning ("broker: more than %d banks, %s not asked",
+                              FM_MAX_BANKS, service->name);
+                break;
+            }
+            slot_t *slot = &self->banks [self->bank_count++];
+            slot->request = self;
+            slot->service = service;
+        }
+        service = (service_t *) zhashx_next (broker->services);
+    }
+    if (self->bank_count == 0) {
+        s_request_no_banks (self);
+        return;
+    }
+    qsort (self->banks, self->bank_count, sizeof (slot_t), s_slot_compare);
+    self->bank_query = s_request_query (self, FM_MSG_BANK_QUERY);
+    if (!self->bank_query) {
+        s_request_fail (self, FM_STATUS_INTERNAL, "cannot encode bank query");
+        return;
+    }
+    self->state = REQ_GATHERING;
+    s_event_request (&event, FM_EV_REQUEST_DISPATCHED, self);
+    event.count = (uint32_t) self->bank_count;
+    s_event_publish (broker, &event);
+
+    for (size_t index = 0; index < self->bank_count; index++) {
+        slot_t *slot = &self->banks [index];
+        if (s_slot_dispatch (slot, slot->service, self->bank_query) == 0)
+            self->banks_pending++;
+        else
+            slot->state = SLOT_TIMED_OUT;   //  Queue full: counts as missed
+    }
+    if (self->banks_pending == 0)
+        s_request_complete (self);
+    else
+        s_deadline_set (self, broker->deadline_ms);
+}
+
+//  A bank answered (slot was SENT): one event per offer and decline.
+static void
+s_request_answered (request_t *self, slot_t *slot, const fm_msg_t *answer)
+{
+    broker_t *broker = self->broker;
+    fm_event_t event;
+    for (size_t index = 0; index < answer->offer_count; index++) {
+        const fm_offer_t *offer = &answer->offers [index];
+        if (self->offer_count == self->offer_max) {
+            self->offer_max = self->offer_max? self->offer_max * 2: 16;
+            self->offers = (fm_offer_t *) realloc (self->offers,
+                                                   self->offer_max * sizeof (fm_offer_t));
+            assert (self->offers);
+        }
+        self->offers [self->offer_count++] = *offer;
+        s_event_request (&event, FM_EV_OFFER_MADE, self);
+        snprintf (event.bank, sizeof (event.bank), "%s", offer->bank);
+        snprintf (event.product, sizeof (event.product), "%s", offer->product);
+        snprintf (event.offer_id, sizeof (event.offer_id), "%s", offer->offer_id);
+        event.amount_fen = offer->amount_fen;
+        event.term_months = offer->term_months;
+        event.base_rate_bp = offer->base_rate_bp;
+        event.effective_rate_bp = offer->effective_rate_bp;
+        event.lever_count = offer->lever_count;
+        memcpy (event.levers, offer->levers, sizeof (event.levers));
+        s_event_publish (broker, &event);
+    }
+    for (size_t index = 0; index < answer->decline_count; index++) {
+        const fm_decline_t *decline = &answer->declines [index];
+        fm_msg_add_decline (self->result, decline);
+        s_event_request (&event, FM_EV_DECLINE_MADE, self);
+        snprintf (event.bank, sizeof (event.bank), "%s", decline->bank);
+        if (decline->reason_count)
+            event.reason_code = decline->reasons [0].code;
+        //  text = "code:product;code:product..." as many whole items as fit
+        size_t length = 0;
+        for (size_t reason = 0; reason < decline->reason_count; reason++) {
+            char item [FM_CODE_SIZE + 16];
+            int size = snprintf (item, sizeof (item), "%s%u:%s", reason? ";": "",
+                                 decline->reasons [reason].code,
+                                 decline->reasons [reason].product);
+            if (size < 0 || length + (size_t) size >= sizeof (event.text))
+                break;
+            memcpy (event.text + length, item, (size_t) size + 1);
+            length += (size_t) size;
+        }
+        s_event_publish (broker, &event);
+    }
+    s_slot_release (slot, SLOT_DONE, true);
+    self->banks_pending--;
+    if (self->banks_pending == 0)
+        s_request_complete (self);
+}
+
+//  Find this request's slot for a bank service, or NULL.
+static slot_t *
+s_request_bank_slot (request_t *self, service_t *service)
+{
+    for (size_t index = 0; index < self->bank_count; index++)
+        if (self->banks [index].service == service)
+            return &self->banks [index];
+    return NULL;
+}
+
+//  The request's deadline passed: what that means depends on its state.
+static void
+s_request_expired (request_t *self)
+{
+    broker_t *broker = self->broker;
+    if (self->state == REQ_ENRICHING) {
+        s_slot_release (&self->gov, SLOT_TIMED_OUT, true);
+        s_request_fail (self, FM_STATUS_TIMEOUT,
+                        "gov.credit did not answer within %" PRId64 " ms",
+                        broker->gov_deadline_ms);
+    }
+    else
+    if (self->state == REQ_GATHERING)
+        s_request_complete (self);
+    else
+    if (self->acc_state == ACC_GRANTING) {
+        const char *service = self->grant.service? self->grant.service->name: "bank";
+        s_slot_release (&self->grant, SLOT_TIMED_OUT, true);
+        s_clients_error (broker, self->acc_clients, FM_SERVICE_ACCEPT, self->id,
+                         FM_STATUS_TIMEOUT, "%s did not confirm within %" PRId64 " ms",
+                         service, broker->deadline_ms);
+        self->acc_state = ACC_NONE;
+        free (self->accepted);
+        self->accepted = NULL;
+        zframe_destroy (&self->grant_query);
+    }
+}
+
+
+//  --------------------------------------------------------------------------
+//  Client side: fm.request, fm.accept, mmi.*
+
+//  REQUEST on fm.request (msg valid, borrowed).
+static void
+s_client_request (broker_t *self, zframe_t *identity, const fm_msg_t *msg)
+{
+    char id [FM_REQUEST_ID_SIZE];
+    fm_request_id_make (msg->request.enterprise_id, msg->request.idem_key, id);
+    request_t *request = (request_t *) zhashx_lookup (self->requests, id);
+    if (request) {
+        //  Idempotency: the same key means the same request
+        if (!s_request_same (&request->asked, &msg->request))
+            s_client_error (self, identity, FM_SERVICE_REQUEST, id, FM_STATUS_CONFLICT,
+                            "idempotency key '%s' was already used for a different request",
+                            msg->request.idem_key);
+        else
+        if (request->state == REQ_DONE)
+            s_client_send (self, identity, FM_SERVICE_REQUEST, request->result_body);
+        else
+            s_waiters_add (request->clients, identity);
+        return;
+    }
+    if ((int64_t) self->inflight >= self->max_inflight) {
+        //  SPEC 14.3: refused before it exists, so no events
+        s_client_error (self, identity, FM_SERVICE_REQUEST, id, FM_STATUS_UNAVAILABLE,
+                        "broker busy: %" PRId64 " requests in flight", self->max_inflight);
+        return;
+    }
+    request = s_request_new (self, id, &msg->request);
+    if (!request) {
+        s_client_error (self, identity, FM_SERVICE_REQUEST, id, FM_STATUS_INTERNAL,
+                        "out of memory");
+        return;
+    }
+    zhashx_insert (self->requests, id, request);
+    s_waiters_add (request->clients, identity);
+    fm_event_t event;
+    s_event_request (&event, FM_EV_REQUEST_RECEIVED, request);
+    event.amount_fen = request->asked.amount_fen;
+    event.term_months = request->asked.term_months;
+    snprintf (event.text, sizeof (event.text), "%s", request->asked.purpose);
+    s_utf8_trim (event.text);
+    s_event_publish (self, &event);
+
+    service_t *gov = (service_t *) zhashx_lookup (self->services, FM_SERVICE_GOV);
+    if (!gov || zlistx_size (gov->workers) == 0) {
+        s_request_fail (request, FM_STATUS_UNAVAILABLE,
+                        "no %s worker: enterprise data unavailable", FM_SERVICE_GOV);
+        return;
+    }
+    request->gov_query = s_request_query (request, FM_MSG_CREDIT_QUERY);
+    if (!request->gov_query) {
+        s_request_fail (request, FM_STATUS_INTERNAL, "cannot encode credit query");
+        return;
+    }
+    if (s_slot_dispatch (&request->gov, gov, request->gov_query)) {
+        s_request_fail (request, FM_STATUS_UNAVAILABLE, "%s is overloaded", FM_SERVICE_GOV);
+        return;
+    }
+    s_deadline_set (request, self->gov_deadline_ms);
+}
+
+//  Find an offer in a stored RESULT body.  Returns 0 and fills *offer, or
+//  -1 if the offer is not in it.
+static int
+s_result_offer (zframe_t *result_body, const char *offer_id, fm_offer_t *offer)
+{
+    fm_error_t err;
+    fm_msg_t *result = fm_msg_decode (zframe_data (result_body),
+                                      zframe_size (result_body), &err);
+    int rc = -1;
+    for (size_t index = 0; result && index < result->offer_count; index++) {
+        if (streq (result->offers [index].offer_id, offer_id)) {
+            *offer = result->offers [index];
+            rc = 0;
+            break;
+        }
+    }
+    fm_msg_destroy (&result);
+    return rc;
+}
+
+//  ACCEPT on fm.accept (msg valid, borrowed).
+static void
+s_client_accept (broker_t *self, zframe_t *identity, const fm_msg_t *msg)
+{
+    const char *id = msg->request_id;
+    request_t *request = (request_t *) zhashx_lookup (self->requests, id);
+    if (!request) {
+        s_client_error (self, identity, FM_SERVICE_ACCEPT, id, FM_STATUS_NOT_FOUND,
+                        "unknown request %s", id);
+        return;
+    }
+    if (strneq (request->asked.enterprise_id, msg->request.enterprise_id)) {
+        s_client_error (self, identity, FM_SERVICE_ACCEPT, id, FM_STATUS_FORBIDDEN,
+                        "request %s belongs to another enterprise", id);
+        return;
+    }
+    if (request->state != REQ_DONE) {
+        s_client_error (self, identity, FM_SERVICE_ACCEPT, id, FM_STATUS_NOT_FOUND,
+                        "request %s has no offers yet", id);
+        return;
+    }
+    if (request->acc_state != ACC_NONE) {
+        if (strneq (request->accepted->offer_id, msg->offer_id))
+            s_client_error (self, identity, FM_SERVICE_ACCEPT, id, FM_STATUS_CONFLICT,
+                            "offer %s was already accepted for request %s",
+                            request->accepted->offer_id, id);
+        else
+        if (request->acc_state == ACC_GRANTED)
+            s_client_send (self, identity, FM_SERVICE_ACCEPT, request->confirmation);
+        else
+            s_waiters_add (request->acc_clients, identity);
+        return;
+    }
+    withdrawal_t *withdrawal = request->withdrawn?
+        (withdrawal_t *) zlistx_first (request->withdrawn): NULL;
+    while (withdrawal) {
+        if (streq (withdrawal->offer_id, msg->offer_id)) {
+            s_client_send (self, identity, FM_SERVICE_ACCEPT, withdrawal->confirmation);
+            return;
+        }
+        withdrawal = (withdrawal_t *) zlistx_next (request->withdrawn);
+    }
+    fm_offer_t offer;
+    if (s_result_offer (request->result_body, msg->offer_id, &offer)) {
+        s_client_error (self, identity, FM_SERVICE_ACCEPT, id, FM_STATUS_NOT_FOUND,
+                        "unknown offer %s in request %s", msg->offer_id, id);
+        return;
+    }
+    if (offer.valid_until_us < s_now_us ()) {
+        s_client_error (self, identity, FM_SERVICE_ACCEPT, id, FM_STATUS_GONE,
+                        "offer %s has expired", msg->offer_id);
+        return;
+    }
+    char name [FM_SERVICE_SIZE];
+    snprintf (name, sizeof (name), "%s%s", FM_SERVICE_BANK_PREFIX, offer.bank);
+    service_t *service = (service_t *) zhashx_lookup (self->services, name);
+    if (!service || zlistx_size (service->workers) == 0) {
+        s_client_error (self, identity, FM_SERVICE_ACCEPT, id, FM_STATUS_UNAVAILABLE,
+                        "%s has no worker to confirm the loan", name);
+        return;
+    }
+    fm_msg_t *query = fm_msg_new (FM_MSG_GRANT_QUERY);
+    assert (query);
+    snprintf (query->request_id, sizeof (query->request_id), "%s", id);
+    query->request = request->asked;
+    snprintf (query->request.grid_id, sizeof (query->request.grid_id), "%s",
+              request->grid_id);
+    fm_msg_add_offer (query, &offer);
+    fm_error_t err;
+    request->grant_query = fm_msg_encode (query, &err);
+    fm_msg_destroy (&query);
+    if (!request->grant_query) {
+        zsys_error ("broker: cannot encode GRANT_QUERY for %s: %s", id, err.text);
+        s_client_error (self, identity, FM_SERVICE_ACCEPT, id, FM_STATUS_INTERNAL,
+                        "cannot encode grant query");
+        return;
+    }
+    request->grant.request = request;
+    if (s_slot_dispatch (&request->grant, service, request->grant_query)) {
+        zframe_destroy (&request->grant_query);
+        s_client_error (self, identity, FM_SERVICE_ACCEPT, id, FM_STATUS_UNAVAILABLE,
+                        "%s is overloaded", name);
+        return;
+    }
+    request->acc_state = ACC_GRANTING;
+    request->accepted = (fm_offer_t *) malloc (sizeof (fm_offer_t));
+    assert (request->accepted);
+    *request->accepted = offer;
+    s_waiters_add (request->acc_clients, identity);
+    fm_event_t event;
+    s_event_request (&event, FM_EV_OFFER_ACCEPTED, request);
+    snprintf (event.bank, sizeof (event.bank), "%s", offer.bank);
+    snprintf (event.offer_id, sizeof (event.offer_id), "%s", offer.offer_id);
+    event.amount_fen = offer.amount_fen;
+    s_event_publish (self, &event);
+    s_deadline_set (request, self->deadline_ms);
+}
+
+//  8/MMI: body = service name as plain text.  Replies 200, 404 or 501.
+static void
+s_client_mmi (broker_t *self, zframe_t *identity, const char *service,
+              zframe_t *body)
+{
+    const char *status = "501";
+    if (streq (service, FM_SERVICE_MMI)) {
+        char name [FM_SERVICE_SIZE];
+        s_printable (zframe_data (body), zframe_size (body), name, sizeof (name));
+        if (streq (name, FM_SERVICE_REQUEST) || streq (name, FM_SERVICE_ACCEPT))
+            status = "200";
+        else
+            status = s_service_live (self, name)? "200": "404";
+    }
+    zframe_t *reply = zframe_new (status, 3);
+    s_client_send (self, identity, service, reply);
+    zframe_destroy (&reply);
+}
+
+//  A client message: [service][body] left in msg after the envelope.
+//  One switch over the service classes, as in SPEC.md "Client lifecycle"
+//  (clients are stateless: every message stands alone).
+typedef enum {
+    CLIENT_SERVICE_REQUEST,         //  fm.request: REQUEST -> RESULT | ERROR
+    CLIENT_SERVICE_ACCEPT,          //  fm.accept: ACCEPT -> CONFIRMATION | ERROR
+    CLIENT_SERVICE_MMI,             //  mmi.*: "200" | "404" | "501"
+    CLIENT_SERVICE_WORKER,          //  gov.credit, bank.*: ERROR 403
+    CLIENT_SERVICE_UNKNOWN          //  anything else: ERROR 501
+} client_service_t;
+
+static void
+s_client_message (broker_t *self, zframe_t *identity, zmsg_t *msg)
+{
+    zframe_t *service_frame = zmsg_pop (msg);
+    if (!service_frame) {
+        s_input_rejected (self, identity, FM_STATUS_BAD_REQUEST,
+                          "client message without service frame");
+        return;
+    }
+    char service [FM_SERVICE_SIZE];
+    s_printable (zframe_data (service_frame), zframe_size (service_frame),
+                 service, sizeof (service));
+    bool service_ok = zframe_size (service_frame) > 0
+                   && zframe_size (service_frame) < FM_SERVICE_SIZE
+                   && strlen (service) == zframe_size (service_frame)
+                   && !strchr (service, '?');
+    zframe_t *body = zmsg_pop (msg);
+    if (!body || zmsg_size (msg) > 0) {
+        //  SPEC 14.2: a header that does not parse gets no reply
+        s_input_rejected (self, identity, FM_STATUS_BAD_REQUEST,
+                          "client message on '%s' needs exactly one body frame", service);
+        zframe_destroy (&service_frame);
+        zframe_destroy (&body);
+        return;
+    }
+    if (!service_ok) {
+        s_input_rejected (self, identity, FM_STATUS_BAD_REQUEST,
+                          "invalid service name '%s'", service);
+        zframe_destroy (&service_frame);
+        zframe_destroy (&body);
+        return;
+    }
+    if (self->verbose)
+        zsys_debug ("broker: <- client %s (%zu bytes)", service, zframe_size (body));
+
+    client_service_t kind = CLIENT_SERVICE_UNKNOWN;
+    if (streq (service, FM_SERVICE_REQUEST))
+        kind = CLIENT_SERVICE_REQUEST;
+    else
+    if (streq (service, FM_SERVICE_ACCEPT))
+        kind = CLIENT_SERVICE_ACCEPT;
+    else
+    if (strncmp (service, "mmi.", 4) == 0)
+        kind = CLIENT_SERVICE_MMI;
+    else
+    if (s_worker_service_valid (service_frame))
+        kind = CLIENT_SERVICE_WORKER;
+
+    fm_msg_type_t expected = kind == CLIENT_SERVICE_REQUEST? FM_MSG_REQUEST: FM_MSG_ACCEPT;
+    fm_msg_t *decoded = NULL;
+    fm_error_t err;
+    switch (kind) {
+        case CLIENT_SERVICE_REQUEST:
+        case CLIENT_SERVICE_ACCEPT:
+            decoded = fm_msg_decode (zframe_data (body), zframe_size (body), &err);
+            if (!decoded) {
+                s_input_rejected (self, identity, err.status, "%s: %s", service, err.text);
+                s_client_error (self, identity, service, "", err.status, "%s", err.text);
+            }
+            else
+            if (decoded->type != expected) {
+                s_input_rejected (self, identity, FM_STATUS_BAD_REQUEST,
+                                  "%s expects a %s body, got %s", service,
+                                  fm_msg_type_name (expected),
+                                  fm_msg_type_name (decoded->type));
+                s_client_error (self, identity, service, decoded->request_id,
+                                FM_STATUS_BAD_REQUEST, "%s expects a %s body, got %s",
+                                service, fm_msg_type_name (expected),
+                                fm_msg_type_name (decoded->type));
+            }
+            else
+            if (kind == CLIENT_SERVICE_REQUEST)
+                s_client_request (self, identity, decoded);
+            else
+                s_client_accept (self, identity, decoded);
+            fm_msg_destroy (&decoded);
+            break;
+        case CLIENT_SERVICE_MMI:
+            s_client_mmi (self, identity, service, body);
+            break;
+        case CLIENT_SERVICE_WORKER:
+            s_client_error (self, identity, service, "", FM_STATUS_FORBIDDEN,
+                            "%s is a worker service: clients may call fm.request, "
+                            "fm.accept and mmi.*", service);
+            break;
+        case CLIENT_SERVICE_UNKNOWN:
+            s_client_error (self, identity, service, "", FM_STATUS_NOT_IMPLEMENTED,
+                            "unknown service %s", service);
+            break;
+    }
+    zframe_destroy (&service_frame);
+    zframe_destroy (&body);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Worker side
+
+//  Publish reply.late for an answer nobody waits for any more.
+static void
+s_reply_late (broker_t *self, worker_t *worker, const char *request_id)
+{
+    fm_event_t event;
+    s_event_init (&event, FM_EV_LATE_REPLY);
+    snprintf (event.request_id, sizeof (event.request_id), "%s", request_id);
+    snprintf (event.bank, sizeof (event.bank), "%s", worker->service->bank);
+    snprintf (event.service, sizeof (event.service), "%s", worker->service->name);
+    s_event_publish (self, &event);
+}
+
+//  True if a bank answer is about this bank only: bank field, each offer's
+//  bank and offer id "<BANK>/<PRODUCT>", each decline's bank.
+static bool
+s_answer_consistent (const fm_msg_t *answer, const char *bank, char *why, size_t size)
+{
+    if (strneq (answer->bank, bank)) {
+        snprintf (why, size, "bank_answer from bank.%s names bank '%s'", bank, answer->bank);
+        return false;
+    }
+    for (size_t index = 0; index < answer->offer_count; index++) {
+        const fm_offer_t *offer = &answer->offers [index];
+        char offer_id [FM_OFFER_ID_SIZE + FM_CODE_SIZE];
+        snprintf (offer_id, sizeof (offer_id), "%s/%s", bank, offer->product);
+        if (strneq (offer->bank, bank) || strneq (offer->offer_id, offer_id)) {
+            snprintf (why, size, "bank.%s offer '%s' is not %s", bank,
+                      offer->offer_id, offer_id);
+            return false;
+        }
+    }
+    for (size_t index = 0; index < answer->decline_count; index++)
+        if (strneq (answer->declines [index].bank, bank)) {
+            snprintf (why, size, "bank.%s decline names bank '%s'", bank,
+                      answer->declines [index].bank);
+            return false;
+        }
+    return true;
+}
+
+//  CONFIRMATION (or ERROR) for the pending grant of a request.
+static void
+s_accept_answered (request_t *request, const fm_msg_t *answer)
+{
+    broker_t *self = request->broker;
+    s_heap_remove (self, request);
+    s_slot_release (&request->grant, SLOT_DONE, true);
+    zframe_destroy (&request->grant_query);
+    fm_event_t event;
+    if (answer->type == FM_MSG_ERROR) {
+        s_clients_error (self, request->acc_clients, FM_SERVICE_ACCEPT, request->id,
+                         answer->status, "bank.%s: %s", request->accepted->bank,
+                         answer->text);
+        request->acc_state = ACC_NONE;
+        free (request->accepted);
+        request->accepted = NULL;
+        return;
+    }
+    const fm_confirmation_t *confirmation = &answer->confirmation;
+    fm_msg_t *reply = fm_msg_new (FM_MSG_CONFIRMATION);
+    assert (reply);
+    snprintf (reply->request_id, sizeof (reply->request_id), "%s", request->id);
+    reply->request = request->asked;
+    reply->confirmation = *confirmation;
+    fm_error_t err;
+    zframe_t *body = fm_msg_encode (reply, &err);
+    fm_msg_destroy (&reply);
+    if (!body) {
+        s_clients_error (self, request->acc_clients, FM_SERVICE_ACCEPT, request->id,
+                         FM_STATUS_INTERNAL, "cannot encode confirmation: %s", err.text);
+        request->acc_state = ACC_NONE;
+        free (request->accepted);
+        request->accepted = NULL;
+        return;
+    }
+    const fm_offer_t *offer = request->accepted;
+    if (confirmation->granted) {
+        s_event_request (&event, FM_EV_LOAN_GRANTED, request);
+        snprintf (event.bank, sizeof (event.bank), "%s", offer->bank);
+        snprintf (event.product, sizeof (event.product), "%s", offer->product);
+        snprintf (event.offer_id, sizeof (event.offer_id), "%s", offer->offer_id);
+        snprintf (event.loan_id, sizeof (event.loan_id), "%s", confirmation->loan_id);
+        event.amount_fen = confirmation->amount_fen;
+        event.term_months = confirmation->term_months;
+        event.base_rate_bp = confirmation->base_rate_bp;
+        event.effective_rate_bp = confirmation->effective_rate_bp;
+        event.lever_count = offer->lever_count;
+        memcpy (event.levers, offer->levers, sizeof (event.levers));
+        s_event_publish (self, &event);
+        request->acc_state = ACC_GRANTED;
+        request->confirmation = body;
+        s_clients_send (self, request->acc_clients, FM_SERVICE_ACCEPT, body);
+    }
+    else {
+        s_event_request (&event, FM_EV_OFFER_WITHDRAWN, request);
+        event.grid_id [0] = 0;      //  Not in this event's field set
+        snprintf (event.bank, sizeof (event.bank), "%s", offer->bank);
+        snprintf (event.offer_id, sizeof (event.offer_id), "%s", offer->offer_id);
+        snprintf (event.text, sizeof (event.text), "%s", confirmation->text);
+        s_event_publish (self, &event);
+        s_clients_send (self, request->acc_clients, FM_SERVICE_ACCEPT, body);
+        //  The withdrawal is kept for repeated accepts of this offer;
+        //  another offer of the request may still be accepted
+        if (!request->withdrawn) {
+            request->withdrawn = zlistx_new ();
+            assert (request->withdrawn);
+            zlistx_set_destructor (request->withdrawn,
+                                   (czmq_destructor *) s_withdrawal_destroy);
+        }
+        withdrawal_t *withdrawal = (withdrawal_t *) zmalloc (sizeof (withdrawal_t));
+        assert (withdrawal);
+        snprintf (withdrawal->offer_id, sizeof (withdrawal->offer_id), "%s", offer->offer_id);
+        withdrawal->confirmation = body;
+        zlistx_add_end (request->withdrawn, withdrawal);
+        request->acc_state = ACC_NONE;
+        free (request->accepted);
+        request->accepted = NULL;
+    }
+}
+
+//  REPLY from a registered worker: [reply-to][""][body].  Routes the
+//  answer to the slot that asked for it, or publishes reply.late.
+static void
+s_worker_reply (broker_t *self, zframe_t *identity, worker_t *worker, zmsg_t *msg)
+{
+    zframe_t *reply_to = zmsg_pop (msg);
+    zframe_t *empty = zmsg_pop (msg);
+    zframe_t *body = zmsg_pop (msg);
+    fm_msg_t *answer = NULL;
+    char id [FM_REQUEST_ID_SIZE] = "";
+    if (reply_to && zframe_size (reply_to) == FM_REQUEST_ID_SIZE - 1) {
+        memcpy (id, zframe_data (reply_to), FM_REQUEST_ID_SIZE - 1);
+        id [FM_REQUEST_ID_SIZE - 1] = 0;
+    }
+    fm_error_t err;
+    service_t *service = worker->service;
+    bool is_gov = *service->bank == 0;
+    char why [FM_TEXT_SIZE];
+
+    if (!body || zmsg_size (msg) > 0 || zframe_size (empty) != 0)
+        s_worker_reject (self, identity, worker, FM_STATUS_BAD_REQUEST,
+                         "REPLY needs [reply-to][\"\"][body]");
+    else
+    if (!fm_request_id_valid (id))
+        s_worker_reject (self, identity, worker, FM_STATUS_BAD_REQUEST,
+                         "REPLY reply-to is not a request id");
+    else
+    if (!(answer = fm_msg_decode (zframe_data (body), zframe_size (body), &err)))
+        //  SPEC 14.1: the worker stays; the request waits for its deadline
+        s_input_rejected (self, identity, err.status, "%s: %s", service->name, err.text);
+    else
+    if (strneq (answer->request_id, id))
+        s_worker_reject (self, identity, worker, FM_STATUS_BAD_REQUEST,
+                         "reply-to %s but body request_id '%s'", id, answer->request_id);
+    else
+    if (is_gov && answer->type != FM_MSG_PROFILE && answer->type != FM_MSG_ERROR)
+        s_worker_reject (self, identity, worker, FM_STATUS_BAD_REQUEST,
+                         "gov.credit may answer profile or error, not %s",
+                         fm_msg_type_name (answer->type));
+    else
+    if (!is_gov && answer->type != FM_MSG_BANK_ANSWER
+    &&  answer->type != FM_MSG_CONFIRMATION && answer->type != FM_MSG_ERROR)
+        s_worker_reject (self, identity, worker, FM_STATUS_BAD_REQUEST,
+                         "%s may answer bank_answer, confirmation or error, not %s",
+                         service->name, fm_msg_type_name (answer->type));
+    else
+    if (answer->type == FM_MSG_BANK_ANSWER
+    &&  !s_answer_consistent (answer, service->bank, why, sizeof (why)))
+        s_worker_reject (self, identity, worker, FM_STATUS_BAD_REQUEST, "%s", why);
+    else {
+        request_t *request = (request_t *) zhashx_lookup (self->requests, id);
+        slot_t *bank_slot = request && !is_gov && request->state == REQ_GATHERING?
+                            s_request_bank_slot (request, service): NULL;
+        bool gov_waits = request && is_gov && request->state == REQ_ENRICHING
+                      && request->gov.state == SLOT_SENT;
+        bool bank_waits = bank_slot && bank_slot->state == SLOT_SENT;
+        bool grant_waits = request && request->acc_state == ACC_GRANTING
+                        && request->grant.service == service
+                        && request->grant.state == SLOT_SENT;
+        if (gov_waits && answer->type == FM_MSG_PROFILE
+        &&  strneq (answer->profile.enterprise_id, request->asked.enterprise_id))
+            s_worker_reject (self, identity, worker, FM_STATUS_BAD_REQUEST,
+                             "profile for %s answers request of %s",
+                             answer->profile.enterprise_id, request->asked.enterprise_id);
+        else
+        if (grant_waits && answer->type == FM_MSG_CONFIRMATION
+        &&  strneq (answer->confirmation.offer_id, request->accepted->offer_id))
+            s_worker_reject (self, identity, worker, FM_STATUS_BAD_REQUEST,
+                             "confirmation for %s, accepted offer is %s",
+                             answer->confirmation.offer_id, request->accepted->offer_id);
+        else
+        if (gov_waits && answer->type == FM_MSG_PROFILE)
+            s_request_enriched (request, &answer->profile);
+        else
+        if (gov_waits) {                //  ERROR from gov.credit
+            s_slot_release (&request->gov, SLOT_DONE, true);
+            if (answer->status == FM_STATUS_NOT_FOUND)
+                s_request_fail (request, FM_STATUS_NOT_FOUND,
+                                "enterprise %s is not in the registry",
+                                request->asked.enterprise_id);
+            else
+                s_request_fail (request, answer->status, "gov.credit: %s", answer->text);
+        }
+        else
+        if (bank_waits && answer->type == FM_MSG_BANK_ANSWER)
+            s_request_answered (request, bank_slot, answer);
+        else
+        if (bank_waits && answer->type == FM_MSG_ERROR) {
+            //  The bank could not process the query: answered, nothing to
+            //  rank; not a timeout
+            if (self->verbose)
+                zsys_debug ("broker: %s error %u on %s: %s", service->name,
+                            answer->status, id, answer->text);
+            fm_msg_t empty_answer = { .type = FM_MSG_BANK_ANSWER };
+            s_request_answered (request, bank_slot, &empty_answer);
+        }
+        else
+        if (grant_waits && (answer->type == FM_MSG_CONFIRMATION
+                        ||  answer->type == FM_MSG_ERROR))
+            s_accept_answered (request, answer);
+        else
+            s_reply_late (self, worker, id);
+    }
+    fm_msg_destroy (&answer);
+    zframe_destroy (&reply_to);
+    zframe_destroy (&empty);
+    zframe_destroy (&body);
+}
+
+//  READY from an unknown peer: [service][opts?] left in msg.
+static void
+s_worker_ready (broker_t *self, zframe_t *identity, const char *key, zmsg_t *msg)
+{
+    zframe_t *service_frame = zmsg_pop (msg);
+    zframe_t *opts_frame = zmsg_pop (msg);
+    fm_ready_opts_t opts;
+    fm_error_t err;
+    char name [FM_SERVICE_SIZE];
+    if (service_frame)
+        s_printable (zframe_data (service_frame), zframe_size (service_frame),
+                     name, sizeof (name));
+    if (!service_frame || zmsg_size (msg) > 0)
+        s_worker_reject (self, identity, NULL, FM_STATUS_BAD_REQUEST,
+                         "READY needs [service][opts?]");
+    else
+    if (!s_worker_service_valid (service_frame))
+        s_worker_reject (self, identity, NULL, FM_STATUS_FORBIDDEN,
+                         "workers may register gov.credit or bank.<CODE>, not '%s'", name);
+    else
+    if (opts_frame && fm_ready_opts_decode (zframe_data (opts_frame),
+                                            zframe_size (opts_frame), &opts, &err))
+        s_worker_reject (self, identity, NULL, err.status, "READY options: %s", err.text);
+    else {
+        service_t *service = s_service_require (self, name);
+        worker_t *worker = service?
+            s_worker_new (self, identity, key, service, opts_frame? &opts: NULL): NULL;
+        if (!worker)
+            s_worker_reject (self, identity, NULL, FM_STATUS_INTERNAL, "out of memory");
+        else {
+            zhashx_insert (self->workers, key, worker);
+            s_worker_refresh (worker);
+            worker->heartbeat_at = zclock_mono () + s_worker_interval (worker);
+            if (s_worker_interval (worker) < self->tick_ms)
+                s_heartbeat_start (self);
+            fm_event_t event;
+            s_event_init (&event, FM_EV_WORKER_READY);
+            snprintf (event.service, sizeof (event.service), "%s", name);
+            snprintf (event.peer, sizeof (event.peer), "%s", worker->peer);
+            event.count = worker->capacity;
+            s_event_publish (self, &event);
+            if (self->verbose)
+                zsys_debug ("broker: worker %s ready for %s, capacity %u",
+                            worker->peer, name, worker->capacity);
+            s_service_drain (service);
+        }
+    }
+    zframe_destroy (&service_frame);
+    zframe_destroy (&opts_frame);
+}
+
+//  A worker message: [command][...] left in msg after the envelope.
+//
+//  Worker lifecycle, one machine per peer (SPEC.md "Worker lifecycle"):
+//
+//    state      event        action                            next
+//    ---------  -----------  --------------------------------  ---------
+//    unknown    READY ok     register, worker.ready, drain     ready
+//    unknown    READY bad    input.rejected, DISCONNECT        unknown
+//    unknown    DISCONNECT   ignore                            unknown
+//    unknown    other        input.rejected, DISCONNECT        unknown
+//    ready      REPLY        refresh, route answer / late      ready
+//    ready      HEARTBEAT    refresh                           ready
+//    ready      DISCONNECT   forget                            unknown
+//    ready      READY        input.rejected, DISCONNECT        unknown
+//    ready      (silence)    worker.expired (heartbeat timer)  unknown
+//    *          malformed    input.rejected, DISCONNECT        unknown
+static void
+s_worker_message (broker_t *self, zframe_t *identity, zmsg_t *msg)
+{
+    char *key = zframe_strhex (identity);
+    worker_t *worker = (worker_t *) zhashx_lookup (self->workers, key);
+    zframe_t *command_frame = zmsg_pop (msg);
+    int command = command_frame && zframe_size (command_frame) == 1?
+                  zframe_data (command_frame) [0]: -1;
+    if (worker)
+        s_worker_refresh (worker);  //  Any traffic proves it alive
+
+    switch (command) {
+        case FM_MDPW_READY:
+            if (worker)
+                s_worker_reject (self, identity, worker, FM_STATUS_BAD_REQUEST,
+                                 "READY from a registered worker of %s",
+                                 worker->service->name);
+            else
+                s_worker_ready (self, identity, key, msg);
+            break;
+        case FM_MDPW_REPLY:
+            if (worker)
+                s_worker_reply (self, identity, worker, msg);
+            else
+                s_worker_reject (self, identity, NULL, FM_STATUS_BAD_REQUEST,
+                                 "REPLY before READY");
+            break;
+        case FM_MDPW_HEARTBEAT:
+            if (!worker)
+                s_worker_reject (self, identity, NULL, FM_STATUS_BAD_REQUEST,
+                                 "HEARTBEAT before READY");
+            else
+            if (zmsg_size (msg) > 0)
+                s_worker_reject (self, identity, worker, FM_STATUS_BAD_REQUEST,
+                                 "HEARTBEAT with extra frames");
+            break;
+        case FM_MDPW_DISCONNECT:
+            if (worker) {
+                if (self->verbose)
+                    zsys_debug ("broker: worker %s of %s disconnected",
+                                worker->peer, worker->service->name);
+                s_worker_delete (self, worker, false);
+            }
+            break;
+        default:
+            s_worker_reject (self, identity, worker, FM_STATUS_BAD_REQUEST,
+                             "invalid worker command frame");
+            break;
+    }
+    zframe_destroy (&command_frame);
+    free (key);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Reactor handlers
+
+//  One message on the ROUTER: [identity][""][protocol][...]
+static void
+s_router_message (broker_t *self, zmsg_t *msg)
+{
+    zframe_t *identity = zmsg_pop (msg);
+    zframe_t *empty = zmsg_pop (msg);
+    zframe_t *protocol = zmsg_pop (msg);
+    if (!empty || zframe_size (empty) != 0)
+        s_input_rejected (self, identity, FM_STATUS_BAD_REQUEST,
+                          "missing empty delimiter frame");
+    else
+    if (!protocol)
+        s_input_rejected (self, identity, FM_STATUS_BAD_REQUEST,
+                          "missing protocol frame");
+    else
+    if (zframe_streq (protocol, FM_MDPC))
+        s_client_message (self, identity, msg);
+    else
+    if (zframe_streq (protocol, FM_MDPW))
+        s_worker_message (self, identity, msg);
+    else {
+        char text [16];
+        s_printable (zframe_data (protocol), zframe_size (protocol), text, sizeof (text));
+        bool other_version = zframe_size (protocol) == 6
+            && (memcmp (zframe_data (protocol), "MDPC", 4) == 0
+            ||  memcmp (zframe_data (protocol), "MDPW", 4) == 0);
+        if (other_version)
+            s_input_rejected (self, identity, FM_STATUS_BAD_VERSION,
+                              "unsupported protocol version '%s'", text);
+        else
+            s_input_rejected (self, identity, FM_STATUS_BAD_REQUEST,
+                              "unknown protocol '%s'", text);
+    }
+    zframe_destroy (&identity);
+    zframe_destroy (&empty);
+    zframe_destroy (&protocol);
+}
+
+static int
+s_router_recv (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    broker_t *self = (broker_t *) arg;
+    for (int count = 0; count < ROUTER_BATCH; count++) {
+        if (count && !(zsock_events (reader) & ZMQ_POLLIN))
+            break;
+        zmsg_t *msg = zmsg_recv (reader);
+        if (!msg)
+            break;              //  Interrupted
+        s_router_message (self, msg);
+        zmsg_destroy (&msg);
+    }
+    return 0;
+}
+
+//  Subscriptions arrive on the XPUB: read and drop them so they never
+//  queue up (log them when verbose).
+static int
+s_publisher_recv (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    broker_t *self = (broker_t *) arg;
+    zframe_t *frame = zframe_recv (reader);
+    if (frame && self->verbose && zframe_size (frame) > 0) {
+        char topic [128];
+        s_printable (zframe_data (frame) + 1, zframe_size (frame) - 1, topic, sizeof (topic));
+        zsys_debug ("broker: %s '%s'", zframe_data (frame) [0]? "subscribe": "unsubscribe",
+                    topic);
+    }
+    zframe_destroy (&frame);
+    return 0;
+}
+
+//  Heartbeat tick: expire silent workers, then send HEARTBEAT to each
+//  worker whose interval is up.  Ticks at the shortest interval in use.
+static int
+s_heartbeat (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    broker_t *self = (broker_t *) arg;
+    int64_t now = zclock_mono ();
+    zlistx_t *expired = zlistx_new ();
+    assert (expired);
+    worker_t *worker = (worker_t *) zhashx_first (self->workers);
+    while (worker) {
+        if (worker->expiry <= now)
+            zlistx_add_end (expired, worker);
+        else
+        if (now + self->tick_ms / 2 >= worker->heartbeat_at) {
+            //  Half a tick early rather than a whole tick late
+            s_peer_send (self, worker->identity, FM_MDPW_HEARTBEAT, NULL, NULL);
+            worker->heartbeat_at = now + s_worker_interval (worker);
+        }
+        worker = (worker_t *) zhashx_next (self->workers);
+    }
+    worker = (worker_t *) zlistx_first (expired);
+    while (worker) {
+        fm_event_t event;
+        s_event_init (&event, FM_EV_WORKER_EXPIRED);
+        snprintf (event.service, sizeof (event.service), "%s", worker->service->name);
+        snprintf (event.peer, sizeof (event.peer), "%s", worker->peer);
+        s_event_publish (self, &event);
+        if (self->verbose)
+            zsys_debug ("broker: worker %s of %s expired", worker->peer,
+                        worker->service->name);
+        s_worker_delete (self, worker, false);
+        worker = (worker_t *) zlistx_next (expired);
+    }
+    zlistx_destroy (&expired);
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Pipe commands
+
+//  Settings that SET may change, with bounds
+typedef struct {
+    const char *name;
+    size_t offset;                  //  of the int64_t in broker_t
+    int64_t min, max;
+} s_setting_t;
+
+static const s_setting_t s_settings [] = {
+    { "deadline_ms",     offsetof (broker_t, deadline_ms),     10, 600000 },
+    { "gov_deadline_ms", offsetof (broker_t, gov_deadline_ms), 10, 600000 },
+    { "heartbeat_ms",    offsetof (broker_t, heartbeat_ms),    10, 600000 },
+    { "liveness",        offsetof (broker_t, liveness),        1, 100 },
+    { "max_inflight",    offsetof (broker_t, max_inflight),    1, 10000000 },
+    { "max_retained",    offsetof (broker_t, max_retained),    0, 100000000 },
+    { "events_hwm",      offsetof (broker_t, events_hwm),      0, 100000000 },
+};
+
+//  (Re)start the heartbeat timer at the shortest send interval of the
+//  broker and its workers.  Cannot fail.
+static void
+s_heartbeat_start (broker_t *self)
+{
+    self->tick_ms = self->heartbeat_ms;
+    worker_t *worker = (worker_t *) zhashx_first (self->workers);
+    while (worker) {
+        if (s_worker_interval (worker) < self->tick_ms)
+            self->tick_ms = s_worker_interval (worker);
+        worker = (worker_t *) zhashx_next (self->workers);
+    }
+    if (self->heartbeat_timer != -1)
+        zloop_timer_end (self->loop, self->heartbeat_timer);
+    self->heartbeat_timer = zloop_timer (self->loop, (size_t) self->tick_ms, 0,
+                                         s_heartbeat, self);
+}
+
+//  SET name value.  Returns 0, or -1 with reason filled.
+static int
+s_setting_set (broker_t *self, const char *name, const char *value,
+               char *reason, size_t size)
+{
+    for (size_t index = 0; index < sizeof (s_settings) / sizeof (s_settings [0]); index++) {
+        const s_setting_t *setting = &s_settings [index];
+        if (strneq (setting->name, name))
+            continue;
+        char *end = NULL;
+        errno = 0;
+        long long number = value? strtoll (value, &end, 10): 0;
+        if (!value || !*value || *end || errno
+        ||  number < setting->min || number > setting->max) {
+            snprintf (reason, size, "%s must be an integer in %" PRId64 "..%" PRId64,
+                      name, setting->min, setting->max);
+            return -1;
+        }
+        *(int64_t *) ((byte *) self + setting->offset) = number;
+        if (streq (name, "heartbeat_ms"))
+            s_heartbeat_start (self);
+        else
+        if (streq (name, "events_hwm"))     //  Applies to later subscribers
+            zsock_set_sndhwm (self->publisher, (int) number);
+        else
+        if (streq (name, "max_retained"))
+            while ((int64_t) zlistx_size (self->retained) > self->max_retained)
+                s_request_delete ((request_t *) zlistx_first (self->retained));
+        return 0;
+    }
+    snprintf (reason, size, "unknown setting '%s'", name? name: "");
+    return -1;
+}
+
+//  The port of a socket's last bound endpoint, or "" if unbound.
+static const char *
+s_port (zsock_t *sock)
+{
+    const char *endpoint = zsock_endpoint (sock);
+    const char *colon = endpoint? strrchr (endpoint, ':'): NULL;
+    return colon? colon + 1: "";
+}
+
+//  Bind sock to endpoint and reply "0" or "-1 <reason>" on the pipe.
+static void
+s_bind (broker_t *self, zsock_t *sock, const char *endpoint)
+{
+    if (endpoint && zsock_bind (sock, "%s", endpoint) != -1) {
+        if (self->verbose)
+            zsys_debug ("broker: bound %s", zsock_endpoint (sock));
+        zstr_send (self->pipe, "0");
+    }
+    else
+        zstr_sendf (self->pipe, "-1 %s", endpoint? zmq_strerror (zmq_errno ()):
+                                                   "missing endpoint");
+}
+
+static int
+s_pipe_recv (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    broker_t *self = (broker_t *) arg;
+    zmsg_t *msg = zmsg_recv (reader);
+    if (!msg)
+        return 0;               //  Interrupted: wait for $TERM
+    char *command = zmsg_popstr (msg);
+    int rc = 0;
+    if (!command)
+        ;
+    else
+    if (streq (command, "$TERM")) {
+        self->terminated = true;
+        rc = -1;
+    }
+    else
+    if (streq (command, "VERBOSE"))
+        self->verbose = true;
+    else
+    if (streq (command, "BIND")) {
+        char *endpoint = zmsg_popstr (msg);
+        s_bind (self, self->router, endpoint);
+        zstr_free (&endpoint);
+    }
+    else
+    if (streq (command, "EVENTS")) {
+        char *endpoint = zmsg_popstr (msg);
+        s_bind (self, self->publisher, endpoint);
+        zstr_free (&endpoint);
+    }
+    else
+    if (streq (command, "PORTS"))
+        zstr_sendx (self->pipe, s_port (self->router), s_port (self->publisher), NULL);
+    else
+    if (streq (command, "SET")) {
+        char *name = zmsg_popstr (msg);
+        char *value = zmsg_popstr (msg);
+        char reason [FM_TEXT_SIZE];
+        if (s_setting_set (self, name, value, reason, sizeof (reason)) == 0)
+            zstr_send (self->pipe, "0");
+        else
+            zstr_sendf (self->pipe, "-1 %s", reason);
+        zstr_free (&name);
+        zstr_free (&value);
+    }
+    else
+        //  The pipe is our owner's API: a bad command is a bug in the caller
+        zsys_error ("broker: invalid pipe command '%s'", command);
+    zstr_free (&command);
+    zmsg_destroy (&msg);
+    return rc;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Broker
+
+static void
+s_broker_destroy (broker_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        broker_t *self = *self_p;
+        //  Requests first: they release slots held in services and workers
+        zhashx_destroy (&self->requests);
+        zlistx_destroy (&self->retained);
+        zhashx_destroy (&self->workers);
+        zhashx_destroy (&self->services);
+        zloop_destroy (&self->loop);
+        zsock_destroy (&self->router);
+        zsock_destroy (&self->publisher);
+        free (self->heap);
+        free (self->event_buffer);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+//  Returns a new broker with unbound sockets, or NULL on failure.
+static broker_t *
+s_broker_new (zsock_t *pipe)
+{
+    broker_t *self = (broker_t *) zmalloc (sizeof (broker_t));
+    if (!self)
+        return NULL;
+    self->pipe = pipe;
+    self->deadline_ms = DEADLINE_MS;
+    self->gov_deadline_ms = GOV_DEADLINE_MS;
+    self->heartbeat_ms = HEARTBEAT_MS;
+    self->liveness = LIVENESS;
+    self->max_inflight = MAX_INFLIGHT;
+    self->max_retained = MAX_RETAINED;
+    self->events_hwm = EVENTS_HWM;
+    self->deadline_timer = -1;
+    self->heartbeat_timer = -1;
+    self->epoch = (uint64_t) s_now_us ();
+    self->event_buffer = (byte *) malloc (EVENT_BUFFER_SIZE);
+    self->services = zhashx_new ();
+    self->workers = zhashx_new ();
+    self->requests = zhashx_new ();
+    self->retained = zlistx_new ();
+    self->router = zsock_new (ZMQ_ROUTER);
+    self->publisher = zsock_new (ZMQ_XPUB);
+    self->loop = zloop_new ();
+    if (!self->event_buffer || !self->services || !self->workers || !self->requests
+    ||  !self->retained || !self->router || !self->publisher || !self->loop) {
+        s_broker_destroy (&self);
+        return NULL;
+    }
+    zhashx_set_destructor (self->services, (czmq_destructor *) s_service_destroy);
+    zhashx_set_destructor (self->workers, (czmq_destructor *) s_worker_destroy);
+    zhashx_set_destructor (self->requests, (czmq_destructor *) s_request_destroy);
+    zsock_set_sndhwm (self->router, ROUTER_HWM);
+    zsock_set_rcvhwm (self->router, ROUTER_HWM);
+    zsock_set_maxmsgsize (self->router, MAX_FRAME);
+    zsock_set_sndhwm (self->publisher, (int) self->events_hwm);
+    zsock_set_linger (self->router, 0);
+    zsock_set_linger (self->publisher, 0);
+    zloop_set_nonstop (self->loop, true);
+    zloop_reader (self->loop, pipe, s_pipe_recv, self);
+    zloop_reader (self->loop, self->router, s_router_recv, self);
+    zloop_reader (self->loop, self->publisher, s_publisher_recv, self);
+    //  A peer error on a socket must not kill the reactor
+    zloop_reader_set_tolerant (self->loop, self->router);
+    zloop_reader_set_tolerant (self->loop, self->publisher);
+    s_heartbeat_start (self);
+    return self;
+}
+
+void
+fm_broker (zsock_t *pipe, void *args)
+{
+    if (args)
+        zsys_set_logident ((const char *) args);
+    broker_t *self = s_broker_new (pipe);
+    zsock_signal (pipe, 0);     //  Ready (zactor_new waits for this)
+    if (!self) {
+        zsys_error ("broker: cannot create sockets");
+        //  Still answer until $TERM, so zactor_destroy does not hang
+        while (true) {
+            char *command = zstr_recv (pipe);
+            bool term = !command || streq (command, "$TERM");
+            zstr_free (&command);
+            if (term)
+                return;
+        }
+    }
+    zloop_start (self->loop);
+    //  zloop_start also returns when SIGINT/SIGTERM interrupts it.  Our
+    //  owner is shutting down then and ends us with $TERM: wait for it, so
+    //  that zactor_destroy never talks to a dead pipe.
+    while (!self->terminated) {
+        char *command = zstr_recv (pipe);
+        if (!command && zmq_errno () == ETERM)
+            break;              //  Context gone: nobody will send $TERM
+        self->terminated = command && streq (command, "$TERM");
+        zstr_free (&command);
+    }
+    s_broker_destroy (&self);
+}

@@ -1,2 +1,137 @@
-//  STUB: to be replaced by the module owner
-int main (void) { return 1; }
+/*  =========================================================================
+    finmatch-broker - the finmatch broker daemon
+
+    A thin shell around the fm_broker actor, shaped like malamute.c: read
+    the settings (built-in defaults < -c FILE < flags, one table for the
+    loader and --help), start the actor, hand it the settings, bind, log
+    where we listen, and wait for SIGINT/SIGTERM.  Runs in the foreground
+    and logs to stderr (systemd Type=simple).  Exit codes: 0 after a clean
+    stop or --help/--version, 1 when an endpoint cannot be bound, 2 on bad
+    configuration.
+    =========================================================================
+*/
+
+#include "fm_broker.h"
+#include "fm_config.h"
+#include "fm_version.h"
+
+#define NAME "finmatch-broker"
+
+//  The settings, once: fm_config loads them and prints --help from here.
+//  Integer settings are passed to the actor as "SET <name after broker/>".
+static const fm_setting_t s_settings [] = {
+    { "broker/endpoint", "endpoint", 'e', FM_SETTING_STRING,
+      "tcp://127.0.0.1:7555", 0, 0,
+      "ROUTER endpoint to bind for clients and workers (7/MDP)" },
+    { "broker/events", "events", 0, FM_SETTING_STRING,
+      "tcp://127.0.0.1:7556", 0, 0,
+      "XPUB endpoint to bind for the event stream" },
+    { "broker/deadline_ms", "deadline-ms", 0, FM_SETTING_INT,
+      "2000", 10, 600000,
+      "msecs banks have to answer a request (and to confirm a grant)" },
+    { "broker/gov_deadline_ms", "gov-deadline-ms", 0, FM_SETTING_INT,
+      "1000", 10, 600000,
+      "msecs gov.credit has to return a profile before ERROR 504" },
+    { "broker/heartbeat_ms", "heartbeat-ms", 0, FM_SETTING_INT,
+      "2500", 10, 600000,
+      "msecs between heartbeats to workers" },
+    { "broker/liveness", "liveness", 0, FM_SETTING_INT,
+      "3", 1, 100,
+      "missed heartbeat intervals before a worker expires" },
+    { "broker/max_inflight", "max-inflight", 0, FM_SETTING_INT,
+      "10000", 1, 10000000,
+      "requests matched at once; more are refused with 503" },
+    { "broker/max_retained", "max-retained", 0, FM_SETTING_INT,
+      "100000", 0, 100000000,
+      "completed requests kept for replays and accepts (oldest evicted)" },
+    { "broker/events_hwm", "events-hwm", 0, FM_SETTING_INT,
+      "100000", 0, 100000000,
+      "events queued per subscriber before it loses some (0 = no limit)" },
+    { "broker/verbose", NULL, 0, FM_SETTING_BOOL,
+      "0", 0, 0,
+      "log every message (also -v)" },
+};
+#define SETTINGS (sizeof (s_settings) / sizeof (s_settings [0]))
+
+//  Send a synchronous command and read its "0" / "-1 reason" reply.
+//  Returns 0, or -1 with the reason printed as NAME: what: reason.
+static int
+s_command (zactor_t *broker, const char *what, const char *command,
+           const char *arg1, const char *arg2)
+{
+    zstr_sendx (broker, command, arg1, arg2, NULL);
+    char *reply = zstr_recv (broker);
+    int rc = reply && streq (reply, "0")? 0: -1;
+    if (rc)
+        fprintf (stderr, "%s: %s: %s\n", NAME, what,
+                 reply && strlen (reply) > 3? reply + 3: "no reply from broker");
+    zstr_free (&reply);
+    return rc;
+}
+
+int
+main (int argc, char **argv)
+{
+    zsys_init ();
+    zsys_set_logident (NAME);
+    fm_config_t *config = fm_config_new (NAME, "[OPTIONS]", s_settings, SETTINGS);
+    assert (config);
+    int rc = fm_config_parse (config, argc, argv);
+    if (rc == 0 && fm_config_argc (config) > 0) {
+        fprintf (stderr, "%s: unexpected argument '%s'\n", NAME, fm_config_arg (config, 0));
+        rc = -1;
+    }
+    if (rc) {
+        fm_config_destroy (&config);
+        return rc == 1? 0: 2;
+    }
+    zactor_t *broker = zactor_new (fm_broker, NAME);
+    assert (broker);
+    if (fm_config_bool (config, "broker/verbose"))
+        zstr_send (broker, "VERBOSE");
+
+    //  Settings before binding: events_hwm applies to subscribers that
+    //  connect after it is set
+    const char *prefix = "broker/";
+    for (size_t index = 0; rc == 0 && index < SETTINGS; index++) {
+        if (s_settings [index].type != FM_SETTING_INT)
+            continue;
+        const char *name = s_settings [index].path + strlen (prefix);
+        char value [32];
+        snprintf (value, sizeof (value), "%" PRId64,
+                  fm_config_int (config, s_settings [index].path));
+        rc = s_command (broker, s_settings [index].path, "SET", name, value);
+    }
+    const char *endpoint = fm_config_str (config, "broker/endpoint");
+    const char *events = fm_config_str (config, "broker/events");
+    char what [300];
+    if (rc == 0) {
+        snprintf (what, sizeof (what), "cannot bind %s", endpoint);
+        rc = s_command (broker, what, "BIND", endpoint, NULL);
+    }
+    if (rc == 0) {
+        snprintf (what, sizeof (what), "cannot bind %s", events);
+        rc = s_command (broker, what, "EVENTS", events, NULL);
+    }
+    if (rc == 0) {
+        zsys_info ("%s %s: clients and workers on %s, events on %s",
+                   NAME, FM_VERSION, endpoint, events);
+        //  The actor sends nothing unasked: this returns on SIGINT/SIGTERM
+        zpoller_t *poller = zpoller_new (broker, NULL);
+        assert (poller);
+        while (!zsys_interrupted) {
+            void *which = zpoller_wait (poller, -1);
+            if (zpoller_terminated (poller))
+                break;
+            if (which == broker) {
+                char *unexpected = zstr_recv (broker);
+                zstr_free (&unexpected);
+            }
+        }
+        zpoller_destroy (&poller);
+        zsys_info ("%s: stopping", NAME);
+    }
+    zactor_destroy (&broker);
+    fm_config_destroy (&config);
+    return rc == 0? 0: 1;
+}

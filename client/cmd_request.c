@@ -1,2 +1,1055 @@
-//  STUB: to be replaced by the module owner
+/*  =========================================================================
+    cmd_request - `finmatch request`: ask every bank for financing offers
+
+    One request from flags, or many from a CSV file (--file).  Either way
+    the requests become rows that go through the same pipeline:
+
+      parse + validate every row  ->  send over one fm_client, at most
+      WINDOW rows between "sent" and "printed"  ->  match each reply to its
+      row by request_id  ->  print rows in input order as they complete.
+
+    The request id is computed before sending (fm_request_id_make), so a
+    reply is matched by id and never by arrival order, and `--live` can
+    subscribe to the request's events before the broker publishes any.
+    Nothing is sent unless every row of the file is valid: a half-submitted
+    file is harder to reason about than a refused one.
+
+    Each row gets timeout_ms from the moment it was sent; rows are sent in
+    order, so the oldest unprinted row always has the earliest deadline and
+    is the only one the wait needs to consider.  Printing in input order
+    with the window counted up to the print point bounds memory by WINDOW
+    replies, whatever the size of the file.
+    =========================================================================
+*/
+
 #include <czmq.h>
+#include <getopt.h>
+#include "fm_cli.h"
+#include "fm_client.h"
+#include "fm_ids.h"
+#include "fm_mdp.h"
+#include "fm_money.h"
+#include "fm_text.h"
+#include "fm_json.h"
+#include "fm_print.h"
+
+//  Rows between "sent" and "printed", at most.  Bounds broker load from
+//  one CLI and the replies held for in-order printing.
+#define WINDOW                  64
+//  After --live's SUB socket has completed its handshake, the broker's
+//  XPUB still has to apply the subscription, which it does asynchronously
+//  and without any acknowledgement on the wire (7/MDP events carry no
+//  welcome message).  This margin covers that last hop; see s_live_open.
+#define LIVE_SETTLE_MS          50
+//  How long --live waits for the event socket's handshake before going on
+//  without a guarantee (the final result is printed in any case)
+#define LIVE_CONNECT_MS         1000
+//  After the result, how long --live waits for events still in flight on
+//  the other socket (the two sockets are not ordered with each other)
+#define LIVE_DRAIN_MS           500
+//  Largest CSV header (distinct columns)
+#define MAX_COLUMNS             16
+
+typedef enum { ROW_NEW = 0, ROW_SENT, ROW_DONE } s_state_t;
+
+typedef struct {
+    fm_request_t request;               //  as sent
+    char request_id [FM_REQUEST_ID_SIZE];
+    size_t line;                        //  line in --file, 0 for flags
+    bool has_enterprise;                //  required fields seen
+    bool has_amount;
+    bool has_term;
+    bool has_consent;                   //  else default: all
+    bool has_kinds;                     //  else default: loan
+    bool has_type;
+    s_state_t state;
+    int64_t deadline;                   //  zclock_mono msecs, once sent
+    fm_msg_t *reply;                    //  owned, once done (NULL: local error)
+    int local_status;                   //  when reply is NULL: 504 or 500
+    char local_text [FM_TEXT_SIZE];     //  when reply is NULL
+} s_row_t;
+
+//  Command state
+typedef struct {
+    fm_cli_t *cli;                      //  borrowed from main
+    bool live;
+    const char *file;                   //  --file, or NULL
+    s_row_t *rows;                      //  owned array
+    size_t row_count;
+    zhashx_t *by_id;                    //  request id -> row index + 1
+    fm_client_t *client;                //  owned
+    zsock_t *events;                    //  --live SUB socket, owned
+    //  --live: events seen so far, to know when the drain is complete
+    size_t seen_offers;
+    size_t seen_declines;
+    size_t seen_timeouts;
+} s_cmd_t;
+
+static void
+s_usage (FILE *file)
+{
+    fprintf (file,
+"Usage: finmatch request --enterprise CODE --amount AMOUNT --term MONTHS [OPTIONS]\n"
+"       finmatch request --file FILE [OPTIONS]\n"
+"\n"
+"Asks every bank for offers and prints them ranked by effective rate, every\n"
+"decline with its reasons, and the banks that did not answer in time.\n"
+"\n"
+"  --enterprise CODE   18-character unified social credit code\n"
+"  --amount AMOUNT     yuan: 3000000, 3,000,000.00, 300万, 0.3亿\n"
+"  --term MONTHS       1..%d\n"
+"  --purpose TEXT      what the money is for\n"
+"  --grid GRID         the enterprise's grid (default: as registered)\n"
+"  --collateral C      none|property|equipment|receivables|guarantee (default none)\n"
+"  --consent LIST      data banks may see: tax,social_insurance,party_building,\n"
+"                      or all, or none (default all)\n"
+"  --kinds LIST        loan,insurance,guarantee or all (default loan)\n"
+"  --type T            new|renewal (default new)\n"
+"  --prior-loan ID     renewal: the loan being renewed\n"
+"  --key KEY           idempotency key, 1..64 bytes (default: a fresh one).\n"
+"                      The same key again replays the first result.\n"
+"  --live              print offers and declines the moment banks make them\n"
+"  --json              one JSON object per line (fen, bp) instead of tables\n"
+"  -h, --help          this help\n"
+"\n"
+"--file FILE: CSV, first row a header whose column names are the flag names\n"
+"(enterprise,amount,term,purpose,grid,collateral,consent,kinds,type,\n"
+"prior_loan,key); only enterprise, amount and term are required.  Fields may\n"
+"be double-quoted (RFC 4180, on one line).  Inside a field, lists use ';' or\n"
+"'|' (\"tax;party_building\").  Empty fields take the default; flags given\n"
+"with --file are defaults for every row.  Blank lines and lines starting\n"
+"with '#' are skipped.  Every row is checked before anything is sent; all\n"
+"rows are then submitted concurrently (at most %d in flight) and printed in\n"
+"file order.  With --json, each row is one line with its \"line\" number.\n"
+"\n"
+"Exit: 0 offers received, 1 refused or no offer, 2 bad input,\n"
+"      3 broker did not answer; with --file, the worst row's code.\n",
+             FM_MAX_TERM_MONTHS, WINDOW);
+}
+
+//  -------------------------------------------------------------------------
+//  Field parsing, shared by flags and CSV columns.  Each returns 0, or -1
+//  with a message in err naming the field and the problem.
+
+static int
+s_copy_text (const char *name, const char *value, char *dest, size_t size,
+             char *err, size_t err_size)
+{
+    size_t length = strlen (value);
+    if (length >= size) {
+        snprintf (err, err_size, "%s: too long (%zu bytes, at most %zu)",
+                  name, length, size - 1);
+        return -1;
+    }
+    if (!fm_utf8_valid (value, length)) {
+        snprintf (err, err_size, "%s: not valid UTF-8 text", name);
+        return -1;
+    }
+    memcpy (dest, value, length + 1);
+    return 0;
+}
+
+static int
+s_parse_enterprise (const char *value, char *dest, char *err, size_t size)
+{
+    if (fm_credit_code_valid (value)) {
+        strcpy (dest, value);
+        return 0;
+    }
+    char why [FM_TEXT_SIZE];
+    fm_print_credit_code_problem (value, why, sizeof why);
+    snprintf (err, size, "enterprise %s", why);
+    return -1;
+}
+
+//  Split a list on ',', ';' or '|' and call back for each trimmed item.
+//  Returns 0, or -1 with err filled by the callback or for an empty list.
+typedef int (s_item_fn) (const char *item, uint32_t *bits);
+
+static int
+s_parse_list (const char *name, const char *value, s_item_fn *item_fn,
+              uint32_t *bits, char *err, size_t size)
+{
+    char copy [FM_TEXT_SIZE];
+    if (strlen (value) >= sizeof copy) {
+        snprintf (err, size, "%s: list too long", name);
+        return -1;
+    }
+    strcpy (copy, value);
+    *bits = 0;
+    size_t items = 0;
+    bool special = false;               //  "all" or "none" seen
+    char *save = NULL;
+    for (char *item = strtok_r (copy, ",;|", &save); item;
+               item = strtok_r (NULL, ",;|", &save)) {
+        while (*item == ' ')
+            item++;
+        char *end = item + strlen (item);
+        while (end > item && end [-1] == ' ')
+            *--end = 0;
+        if (*item == 0)
+            continue;
+        items++;
+        if (streq (item, "all") || streq (item, "none"))
+            special = true;
+        if (item_fn (item, bits)) {
+            snprintf (err, size, "%s: unknown item '%.40s'", name, item);
+            return -1;
+        }
+    }
+    if (items == 0) {
+        snprintf (err, size, "%s: empty list (use 'none')", name);
+        return -1;
+    }
+    if (special && items > 1) {
+        snprintf (err, size, "%s: 'all' and 'none' stand alone", name);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+s_consent_item (const char *item, uint32_t *bits)
+{
+    if (streq (item, "tax"))
+        *bits |= FM_CONSENT_TAX;
+    else
+    if (streq (item, "social_insurance"))
+        *bits |= FM_CONSENT_SOCIAL;
+    else
+    if (streq (item, "party_building"))
+        *bits |= FM_CONSENT_PARTY;
+    else
+    if (streq (item, "all"))
+        *bits |= FM_CONSENT_ALL;
+    else
+    if (!streq (item, "none"))
+        return -1;
+    return 0;
+}
+
+static int
+s_kind_item (const char *item, uint32_t *bits)
+{
+    fm_kind_t kind;
+    if (streq (item, "all"))
+        *bits |= FM_KIND_BIT (FM_KIND_LOAN) | FM_KIND_BIT (FM_KIND_INSURANCE)
+               | FM_KIND_BIT (FM_KIND_GUARANTEE);
+    else
+    if (fm_kind_parse (item, &kind) == 0)
+        *bits |= FM_KIND_BIT (kind);
+    else
+        return -1;
+    return 0;
+}
+
+//  Set one field of row by its flag/column name from text.  An empty value
+//  leaves the default.  Returns 0, or -1 with err filled.
+static int
+s_row_set (s_row_t *row, const char *name, const char *value,
+           char *err, size_t size)
+{
+    fm_request_t *request = &row->request;
+    if (*value == 0)
+        return 0;
+    if (streq (name, "enterprise")) {
+        row->has_enterprise = true;
+        return s_parse_enterprise (value, request->enterprise_id, err, size);
+    }
+    if (streq (name, "amount")) {
+        int64_t fen;
+        if (fm_money_parse (value, &fen)) {
+            snprintf (err, size, "amount '%.40s': not an amount of yuan "
+                      "(e.g. 3000000, 300万, 0.3亿)", value);
+            return -1;
+        }
+        if (fen <= 0 || fen > FM_MAX_AMOUNT_FEN) {
+            snprintf (err, size, "amount '%.40s': must be above 0 and at "
+                      "most 1000亿", value);
+            return -1;
+        }
+        request->amount_fen = fen;
+        row->has_amount = true;
+        return 0;
+    }
+    if (streq (name, "term")) {
+        char *end;
+        errno = 0;
+        long term = strtol (value, &end, 10);
+        if (errno || *end || end == value || term < 1
+        ||  term > FM_MAX_TERM_MONTHS || !isdigit ((unsigned char) *value)) {
+            snprintf (err, size, "term '%.40s': months, 1..%d",
+                      value, FM_MAX_TERM_MONTHS);
+            return -1;
+        }
+        request->term_months = (uint16_t) term;
+        row->has_term = true;
+        return 0;
+    }
+    if (streq (name, "purpose"))
+        return s_copy_text (name, value, request->purpose,
+                            sizeof request->purpose, err, size);
+    if (streq (name, "grid"))
+        return s_copy_text (name, value, request->grid_id,
+                            sizeof request->grid_id, err, size);
+    if (streq (name, "prior_loan") || streq (name, "prior-loan"))
+        return s_copy_text ("prior_loan", value, request->prior_loan_id,
+                            sizeof request->prior_loan_id, err, size);
+    if (streq (name, "key"))
+        return s_copy_text (name, value, request->idem_key,
+                            sizeof request->idem_key, err, size);
+    if (streq (name, "collateral")) {
+        if (fm_collateral_parse (value, &request->collateral) == 0)
+            return 0;
+        snprintf (err, size, "collateral '%.40s': one of none, property, "
+                  "equipment, receivables, guarantee", value);
+        return -1;
+    }
+    if (streq (name, "type")) {
+        row->has_type = true;
+        if (fm_req_type_parse (value, &request->type) == 0)
+            return 0;
+        snprintf (err, size, "type '%.40s': new or renewal", value);
+        return -1;
+    }
+    if (streq (name, "consent")) {
+        row->has_consent = true;
+        return s_parse_list (name, value, s_consent_item, &request->consent,
+                             err, size);
+    }
+    if (streq (name, "kinds")) {
+        row->has_kinds = true;
+        return s_parse_list (name, value, s_kind_item, &request->kinds,
+                             err, size);
+    }
+    snprintf (err, size, "unknown field '%.40s'", name);
+    return -1;
+}
+
+//  True if name is a CSV column we know
+static bool
+s_column_known (const char *name)
+{
+    static const char *columns [] = {
+        "enterprise", "amount", "term", "purpose", "grid", "collateral",
+        "consent", "kinds", "type", "prior_loan", "key"
+    };
+    for (size_t index = 0; index < sizeof columns / sizeof columns [0]; index++)
+        if (streq (name, columns [index]))
+            return true;
+    return false;
+}
+
+//  Complete a row once all its fields are set: required fields, defaults,
+//  key, request id, and the codec's own validation (msg is scratch).
+//  Returns 0, or -1 with err filled.
+static int
+s_row_finish (s_row_t *row, fm_msg_t *msg, char *err, size_t size)
+{
+    fm_request_t *request = &row->request;
+    const char *missing = !row->has_enterprise? "enterprise"
+                        : !row->has_amount? "amount"
+                        : !row->has_term? "term": NULL;
+    if (missing) {
+        snprintf (err, size, "%s is required", missing);
+        return -1;
+    }
+    if (!row->has_consent)
+        request->consent = FM_CONSENT_ALL;
+    if (!row->has_kinds)
+        request->kinds = FM_KIND_BIT (FM_KIND_LOAN);
+    if (*request->prior_loan_id && request->type != FM_REQ_RENEWAL) {
+        snprintf (err, size, "prior_loan applies to type renewal only");
+        return -1;
+    }
+    if (*request->idem_key == 0)
+        fm_idem_key_make (request->idem_key);
+    fm_request_id_make (request->enterprise_id, request->idem_key,
+                        row->request_id);
+
+    //  Last word to the codec: it knows every bound on the wire
+    msg->request = *request;
+    strcpy (msg->request_id, row->request_id);
+    fm_error_t error;
+    if (fm_msg_validate (msg, &error)) {
+        snprintf (err, size, "%s", error.text);
+        return -1;
+    }
+    return 0;
+}
+
+//  -------------------------------------------------------------------------
+//  CSV
+
+//  Split line in place into fields (RFC 4180 on one line: "..." quoting
+//  with "" for a quote; spaces around unquoted fields trimmed).  Returns
+//  the number of fields, or -1 on a quoting error or more than max fields.
+static int
+s_csv_split (char *line, char **fields, int max)
+{
+    int count = 0;
+    char *read = line;
+    while (true) {
+        if (count == max)
+            return -1;
+        while (*read == ' ')
+            read++;
+        char *write = read;
+        fields [count++] = write;
+        if (*read == '"') {
+            read++;
+            while (true) {
+                if (*read == 0)
+                    return -1;              //  unterminated quote
+                if (*read == '"') {
+                    if (read [1] == '"') {
+                        *write++ = '"';
+                        read += 2;
+                        continue;
+                    }
+                    read++;
+                    break;
+                }
+                *write++ = *read++;
+            }
+            while (*read == ' ')
+                read++;
+            if (*read != ',' && *read != 0)
+                return -1;                  //  text after closing quote
+        }
+        else {
+            while (*read && *read != ',')
+                *write++ = *read++;
+            while (write > fields [count - 1] && write [-1] == ' ')
+                write--;
+        }
+        bool more = *read == ',';
+        *write = 0;
+        if (!more)
+            return count;
+        read++;
+    }
+}
+
+//  Append a row.  Returns the new row (zeroed copy of template), or NULL
+//  when out of memory.
+static s_row_t *
+s_rows_append (s_cmd_t *self, const s_row_t *template)
+{
+    if ((self->row_count & (self->row_count - 1)) == 0) {
+        //  Grow at powers of two
+        size_t capacity = self->row_count? self->row_count * 2: 1;
+        s_row_t *rows = realloc (self->rows, capacity * sizeof (s_row_t));
+        if (!rows)
+            return NULL;
+        self->rows = rows;
+    }
+    s_row_t *row = &self->rows [self->row_count++];
+    *row = *template;
+    return row;
+}
+
+//  Register row's request id; a second row with the same id is an error
+//  (same enterprise and key would make the broker replay one result).
+//  Returns 0, or -1 with err filled.
+static int
+s_row_register (s_cmd_t *self, size_t index, char *err, size_t size)
+{
+    s_row_t *row = &self->rows [index];
+    uintptr_t other = (uintptr_t) zhashx_lookup (self->by_id, row->request_id);
+    if (other) {
+        snprintf (err, size, "same enterprise and key as line %zu "
+                  "(request %s)", self->rows [other - 1].line, row->request_id);
+        return -1;
+    }
+    zhashx_insert (self->by_id, row->request_id, (void *) (uintptr_t) (index + 1));
+    return 0;
+}
+
+//  Read every row of the CSV file, each starting as a copy of template.
+//  Prints "file:line: problem" for every bad row.  Returns 0 if all rows
+//  are valid, else -1.
+static int
+s_load_file (s_cmd_t *self, const s_row_t *template, fm_msg_t *scratch)
+{
+    FILE *file = fopen (self->file, "r");
+    if (!file) {
+        fprintf (stderr, "finmatch request: %s: %s\n", self->file,
+                 strerror (errno));
+        return -1;
+    }
+    char *line = NULL;
+    size_t line_size = 0;
+    size_t line_no = 0;
+    size_t errors = 0;
+    char *header_line = NULL;          //  owned copy, fields point into it
+    char *columns [MAX_COLUMNS];
+    int column_count = 0;
+    char err [FM_TEXT_SIZE + 64];
+
+    ssize_t length;
+    while ((length = getline (&line, &line_size, file)) != -1) {
+        line_no++;
+        while (length > 0 && (line [length - 1] == '\n' || line [length - 1] == '\r'))
+            line [--length] = 0;
+        char *text = line;
+        if (line_no == 1 && memcmp (text, "\xEF\xBB\xBF", 3) == 0)
+            text += 3;                  //  UTF-8 BOM some spreadsheets write
+        if (*text == 0 || *text == '#')
+            continue;
+        if (!fm_utf8_valid (text, strlen (text))) {
+            fprintf (stderr, "%s:%zu: not valid UTF-8 text\n", self->file, line_no);
+            errors++;
+            continue;
+        }
+        if (!header_line) {
+            header_line = strdup (text);
+            if (!header_line)
+                break;
+            column_count = s_csv_split (header_line, columns, MAX_COLUMNS);
+            if (column_count < 0) {
+                fprintf (stderr, "%s:%zu: bad header (quoting, or more than "
+                         "%d columns)\n", self->file, line_no, MAX_COLUMNS);
+                errors++;
+                break;
+            }
+            for (int col = 0; col < column_count; col++) {
+                if (!s_column_known (columns [col])) {
+                    fprintf (stderr, "%s:%zu: unknown column '%s' (known: "
+                             "enterprise,amount,term,purpose,grid,collateral,"
+                             "consent,kinds,type,prior_loan,key)\n",
+                             self->file, line_no, columns [col]);
+                    errors++;
+                }
+                for (int other = 0; other < col; other++)
+                    if (streq (columns [col], columns [other])) {
+                        fprintf (stderr, "%s:%zu: column '%s' twice\n",
+                                 self->file, line_no, columns [col]);
+                        errors++;
+                    }
+                if (streq (columns [col], "key") && *template->request.idem_key) {
+                    fprintf (stderr, "%s:%zu: --key and a key column exclude "
+                             "each other\n", self->file, line_no);
+                    errors++;
+                }
+            }
+            if (errors)
+                break;
+            continue;
+        }
+        char *fields [MAX_COLUMNS];
+        int count = s_csv_split (text, fields, MAX_COLUMNS);
+        if (count != column_count) {
+            if (count < 0)
+                fprintf (stderr, "%s:%zu: bad quoting or too many fields\n",
+                         self->file, line_no);
+            else
+                fprintf (stderr, "%s:%zu: %d fields, the header has %d\n",
+                         self->file, line_no, count, column_count);
+            errors++;
+            continue;
+        }
+        s_row_t *row = s_rows_append (self, template);
+        if (!row) {
+            fprintf (stderr, "finmatch request: out of memory\n");
+            errors++;
+            break;
+        }
+        row->line = line_no;
+        int rc = 0;
+        for (int col = 0; col < count && rc == 0; col++)
+            rc = s_row_set (row, columns [col], fields [col], err, sizeof err);
+        if (rc == 0)
+            rc = s_row_finish (row, scratch, err, sizeof err);
+        if (rc == 0)
+            rc = s_row_register (self, self->row_count - 1, err, sizeof err);
+        if (rc) {
+            fprintf (stderr, "%s:%zu: %s\n", self->file, line_no, err);
+            errors++;
+            self->row_count--;          //  drop it, keep checking the rest
+        }
+    }
+    if (ferror (file)) {
+        fprintf (stderr, "finmatch request: %s: read error\n", self->file);
+        errors++;
+    }
+    else
+    if (!header_line && errors == 0) {
+        fprintf (stderr, "%s: empty file (a header row is required)\n", self->file);
+        errors++;
+    }
+    else
+    if (errors == 0 && self->row_count == 0) {
+        fprintf (stderr, "%s: no request rows after the header\n", self->file);
+        errors++;
+    }
+    free (line);
+    free (header_line);
+    fclose (file);
+    return errors? -1: 0;
+}
+
+//  -------------------------------------------------------------------------
+//  --live: the event subscription
+
+//  Open a SUB socket on the event endpoint for this request's offer,
+//  decline and timeout events, and wait (bounded) until it is connected
+//  to the broker.  SUB drops whatever is published before its
+//  subscription reaches the publisher, and the broker publishes offers a
+//  few milliseconds after our request: so we watch the socket's handshake
+//  through a monitor (a poll on a condition, not a guess), make the socket
+//  attach the new pipe, which sends the subscriptions, and give the
+//  broker's XPUB LIVE_SETTLE_MS to apply them, as nothing on the wire
+//  acknowledges a subscription.  Returns the socket (caller owns), or NULL
+//  if it cannot be created; a broker that does not answer only costs the
+//  guarantee (warned), never the final result.
+static zsock_t *
+s_live_open (const char *endpoint, const char *request_id)
+{
+    zsock_t *sub = zsock_new (ZMQ_SUB);
+    if (!sub)
+        return NULL;
+    const char *types [] = { "offer.made.", "decline.made.", "bank.timeout." };
+    for (size_t index = 0; index < 3; index++) {
+        char topic [96];
+        snprintf (topic, sizeof topic, "%s%s", types [index], request_id);
+        zsock_set_subscribe (sub, topic);
+    }
+    //  The monitor must exist before connect, or the handshake may be over
+    //  before we listen for it
+    const char *monitor_endpoint = "inproc://finmatch-live-monitor";
+    zsock_t *monitor = NULL;
+    if (zmq_socket_monitor (zsock_resolve (sub), monitor_endpoint,
+                            ZMQ_EVENT_HANDSHAKE_SUCCEEDED) == 0)
+        monitor = zsock_new_pair (">inproc://finmatch-live-monitor");
+    if (zsock_connect (sub, "%s", endpoint)) {
+        fprintf (stderr, "finmatch request: bad events endpoint '%s'\n", endpoint);
+        zsock_destroy (&monitor);
+        zsock_destroy (&sub);
+        return NULL;
+    }
+    bool connected = false;
+    if (monitor) {
+        int64_t deadline = zclock_mono () + LIVE_CONNECT_MS;
+        zpoller_t *poller = zpoller_new (monitor, NULL);
+        while (!connected && poller) {
+            int64_t wait = deadline - zclock_mono ();
+            if (wait <= 0 || !zpoller_wait (poller, (int) wait))
+                break;
+            zmsg_t *note = zmsg_recv (monitor);
+            zframe_t *head = note? zmsg_first (note): NULL;
+            //  Frame 1 of a monitor event: uint16 event id, uint32 value
+            if (head && zframe_size (head) >= 2) {
+                uint16_t event;
+                memcpy (&event, zframe_data (head), 2);
+                connected = event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED;
+            }
+            zmsg_destroy (&note);
+        }
+        zpoller_destroy (&poller);
+        zmq_socket_monitor (zsock_resolve (sub), NULL, 0);
+        zsock_destroy (&monitor);
+    }
+    if (connected) {
+        //  Reading ZMQ_EVENTS makes the socket process its pending
+        //  commands: the new pipe is attached and the subscriptions go out
+        zsock_events (sub);
+        zclock_sleep (LIVE_SETTLE_MS);
+    }
+    else
+        fprintf (stderr, "finmatch request: event stream %s not connected "
+                 "within %d ms; live lines may be missing\n",
+                 endpoint, LIVE_CONNECT_MS);
+    return sub;
+}
+
+//  Read one event from the live socket and print it.  Counts what the
+//  final drain waits for.
+static void
+s_live_event (s_cmd_t *self)
+{
+    fm_event_t event;
+    fm_error_t err;
+    if (fm_events_recv (self->events, &event, &err)) {
+        if (err.status)
+            zsys_warning ("bad event dropped: %u %s", err.status, err.text);
+        return;
+    }
+    if (event.type == FM_EV_OFFER_MADE)
+        self->seen_offers++;
+    else
+    if (event.type == FM_EV_DECLINE_MADE)
+        self->seen_declines++;
+    else
+    if (event.type == FM_EV_BANK_TIMEOUT)
+        self->seen_timeouts++;
+    if (self->cli->json) {
+        json_t *json = fm_json_event (&event);
+        fm_json_print (&json, stdout);
+    }
+    else {
+        fputs ("  实时 ", stdout);
+        fm_print_event (stdout, &event);
+        fflush (stdout);
+    }
+}
+
+//  The result and the events travel on different sockets, so some events
+//  may still be on their way when the result arrives.  Wait until every
+//  offer, decline and timeout the result lists has been seen live, at most
+//  LIVE_DRAIN_MS (a replayed result publishes no new events).
+static void
+s_live_drain (s_cmd_t *self, const fm_msg_t *reply)
+{
+    if (!reply || reply->type != FM_MSG_RESULT)
+        return;
+    zpoller_t *poller = zpoller_new (self->events, NULL);
+    int64_t deadline = zclock_mono () + LIVE_DRAIN_MS;
+    while (poller
+    &&    (self->seen_offers < reply->offer_count
+    ||     self->seen_declines < reply->decline_count
+    ||     self->seen_timeouts < reply->timed_out_count)) {
+        int64_t wait = deadline - zclock_mono ();
+        if (wait <= 0 || !zpoller_wait (poller, (int) wait))
+            break;
+        s_live_event (self);
+    }
+    zpoller_destroy (&poller);
+}
+
+//  -------------------------------------------------------------------------
+//  Sending, matching, printing
+
+//  Exit code of one finished row (fm_cli.h)
+static int
+s_row_exit (const s_row_t *row)
+{
+    if (!row->reply)
+        return 3;
+    if (row->reply->type == FM_MSG_RESULT
+    &&  row->reply->status == FM_STATUS_OK && row->reply->offer_count > 0)
+        return 0;
+    return 1;
+}
+
+static void
+s_row_print (s_cmd_t *self, s_row_t *row)
+{
+    if (self->cli->json) {
+        json_t *json = row->reply
+                     ? fm_json_reply (row->reply)
+                     : fm_json_error (row->request_id, row->local_status,
+                                      row->local_text, true);
+        if (json && self->file)
+            json_object_set_new (json, "line", json_integer ((json_int_t) row->line));
+        fm_json_print (&json, stdout);
+        return;
+    }
+    if (self->file)
+        printf ("[%s:%zu] ", self->file, row->line);
+    if (!self->live)                    //  --live printed it before sending
+        fm_print_request (stdout, row->request_id, &row->request);
+    if (row->reply) {
+        if (self->live)
+            printf ("最终结果:\n");
+        fm_print_reply (stdout, row->reply);
+    }
+    else
+        printf ("错误 %d: %s\n", row->local_status, row->local_text);
+    if (self->file)
+        printf ("\n");
+    fflush (stdout);
+}
+
+static void
+s_row_send (s_cmd_t *self, s_row_t *row, fm_msg_t *msg)
+{
+    msg->request = row->request;
+    strcpy (msg->request_id, row->request_id);
+    fm_error_t err = { 0 };
+    row->deadline = zclock_mono () + self->cli->timeout_ms;
+    if (fm_client_send (self->client, FM_SERVICE_REQUEST, msg, &err)) {
+        row->state = ROW_DONE;
+        row->local_status = FM_STATUS_INTERNAL;
+        snprintf (row->local_text, sizeof row->local_text,
+                  "cannot send to %.60s: %.160s", self->cli->broker,
+                  *err.text? err.text: "send failed");
+        return;
+    }
+    row->state = ROW_SENT;
+    if (self->cli->verbose)
+        zsys_debug ("sent request %s (line %zu)", row->request_id, row->line);
+}
+
+//  Take one reply off the client socket and attach it to its row
+static void
+s_take_reply (s_cmd_t *self, size_t first, size_t last)
+{
+    fm_error_t err = { 0 };
+    fm_msg_t *reply = fm_client_recv (self->client, 0, &err);
+    if (!reply) {
+        if (err.status && err.status != FM_STATUS_TIMEOUT)
+            zsys_warning ("undecodable reply dropped: %u %s",
+                          err.status, err.text);
+        return;
+    }
+    size_t index = 0;
+    uintptr_t found = *reply->request_id
+        ? (uintptr_t) zhashx_lookup (self->by_id, reply->request_id): 0;
+    if (found)
+        index = found - 1;
+    else {
+        //  An ERROR without request id (the broker could not read ours):
+        //  it belongs to a row only if exactly one is in flight
+        size_t in_flight = 0;
+        for (size_t scan = first; scan < last; scan++)
+            if (self->rows [scan].state == ROW_SENT) {
+                in_flight++;
+                index = scan;
+            }
+        if (in_flight != 1) {
+            zsys_warning ("reply %s for no known request dropped (%u %s)",
+                          fm_msg_type_name (reply->type),
+                          (unsigned) reply->status, reply->text);
+            fm_msg_destroy (&reply);
+            return;
+        }
+    }
+    s_row_t *row = &self->rows [index];
+    if (row->state != ROW_SENT) {
+        //  Late (we gave up on it) or duplicate: nothing to attach it to
+        if (self->cli->verbose)
+            zsys_debug ("late or duplicate reply for %s dropped", row->request_id);
+        fm_msg_destroy (&reply);
+        return;
+    }
+    row->reply = reply;
+    row->state = ROW_DONE;
+}
+
+//  Run every row through send / wait / print.  Returns the worst exit code
+//  of the rows (fm_cli.h), or 3 if interrupted.
+static int
+s_run (s_cmd_t *self)
+{
+    fm_msg_t *msg = fm_msg_new (FM_MSG_REQUEST);
+    zpoller_t *poller = zpoller_new (fm_client_sock (self->client), NULL);
+    if (!msg || !poller) {
+        fprintf (stderr, "finmatch request: out of memory\n");
+        fm_msg_destroy (&msg);
+        zpoller_destroy (&poller);
+        return 3;
+    }
+    if (self->events)
+        zpoller_add (poller, self->events);
+
+    int worst = 0;
+    size_t timed_out = 0;
+    size_t next_send = 0, next_print = 0;
+    while (next_print < self->row_count) {
+        while (next_send < self->row_count && next_send - next_print < WINDOW)
+            s_row_send (self, &self->rows [next_send++], msg);
+
+        s_row_t *head = &self->rows [next_print];
+        if (head->state == ROW_DONE) {
+            if (self->events)
+                s_live_drain (self, head->reply);
+            s_row_print (self, head);
+            int code = s_row_exit (head);
+            worst = code > worst? code: worst;
+            fm_msg_destroy (&head->reply);
+            next_print++;
+            continue;
+        }
+        int64_t now = zclock_mono ();
+        if (head->deadline <= now) {
+            //  Rows were sent in order: every later expired row follows
+            for (size_t index = next_print; index < next_send; index++) {
+                s_row_t *row = &self->rows [index];
+                if (row->state == ROW_SENT && row->deadline <= now) {
+                    row->state = ROW_DONE;
+                    row->local_status = FM_STATUS_TIMEOUT;
+                    snprintf (row->local_text, sizeof row->local_text,
+                              "broker did not answer within %d ms",
+                              self->cli->timeout_ms);
+                    timed_out++;
+                }
+            }
+            continue;
+        }
+        zsock_t *which = (zsock_t *) zpoller_wait (poller, (int) (head->deadline - now));
+        if (zpoller_terminated (poller)) {
+            fprintf (stderr, "finmatch request: interrupted\n");
+            worst = 3;
+            break;
+        }
+        if (which == fm_client_sock (self->client))
+            s_take_reply (self, next_print, next_send);
+        else
+        if (which && which == self->events)
+            s_live_event (self);
+    }
+    if (timed_out == 1 && self->row_count == 1)
+        fprintf (stderr, "finmatch: broker did not answer within %d ms "
+                 "(is finmatch-broker running at %s?)\n",
+                 self->cli->timeout_ms, self->cli->broker);
+    else
+    if (timed_out)
+        fprintf (stderr, "finmatch: broker did not answer %zu of %zu requests "
+                 "within %d ms (is finmatch-broker running at %s?)\n",
+                 timed_out, self->row_count, self->cli->timeout_ms,
+                 self->cli->broker);
+    //  Replies of rows we never printed (interrupt)
+    for (size_t index = next_print; index < self->row_count; index++)
+        fm_msg_destroy (&self->rows [index].reply);
+    zpoller_destroy (&poller);
+    fm_msg_destroy (&msg);
+    return worst;
+}
+
+//  -------------------------------------------------------------------------
+
+int
+fm_cmd_request (fm_cli_t *cli, int argc, char **argv)
+{
+    assert (cli);
+    static const struct option options [] = {
+        { "enterprise", required_argument, NULL, 'E' },
+        { "amount",     required_argument, NULL, 'A' },
+        { "term",       required_argument, NULL, 'T' },
+        { "purpose",    required_argument, NULL, 'P' },
+        { "grid",       required_argument, NULL, 'G' },
+        { "collateral", required_argument, NULL, 'C' },
+        { "consent",    required_argument, NULL, 'S' },
+        { "kinds",      required_argument, NULL, 'K' },
+        { "type",       required_argument, NULL, 'Y' },
+        { "prior-loan", required_argument, NULL, 'L' },
+        { "key",        required_argument, NULL, 'I' },
+        { "file",       required_argument, NULL, 'F' },
+        { "live",       no_argument,       NULL, 'l' },
+        { "json",       no_argument,       NULL, 'j' },
+        { "help",       no_argument,       NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    s_cmd_t self = { .cli = cli };
+    s_row_t template = { .line = 0 };
+    //  Fields given as flags, by name, so the template can take them all
+    //  and the file check sees which
+    bool request_flags = false;
+    int rc = 0;
+    char err [FM_TEXT_SIZE + 64];
+
+    optind = 0;                         //  GNU: full re-initialisation
+    opterr = 0;
+    int opt;
+    while (rc == 0
+    &&    (opt = getopt_long (argc, argv, ":h", options, NULL)) != -1) {
+        const char *name = NULL;
+        switch (opt) {
+            case 'E': name = "enterprise"; break;
+            case 'A': name = "amount"; break;
+            case 'T': name = "term"; break;
+            case 'P': name = "purpose"; break;
+            case 'G': name = "grid"; break;
+            case 'C': name = "collateral"; break;
+            case 'S': name = "consent"; break;
+            case 'K': name = "kinds"; break;
+            case 'Y': name = "type"; break;
+            case 'L': name = "prior_loan"; break;
+            case 'I': name = "key"; break;
+            case 'F': self.file = optarg; break;
+            case 'l': self.live = true; break;
+            case 'j': cli->json = true; break;
+            case 'h':
+                s_usage (stdout);
+                return 0;
+            case ':':
+                fprintf (stderr, "finmatch request: %s needs a value\n",
+                         argv [optind - 1]);
+                rc = 2;
+                break;
+            default:
+                fprintf (stderr, "finmatch request: unknown option '%s' "
+                         "(see finmatch request --help)\n", argv [optind - 1]);
+                rc = 2;
+                break;
+        }
+        if (name) {
+            request_flags = true;
+            if (*optarg == 0) {
+                fprintf (stderr, "finmatch request: --%s is empty\n", name);
+                rc = 2;
+            }
+            else
+            if (s_row_set (&template, name, optarg, err, sizeof err)) {
+                fprintf (stderr, "finmatch request: %s\n", err);
+                rc = 2;
+            }
+        }
+    }
+    if (rc)
+        return rc;
+    if (optind < argc) {
+        fprintf (stderr, "finmatch request: unexpected argument '%s'\n",
+                 argv [optind]);
+        return 2;
+    }
+    if (self.file && self.live) {
+        fprintf (stderr, "finmatch request: --live follows one request; "
+                 "it cannot be used with --file\n");
+        return 2;
+    }
+    fm_msg_t *scratch = fm_msg_new (FM_MSG_REQUEST);
+    self.by_id = zhashx_new ();
+    if (!scratch || !self.by_id) {
+        fprintf (stderr, "finmatch request: out of memory\n");
+        fm_msg_destroy (&scratch);
+        zhashx_destroy (&self.by_id);
+        return 2;
+    }
+    if (self.file)
+        rc = s_load_file (&self, &template, scratch)? 2: 0;
+    else
+    if (!request_flags) {
+        s_usage (stderr);
+        rc = 2;
+    }
+    else {
+        s_row_t *row = s_rows_append (&self, &template);
+        if (!row
+        ||  s_row_finish (row, scratch, err, sizeof err)
+        ||  s_row_register (&self, 0, err, sizeof err)) {
+            fprintf (stderr, "finmatch request: %s\n", row? err: "out of memory");
+            rc = 2;
+        }
+    }
+    fm_msg_destroy (&scratch);
+
+    if (rc == 0) {
+        self.client = fm_client_new (cli->broker);
+        if (!self.client) {
+            fprintf (stderr, "finmatch request: bad broker endpoint '%s'\n",
+                     cli->broker);
+            rc = 2;
+        }
+    }
+    if (rc == 0 && self.live) {
+        s_row_t *row = &self.rows [0];
+        self.events = s_live_open (cli->events, row->request_id);
+        if (!self.events)
+            rc = 2;
+        else
+        if (!cli->json) {
+            fm_print_request (stdout, row->request_id, &row->request);
+            fflush (stdout);
+        }
+    }
+    if (rc == 0)
+        rc = s_run (&self);
+
+    zsock_destroy (&self.events);
+    fm_client_destroy (&self.client);
+    zhashx_destroy (&self.by_id);
+    free (self.rows);
+    return rc;
+}

@@ -38,7 +38,9 @@ int
 //  Wait up to timeout_ms (-1 forever) for the next reply.  Returns a new
 //  message the caller owns (possibly an ERROR message from the broker),
 //  or NULL on timeout or interrupt (err->status 504 / 0) or when the
-//  reply cannot be decoded (err filled; the reply is dropped).
+//  reply cannot be decoded (err filled; the reply is dropped): a bad
+//  envelope is 400 (505 for a protocol other than MDPC01), a bad body
+//  whatever fm_msg_decode says.  Late MMI replies are skipped.
 fm_msg_t *
     fm_client_recv (fm_client_t *self, int timeout_ms, fm_error_t *err);
 
@@ -47,7 +49,9 @@ fm_msg_t *
 int
     fm_client_mmi (fm_client_t *self, const char *service, int timeout_ms);
 
-//  The underlying socket, for zpoller.  Borrowed.
+//  The underlying socket, for zpoller.  Borrowed.  Replies that
+//  fm_client_mmi read while waiting are queued inside the client and do
+//  not wake a poller: after an MMI query, drain with fm_client_recv (0).
 zsock_t *
     fm_client_sock (fm_client_t *self);
 
@@ -57,8 +61,10 @@ zsock_t *
     fm_events_subscribe (const char *endpoint, const char *prefix);
 
 //  Receive one event from a SUB socket into *event (waits for the next
-//  message).  Returns 0, or -1 with err filled if the message is malformed
-//  (it is consumed), or -1 with err->status 0 on interrupt.
+//  message, or the socket's rcvtimeo).  Returns 0, or -1 with err filled
+//  if the message is malformed (it is consumed; a topic that differs from
+//  fm_event_topic of the decoded body is malformed), or -1 with
+//  err->status 504 when rcvtimeo expired, 0 on interrupt.
 int
     fm_events_recv (zsock_t *sub, fm_event_t *event, fm_error_t *err);
 

@@ -62,7 +62,10 @@ fm_config_t *
 void
     fm_config_destroy (fm_config_t **self_p);
 
-//  Parse argv: load defaults, the -c file if any, then flags.  Returns
+//  Parse argv: load defaults, the -c file if any, then flags (a flag wins
+//  over the file wherever it stands on the line).  Every call starts from
+//  the defaults again.  BOOL flags take no value ("--json" = 1) or an
+//  attached one ("--json=0", "-j0").  Returns
 //   0  to go on (settings loaded and valid),
 //   1  when --help/--version was printed (caller exits 0),
 //  -1  on any error, already printed to stderr as "NAME: message" (caller
@@ -71,8 +74,11 @@ void
 int
     fm_config_parse (fm_config_t *self, int argc, char **argv);
 
-//  Load a ZPL file directly (tests).  Returns 0 or -1 with a message in
-//  err (size bytes).
+//  Load a ZPL file directly (tests).  Keys of the table's sections that the
+//  table does not list are logged (zsys_warning) and ignored; other
+//  sections are left for the caller (fm_config_zpl).  Returns 0 or -1 with
+//  a message naming the file in err (size bytes); on failure the settings
+//  read before the bad one stay set.
 int
     fm_config_load_file (fm_config_t *self, const char *path,
                          char *err, size_t size);
@@ -83,7 +89,9 @@ int
                    char *err, size_t size);
 
 //  Getters.  path must be in the table (asserted: a typo is a programmer
-//  error).  Strings are borrowed until the next set or destroy.
+//  error).  Strings are borrowed until the next set, parse or destroy;
+//  fm_config_str gives NULL for a required setting not yet set.  BOOL
+//  values read as "1"/"0" through fm_config_str.
 const char *
     fm_config_str (fm_config_t *self, const char *path);
 int64_t

@@ -44,7 +44,8 @@ void
 bool
     fm_request_id_valid (const char *id);
 
-//  A fresh random idempotency key (32 hex digits, zuuid) into key (>= 33).
+//  A fresh random idempotency key (32 lowercase hex digits, zuuid) into
+//  key (>= 33).
 void
     fm_idem_key_make (char *key);
 

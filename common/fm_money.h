@@ -20,16 +20,21 @@
 extern "C" {
 #endif
 
-//  Parse a yuan amount: digits with optional ",", optional ".dd" (at most
-//  2 decimals), optional suffix "万" or "亿" (or "w"/"wan", "yi") which
-//  scale exactly.  "3000000", "3,000,000.50", "300万", "4.45亿".  Returns 0
-//  and *fen, or -1 if the text is not such an amount, is negative, or
-//  overflows int64 fen.
+//  Parse a yuan amount: digits with optional "," (in groups of three),
+//  optional decimals, optional suffix "万" or "亿" (or "w"/"wan", "yi",
+//  any case) which scale exactly, optional trailing "元".  Decimals: at
+//  most 2 for plain yuan, and with a suffix as many as stay whole fen
+//  (6 for 万, 10 for 亿: "1.2345万" is 12,345 yuan).  "3000000",
+//  "3,000,000.50", "300万", "4.45亿", "9,999.99万元".  No sign, no blanks,
+//  no exponent.  Returns 0 and *fen, or -1 (*fen untouched) if the text is
+//  not such an amount, or overflows int64 fen.
 int
     fm_money_parse (const char *text, int64_t *fen);
 
-//  Plain yuan with thousands separators and 2 decimals: "3,000,000.00".
-//  Writes into buf (>= 32 bytes); returns buf.  Cannot fail.
+//  Plain yuan with thousands separators and 2 decimals: "3,000,000.00"
+//  (negative: "-1,234.56").  Writes into buf (>= 32 bytes; a smaller buf
+//  gets a truncated text, never split inside a UTF-8 sequence); returns
+//  buf.  Cannot fail.
 char *
     fm_money_yuan (int64_t fen, char *buf, size_t size);
 
@@ -40,7 +45,8 @@ char *
 char *
     fm_money_cn (int64_t fen, char *buf, size_t size);
 
-//  Rate in bp as a percentage with 2 decimals: 345 -> "3.45%".
+//  Rate in bp as a percentage with 2 decimals: 345 -> "3.45%", -30 ->
+//  "-0.30%".  Returns buf (>= 16 bytes).  Cannot fail.
 char *
     fm_rate_pct (int32_t bp, char *buf, size_t size);
 

@@ -27,13 +27,20 @@ extern "C" {
 bool
     fm_utf8_valid (const char *text, size_t size);
 
-//  Display width in terminal cells of a valid UTF-8 string (CJK = 2).
+//  Display width in terminal cells of a valid UTF-8 string (CJK = 2,
+//  combining marks 0, "…" 1), from built-in tables: independent of the
+//  locale.  Invalid bytes and control characters count one cell each (they
+//  print as "?"; tab as " ").  Cannot fail.
 size_t
     fm_text_width (const char *text);
 
 //  Copy text into buf (size bytes) cut to at most `cells` display cells;
-//  if cut, the last cell is "…".  Never splits a UTF-8 sequence.  Returns
-//  the display width of what was written.
+//  if cut, the last cell is "…".  Never splits a UTF-8 sequence; a buf
+//  too small for the text also cuts it.  Invalid bytes and controls are
+//  written as "?" (tab as " "), so the output is always valid UTF-8 that
+//  cannot move a terminal's cursor.  Returns the display width of what
+//  was written (may be one less than cells when a wide character would
+//  not fit).
 size_t
     fm_text_fit (const char *text, size_t cells, char *buf, size_t size);
 
@@ -57,17 +64,21 @@ void
     fm_table_column (fm_table_t *self, size_t col, const char *heading,
                      fm_align_t align, size_t max_cells);
 
-//  Add a row: ncols strings (copied).  Returns 0, or -1 if out of memory.
+//  Add a row: ncols strings (copied; NULL prints empty).  Returns 0, or -1
+//  if out of memory.
 int
     fm_table_row (fm_table_t *self, const char **cells);
 
 //  printf-style convenience: add a row from a format of ncols fields
-//  separated by '\t'.  Returns 0 or -1.
+//  separated by '\t'.  Returns 0, or -1 if out of memory or the result
+//  does not have exactly ncols fields (values that may contain a tab go
+//  through fm_table_row).
 int
     fm_table_rowf (fm_table_t *self, const char *format, ...)
     __attribute__ ((format (printf, 2, 3)));
 
-//  Print heading, a rule, and rows to file.
+//  Print heading, a rule of '-' under each column, and rows to file; two
+//  spaces between columns, no trailing blanks.
 void
     fm_table_print (fm_table_t *self, FILE *file);
 

@@ -1,3 +1,2723 @@
-//  STUB: to be replaced by the module owner
-#include <czmq.h>
-void fm_proto_test (bool verbose) { (void) verbose; zsys_error ("STUB fm_proto_test"); assert (false); }
+/*  =========================================================================
+    fm_proto - finmatch message bodies and events: records and their codec
+
+    The codec is driven by field tables.  A record (request, profile,
+    offer, lever, reason, decline, confirmation, the message itself, an
+    event, READY options) is described by a desc_t: one field_t row per
+    field with its wire key, kind, offset and size in the C struct, bounds,
+    and -- for the top-level message table -- which message types carry it
+    and which require it.  Validation, encoding, decoding and the selftest
+    all walk the same rows, so a field added to a table is encoded, decoded,
+    checked and tested at once.  proto/messages.md and proto/SPEC.md list
+    the same tables for people.
+
+    Decoding is the trust boundary.  Before msgpack-c sees a buffer, a
+    cheap scan (s_scan) proves the buffer is exactly one complete msgpack
+    object whose every array and map count is backed by real bytes: msgpack-c
+    allocates an array's storage from its header count before reading the
+    elements, so an unscanned 5-byte "array of 4 billion" would ask for
+    ~96 GB.  After the scan, memory use is bounded by a small multiple of
+    the body size (<= FM_MAX_BODY).  Values are then copied out of the
+    msgpack zone into our fixed-size records before the zone dies, and the
+    record is validated by the same code that guards encoding.
+    =========================================================================
+*/
+
+#include <msgpack.h>
+#include "fm_proto.h"
+#include "fm_text.h"
+#include "fm_ids.h"
+
+//  ---------------------------------------------------------------------
+//  Names of types and enums (wire strings), indexed by value
+
+//  NULL-terminated after the last type: s_name_index walks from index 1
+static const char *s_msg_names [FM_MSG_TYPE_COUNT + 1] = {
+    NULL, "request", "credit_query", "profile", "bank_query", "bank_answer",
+    "result", "accept", "grant_query", "confirmation", "error", NULL
+};
+
+//  Event types: wire name and the fields each type sets (SPEC.md "Event
+//  stream"); the selftest fills exactly these fields
+typedef struct {
+    const char *name;
+    const char *fields;                 //  space-separated wire keys
+} event_info_t;
+
+static const event_info_t s_event_info [FM_EV_TYPE_COUNT] = {
+    { NULL, NULL },
+    { "request.received",
+      "request_id enterprise_id grid_id amount_fen term_months text" },
+    { "request.enriched",   "request_id enterprise_id grid_id industry levers" },
+    { "request.dispatched", "request_id enterprise_id grid_id count" },
+    { "offer.made",
+      "request_id enterprise_id grid_id bank product offer_id amount_fen"
+      " term_months base_rate_bp effective_rate_bp levers" },
+    { "decline.made",
+      "request_id enterprise_id grid_id bank reason_code text" },
+    { "bank.timeout",       "request_id enterprise_id grid_id bank" },
+    { "request.completed",  "request_id enterprise_id grid_id status count" },
+    { "offer.accepted",
+      "request_id enterprise_id grid_id bank offer_id amount_fen" },
+    { "loan.granted",
+      "request_id enterprise_id grid_id bank product offer_id loan_id"
+      " amount_fen term_months base_rate_bp effective_rate_bp levers" },
+    { "offer.withdrawn",    "request_id enterprise_id bank offer_id text" },
+    { "worker.ready",       "service peer count" },
+    { "worker.expired",     "service peer" },
+    { "input.rejected",     "peer status text" },
+    { "reply.late",         "request_id bank service" },
+};
+
+static const char *s_kind_names [] = { "loan", "insurance", "guarantee", NULL };
+static const char *s_collateral_names [] = {
+    "none", "property", "equipment", "receivables", "guarantee", NULL
+};
+static const char *s_req_type_names [] = { "new", "renewal", NULL };
+static const char *s_payer_names [] = { "bank", "government", NULL };
+//  Consent bits in bit order: FM_CONSENT_TAX, _SOCIAL, _PARTY
+static const char *s_consent_names [] = {
+    "tax", "social_insurance", "party_building", NULL
+};
+
+//  ---------------------------------------------------------------------
+//  Field tables
+
+typedef enum {
+    FK_STR,             //  char [size]: NUL-terminated UTF-8
+    FK_INT,             //  integer of width size, within lo..hi
+    FK_BOOL,            //  bool
+    FK_ENUM,            //  enum (width size) <-> one of names[] (index = value)
+    FK_BITS,            //  uint32_t bits <-> array of names[] (bit i = names[i])
+    FK_GRADE,           //  char <-> 1-char string from chars, "" = 0
+    FK_REC,             //  nested struct at offset, described by sub
+    FK_LIST,            //  array of sub records; count at count_offset
+    FK_STRS             //  heap array of char [size]; count at count_offset
+} fkind_t;
+
+//  Field flags
+#define F_SIGNED        0x01    //  FK_INT: stored signed (int32_t, int64_t)
+#define F_CREDIT        0x02    //  FK_STR: a credit code when not empty
+#define F_REQID         0x04    //  FK_STR: a request id when not empty
+#define F_BANK          0x08    //  FK_STR: a bank code [A-Z0-9_]{1,16} when not empty
+#define F_HEAP          0x10    //  FK_LIST: a pointer to a heap array
+#define F_ZERO_OK       0x20    //  FK_INT: 0 is valid besides lo..hi
+#define F_ALWAYS        0x40    //  sparse records: encoded even when zero
+
+//  Message-type bit masks for the top-level message table
+#define T(x)            (1u << FM_MSG_##x)
+#define ALL             0xFFFFFFFFu
+
+typedef struct _desc_t desc_t;
+
+typedef struct {
+    const char *key;                    //  wire key
+    fkind_t kind;
+    size_t offset;                      //  of the value in the record
+    size_t size;                        //  string capacity / int width / element size
+    int64_t lo, hi;                     //  int bounds; list item bounds
+    uint32_t types;                     //  message types carrying it; 0 = all
+    uint32_t required;                  //  types in which it must be present
+    unsigned flags;                     //  F_*
+    const char *const *names;           //  FK_ENUM, FK_BITS
+    const char *chars;                  //  FK_GRADE: allowed characters
+    size_t count_offset;                //  FK_LIST, FK_STRS: count field
+    size_t count_size;                  //  width of the count field
+    const desc_t *sub;                  //  FK_REC, FK_LIST element
+} field_t;
+
+//  A rule beyond single fields, checked after them (NULL if none).
+//  Returns 0 or -1 with err filled.
+typedef int (rule_fn) (const void *base, uint32_t tbit, const char *path,
+                       fm_error_t *err);
+
+struct _desc_t {
+    const char *name;                   //  for messages.md and tests
+    const field_t *fields;
+    size_t field_count;
+    size_t size;                        //  sizeof the record
+    bool sparse;                        //  encode only non-zero fields
+    rule_fn *rule;
+};
+
+#define MEMBER_SIZE(T_, m)  sizeof (((T_ *) 0)->m)
+#define AT(T_, m)       .offset = offsetof (T_, m), .size = MEMBER_SIZE (T_, m)
+#define COUNT(T_, m)    .count_offset = offsetof (T_, m), .count_size = MEMBER_SIZE (T_, m)
+#define ROWS(a)         a, sizeof (a) / sizeof (a [0])
+
+static rule_fn s_profile_rule, s_confirmation_rule, s_msg_rule;
+
+static const field_t s_lever_fields [] = {
+    { .key = "code", .kind = FK_STR, AT (fm_lever_t, code), .required = ALL },
+    { .key = "name", .kind = FK_STR, AT (fm_lever_t, name) },
+    { .key = "bp", .kind = FK_INT, AT (fm_lever_t, bp), .flags = F_SIGNED,
+      .lo = 0, .hi = FM_MAX_RATE_BP, .required = ALL },
+    { .key = "payer", .kind = FK_ENUM, AT (fm_lever_t, payer), .names = s_payer_names },
+};
+static const desc_t s_lever_desc = {
+    "lever", ROWS (s_lever_fields), sizeof (fm_lever_t), false, NULL
+};
+
+static const field_t s_reason_fields [] = {
+    { .key = "code", .kind = FK_INT, AT (fm_reason_t, code),
+      .lo = 100, .hi = 999, .required = ALL },
+    { .key = "product", .kind = FK_STR, AT (fm_reason_t, product) },
+    { .key = "text", .kind = FK_STR, AT (fm_reason_t, text) },
+};
+static const desc_t s_reason_desc = {
+    "reason", ROWS (s_reason_fields), sizeof (fm_reason_t), false, NULL
+};
+
+static const field_t s_decline_fields [] = {
+    { .key = "bank", .kind = FK_STR, AT (fm_decline_t, bank), .flags = F_BANK,
+      .required = ALL },
+    { .key = "reasons", .kind = FK_LIST, AT (fm_decline_t, reasons),
+      COUNT (fm_decline_t, reason_count), .lo = 1, .hi = FM_MAX_REASONS,
+      .sub = &s_reason_desc, .required = ALL },
+};
+static const desc_t s_decline_desc = {
+    "decline", ROWS (s_decline_fields), sizeof (fm_decline_t), false, NULL
+};
+
+static const field_t s_offer_fields [] = {
+    { .key = "offer_id", .kind = FK_STR, AT (fm_offer_t, offer_id), .required = ALL },
+    { .key = "bank", .kind = FK_STR, AT (fm_offer_t, bank), .flags = F_BANK,
+      .required = ALL },
+    { .key = "bank_name", .kind = FK_STR, AT (fm_offer_t, bank_name) },
+    { .key = "product", .kind = FK_STR, AT (fm_offer_t, product), .required = ALL },
+    { .key = "product_name", .kind = FK_STR, AT (fm_offer_t, product_name) },
+    { .key = "kind", .kind = FK_ENUM, AT (fm_offer_t, kind), .names = s_kind_names },
+    { .key = "amount_fen", .kind = FK_INT, AT (fm_offer_t, amount_fen),
+      .flags = F_SIGNED, .lo = 1, .hi = FM_MAX_AMOUNT_FEN, .required = ALL },
+    { .key = "term_months", .kind = FK_INT, AT (fm_offer_t, term_months),
+      .lo = 1, .hi = FM_MAX_TERM_MONTHS, .required = ALL },
+    { .key = "base_rate_bp", .kind = FK_INT, AT (fm_offer_t, base_rate_bp),
+      .flags = F_SIGNED, .lo = 0, .hi = FM_MAX_RATE_BP, .required = ALL },
+    { .key = "levers", .kind = FK_LIST, AT (fm_offer_t, levers),
+      COUNT (fm_offer_t, lever_count), .lo = 0, .hi = FM_MAX_LEVERS,
+      .sub = &s_lever_desc },
+    { .key = "effective_rate_bp", .kind = FK_INT, AT (fm_offer_t, effective_rate_bp),
+      .flags = F_SIGNED, .lo = 0, .hi = FM_MAX_RATE_BP, .required = ALL },
+    { .key = "valid_until_us", .kind = FK_INT, AT (fm_offer_t, valid_until_us),
+      .flags = F_SIGNED, .lo = 0, .hi = INT64_MAX },
+    { .key = "without_credit_data", .kind = FK_BOOL,
+      AT (fm_offer_t, without_credit_data) },
+};
+static const desc_t s_offer_desc = {
+    "offer", ROWS (s_offer_fields), sizeof (fm_offer_t), false, NULL
+};
+
+static const field_t s_request_fields [] = {
+    { .key = "enterprise_id", .kind = FK_STR, AT (fm_request_t, enterprise_id),
+      .flags = F_CREDIT, .required = ALL },
+    { .key = "idem_key", .kind = FK_STR, AT (fm_request_t, idem_key), .required = ALL },
+    { .key = "amount_fen", .kind = FK_INT, AT (fm_request_t, amount_fen),
+      .flags = F_SIGNED, .lo = 1, .hi = FM_MAX_AMOUNT_FEN, .required = ALL },
+    { .key = "term_months", .kind = FK_INT, AT (fm_request_t, term_months),
+      .lo = 1, .hi = FM_MAX_TERM_MONTHS, .required = ALL },
+    { .key = "purpose", .kind = FK_STR, AT (fm_request_t, purpose) },
+    { .key = "type", .kind = FK_ENUM, AT (fm_request_t, type), .names = s_req_type_names },
+    { .key = "prior_loan_id", .kind = FK_STR, AT (fm_request_t, prior_loan_id) },
+    { .key = "grid_id", .kind = FK_STR, AT (fm_request_t, grid_id) },
+    { .key = "collateral", .kind = FK_ENUM, AT (fm_request_t, collateral),
+      .names = s_collateral_names },
+    { .key = "consent", .kind = FK_BITS, AT (fm_request_t, consent),
+      .names = s_consent_names },
+    { .key = "kinds", .kind = FK_BITS, AT (fm_request_t, kinds), .names = s_kind_names },
+    { .key = "submitted_by", .kind = FK_STR, AT (fm_request_t, submitted_by) },
+};
+static const desc_t s_request_desc = {
+    "request", ROWS (s_request_fields), sizeof (fm_request_t), false, NULL
+};
+
+static const field_t s_profile_fields [] = {
+    { .key = "enterprise_id", .kind = FK_STR, AT (fm_profile_t, enterprise_id),
+      .flags = F_CREDIT, .required = ALL },
+    { .key = "name", .kind = FK_STR, AT (fm_profile_t, name) },
+    { .key = "industry", .kind = FK_STR, AT (fm_profile_t, industry) },
+    { .key = "grid_id", .kind = FK_STR, AT (fm_profile_t, grid_id) },
+    { .key = "shared", .kind = FK_BITS, AT (fm_profile_t, shared),
+      .names = s_consent_names },
+    { .key = "tax_grade", .kind = FK_GRADE, AT (fm_profile_t, tax_grade),
+      .chars = "ABMCD" },
+    { .key = "party_grade", .kind = FK_GRADE, AT (fm_profile_t, party_grade),
+      .chars = "ABCD-" },
+    { .key = "social_insurance_months", .kind = FK_INT,
+      AT (fm_profile_t, social_insurance_months), .lo = 0, .hi = 600 },
+    { .key = "levers", .kind = FK_LIST, AT (fm_profile_t, levers),
+      COUNT (fm_profile_t, lever_count), .lo = 0, .hi = FM_MAX_LEVERS,
+      .sub = &s_lever_desc },
+};
+static const desc_t s_profile_desc = {
+    "profile", ROWS (s_profile_fields), sizeof (fm_profile_t), false, s_profile_rule
+};
+
+static const field_t s_confirmation_fields [] = {
+    { .key = "offer_id", .kind = FK_STR, AT (fm_confirmation_t, offer_id),
+      .required = ALL },
+    { .key = "bank", .kind = FK_STR, AT (fm_confirmation_t, bank), .flags = F_BANK,
+      .required = ALL },
+    { .key = "granted", .kind = FK_BOOL, AT (fm_confirmation_t, granted),
+      .required = ALL },
+    { .key = "loan_id", .kind = FK_STR, AT (fm_confirmation_t, loan_id) },
+    { .key = "amount_fen", .kind = FK_INT, AT (fm_confirmation_t, amount_fen),
+      .flags = F_SIGNED, .lo = 0, .hi = FM_MAX_AMOUNT_FEN },
+    { .key = "base_rate_bp", .kind = FK_INT, AT (fm_confirmation_t, base_rate_bp),
+      .flags = F_SIGNED, .lo = 0, .hi = FM_MAX_RATE_BP },
+    { .key = "effective_rate_bp", .kind = FK_INT,
+      AT (fm_confirmation_t, effective_rate_bp),
+      .flags = F_SIGNED, .lo = 0, .hi = FM_MAX_RATE_BP },
+    { .key = "term_months", .kind = FK_INT, AT (fm_confirmation_t, term_months),
+      .lo = 0, .hi = FM_MAX_TERM_MONTHS },
+    { .key = "text", .kind = FK_STR, AT (fm_confirmation_t, text) },
+};
+static const desc_t s_confirmation_desc = {
+    "confirmation", ROWS (s_confirmation_fields), sizeof (fm_confirmation_t),
+    false, s_confirmation_rule
+};
+
+//  The message table: "v" and "t" come first on the wire and are not rows.
+//  Several keys are flattened into the request record (enterprise_id,
+//  idem_key, grid_id, consent) for the types that carry only those.
+static const field_t s_msg_fields [] = {
+    { .key = "request_id", .kind = FK_STR, AT (fm_msg_t, request_id), .flags = F_REQID,
+      .types = ALL & ~T (REQUEST), .required = ALL & ~(T (REQUEST) | T (ERROR)) },
+    { .key = "request", .kind = FK_REC, AT (fm_msg_t, request), .sub = &s_request_desc,
+      .types = T (REQUEST) | T (BANK_QUERY), .required = T (REQUEST) | T (BANK_QUERY) },
+    { .key = "enterprise_id", .kind = FK_STR, AT (fm_msg_t, request.enterprise_id),
+      .flags = F_CREDIT,
+      .types = T (CREDIT_QUERY) | T (RESULT) | T (ACCEPT) | T (GRANT_QUERY)
+             | T (CONFIRMATION),
+      .required = T (CREDIT_QUERY) | T (RESULT) | T (ACCEPT) | T (GRANT_QUERY)
+                | T (CONFIRMATION) },
+    { .key = "idem_key", .kind = FK_STR, AT (fm_msg_t, request.idem_key),
+      .types = T (RESULT) },
+    { .key = "grid_id", .kind = FK_STR, AT (fm_msg_t, request.grid_id),
+      .types = T (CREDIT_QUERY) },
+    { .key = "consent", .kind = FK_BITS, AT (fm_msg_t, request.consent),
+      .names = s_consent_names, .types = T (CREDIT_QUERY) },
+    { .key = "profile", .kind = FK_REC, AT (fm_msg_t, profile), .sub = &s_profile_desc,
+      .types = T (PROFILE) | T (BANK_QUERY), .required = T (PROFILE) | T (BANK_QUERY) },
+    { .key = "bank", .kind = FK_STR, AT (fm_msg_t, bank), .flags = F_BANK,
+      .types = T (BANK_ANSWER), .required = T (BANK_ANSWER) },
+    { .key = "offer_id", .kind = FK_STR, AT (fm_msg_t, offer_id),
+      .types = T (ACCEPT), .required = T (ACCEPT) },
+    { .key = "status", .kind = FK_INT, AT (fm_msg_t, status), .lo = 100, .hi = 599,
+      .types = T (RESULT) | T (ERROR), .required = T (RESULT) | T (ERROR) },
+    { .key = "text", .kind = FK_STR, AT (fm_msg_t, text),
+      .types = T (RESULT) | T (ERROR) },
+    { .key = "offers", .kind = FK_LIST, .offset = offsetof (fm_msg_t, offers),
+      .size = sizeof (fm_offer_t), COUNT (fm_msg_t, offer_count),
+      .lo = 0, .hi = FM_MAX_OFFERS, .flags = F_HEAP, .sub = &s_offer_desc,
+      .types = T (BANK_ANSWER) | T (RESULT) | T (GRANT_QUERY),
+      .required = T (GRANT_QUERY) },
+    { .key = "declines", .kind = FK_LIST, .offset = offsetof (fm_msg_t, declines),
+      .size = sizeof (fm_decline_t), COUNT (fm_msg_t, decline_count),
+      .lo = 0, .hi = FM_MAX_DECLINES, .flags = F_HEAP, .sub = &s_decline_desc,
+      .types = T (BANK_ANSWER) | T (RESULT) },
+    { .key = "timed_out", .kind = FK_STRS, .offset = offsetof (fm_msg_t, timed_out),
+      .size = FM_CODE_SIZE, COUNT (fm_msg_t, timed_out_count),
+      .lo = 0, .hi = FM_MAX_BANKS, .flags = F_BANK | F_HEAP, .types = T (RESULT) },
+    { .key = "confirmation", .kind = FK_REC, AT (fm_msg_t, confirmation),
+      .sub = &s_confirmation_desc,
+      .types = T (CONFIRMATION), .required = T (CONFIRMATION) },
+};
+static const desc_t s_msg_desc = {
+    "message", ROWS (s_msg_fields), sizeof (fm_msg_t), false, s_msg_rule
+};
+
+//  The event table: "v" and "type" come first on the wire and are not rows.
+//  Sparse: only epoch, seq, ts_us and the non-zero fields are encoded.
+static const field_t s_event_fields [] = {
+    { .key = "epoch", .kind = FK_INT, AT (fm_event_t, epoch),
+      .lo = 1, .hi = INT64_MAX, .flags = F_ALWAYS, .required = ALL },
+    { .key = "seq", .kind = FK_INT, AT (fm_event_t, seq),
+      .lo = 1, .hi = INT64_MAX, .flags = F_ALWAYS, .required = ALL },
+    { .key = "ts_us", .kind = FK_INT, AT (fm_event_t, ts_us),
+      .lo = 0, .hi = INT64_MAX, .flags = F_ALWAYS | F_SIGNED, .required = ALL },
+    { .key = "request_id", .kind = FK_STR, AT (fm_event_t, request_id), .flags = F_REQID },
+    { .key = "enterprise_id", .kind = FK_STR, AT (fm_event_t, enterprise_id),
+      .flags = F_CREDIT },
+    { .key = "grid_id", .kind = FK_STR, AT (fm_event_t, grid_id) },
+    { .key = "industry", .kind = FK_STR, AT (fm_event_t, industry) },
+    { .key = "bank", .kind = FK_STR, AT (fm_event_t, bank), .flags = F_BANK },
+    { .key = "product", .kind = FK_STR, AT (fm_event_t, product) },
+    { .key = "offer_id", .kind = FK_STR, AT (fm_event_t, offer_id) },
+    { .key = "loan_id", .kind = FK_STR, AT (fm_event_t, loan_id) },
+    { .key = "service", .kind = FK_STR, AT (fm_event_t, service) },
+    { .key = "peer", .kind = FK_STR, AT (fm_event_t, peer) },
+    { .key = "amount_fen", .kind = FK_INT, AT (fm_event_t, amount_fen),
+      .flags = F_SIGNED, .lo = 0, .hi = FM_MAX_AMOUNT_FEN },
+    { .key = "term_months", .kind = FK_INT, AT (fm_event_t, term_months),
+      .lo = 0, .hi = FM_MAX_TERM_MONTHS },
+    { .key = "base_rate_bp", .kind = FK_INT, AT (fm_event_t, base_rate_bp),
+      .flags = F_SIGNED, .lo = 0, .hi = FM_MAX_RATE_BP },
+    { .key = "effective_rate_bp", .kind = FK_INT, AT (fm_event_t, effective_rate_bp),
+      .flags = F_SIGNED, .lo = 0, .hi = FM_MAX_RATE_BP },
+    { .key = "status", .kind = FK_INT, AT (fm_event_t, status),
+      .lo = 100, .hi = 599, .flags = F_ZERO_OK },
+    { .key = "count", .kind = FK_INT, AT (fm_event_t, count),
+      .lo = 0, .hi = UINT32_MAX },
+    { .key = "reason_code", .kind = FK_INT, AT (fm_event_t, reason_code),
+      .lo = 100, .hi = 999, .flags = F_ZERO_OK },
+    { .key = "text", .kind = FK_STR, AT (fm_event_t, text) },
+    { .key = "levers", .kind = FK_LIST, AT (fm_event_t, levers),
+      COUNT (fm_event_t, lever_count), .lo = 0, .hi = FM_MAX_LEVERS,
+      .sub = &s_lever_desc },
+};
+static const desc_t s_event_desc = {
+    "event", ROWS (s_event_fields), sizeof (fm_event_t), true, NULL
+};
+
+//  READY options: "v" first, then these
+static const field_t s_ready_fields [] = {
+    { .key = "capacity", .kind = FK_INT, AT (fm_ready_opts_t, capacity),
+      .lo = 1, .hi = 1024 },
+    { .key = "heartbeat_ms", .kind = FK_INT, AT (fm_ready_opts_t, heartbeat_ms),
+      .lo = 100, .hi = 60000, .flags = F_ZERO_OK },
+};
+static const desc_t s_ready_desc = {
+    "ready", ROWS (s_ready_fields), sizeof (fm_ready_opts_t), true, NULL
+};
+
+//  ---------------------------------------------------------------------
+//  Small helpers
+
+//  Fill err (if not NULL) with status and "path: message".  Returns -1.
+static int
+s_fail (fm_error_t *err, uint16_t status, const char *path, const char *format, ...)
+    CHECK_PRINTF (4);
+static int
+s_fail (fm_error_t *err, uint16_t status, const char *path, const char *format, ...)
+{
+    if (err) {
+        err->status = status;
+        int len = 0;
+        if (path && *path)
+            len = snprintf (err->text, sizeof (err->text), "%s: ", path);
+        if (len < 0 || (size_t) len >= sizeof (err->text))
+            len = 0;
+        va_list args;
+        va_start (args, format);
+        vsnprintf (err->text + len, sizeof (err->text) - len, format, args);
+        va_end (args);
+    }
+    return -1;
+}
+
+//  Join path and key into buf.  Cannot fail; a path too long is cut.
+static void
+s_path (char *buf, size_t size, const char *path, const char *key)
+{
+    if (snprintf (buf, size, "%s%s%s", path, *path? ".": "", key) < 0)
+        *buf = 0;
+}
+
+//  Path of a list item, "path[index]".  Cannot fail; cuts.
+static void
+s_item_path (char *buf, size_t size, const char *path, size_t index)
+{
+    if (snprintf (buf, size, "%s[%zu]", path, index) < 0)
+        *buf = 0;
+}
+
+static bool
+s_applies (const field_t *field, uint32_t tbit)
+{
+    return field->types == 0 || (field->types & tbit);
+}
+
+//  Read an integer of the field's width and signedness from the record
+static int64_t
+s_int_get (const void *at, size_t width, bool is_signed)
+{
+    switch (width) {
+        case 1: { uint8_t v; memcpy (&v, at, 1); return v; }
+        case 2: { uint16_t v; memcpy (&v, at, 2); return v; }
+        case 4: if (is_signed) { int32_t v; memcpy (&v, at, 4); return v; }
+                else { uint32_t v; memcpy (&v, at, 4); return v; }
+        case 8: { int64_t v; memcpy (&v, at, 8); return v; }
+    }
+    assert (false);             //  the tables hold only these widths
+    return 0;
+}
+
+static void
+s_int_set (void *at, size_t width, int64_t value)
+{
+    switch (width) {
+        case 1: { uint8_t v = (uint8_t) value; memcpy (at, &v, 1); return; }
+        case 2: { uint16_t v = (uint16_t) value; memcpy (at, &v, 2); return; }
+        case 4: { uint32_t v = (uint32_t) value; memcpy (at, &v, 4); return; }
+        case 8: { memcpy (at, &value, 8); return; }
+    }
+    assert (false);
+}
+
+static size_t
+s_names_count (const char *const *names)
+{
+    size_t count = 0;
+    while (names [count])
+        count++;
+    return count;
+}
+
+static bool
+s_bank_code_valid (const char *code)
+{
+    size_t len = strlen (code);
+    if (len < 1 || len > 16)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!((code [i] >= 'A' && code [i] <= 'Z')
+        ||    (code [i] >= '0' && code [i] <= '9') || code [i] == '_'))
+            return false;
+    return true;
+}
+
+//  Stride of a list's items: a record's size, or a string's capacity
+static size_t
+s_item_size (const field_t *field)
+{
+    return field->kind == FK_LIST? field->sub->size: field->size;
+}
+
+//  Pointer to a list's first element (inline array or heap pointer)
+static void *
+s_list_items (const field_t *field, const void *base)
+{
+    const byte *at = (const byte *) base + field->offset;
+    if (field->flags & F_HEAP) {
+        void *items;
+        memcpy (&items, at, sizeof (items));
+        return items;
+    }
+    return (void *) at;
+}
+
+//  ---------------------------------------------------------------------
+//  Validation: one walk over the table, for records built in memory and
+//  for records just decoded.
+
+static int s_check (const desc_t *desc, const void *base, uint32_t tbit,
+                    const char *path, fm_error_t *err);
+
+static int
+s_check_str (const field_t *field, const char *text, bool required,
+             const char *path, fm_error_t *err)
+{
+    const char *end = memchr (text, 0, field->size);
+    if (!end)
+        return s_fail (err, FM_STATUS_BAD_REQUEST, path, "not NUL-terminated");
+    size_t len = end - text;
+    if (len == 0)
+        return required? s_fail (err, FM_STATUS_BAD_REQUEST, path, "must not be empty"): 0;
+    if (!fm_utf8_valid (text, len))
+        return s_fail (err, FM_STATUS_BAD_REQUEST, path, "invalid UTF-8 or control character");
+    if ((field->flags & F_CREDIT) && !fm_credit_code_valid (text))
+        return s_fail (err, FM_STATUS_BAD_REQUEST, path, "not a valid credit code");
+    if ((field->flags & F_REQID) && !fm_request_id_valid (text))
+        return s_fail (err, FM_STATUS_BAD_REQUEST, path, "not a request id (16 lowercase hex)");
+    if ((field->flags & F_BANK) && !s_bank_code_valid (text))
+        return s_fail (err, FM_STATUS_BAD_REQUEST, path, "not a bank code ([A-Z0-9_]{1,16})");
+    return 0;
+}
+
+static int
+s_check_field (const field_t *field, const void *base, uint32_t tbit,
+               const char *path, fm_error_t *err)
+{
+    const byte *at = (const byte *) base + field->offset;
+    bool required = (field->required & tbit) != 0;
+    switch (field->kind) {
+        case FK_STR:
+            return s_check_str (field, (const char *) at, required, path, err);
+        case FK_INT: {
+            int64_t value = s_int_get (at, field->size, field->flags & F_SIGNED);
+            if ((value == 0 && (field->flags & F_ZERO_OK))
+            ||  (value >= field->lo && value <= field->hi))
+                return 0;
+            if (field->flags & F_ZERO_OK)
+                return s_fail (err, FM_STATUS_BAD_REQUEST, path, "must be 0 or %" PRId64
+                               "..%" PRId64, field->lo, field->hi);
+            return s_fail (err, FM_STATUS_BAD_REQUEST, path, "must be %" PRId64 "..%" PRId64,
+                           field->lo, field->hi);
+        }
+        case FK_BOOL: {
+            byte value;
+            memcpy (&value, at, 1);
+            return value <= 1? 0: s_fail (err, FM_STATUS_BAD_REQUEST, path, "not a boolean");
+        }
+        case FK_ENUM: {
+            int64_t value = s_int_get (at, field->size, false);
+            if (value >= 0 && value < (int64_t) s_names_count (field->names))
+                return 0;
+            return s_fail (err, FM_STATUS_BAD_REQUEST, path, "unknown value %" PRId64, value);
+        }
+        case FK_BITS: {
+            uint32_t bits = (uint32_t) s_int_get (at, 4, false);
+            uint32_t known = (1u << s_names_count (field->names)) - 1;
+            return (bits & ~known)? s_fail (err, FM_STATUS_BAD_REQUEST, path, "unknown bits"): 0;
+        }
+        case FK_GRADE: {
+            char grade = *(const char *) at;
+            if (grade == 0 || strchr (field->chars, grade))
+                return 0;
+            return s_fail (err, FM_STATUS_BAD_REQUEST, path, "must be one of %s", field->chars);
+        }
+        case FK_REC:
+            return s_check (field->sub, at, ALL, path, err);
+        case FK_LIST:
+        case FK_STRS: {
+            size_t count = (size_t) s_int_get ((const byte *) base + field->count_offset,
+                                               field->count_size, false);
+            if (count > (size_t) field->hi)
+                return s_fail (err, FM_STATUS_TOO_LARGE, path, "more than %" PRId64 " items",
+                               field->hi);
+            if (count < (size_t) field->lo)
+                return s_fail (err, FM_STATUS_BAD_REQUEST, path, "fewer than %" PRId64
+                               " items", field->lo);
+            const byte *items = s_list_items (field, base);
+            if (count > 0 && !items)
+                return s_fail (err, FM_STATUS_BAD_REQUEST, path, "items missing");
+            char item_path [FM_TEXT_SIZE];
+            for (size_t i = 0; i < count; i++) {
+                s_item_path (item_path, sizeof (item_path), path, i);
+                int rc = field->kind == FK_LIST
+                    ? s_check (field->sub, items + i * s_item_size (field), ALL, item_path, err)
+                    : s_check_str (field, (const char *) items + i * s_item_size (field),
+                                   true, item_path, err);
+                if (rc)
+                    return rc;
+            }
+            return 0;
+        }
+    }
+    return s_fail (err, FM_STATUS_INTERNAL, path, "bad field kind");
+}
+
+//  Check every field of a record that tbit's type carries, then the
+//  record's rule.  Returns 0 or -1 with err filled.
+static int
+s_check (const desc_t *desc, const void *base, uint32_t tbit,
+         const char *path, fm_error_t *err)
+{
+    char field_path [FM_TEXT_SIZE];
+    for (size_t i = 0; i < desc->field_count; i++) {
+        const field_t *field = &desc->fields [i];
+        if (!s_applies (field, tbit))
+            continue;
+        s_path (field_path, sizeof (field_path), path, field->key);
+        if (s_check_field (field, base, tbit, field_path, err))
+            return -1;
+    }
+    return desc->rule? desc->rule (base, tbit, path, err): 0;
+}
+
+//  Profile: a grade or month count may be present only if shared says so
+static int
+s_profile_rule (const void *base, uint32_t tbit, const char *path, fm_error_t *err)
+{
+    (void) tbit;
+    const fm_profile_t *profile = (const fm_profile_t *) base;
+    char field_path [FM_TEXT_SIZE];
+    if (profile->tax_grade && !(profile->shared & FM_CONSENT_TAX)) {
+        s_path (field_path, sizeof (field_path), path, "tax_grade");
+        return s_fail (err, FM_STATUS_BAD_REQUEST, field_path, "set but \"tax\" not shared");
+    }
+    if (profile->party_grade && !(profile->shared & FM_CONSENT_PARTY)) {
+        s_path (field_path, sizeof (field_path), path, "party_grade");
+        return s_fail (err, FM_STATUS_BAD_REQUEST, field_path,
+                       "set but \"party_building\" not shared");
+    }
+    if (profile->social_insurance_months && !(profile->shared & FM_CONSENT_SOCIAL)) {
+        s_path (field_path, sizeof (field_path), path, "social_insurance_months");
+        return s_fail (err, FM_STATUS_BAD_REQUEST, field_path,
+                       "set but \"social_insurance\" not shared");
+    }
+    return 0;
+}
+
+//  Confirmation: a granted loan has a loan id, an amount and a term
+static int
+s_confirmation_rule (const void *base, uint32_t tbit, const char *path, fm_error_t *err)
+{
+    (void) tbit;
+    const fm_confirmation_t *confirmation = (const fm_confirmation_t *) base;
+    if (!confirmation->granted)
+        return 0;
+    char field_path [FM_TEXT_SIZE];
+    const char *bad = !confirmation->loan_id [0]? "loan_id"
+                    : confirmation->amount_fen < 1? "amount_fen"
+                    : confirmation->term_months < 1? "term_months": NULL;
+    if (!bad)
+        return 0;
+    s_path (field_path, sizeof (field_path), path, bad);
+    return s_fail (err, FM_STATUS_BAD_REQUEST, field_path, "required when granted");
+}
+
+//  Message: per-type counts of repeated fields
+static int
+s_msg_rule (const void *base, uint32_t tbit, const char *path, fm_error_t *err)
+{
+    (void) path;
+    const fm_msg_t *msg = (const fm_msg_t *) base;
+    if (tbit == T (BANK_ANSWER)) {
+        if (msg->decline_count > 1)
+            return s_fail (err, FM_STATUS_BAD_REQUEST, "declines",
+                           "a bank answer carries at most one decline");
+        if (msg->offer_count + msg->decline_count == 0)
+            return s_fail (err, FM_STATUS_BAD_REQUEST, "offers",
+                           "a bank answer carries offers or a decline");
+    }
+    if (tbit == T (GRANT_QUERY) && msg->offer_count != 1)
+        return s_fail (err, FM_STATUS_BAD_REQUEST, "offers",
+                       "a grant query carries exactly one offer");
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Encoding: one walk over the table into a msgpack_packer.  Pack calls
+//  can fail only in the writer, which records the failure itself, so their
+//  return codes are not checked one by one.
+
+static void s_pack_record (msgpack_packer *pk, const desc_t *desc, const void *base,
+                           uint32_t tbit);
+
+static void
+s_pack_string (msgpack_packer *pk, const char *text)
+{
+    size_t len = strlen (text);
+    msgpack_pack_str (pk, len);
+    msgpack_pack_str_body (pk, text, len);
+}
+
+//  True if a sparse record should leave this field out
+static bool
+s_is_zero (const field_t *field, const void *base)
+{
+    const byte *at = (const byte *) base + field->offset;
+    switch (field->kind) {
+        case FK_STR:
+        case FK_GRADE:
+            return *at == 0;
+        case FK_INT:
+            return s_int_get (at, field->size, field->flags & F_SIGNED) == 0;
+        case FK_BOOL:
+            return *at == 0;
+        case FK_ENUM:
+        case FK_BITS:
+            return s_int_get (at, field->size, false) == 0;
+        case FK_REC:
+            return false;
+        case FK_LIST:
+        case FK_STRS:
+            return s_int_get ((const byte *) base + field->count_offset,
+                              field->count_size, false) == 0;
+    }
+    return false;
+}
+
+static bool
+s_encoded (const desc_t *desc, const field_t *field, const void *base, uint32_t tbit)
+{
+    if (!s_applies (field, tbit))
+        return false;
+    if (desc->sparse && !(field->flags & F_ALWAYS) && s_is_zero (field, base))
+        return false;
+    return true;
+}
+
+static void
+s_pack_field (msgpack_packer *pk, const field_t *field, const void *base)
+{
+    const byte *at = (const byte *) base + field->offset;
+    switch (field->kind) {
+        case FK_STR:
+            s_pack_string (pk, (const char *) at);
+            break;
+        case FK_INT:
+            msgpack_pack_int64 (pk, s_int_get (at, field->size, field->flags & F_SIGNED));
+            break;
+        case FK_BOOL:
+            if (*at)
+                msgpack_pack_true (pk);
+            else
+                msgpack_pack_false (pk);
+            break;
+        case FK_ENUM:
+            s_pack_string (pk, field->names [s_int_get (at, field->size, false)]);
+            break;
+        case FK_BITS: {
+            uint32_t bits = (uint32_t) s_int_get (at, 4, false);
+            size_t count = 0;
+            for (size_t i = 0; field->names [i]; i++)
+                count += (bits >> i) & 1;
+            msgpack_pack_array (pk, count);
+            for (size_t i = 0; field->names [i]; i++)
+                if ((bits >> i) & 1)
+                    s_pack_string (pk, field->names [i]);
+            break;
+        }
+        case FK_GRADE: {
+            char grade [2] = { *(const char *) at, 0 };
+            s_pack_string (pk, grade);
+            break;
+        }
+        case FK_REC:
+            s_pack_record (pk, field->sub, at, ALL);
+            break;
+        case FK_LIST:
+        case FK_STRS: {
+            size_t count = (size_t) s_int_get ((const byte *) base + field->count_offset,
+                                               field->count_size, false);
+            const byte *items = s_list_items (field, base);
+            msgpack_pack_array (pk, count);
+            for (size_t i = 0; i < count; i++)
+                if (field->kind == FK_LIST)
+                    s_pack_record (pk, field->sub, items + i * s_item_size (field), ALL);
+                else
+                    s_pack_string (pk, (const char *) items + i * s_item_size (field));
+            break;
+        }
+    }
+}
+
+//  Pack the fields of a (validated) record as a map, without "v"/"t"
+static void
+s_pack_fields (msgpack_packer *pk, const desc_t *desc, const void *base, uint32_t tbit)
+{
+    for (size_t i = 0; i < desc->field_count; i++) {
+        const field_t *field = &desc->fields [i];
+        if (s_encoded (desc, field, base, tbit)) {
+            s_pack_string (pk, field->key);
+            s_pack_field (pk, field, base);
+        }
+    }
+}
+
+static size_t
+s_encoded_count (const desc_t *desc, const void *base, uint32_t tbit)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < desc->field_count; i++)
+        count += s_encoded (desc, &desc->fields [i], base, tbit);
+    return count;
+}
+
+static void
+s_pack_record (msgpack_packer *pk, const desc_t *desc, const void *base, uint32_t tbit)
+{
+    msgpack_pack_map (pk, s_encoded_count (desc, base, tbit));
+    s_pack_fields (pk, desc, base, tbit);
+}
+
+//  Pack a top-level body: {"v":1, [type_key: type_name,] fields...}
+static void
+s_pack_body (msgpack_packer *pk, const desc_t *desc, const void *base, uint32_t tbit,
+             const char *type_key, const char *type_name)
+{
+    msgpack_pack_map (pk, s_encoded_count (desc, base, tbit) + (type_key? 2: 1));
+    s_pack_string (pk, "v");
+    msgpack_pack_int64 (pk, FM_PROTO_VERSION);
+    if (type_key) {
+        s_pack_string (pk, type_key);
+        s_pack_string (pk, type_name);
+    }
+    s_pack_fields (pk, desc, base, tbit);
+}
+
+//  A writer into a fixed caller buffer: no allocation, remembers overflow
+typedef struct {
+    byte *buf;                          //  borrowed from the caller
+    size_t size;
+    size_t used;
+    bool overflow;
+} fixed_writer_t;
+
+static int
+s_fixed_write (void *data, const char *buf, size_t len)
+{
+    fixed_writer_t *writer = (fixed_writer_t *) data;
+    if (writer->overflow || len > writer->size - writer->used) {
+        writer->overflow = true;
+        return -1;
+    }
+    memcpy (writer->buf + writer->used, buf, len);
+    writer->used += len;
+    return 0;
+}
+
+//  A growing writer with a hard limit (FM_MAX_BODY): msgpack_sbuffer's
+//  realloc failure and our limit both end as "overflow"
+typedef struct {
+    msgpack_sbuffer sbuf;
+    bool overflow;
+} limited_writer_t;
+
+static int
+s_limited_write (void *data, const char *buf, size_t len)
+{
+    limited_writer_t *writer = (limited_writer_t *) data;
+    if (writer->overflow || len > FM_MAX_BODY - writer->sbuf.size
+    ||  msgpack_sbuffer_write (&writer->sbuf, buf, len)) {
+        writer->overflow = true;
+        return -1;
+    }
+    return 0;
+}
+
+//  Encode a validated body into a new frame, or NULL with err (413 if it
+//  exceeds FM_MAX_BODY, 500 if out of memory)
+static zframe_t *
+s_encode_frame (const desc_t *desc, const void *base, uint32_t tbit,
+                const char *type_key, const char *type_name, fm_error_t *err)
+{
+    limited_writer_t writer = { .overflow = false };
+    msgpack_sbuffer_init (&writer.sbuf);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &writer, s_limited_write);
+    s_pack_body (&pk, desc, base, tbit, type_key, type_name);
+    zframe_t *frame = NULL;
+    if (writer.overflow)
+        s_fail (err, FM_STATUS_TOO_LARGE, "", "body exceeds %d bytes", FM_MAX_BODY);
+    else {
+        frame = zframe_new (writer.sbuf.data, writer.sbuf.size);
+        if (!frame)
+            s_fail (err, FM_STATUS_INTERNAL, "", "out of memory");
+    }
+    msgpack_sbuffer_destroy (&writer.sbuf);
+    return frame;
+}
+
+//  ---------------------------------------------------------------------
+//  Decoding
+
+//  Read a big-endian unsigned integer of n bytes at p
+static uint64_t
+s_be (const byte *p, size_t n)
+{
+    uint64_t value = 0;
+    for (size_t i = 0; i < n; i++)
+        value = (value << 8) | p [i];
+    return value;
+}
+
+//  Prove that data holds exactly one complete msgpack object and that every
+//  array/map count is backed by bytes, before msgpack-c allocates for it.
+//  Each pending element needs at least one byte, so "pending <= bytes
+//  left" bounds every count.  Returns 0, or -1 with err filled (400).
+static int
+s_scan (const byte *data, size_t size, fm_error_t *err)
+{
+    size_t pos = 0;
+    uint64_t pending = 1;               //  objects still to read
+    while (pending > 0) {
+        if (pos >= size)
+            return s_fail (err, FM_STATUS_BAD_REQUEST, "", "truncated msgpack");
+        byte b = data [pos++];
+        pending--;
+        uint64_t skip = 0;              //  payload bytes after the header
+        uint64_t items = 0;             //  elements added (maps: 2 per entry)
+        size_t len_bytes = 0;           //  size of a length field
+        if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3)
+            ;                           //  fixint, nil, bool
+        else
+        if (b >= 0x80 && b <= 0x8f)
+            items = 2 * (uint64_t) (b & 0x0f);
+        else
+        if (b >= 0x90 && b <= 0x9f)
+            items = b & 0x0f;
+        else
+        if (b >= 0xa0 && b <= 0xbf)
+            skip = b & 0x1f;
+        else {
+            switch (b) {
+                case 0xc4: case 0xd9: len_bytes = 1; break;    //  bin8, str8
+                case 0xc5: case 0xda: len_bytes = 2; break;
+                case 0xc6: case 0xdb: len_bytes = 4; break;
+                case 0xc7: len_bytes = 1; skip = 1; break;     //  ext8 + type
+                case 0xc8: len_bytes = 2; skip = 1; break;
+                case 0xc9: len_bytes = 4; skip = 1; break;
+                case 0xca: skip = 4; break;                    //  float32
+                case 0xcb: skip = 8; break;
+                case 0xcc: case 0xd0: skip = 1; break;         //  (u)int8
+                case 0xcd: case 0xd1: skip = 2; break;
+                case 0xce: case 0xd2: skip = 4; break;
+                case 0xcf: case 0xd3: skip = 8; break;
+                case 0xd4: skip = 2; break;                    //  fixext1 + type
+                case 0xd5: skip = 3; break;
+                case 0xd6: skip = 5; break;
+                case 0xd7: skip = 9; break;
+                case 0xd8: skip = 17; break;
+                case 0xdc: case 0xde: len_bytes = 2; break;    //  array16, map16
+                case 0xdd: case 0xdf: len_bytes = 4; break;
+                default:                                       //  0xc1: never used
+                    return s_fail (err, FM_STATUS_BAD_REQUEST, "", "bad msgpack byte 0x%02x", b);
+            }
+            if (len_bytes) {
+                if (size - pos < len_bytes)
+                    return s_fail (err, FM_STATUS_BAD_REQUEST, "", "truncated msgpack");
+                uint64_t n = s_be (data + pos, len_bytes);
+                pos += len_bytes;
+                if (b == 0xdc || b == 0xdd)
+                    items = n;
+                else
+                if (b == 0xde || b == 0xdf)
+                    items = 2 * n;
+                else
+                    skip += n;
+            }
+        }
+        if (skip > size - pos)
+            return s_fail (err, FM_STATUS_BAD_REQUEST, "", "truncated msgpack");
+        pos += skip;
+        pending += items;
+        if (pending > size - pos)
+            return s_fail (err, FM_STATUS_BAD_REQUEST, "", "truncated msgpack");
+    }
+    if (pos != size)
+        return s_fail (err, FM_STATUS_BAD_REQUEST, "", "trailing bytes after the body");
+    return 0;
+}
+
+static bool
+s_key_is (const msgpack_object *key, const char *name)
+{
+    size_t len = strlen (name);
+    return key->type == MSGPACK_OBJECT_STR && key->via.str.size == len
+        && memcmp (key->via.str.ptr, name, len) == 0;
+}
+
+//  Find a key in a map; NULL if absent.  *dups counts extra occurrences.
+static const msgpack_object *
+s_map_get (const msgpack_object *map, const char *name, size_t *dups)
+{
+    const msgpack_object *found = NULL;
+    *dups = 0;
+    for (uint32_t i = 0; i < map->via.map.size; i++)
+        if (s_key_is (&map->via.map.ptr [i].key, name)) {
+            if (found)
+                (*dups)++;
+            else
+                found = &map->via.map.ptr [i].val;
+        }
+    return found;
+}
+
+//  An integer object as int64: 0, -1 if not an integer, -2 if above INT64_MAX
+static int
+s_obj_int (const msgpack_object *obj, int64_t *value)
+{
+    if (obj->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        if (obj->via.u64 > (uint64_t) INT64_MAX)
+            return -2;
+        *value = (int64_t) obj->via.u64;
+        return 0;
+    }
+    if (obj->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+        *value = obj->via.i64;
+        return 0;
+    }
+    return -1;
+}
+
+//  Copy a string object into a buffer of capacity size.  Returns 0, or -1
+//  with err filled (wrong type, too long, invalid UTF-8 or control char).
+static int
+s_read_str (const msgpack_object *obj, char *buf, size_t size, const char *path,
+            fm_error_t *err)
+{
+    if (obj->type != MSGPACK_OBJECT_STR)
+        return s_fail (err, FM_STATUS_BAD_REQUEST, path, "must be a string");
+    if (obj->via.str.size > size - 1)
+        return s_fail (err, FM_STATUS_BAD_REQUEST, path, "longer than %zu bytes", size - 1);
+    //  Check the wire bytes: an embedded NUL would otherwise hide the rest
+    if (obj->via.str.size && !fm_utf8_valid (obj->via.str.ptr, obj->via.str.size))
+        return s_fail (err, FM_STATUS_BAD_REQUEST, path, "invalid UTF-8 or control character");
+    memcpy (buf, obj->via.str.ptr, obj->via.str.size);
+    buf [obj->via.str.size] = 0;
+    return 0;
+}
+
+//  Index of a string object in names, or -1
+static int
+s_name_index (const msgpack_object *obj, const char *const *names)
+{
+    for (int i = 0; names [i]; i++)
+        if (s_key_is (obj, names [i]))
+            return i;
+    return -1;
+}
+
+static int s_read_record (const desc_t *desc, const msgpack_object *map, void *base,
+                          uint32_t tbit, const char *path, fm_error_t *err);
+
+//  Decode one field's value.  Only wire-level checks here (types, sizes,
+//  counts, names); value bounds are s_check's job afterwards.
+static int
+s_read_field (const field_t *field, const msgpack_object *obj, void *base,
+              const char *path, fm_error_t *err)
+{
+    byte *at = (byte *) base + field->offset;
+    switch (field->kind) {
+        case FK_STR:
+            return s_read_str (obj, (char *) at, field->size, path, err);
+        case FK_INT: {
+            int64_t value;
+            int rc = s_obj_int (obj, &value);
+            if (rc == -1)
+                return s_fail (err, FM_STATUS_BAD_REQUEST, path, "must be an integer");
+            //  Range before storing, so that a narrow field never wraps
+            if (rc == -2 || !((value == 0 && (field->flags & F_ZERO_OK))
+                          ||  (value >= field->lo && value <= field->hi))) {
+                if (field->flags & F_ZERO_OK)
+                    return s_fail (err, FM_STATUS_BAD_REQUEST, path, "must be 0 or %"
+                                   PRId64 "..%" PRId64, field->lo, field->hi);
+                return s_fail (err, FM_STATUS_BAD_REQUEST, path, "must be %" PRId64
+                               "..%" PRId64, field->lo, field->hi);
+            }
+            s_int_set (at, field->size, value);
+            return 0;
+        }
+        case FK_BOOL:
+            if (obj->type != MSGPACK_OBJECT_BOOLEAN)
+                return s_fail (err, FM_STATUS_BAD_REQUEST, path, "must be a boolean");
+            *(bool *) at = obj->via.boolean;
+            return 0;
+        case FK_ENUM: {
+            if (obj->type != MSGPACK_OBJECT_STR)
+                return s_fail (err, FM_STATUS_BAD_REQUEST, path, "must be a string");
+            int index = s_name_index (obj, field->names);
+            if (index < 0)
+                return s_fail (err, FM_STATUS_BAD_REQUEST, path, "unknown value");
+            s_int_set (at, field->size, index);
+            return 0;
+        }
+        case FK_BITS: {
+            if (obj->type != MSGPACK_OBJECT_ARRAY)
+                return s_fail (err, FM_STATUS_BAD_REQUEST, path, "must be an array");
+            if (obj->via.array.size > 16)
+                return s_fail (err, FM_STATUS_BAD_REQUEST, path, "too many items");
+            uint32_t bits = 0;
+            for (uint32_t i = 0; i < obj->via.array.size; i++) {
+                const msgpack_object *item = &obj->via.array.ptr [i];
+                if (item->type != MSGPACK_OBJECT_STR)
+                    return s_fail (err, FM_STATUS_BAD_REQUEST, path, "items must be strings");
+                int index = s_name_index (item, field->names);
+                if (index < 0)
+                    return s_fail (err, FM_STATUS_BAD_REQUEST, path, "unknown value");
+                bits |= 1u << index;
+            }
+            s_int_set (at, 4, bits);
+            return 0;
+        }
+        case FK_GRADE: {
+            char grade [2];
+            if (s_read_str (obj, grade, sizeof (grade), path, err))
+                return -1;
+            if (grade [0] && !strchr (field->chars, grade [0]))
+                return s_fail (err, FM_STATUS_BAD_REQUEST, path, "must be one of %s",
+                               field->chars);
+            *(char *) at = grade [0];
+            return 0;
+        }
+        case FK_REC:
+            if (obj->type != MSGPACK_OBJECT_MAP)
+                return s_fail (err, FM_STATUS_BAD_REQUEST, path, "must be a map");
+            return s_read_record (field->sub, obj, at, ALL, path, err);
+        case FK_LIST:
+        case FK_STRS: {
+            if (obj->type != MSGPACK_OBJECT_ARRAY)
+                return s_fail (err, FM_STATUS_BAD_REQUEST, path, "must be an array");
+            size_t count = obj->via.array.size;
+            if (count > (size_t) field->hi)
+                return s_fail (err, FM_STATUS_TOO_LARGE, path, "more than %" PRId64
+                               " items", field->hi);
+            byte *items = at;
+            if (field->flags & F_HEAP) {
+                items = count? (byte *) calloc (count, s_item_size (field)): NULL;
+                if (count && !items)
+                    return s_fail (err, FM_STATUS_INTERNAL, path, "out of memory");
+                memcpy (at, &items, sizeof (items));
+            }
+            //  Count first: the owner frees the heap array whatever happens
+            s_int_set ((byte *) base + field->count_offset, field->count_size, count);
+            char item_path [FM_TEXT_SIZE];
+            for (size_t i = 0; i < count; i++) {
+                const msgpack_object *item = &obj->via.array.ptr [i];
+                s_item_path (item_path, sizeof (item_path), path, i);
+                if (field->kind == FK_STRS) {
+                    if (s_read_str (item, (char *) items + i * s_item_size (field), field->size,
+                                    item_path, err))
+                        return -1;
+                }
+                else {
+                    if (item->type != MSGPACK_OBJECT_MAP)
+                        return s_fail (err, FM_STATUS_BAD_REQUEST, item_path, "must be a map");
+                    if (s_read_record (field->sub, item, items + i * s_item_size (field), ALL,
+                                       item_path, err))
+                        return -1;
+                }
+            }
+            return 0;
+        }
+    }
+    return s_fail (err, FM_STATUS_INTERNAL, path, "bad field kind");
+}
+
+//  Decode the rows of desc that tbit's type carries from a map.  Unknown
+//  keys are ignored; a known key twice is refused (two implementations
+//  could keep different copies); a required key must be present.
+static int
+s_read_record (const desc_t *desc, const msgpack_object *map, void *base, uint32_t tbit,
+               const char *path, fm_error_t *err)
+{
+    assert (desc->field_count <= 64);   //  seen[] is a 64-bit mask
+    uint64_t seen = 0;
+    char field_path [FM_TEXT_SIZE];
+    for (uint32_t k = 0; k < map->via.map.size; k++) {
+        const msgpack_object_kv *kv = &map->via.map.ptr [k];
+        for (size_t i = 0; i < desc->field_count; i++) {
+            const field_t *field = &desc->fields [i];
+            if (!s_applies (field, tbit) || !s_key_is (&kv->key, field->key))
+                continue;
+            s_path (field_path, sizeof (field_path), path, field->key);
+            if (seen & (UINT64_C (1) << i))
+                return s_fail (err, FM_STATUS_BAD_REQUEST, field_path, "duplicate key");
+            seen |= UINT64_C (1) << i;
+            if (s_read_field (field, &kv->val, base, field_path, err))
+                return -1;
+            break;
+        }
+    }
+    for (size_t i = 0; i < desc->field_count; i++) {
+        const field_t *field = &desc->fields [i];
+        if (s_applies (field, tbit) && (field->required & tbit)
+        &&  !(seen & (UINT64_C (1) << i))) {
+            s_path (field_path, sizeof (field_path), path, field->key);
+            return s_fail (err, FM_STATUS_BAD_REQUEST, field_path, "missing");
+        }
+    }
+    return 0;
+}
+
+//  Common front of every body decode: size, scan, unpack, map, "v", and
+//  the type key when type_key is not NULL (its name returned in *type_obj).
+//  On success the caller owns *result and must destroy it.  Returns 0, or
+//  -1 with err filled.
+static int
+s_unpack_body (const byte *data, size_t size, msgpack_unpacked *result,
+               const char *type_key, const msgpack_object **type_obj, fm_error_t *err)
+{
+    if (size > FM_MAX_BODY)
+        return s_fail (err, FM_STATUS_TOO_LARGE, "", "body of %zu bytes exceeds %d",
+                       size, FM_MAX_BODY);
+    if (!data && size)
+        return s_fail (err, FM_STATUS_BAD_REQUEST, "", "no data");
+    if (s_scan (data, size, err))
+        return -1;
+    msgpack_unpacked_init (result);
+    size_t offset = 0;
+    msgpack_unpack_return rc = msgpack_unpack_next (result, (const char *) data, size,
+                                                    &offset);
+    if (rc != MSGPACK_UNPACK_SUCCESS || offset != size) {
+        //  Nesting deeper than msgpack-c's parse stack ends here
+        msgpack_unpacked_destroy (result);
+        return s_fail (err, FM_STATUS_BAD_REQUEST, "", "malformed msgpack");
+    }
+    const msgpack_object *root = &result->data;
+    const char *problem = NULL;
+    uint16_t status = FM_STATUS_BAD_REQUEST;
+    const char *where = "";
+    if (root->type != MSGPACK_OBJECT_MAP)
+        problem = "body is not a map";
+    else {
+        size_t dups;
+        const msgpack_object *version = s_map_get (root, "v", &dups);
+        int64_t value;
+        if (dups) {
+            where = "v";
+            problem = "duplicate key";
+        }
+        else
+        if (!version) {
+            where = "v";
+            problem = "missing";
+        }
+        else
+        if (s_obj_int (version, &value) == -1) {
+            where = "v";
+            problem = "must be an integer";
+        }
+        else
+        if (s_obj_int (version, &value) == -2 || value != FM_PROTO_VERSION) {
+            where = "v";
+            problem = "unsupported version (this peer speaks 1)";
+            status = FM_STATUS_BAD_VERSION;
+        }
+        else
+        if (type_key) {
+            *type_obj = s_map_get (root, type_key, &dups);
+            where = type_key;
+            if (dups)
+                problem = "duplicate key";
+            else
+            if (!*type_obj)
+                problem = "missing";
+            else
+            if ((*type_obj)->type != MSGPACK_OBJECT_STR)
+                problem = "must be a string";
+        }
+    }
+    if (problem) {
+        msgpack_unpacked_destroy (result);
+        return s_fail (err, status, where, "%s", problem);
+    }
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Messages
+
+fm_msg_t *
+fm_msg_new (fm_msg_type_t type)
+{
+    fm_msg_t *self = (fm_msg_t *) zmalloc (sizeof (fm_msg_t));
+    if (self)
+        self->type = type;
+    return self;
+}
+
+void
+fm_msg_destroy (fm_msg_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        fm_msg_t *self = *self_p;
+        free (self->offers);
+        free (self->declines);
+        free (self->timed_out);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+//  Grow a heap array by one element and copy item in.  Returns 0, or -1
+//  (bound reached or out of memory) leaving the array unchanged.
+static int
+s_append (void **items, size_t *count, size_t max, size_t item_size, const void *item)
+{
+    if (*count >= max)
+        return -1;
+    byte *grown = (byte *) realloc (*items, (*count + 1) * item_size);
+    if (!grown)
+        return -1;
+    memcpy (grown + *count * item_size, item, item_size);
+    *items = grown;
+    (*count)++;
+    return 0;
+}
+
+int
+fm_msg_add_offer (fm_msg_t *self, const fm_offer_t *offer)
+{
+    assert (self);
+    assert (offer);
+    return s_append ((void **) &self->offers, &self->offer_count, FM_MAX_OFFERS,
+                     sizeof (fm_offer_t), offer);
+}
+
+int
+fm_msg_add_decline (fm_msg_t *self, const fm_decline_t *decline)
+{
+    assert (self);
+    assert (decline);
+    return s_append ((void **) &self->declines, &self->decline_count, FM_MAX_DECLINES,
+                     sizeof (fm_decline_t), decline);
+}
+
+int
+fm_msg_add_timed_out (fm_msg_t *self, const char *bank)
+{
+    assert (self);
+    assert (bank);
+    char code [FM_CODE_SIZE] = { 0 };
+    if (strlen (bank) >= sizeof (code))
+        return -1;
+    strcpy (code, bank);
+    return s_append ((void **) &self->timed_out, &self->timed_out_count, FM_MAX_BANKS,
+                     FM_CODE_SIZE, code);
+}
+
+const char *
+fm_msg_type_name (fm_msg_type_t type)
+{
+    return type > 0 && type < FM_MSG_TYPE_COUNT? s_msg_names [type]: "?";
+}
+
+int
+fm_msg_validate (const fm_msg_t *self, fm_error_t *err)
+{
+    assert (self);
+    fm_error_t local;
+    if (!err)
+        err = &local;
+    if (self->type <= 0 || self->type >= FM_MSG_TYPE_COUNT)
+        return s_fail (err, FM_STATUS_BAD_REQUEST, "t", "unknown message type %d",
+                       (int) self->type);
+    return s_check (&s_msg_desc, self, 1u << self->type, "", err);
+}
+
+zframe_t *
+fm_msg_encode (const fm_msg_t *self, fm_error_t *err)
+{
+    assert (self);
+    fm_error_t local;
+    if (!err)
+        err = &local;
+    if (fm_msg_validate (self, err))
+        return NULL;
+    return s_encode_frame (&s_msg_desc, self, 1u << self->type, "t",
+                           s_msg_names [self->type], err);
+}
+
+fm_msg_t *
+fm_msg_decode (const byte *data, size_t size, fm_error_t *err)
+{
+    fm_error_t local;
+    if (!err)
+        err = &local;
+    msgpack_unpacked result;
+    const msgpack_object *type_obj = NULL;
+    if (s_unpack_body (data, size, &result, "t", &type_obj, err))
+        return NULL;
+    int type = s_name_index (type_obj, s_msg_names + 1) + 1;
+    fm_msg_t *self = NULL;
+    if (type <= 0)
+        s_fail (err, FM_STATUS_NOT_IMPLEMENTED, "t", "unknown message type");
+    else {
+        self = fm_msg_new ((fm_msg_type_t) type);
+        if (!self)
+            s_fail (err, FM_STATUS_INTERNAL, "", "out of memory");
+        else
+        if (s_read_record (&s_msg_desc, &result.data, self, 1u << type, "", err)
+        ||  fm_msg_validate (self, err))
+            fm_msg_destroy (&self);
+    }
+    msgpack_unpacked_destroy (&result);
+    return self;
+}
+
+//  Make text valid for the wire in place: invalid UTF-8 bytes become '?',
+//  control characters other than tab become ' ', and a sequence cut at
+//  the end is dropped.  Cannot fail.
+static void
+s_text_sanitize (char *text)
+{
+    byte *p = (byte *) text;
+    while (*p) {
+        size_t n = 0;                   //  length of a valid sequence at p
+        if (*p < 0x80)
+            n = 1;
+        else
+        if (*p >= 0xc2 && *p <= 0xdf)
+            n = (p [1] & 0xc0) == 0x80? 2: 0;
+        else
+        if (*p >= 0xe0 && *p <= 0xef) {
+            byte lo = *p == 0xe0? 0xa0: 0x80, hi = *p == 0xed? 0x9f: 0xbf;
+            n = p [1] >= lo && p [1] <= hi && (p [2] & 0xc0) == 0x80? 3: 0;
+        }
+        else
+        if (*p >= 0xf0 && *p <= 0xf4) {
+            byte lo = *p == 0xf0? 0x90: 0x80, hi = *p == 0xf4? 0x8f: 0xbf;
+            n = p [1] >= lo && p [1] <= hi && (p [2] & 0xc0) == 0x80
+             && (p [3] & 0xc0) == 0x80? 4: 0;
+        }
+        if (n == 0) {
+            //  Dangling tail of a cut sequence: drop it; else mark it
+            bool tail = true;
+            for (byte *q = p + 1; *q && tail; q++)
+                tail = (*q & 0xc0) == 0x80;
+            if (tail && *p >= 0xc2 && *p <= 0xf4) {
+                *p = 0;
+                break;
+            }
+            *p++ = '?';
+        }
+        else {
+            if (n == 1 && *p < 0x20 && *p != '\t')
+                *p = ' ';
+            p += n;
+        }
+    }
+}
+
+fm_msg_t *
+fm_msg_new_error (const char *request_id, uint16_t status, const char *format, ...)
+{
+    fm_msg_t *self = fm_msg_new (FM_MSG_ERROR);
+    if (!self)
+        return NULL;
+    self->status = status;
+    if (request_id)
+        snprintf (self->request_id, sizeof (self->request_id), "%s", request_id);
+    va_list args;
+    va_start (args, format);
+    vsnprintf (self->text, sizeof (self->text), format, args);
+    va_end (args);
+    s_text_sanitize (self->text);
+    return self;
+}
+
+//  ---------------------------------------------------------------------
+//  Events
+
+const char *
+fm_event_type_name (fm_event_type_t type)
+{
+    return type > 0 && type < FM_EV_TYPE_COUNT? s_event_info [type].name: "?";
+}
+
+fm_event_type_t
+fm_event_type_from_name (const char *name)
+{
+    if (name)
+        for (int type = 1; type < FM_EV_TYPE_COUNT; type++)
+            if (streq (name, s_event_info [type].name))
+                return (fm_event_type_t) type;
+    return (fm_event_type_t) 0;
+}
+
+size_t
+fm_event_topic (const fm_event_t *self, char *buf, size_t size)
+{
+    assert (self);
+    assert (buf && size > 0);
+    const char *key = self->request_id [0]? self->request_id
+                    : self->service [0]? self->service: "-";
+    int len = snprintf (buf, size, "%s.%.*s", fm_event_type_name (self->type),
+                        (int) FM_SERVICE_SIZE - 1, key);
+    if (len < 0)
+        len = 0;
+    return (size_t) len < size? (size_t) len: size - 1;
+}
+
+static int
+s_event_validate (const fm_event_t *self, fm_error_t *err)
+{
+    if (self->type <= 0 || self->type >= FM_EV_TYPE_COUNT)
+        return s_fail (err, FM_STATUS_BAD_REQUEST, "type", "unknown event type");
+    return s_check (&s_event_desc, self, ALL, "", err);
+}
+
+zframe_t *
+fm_event_encode (const fm_event_t *self, fm_error_t *err)
+{
+    assert (self);
+    fm_error_t local;
+    if (!err)
+        err = &local;
+    if (s_event_validate (self, err))
+        return NULL;
+    return s_encode_frame (&s_event_desc, self, ALL, "type",
+                           s_event_info [self->type].name, err);
+}
+
+size_t
+fm_event_encode_into (const fm_event_t *self, byte *buf, size_t size)
+{
+    assert (self);
+    assert (buf || size == 0);
+    if (s_event_validate (self, NULL))
+        return 0;
+    fixed_writer_t writer = { buf, size, 0, false };
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &writer, s_fixed_write);
+    s_pack_body (&pk, &s_event_desc, self, ALL, "type", s_event_info [self->type].name);
+    return writer.overflow? 0: writer.used;
+}
+
+int
+fm_event_decode (const byte *data, size_t size, fm_event_t *event, fm_error_t *err)
+{
+    assert (event);
+    fm_error_t local;
+    if (!err)
+        err = &local;
+    memset (event, 0, sizeof (*event));
+    msgpack_unpacked result;
+    const msgpack_object *type_obj = NULL;
+    if (s_unpack_body (data, size, &result, "type", &type_obj, err))
+        return -1;
+    int rc = -1;
+    int type = 0;
+    for (int i = 1; i < FM_EV_TYPE_COUNT && !type; i++)
+        if (s_key_is (type_obj, s_event_info [i].name))
+            type = i;
+    if (!type)
+        s_fail (err, FM_STATUS_NOT_IMPLEMENTED, "type", "unknown event type");
+    else {
+        event->type = (fm_event_type_t) type;
+        rc = s_read_record (&s_event_desc, &result.data, event, ALL, "", err)
+          || s_event_validate (event, err)? -1: 0;
+    }
+    msgpack_unpacked_destroy (&result);
+    if (rc)
+        memset (event, 0, sizeof (*event));
+    return rc;
+}
+
+//  ---------------------------------------------------------------------
+//  READY options
+
+zframe_t *
+fm_ready_opts_encode (const fm_ready_opts_t *self)
+{
+    assert (self);
+    if (s_check (&s_ready_desc, self, ALL, "", NULL))
+        return NULL;
+    return s_encode_frame (&s_ready_desc, self, ALL, NULL, NULL, NULL);
+}
+
+int
+fm_ready_opts_decode (const byte *data, size_t size, fm_ready_opts_t *opts,
+                      fm_error_t *err)
+{
+    assert (opts);
+    fm_error_t local;
+    if (!err)
+        err = &local;
+    //  Absent keys: capacity 1, heartbeat 0 = "not announced"
+    opts->capacity = 1;
+    opts->heartbeat_ms = 0;
+    msgpack_unpacked result;
+    if (s_unpack_body (data, size, &result, NULL, NULL, err))
+        return -1;
+    int rc = s_read_record (&s_ready_desc, &result.data, opts, ALL, "", err)
+          || s_check (&s_ready_desc, opts, ALL, "", err)? -1: 0;
+    msgpack_unpacked_destroy (&result);
+    if (rc) {
+        opts->capacity = 1;
+        opts->heartbeat_ms = 0;
+    }
+    return rc;
+}
+
+//  ---------------------------------------------------------------------
+//  Enum names
+
+static int
+s_parse (const char *const *names, const char *text, int *out)
+{
+    if (text)
+        for (int i = 0; names [i]; i++)
+            if (streq (names [i], text)) {
+                *out = i;
+                return 0;
+            }
+    return -1;
+}
+
+const char *
+fm_kind_name (fm_kind_t kind)
+{
+    return kind >= 0 && kind < FM_KIND_COUNT? s_kind_names [kind]: "?";
+}
+
+int
+fm_kind_parse (const char *text, fm_kind_t *out)
+{
+    int value;
+    if (s_parse (s_kind_names, text, &value))
+        return -1;
+    *out = (fm_kind_t) value;
+    return 0;
+}
+
+const char *
+fm_collateral_name (fm_collateral_t collateral)
+{
+    return collateral >= 0 && collateral < FM_COLLATERAL_COUNT
+         ? s_collateral_names [collateral]: "?";
+}
+
+int
+fm_collateral_parse (const char *text, fm_collateral_t *out)
+{
+    int value;
+    if (s_parse (s_collateral_names, text, &value))
+        return -1;
+    *out = (fm_collateral_t) value;
+    return 0;
+}
+
+const char *
+fm_req_type_name (fm_req_type_t type)
+{
+    return type == FM_REQ_NEW || type == FM_REQ_RENEWAL? s_req_type_names [type]: "?";
+}
+
+int
+fm_req_type_parse (const char *text, fm_req_type_t *out)
+{
+    int value;
+    if (s_parse (s_req_type_names, text, &value))
+        return -1;
+    *out = (fm_req_type_t) value;
+    return 0;
+}
+
+const char *
+fm_payer_name (fm_payer_t payer)
+{
+    return payer == FM_PAYER_BANK || payer == FM_PAYER_GOVERNMENT
+         ? s_payer_names [payer]: "?";
+}
+
+int
+fm_payer_parse (const char *text, fm_payer_t *out)
+{
+    int value;
+    if (s_parse (s_payer_names, text, &value))
+        return -1;
+    *out = (fm_payer_t) value;
+    return 0;
+}
+
+const char *
+fm_reason_name (uint16_t code)
+{
+    switch (code) {
+        case FM_REASON_AMOUNT_BELOW_MIN:     return "AMOUNT_BELOW_MIN";
+        case FM_REASON_AMOUNT_ABOVE_MAX:     return "AMOUNT_ABOVE_MAX";
+        case FM_REASON_TERM_OUT_OF_RANGE:    return "TERM_OUT_OF_RANGE";
+        case FM_REASON_INDUSTRY_NOT_SERVED:  return "INDUSTRY_NOT_SERVED";
+        case FM_REASON_GRID_NOT_SERVED:      return "GRID_NOT_SERVED";
+        case FM_REASON_CREDIT_GRADE_TOO_LOW: return "CREDIT_GRADE_TOO_LOW";
+        case FM_REASON_COLLATERAL_REQUIRED:  return "COLLATERAL_REQUIRED";
+        case FM_REASON_NO_CREDIT_CONSENT:    return "NO_CREDIT_CONSENT";
+        case FM_REASON_KIND_NOT_WANTED:      return "KIND_NOT_WANTED";
+        case FM_REASON_RENEWAL_NOT_OFFERED:  return "RENEWAL_NOT_OFFERED";
+        case FM_REASON_NO_PRODUCTS:          return "NO_PRODUCTS";
+    }
+    return "UNKNOWN";
+}
+
+const char *
+fm_status_name (uint16_t status)
+{
+    switch (status) {
+        case FM_STATUS_OK:              return "ok";
+        case FM_STATUS_BAD_REQUEST:     return "bad request";
+        case FM_STATUS_FORBIDDEN:       return "forbidden";
+        case FM_STATUS_NOT_FOUND:       return "not found";
+        case FM_STATUS_CONFLICT:        return "conflict";
+        case FM_STATUS_GONE:            return "gone";
+        case FM_STATUS_TOO_LARGE:       return "too large";
+        case FM_STATUS_INTERNAL:        return "internal error";
+        case FM_STATUS_NOT_IMPLEMENTED: return "not implemented";
+        case FM_STATUS_UNAVAILABLE:     return "unavailable";
+        case FM_STATUS_TIMEOUT:         return "timeout";
+        case FM_STATUS_BAD_VERSION:     return "version not supported";
+    }
+    return "unknown";
+}
+
+//  ---------------------------------------------------------------------
+//  Selftest
+
+//  The selftest walks the same field tables as the codec: it fills every
+//  field a type carries with a non-default value (Chinese where free
+//  text), round-trips, then breaks each field in turn on the wire and
+//  asserts the exact status and the field named in the error.
+
+#define TEST_CN "重庆市江北区观音桥街道党建引领政银企对接网格化融资服务"
+
+//  Deterministic generator for garbage tests (xorshift64*)
+static uint64_t
+s_rand (uint64_t *state)
+{
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    return *state * UINT64_C (2685821657736338717);
+}
+
+//  A valid credit code made from a serial number
+static void
+s_test_credit_code (char *code, unsigned serial)
+{
+    snprintf (code, FM_ENTERPRISE_ID_SIZE, "91500105MA5U%05u", serial % 100000);
+    char check = fm_credit_code_check_char (code);
+    assert (check);
+    code [17] = check;
+    code [18] = 0;
+    assert (fm_credit_code_valid (code));
+}
+
+//  Fill a string field with a value its flags accept; salt varies it
+static void
+s_test_fill_str (const field_t *field, char *buf, size_t size, unsigned salt)
+{
+    if (field->flags & F_CREDIT)
+        s_test_credit_code (buf, 4711 + salt);
+    else
+    if (field->flags & F_REQID)
+        snprintf (buf, size, "%016" PRIx64, UINT64_C (0x0123456789abcdef) + salt);
+    else
+    if (field->flags & F_BANK)
+        snprintf (buf, size, "CQRCB_%u", salt);
+    else {
+        //  Chinese, as long as fits (each character is 3 bytes), rotated
+        const char *cn = TEST_CN;
+        size_t cn_chars = strlen (cn) / 3;
+        size_t chars = (size - 1) / 3;
+        for (size_t i = 0; i < chars; i++)
+            memcpy (buf + 3 * i, cn + 3 * ((i + salt) % cn_chars), 3);
+        buf [3 * chars] = 0;
+    }
+}
+
+static void
+s_test_fill (const desc_t *desc, void *base, uint32_t tbit, unsigned salt, size_t max_items)
+{
+    for (size_t i = 0; i < desc->field_count; i++) {
+        const field_t *field = &desc->fields [i];
+        if (!s_applies (field, tbit))
+            continue;
+        byte *at = (byte *) base + field->offset;
+        switch (field->kind) {
+            case FK_STR:
+                s_test_fill_str (field, (char *) at, field->size, salt);
+                break;
+            case FK_INT: {
+                int64_t value = (field->flags & F_ZERO_OK)? field->lo
+                              : field->lo + (field->hi - field->lo) / 3;
+                if (value + salt <= field->hi)
+                    value += salt;
+                s_int_set (at, field->size, value? value: 1);
+                break;
+            }
+            case FK_BOOL:
+                *(bool *) at = true;
+                break;
+            case FK_ENUM: {
+                size_t count = s_names_count (field->names);
+                s_int_set (at, field->size, (count - 1 + salt) % count);
+                break;
+            }
+            case FK_BITS:
+                s_int_set (at, 4, (1u << s_names_count (field->names)) - 1);
+                break;
+            case FK_GRADE:
+                *(char *) at = field->chars [salt % strlen (field->chars)];
+                break;
+            case FK_REC:
+                s_test_fill (field->sub, at, ALL, salt, max_items);
+                break;
+            case FK_LIST:
+            case FK_STRS: {
+                size_t count = (size_t) field->hi < max_items? (size_t) field->hi: max_items;
+                byte *items = at;
+                if (field->flags & F_HEAP) {
+                    items = (byte *) calloc (count, s_item_size (field));
+                    assert (items);
+                    memcpy (at, &items, sizeof (items));
+                }
+                s_int_set ((byte *) base + field->count_offset, field->count_size, count);
+                for (size_t n = 0; n < count; n++)
+                    if (field->kind == FK_LIST)
+                        s_test_fill (field->sub, items + n * s_item_size (field), ALL,
+                                     salt + n + 1, max_items);
+                    else
+                        s_test_fill_str (field, (char *) items + n * s_item_size (field),
+                                         field->size, salt + n + 1);
+                break;
+            }
+        }
+    }
+}
+
+//  A message of the given type with every carried field set
+static fm_msg_t *
+s_test_msg (fm_msg_type_t type, size_t max_items)
+{
+    fm_msg_t *msg = fm_msg_new (type);
+    assert (msg);
+    s_test_fill (&s_msg_desc, msg, 1u << type, 0, max_items);
+    //  Per-type rules (s_msg_rule)
+    if (type == FM_MSG_BANK_ANSWER && msg->decline_count > 1)
+        msg->decline_count = 1;
+    if (type == FM_MSG_GRANT_QUERY)
+        msg->offer_count = 1;
+    return msg;
+}
+
+//  Decode either kind of body; returns 0 or the error status
+typedef uint16_t (decode_fn) (const byte *data, size_t size, fm_error_t *err);
+
+static uint16_t
+s_test_decode_msg (const byte *data, size_t size, fm_error_t *err)
+{
+    fm_msg_t *msg = fm_msg_decode (data, size, err);
+    if (!msg)
+        return err->status;
+    //  Anything decode accepts must encode again: decode validates
+    zframe_t *frame = fm_msg_encode (msg, err);
+    assert (frame);
+    zframe_destroy (&frame);
+    fm_msg_destroy (&msg);
+    return 0;
+}
+
+static uint16_t
+s_test_decode_event (const byte *data, size_t size, fm_error_t *err)
+{
+    fm_event_t event;
+    if (fm_event_decode (data, size, &event, err))
+        return err->status;
+    zframe_t *frame = fm_event_encode (&event, err);
+    assert (frame);
+    zframe_destroy (&frame);
+    return 0;
+}
+
+//  Mutations of one field on the wire
+typedef enum {
+    MUT_WRONG_TYPE, MUT_REMOVE, MUT_TOO_HIGH, MUT_TOO_LOW, MUT_TOO_LONG,
+    MUT_BAD_UTF8, MUT_CONTROL, MUT_TOO_MANY, MUT_BAD_CODE, MUT_UNKNOWN_NAME
+} mutation_t;
+
+typedef struct {
+    const char *path;                   //  wire keys joined by '.'
+    mutation_t mutation;
+    const field_t *field;
+} target_t;
+
+//  Re-pack obj with the value at target->path mutated.  Arrays met on the
+//  way are descended through their first element.
+static void
+s_test_repack (msgpack_packer *pk, const msgpack_object *obj, const char *path,
+               const target_t *target)
+{
+    if (obj->type == MSGPACK_OBJECT_ARRAY && *path) {
+        msgpack_pack_array (pk, obj->via.array.size);
+        for (uint32_t i = 0; i < obj->via.array.size; i++)
+            if (i == 0)
+                s_test_repack (pk, &obj->via.array.ptr [i], path, target);
+            else
+                msgpack_pack_object (pk, obj->via.array.ptr [i]);
+        return;
+    }
+    if (obj->type != MSGPACK_OBJECT_MAP || !*path) {
+        msgpack_pack_object (pk, *obj);
+        return;
+    }
+    const char *dot = strchr (path, '.');
+    size_t token_len = dot? (size_t) (dot - path): strlen (path);
+    char token [64];
+    assert (token_len < sizeof (token));
+    memcpy (token, path, token_len);
+    token [token_len] = 0;
+    bool last = dot == NULL;
+    bool remove = last && target->mutation == MUT_REMOVE;
+    bool present = false;
+    for (uint32_t i = 0; i < obj->via.map.size; i++)
+        present |= s_key_is (&obj->via.map.ptr [i].key, token);
+    assert (present);                   //  the filled message carries it
+    msgpack_pack_map (pk, obj->via.map.size - (remove? 1: 0));
+    for (uint32_t i = 0; i < obj->via.map.size; i++) {
+        const msgpack_object_kv *kv = &obj->via.map.ptr [i];
+        if (!s_key_is (&kv->key, token)) {
+            msgpack_pack_object (pk, kv->key);
+            msgpack_pack_object (pk, kv->val);
+            continue;
+        }
+        if (remove)
+            continue;
+        msgpack_pack_object (pk, kv->key);
+        if (!last) {
+            s_test_repack (pk, &kv->val, dot + 1, target);
+            continue;
+        }
+        const field_t *field = target->field;
+        switch (target->mutation) {
+            case MUT_WRONG_TYPE:
+                if (field->kind == FK_INT || field->kind == FK_REC)
+                    s_pack_string (pk, "7");
+                else
+                    msgpack_pack_int64 (pk, 7);
+                break;
+            case MUT_TOO_HIGH:
+                msgpack_pack_uint64 (pk, (uint64_t) field->hi + 1);
+                break;
+            case MUT_TOO_LOW:
+                msgpack_pack_int64 (pk, field->lo - 1);
+                break;
+            case MUT_TOO_LONG: {
+                char text [FM_TEXT_SIZE + 1];
+                memset (text, 'A', field->size);
+                text [field->size] = 0;
+                s_pack_string (pk, text);
+                break;
+            }
+            case MUT_BAD_UTF8:
+                s_pack_string (pk, "\xe9\x87");           //  cut sequence
+                break;
+            case MUT_CONTROL:
+                msgpack_pack_str (pk, 3);
+                msgpack_pack_str_body (pk, "A\0B", 3);   //  embedded NUL
+                break;
+            case MUT_BAD_CODE:
+                s_pack_string (pk, field->flags & F_CREDIT? "91500105MA5U000000"
+                                 : field->flags & F_REQID? "0123456789ABCDEF"
+                                 : "cqrcb");
+                break;
+            case MUT_UNKNOWN_NAME:
+                if (field->kind == FK_BITS) {
+                    msgpack_pack_array (pk, 1);
+                    s_pack_string (pk, "everything");
+                }
+                else
+                    s_pack_string (pk, field->kind == FK_GRADE? "Z": "nonsense");
+                break;
+            case MUT_TOO_MANY:
+                assert (kv->val.type == MSGPACK_OBJECT_ARRAY && kv->val.via.array.size);
+                msgpack_pack_array (pk, (size_t) field->hi + 1);
+                for (int64_t n = 0; n <= field->hi; n++)
+                    msgpack_pack_object (pk, kv->val.via.array.ptr [0]);
+                break;
+            case MUT_REMOVE:
+                break;
+        }
+    }
+}
+
+//  Mutate one field of a valid body and assert the decoder's status and
+//  that its text starts with the field's path.  Returns 1 (a case run).
+static size_t
+s_test_mutate (const byte *data, size_t size, decode_fn *decode, const target_t *target,
+               const char *error_path, uint16_t expected, bool verbose)
+{
+    msgpack_unpacked result;
+    msgpack_unpacked_init (&result);
+    size_t offset = 0;
+    int rc = msgpack_unpack_next (&result, (const char *) data, size, &offset);
+    assert (rc == MSGPACK_UNPACK_SUCCESS);
+    msgpack_sbuffer sbuf;
+    msgpack_sbuffer_init (&sbuf);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
+    s_test_repack (&pk, &result.data, target->path, target);
+    fm_error_t err = { 0, "" };
+    uint16_t status = decode ((const byte *) sbuf.data, sbuf.size, &err);
+    size_t len = strlen (error_path);
+    bool named = strncmp (err.text, error_path, len) == 0 && err.text [len] == ':';
+    if (verbose || status != expected || !named)
+        zsys_info ("mutation %d of %s: expected %u \"%s\", got %u \"%s\"",
+                   target->mutation, target->path, expected, error_path, status, err.text);
+    assert (status == expected);
+    assert (named);
+    if (target->mutation == MUT_TOO_LONG)
+        assert (strstr (err.text, "longer than"));
+    if (target->mutation == MUT_REMOVE)
+        assert (strstr (err.text, "missing"));
+    msgpack_sbuffer_destroy (&sbuf);
+    msgpack_unpacked_destroy (&result);
+    return 1;
+}
+
+//  Every mutation that applies to every field of desc (recursively).
+//  Returns the number of cases run.
+static size_t
+s_test_fields (const byte *data, size_t size, decode_fn *decode, const desc_t *desc,
+               uint32_t tbit, const char *wire_path, const char *error_path, bool verbose)
+{
+    size_t cases = 0;
+    for (size_t i = 0; i < desc->field_count; i++) {
+        const field_t *field = &desc->fields [i];
+        if (!s_applies (field, tbit))
+            continue;
+        char path [FM_TEXT_SIZE], epath [FM_TEXT_SIZE];
+        s_path (path, sizeof (path), wire_path, field->key);
+        s_path (epath, sizeof (epath), error_path, field->key);
+        target_t target = { path, MUT_WRONG_TYPE, field };
+        cases += s_test_mutate (data, size, decode, &target, epath, 400, verbose);
+        if (field->required & tbit) {
+            target.mutation = MUT_REMOVE;
+            cases += s_test_mutate (data, size, decode, &target, epath, 400, verbose);
+        }
+        switch (field->kind) {
+            case FK_INT:
+                target.mutation = MUT_TOO_HIGH;
+                cases += s_test_mutate (data, size, decode, &target, epath, 400, verbose);
+                if (!(field->lo == 1 && (field->flags & F_ZERO_OK))) {
+                    target.mutation = MUT_TOO_LOW;
+                    cases += s_test_mutate (data, size, decode, &target, epath, 400, verbose);
+                }
+                break;
+            case FK_STR:
+                target.mutation = MUT_TOO_LONG;
+                cases += s_test_mutate (data, size, decode, &target, epath, 400, verbose);
+                target.mutation = MUT_BAD_UTF8;
+                cases += s_test_mutate (data, size, decode, &target, epath, 400, verbose);
+                target.mutation = MUT_CONTROL;
+                cases += s_test_mutate (data, size, decode, &target, epath, 400, verbose);
+                if (field->flags & (F_CREDIT | F_REQID | F_BANK)) {
+                    target.mutation = MUT_BAD_CODE;
+                    cases += s_test_mutate (data, size, decode, &target, epath, 400, verbose);
+                }
+                break;
+            case FK_ENUM:
+            case FK_BITS:
+            case FK_GRADE:
+                target.mutation = MUT_UNKNOWN_NAME;
+                cases += s_test_mutate (data, size, decode, &target, epath, 400, verbose);
+                break;
+            case FK_BOOL:
+                break;
+            case FK_REC:
+                cases += s_test_fields (data, size, decode, field->sub, ALL, path, epath,
+                                        verbose);
+                break;
+            case FK_LIST:
+            case FK_STRS: {
+                target.mutation = MUT_TOO_MANY;
+                char epath0 [FM_TEXT_SIZE];
+                s_item_path (epath0, sizeof (epath0), epath, 0);
+                cases += s_test_mutate (data, size, decode, &target, epath, 413, verbose);
+                if (field->kind == FK_LIST)
+                    cases += s_test_fields (data, size, decode, field->sub, ALL, path,
+                                            epath0, verbose);
+                break;
+            }
+        }
+    }
+    return cases;
+}
+
+//  Every prefix of a valid body must be refused with 400
+static size_t
+s_test_prefixes (const byte *data, size_t size, decode_fn *decode)
+{
+    for (size_t len = 0; len < size; len++) {
+        fm_error_t err;
+        //  A copy of exactly len bytes, so ASan catches any overread
+        byte *copy = (byte *) malloc (len? len: 1);
+        assert (copy);
+        memcpy (copy, data, len);
+        uint16_t status = decode (copy, len, &err);
+        assert (status == FM_STATUS_BAD_REQUEST);
+        free (copy);
+    }
+    return size;
+}
+
+//  Flip random bytes of a valid body; decode must never crash, and any
+//  accepted result re-encodes (checked inside the decode functions)
+static void
+s_test_flips (const byte *data, size_t size, decode_fn *decode, uint64_t *seed,
+              size_t rounds)
+{
+    byte *copy = (byte *) malloc (size);
+    assert (copy);
+    for (size_t round = 0; round < rounds; round++) {
+        memcpy (copy, data, size);
+        size_t flips = 1 + s_rand (seed) % 4;
+        for (size_t f = 0; f < flips; f++)
+            copy [s_rand (seed) % size] = (byte) s_rand (seed);
+        fm_error_t err;
+        uint16_t status = decode (copy, size, &err);
+        assert (status == 0 || status == 400 || status == 413
+             || status == 501 || status == 505);
+    }
+    free (copy);
+}
+
+//  Pack a small body by hand: {"v": v, [type_key: type,] extra...}
+static zframe_t *
+s_test_body (const char *hex)
+{
+    size_t len = strlen (hex) / 2;
+    byte *data = (byte *) malloc (len + 1);
+    assert (data);
+    for (size_t i = 0; i < len; i++) {
+        unsigned value;
+        int rc = sscanf (hex + 2 * i, "%2x", &value);
+        assert (rc == 1);
+        data [i] = (byte) value;
+    }
+    zframe_t *frame = zframe_new (data, len);
+    free (data);
+    return frame;
+}
+
+static uint16_t
+s_test_hex_status (const char *hex, decode_fn *decode)
+{
+    zframe_t *frame = s_test_body (hex);
+    fm_error_t err = { 0, "" };
+    uint16_t status = decode (zframe_data (frame), zframe_size (frame), &err);
+    zframe_destroy (&frame);
+    return status;
+}
+
+static void
+s_test_messages (bool verbose)
+{
+    size_t cases = 0, prefixes = 0;
+    uint64_t seed = 20240601;
+    for (int type = 1; type < FM_MSG_TYPE_COUNT; type++) {
+        fm_msg_t *msg = s_test_msg ((fm_msg_type_t) type, 3);
+        fm_error_t err = { 0, "" };
+        zframe_t *frame = fm_msg_encode (msg, &err);
+        if (!frame)
+            zsys_error ("encode %s: %u %s", fm_msg_type_name (type), err.status, err.text);
+        assert (frame);
+        fm_msg_t *copy = fm_msg_decode (zframe_data (frame), zframe_size (frame), &err);
+        if (!copy)
+            zsys_error ("decode %s: %u %s", fm_msg_type_name (type), err.status, err.text);
+        assert (copy);
+        assert (copy->type == (fm_msg_type_t) type);
+        //  Re-encoding the copy gives the same bytes: every carried field
+        //  survived (the encoder writes every one of them)
+        zframe_t *again = fm_msg_encode (copy, &err);
+        assert (again);
+        assert (zframe_eq (frame, again));
+        zframe_destroy (&again);
+        //  Spot checks on nested values, Chinese text and list order
+        if (type == FM_MSG_RESULT) {
+            assert (copy->offer_count == 3 && copy->decline_count == 3);
+            assert (copy->timed_out_count == 3);
+            assert (streq (copy->offers [2].levers [1].name, msg->offers [2].levers [1].name));
+            assert (copy->offers [2].levers [1].bp == msg->offers [2].levers [1].bp);
+            assert (copy->offers [1].amount_fen == msg->offers [1].amount_fen);
+            assert (copy->offers [0].amount_fen != copy->offers [1].amount_fen);
+            assert (streq (copy->declines [1].reasons [2].text, msg->declines [1].reasons [2].text));
+            assert (streq (copy->timed_out [2], "CQRCB_3"));
+            assert (streq (copy->request.enterprise_id, msg->request.enterprise_id));
+        }
+        if (type == FM_MSG_BANK_QUERY) {
+            assert (streq (copy->request.purpose, msg->request.purpose));
+            assert (copy->request.amount_fen == msg->request.amount_fen);
+            assert (copy->request.consent == FM_CONSENT_ALL);
+            assert (copy->request.kinds == 7);
+            assert (copy->request.type == FM_REQ_RENEWAL);
+            assert (copy->request.collateral == FM_COLLATERAL_GUARANTEE);
+            assert (copy->profile.lever_count == 3);
+            assert (copy->profile.tax_grade == 'A');
+            assert (copy->profile.levers [0].payer == FM_PAYER_BANK);
+            assert (streq (copy->profile.name, msg->profile.name));
+            assert (strlen (copy->profile.name) == 126);      //  42 characters
+        }
+        if (type == FM_MSG_CONFIRMATION)
+            assert (copy->confirmation.granted);
+        fm_msg_destroy (&copy);
+
+        //  Break every field in every way on the wire
+        cases += s_test_fields (zframe_data (frame), zframe_size (frame), s_test_decode_msg,
+                                &s_msg_desc, 1u << type, "", "", verbose);
+        prefixes += s_test_prefixes (zframe_data (frame), zframe_size (frame),
+                                     s_test_decode_msg);
+        s_test_flips (zframe_data (frame), zframe_size (frame), s_test_decode_msg,
+                      &seed, 2000);
+        //  A trailing byte is refused
+        byte *longer = (byte *) malloc (zframe_size (frame) + 1);
+        assert (longer);
+        memcpy (longer, zframe_data (frame), zframe_size (frame));
+        longer [zframe_size (frame)] = 0xc0;
+        assert (s_test_decode_msg (longer, zframe_size (frame) + 1, &err) == 400);
+        assert (strstr (err.text, "trailing"));
+        free (longer);
+        zframe_destroy (&frame);
+        fm_msg_destroy (&msg);
+    }
+    if (verbose)
+        zsys_info ("fm_proto: %zu field mutations, %zu prefixes", cases, prefixes);
+    assert (cases > 500);
+}
+
+static void
+s_test_edges (bool verbose)
+{
+    (void) verbose;
+    fm_error_t err = { 0, "" };
+    decode_fn *decode = s_test_decode_msg;
+
+    //  A small request by hand, field by field
+    //  {"v":1,"t":"error","status":404}
+    assert (s_test_hex_status ("83a17601a174a56572726f72a6737461747573cd0194", decode) == 0);
+    //  Same with "v" as uint64 1 and status as int16: accepted
+    assert (s_test_hex_status ("83a176cf0000000000000001a174a56572726f72a6737461747573d10194",
+                               decode) == 0);
+    //  Versions: 2 -> 505, 0 -> 505, -1 (negative fixint) -> 505,
+    //  2^64-1 -> 505, "1" -> 400, missing -> 400
+    assert (s_test_hex_status ("83a17602a174a56572726f72a6737461747573cd0194", decode) == 505);
+    assert (s_test_hex_status ("83a17600a174a56572726f72a6737461747573cd0194", decode) == 505);
+    assert (s_test_hex_status ("83a176ffa174a56572726f72a6737461747573cd0194", decode) == 505);
+    assert (s_test_hex_status ("83a176cfffffffffffffffffa174a56572726f72a6737461747573cd0194",
+                               decode) == 505);
+    assert (s_test_hex_status ("83a176a131a174a56572726f72a6737461747573cd0194", decode) == 400);
+    assert (s_test_hex_status ("82a174a56572726f72a6737461747573cd0194", decode) == 400);
+    //  Duplicate "v" -> 400; duplicate "status" -> 400
+    assert (s_test_hex_status ("84a17601a17601a174a56572726f72a6737461747573cd0194", decode) == 400);
+    assert (s_test_hex_status ("84a17601a174a56572726f72a6737461747573cd0194a6737461747573cd0194",
+                               decode) == 400);
+    //  Types: unknown -> 501, missing -> 400, not a string -> 400
+    assert (s_test_hex_status ("83a17601a174a56572726f73a6737461747573cd0194", decode) == 501);
+    assert (s_test_hex_status ("82a17601a6737461747573cd0194", decode) == 400);
+    assert (s_test_hex_status ("83a17601a17401a6737461747573cd0194", decode) == 400);
+    //  Status -1 (negative fixint) and 600 are out of range; 1.5 not an int
+    assert (s_test_hex_status ("83a17601a174a56572726f72a6737461747573ff", decode) == 400);
+    assert (s_test_hex_status ("83a17601a174a56572726f72a6737461747573cd0258", decode) == 400);
+    assert (s_test_hex_status ("83a17601a174a56572726f72a6737461747573cb3ff8000000000000",
+                               decode) == 400);
+    //  Unknown keys are ignored: {"v":1,"t":"error","status":404,"x":[nil]}
+    assert (s_test_hex_status ("84a17601a174a56572726f72a6737461747573cd0194a17891c0", decode) == 0);
+    //  Not a map; empty; nil; an array; 0xc1 (never used)
+    assert (s_test_hex_status ("91c0", decode) == 400);
+    assert (s_test_hex_status ("", decode) == 400);
+    assert (s_test_hex_status ("c0", decode) == 400);
+    assert (s_test_hex_status ("c1", decode) == 400);
+    assert (s_test_decode_msg (NULL, 0, &err) == 400);
+    //  An array header claiming 4 billion items is refused before any
+    //  allocation (ASan would abort on a 96 GB malloc)
+    assert (s_test_hex_status ("ddffffffff", decode) == 400);
+    assert (s_test_hex_status ("81a176dfffffffff", decode) == 400);
+    assert (s_test_hex_status ("dbffffffff41", decode) == 400);
+    //  Nesting 100 deep: msgpack-c's parse stack is 32
+    char deep [2 * 100 + 3] = "";
+    for (int i = 0; i < 100; i++)
+        strcat (deep, "91");
+    strcat (deep, "c0");
+    assert (s_test_hex_status (deep, decode) == 400);
+
+    //  Too large: FM_MAX_BODY + 1 bytes -> 413 without looking further
+    byte *big = (byte *) calloc (1, FM_MAX_BODY + 1);
+    assert (big);
+    assert (s_test_decode_msg (big, FM_MAX_BODY + 1, &err) == 413);
+    assert (s_test_decode_event (big, FM_MAX_BODY + 1, &err) == 413);
+    free (big);
+
+    //  Encode refuses a body the decoder would refuse: a result at every
+    //  bound with the longest strings exceeds FM_MAX_BODY
+    fm_msg_t *msg = s_test_msg (FM_MSG_RESULT, 1000);
+    assert (msg->offer_count == FM_MAX_OFFERS && msg->declines [0].reason_count == FM_MAX_REASONS);
+    assert (fm_msg_validate (msg, &err) == 0);
+    assert (fm_msg_encode (msg, &err) == NULL);
+    assert (err.status == 413);
+    //  ...and 128 offers with no declines fit and round-trip
+    msg->decline_count = 0;
+    msg->timed_out_count = 0;
+    zframe_t *frame = fm_msg_encode (msg, &err);
+    assert (frame);
+    fm_msg_t *copy = fm_msg_decode (zframe_data (frame), zframe_size (frame), &err);
+    assert (copy && copy->offer_count == FM_MAX_OFFERS);
+    assert (copy->offers [FM_MAX_OFFERS - 1].lever_count == FM_MAX_LEVERS);
+    //  The 129th offer is refused by add, leaving the message unchanged
+    assert (fm_msg_add_offer (copy, &copy->offers [0]) == -1);
+    assert (copy->offer_count == FM_MAX_OFFERS);
+    fm_msg_destroy (&copy);
+    zframe_destroy (&frame);
+    //  A decline without reasons is invalid; too many offers is 413
+    msg->decline_count = 1;
+    msg->declines [0].reason_count = 0;
+    assert (fm_msg_validate (msg, &err) == -1 && err.status == 400);
+    assert (streq (err.text, "declines[0].reasons: fewer than 1 items"));
+    msg->declines [0].reason_count = 1;
+    msg->offer_count = FM_MAX_OFFERS + 1;         //  lie: only validate reads it
+    assert (fm_msg_validate (msg, &err) == -1 && err.status == 413);
+    msg->offer_count = FM_MAX_OFFERS;
+    //  The error names the field and its bound
+    msg->offers [5].amount_fen = 0;
+    assert (fm_msg_validate (msg, &err) == -1 && err.status == 400);
+    assert (streq (err.text, "offers[5].amount_fen: must be 1..10000000000000"));
+    fm_msg_destroy (&msg);
+
+    //  A request built by hand
+    msg = fm_msg_new (FM_MSG_REQUEST);
+    s_test_credit_code (msg->request.enterprise_id, 1);
+    strcpy (msg->request.idem_key, "key-1");
+    msg->request.amount_fen = INT64_C (300000000);        //  300万元
+    msg->request.term_months = 12;
+    assert (fm_msg_validate (msg, &err) == 0);
+    frame = fm_msg_encode (msg, &err);
+    assert (frame);
+    copy = fm_msg_decode (zframe_data (frame), zframe_size (frame), &err);
+    assert (copy);
+    assert (copy->request.amount_fen == INT64_C (300000000));
+    assert (copy->request.term_months == 12);
+    assert (copy->request.consent == 0 && copy->request.kinds == 0);
+    assert (copy->request.type == FM_REQ_NEW);
+    assert (copy->request.grid_id [0] == 0);
+    fm_msg_destroy (&copy);
+    zframe_destroy (&frame);
+    msg->request.term_months = 361;
+    assert (fm_msg_encode (msg, &err) == NULL);
+    assert (streq (err.text, "request.term_months: must be 1..360"));
+    msg->request.term_months = 12;
+    strcpy (msg->request.purpose, "\xe9\x87");      //  cut UTF-8 in memory
+    assert (fm_msg_encode (msg, &err) == NULL);
+    assert (streq (err.text, "request.purpose: invalid UTF-8 or control character"));
+    memset (msg->request.purpose, 'x', sizeof (msg->request.purpose));
+    assert (fm_msg_encode (msg, &err) == NULL);
+    assert (streq (err.text, "request.purpose: not NUL-terminated"));
+    msg->request.purpose [0] = 0;
+    msg->request.enterprise_id [17] = msg->request.enterprise_id [17] == '0'? '1': '0';
+    assert (fm_msg_encode (msg, &err) == NULL);
+    assert (streq (err.text, "request.enterprise_id: not a valid credit code"));
+    fm_msg_destroy (&msg);
+
+    //  A profile may carry a grade only if it was shared
+    msg = s_test_msg (FM_MSG_PROFILE, 1);
+    msg->profile.shared &= ~FM_CONSENT_TAX;
+    assert (fm_msg_validate (msg, &err) == -1);
+    assert (streq (err.text, "profile.tax_grade: set but \"tax\" not shared"));
+    msg->profile.tax_grade = 0;
+    assert (fm_msg_validate (msg, &err) == 0);
+    fm_msg_destroy (&msg);
+    //  A granted confirmation needs a loan id
+    msg = s_test_msg (FM_MSG_CONFIRMATION, 1);
+    msg->confirmation.loan_id [0] = 0;
+    assert (fm_msg_validate (msg, &err) == -1);
+    assert (streq (err.text, "confirmation.loan_id: required when granted"));
+    msg->confirmation.granted = false;
+    assert (fm_msg_validate (msg, &err) == 0);
+    fm_msg_destroy (&msg);
+    //  Bank answers: at most one decline, not empty; grant query: one offer
+    msg = s_test_msg (FM_MSG_BANK_ANSWER, 2);
+    msg->decline_count = 2;
+    assert (fm_msg_validate (msg, &err) == -1 && err.status == 400);
+    msg->decline_count = 0;
+    msg->offer_count = 0;
+    assert (fm_msg_validate (msg, &err) == -1 && err.status == 400);
+    fm_msg_destroy (&msg);
+    msg = s_test_msg (FM_MSG_GRANT_QUERY, 2);
+    msg->offer_count = 2;
+    assert (fm_msg_validate (msg, &err) == -1 && err.status == 400);
+    msg->type = (fm_msg_type_t) 0;
+    assert (fm_msg_validate (msg, &err) == -1);
+    assert (fm_msg_encode (msg, NULL) == NULL);
+    fm_msg_destroy (&msg);
+    fm_msg_destroy (&msg);                  //  idempotent
+
+    //  fm_msg_new_error: printf text, made wire-safe
+    char code [FM_ENTERPRISE_ID_SIZE];
+    s_test_credit_code (code, 42);
+    msg = fm_msg_new_error ("0123456789abcdef", FM_STATUS_NOT_FOUND,
+                            "enterprise %s is not in the registry", code);
+    frame = fm_msg_encode (msg, &err);
+    assert (frame);
+    copy = fm_msg_decode (zframe_data (frame), zframe_size (frame), &err);
+    assert (copy && copy->type == FM_MSG_ERROR && copy->status == 404);
+    assert (streq (copy->request_id, "0123456789abcdef"));
+    assert (strstr (copy->text, code));
+    fm_msg_destroy (&copy);
+    zframe_destroy (&frame);
+    fm_msg_destroy (&msg);
+    msg = fm_msg_new_error (NULL, 400, "bad\xff\x01line\nend\xe9\x87");
+    assert (streq (msg->text, "bad? line end"));
+    frame = fm_msg_encode (msg, &err);
+    assert (frame);
+    zframe_destroy (&frame);
+    fm_msg_destroy (&msg);
+    //  Cut inside a Chinese character at the text capacity: still valid
+    char long_cn [1024] = "x";
+    while (strlen (long_cn) + strlen (TEST_CN) < sizeof (long_cn))
+        strcat (long_cn, TEST_CN);
+    msg = fm_msg_new_error ("", 500, "%s", long_cn);
+    assert (strlen (msg->text) == 253);     //  1 + 84 characters of 3 bytes
+    frame = fm_msg_encode (msg, &err);
+    assert (frame);
+    zframe_destroy (&frame);
+    fm_msg_destroy (&msg);
+
+    //  Random garbage, 20000 buffers from a fixed seed
+    uint64_t seed = 88172645463325252ull;
+    byte buffer [512];
+    size_t accepted = 0;
+    for (int round = 0; round < 20000; round++) {
+        size_t size = s_rand (&seed) % sizeof (buffer);
+        for (size_t i = 0; i < size; i++)
+            buffer [i] = (byte) s_rand (&seed);
+        //  Half the rounds start as a map, to get past the first byte
+        if (round % 2 && size > 0)
+            buffer [0] = 0x80 | (buffer [0] & 0x0f);
+        uint16_t status = s_test_decode_msg (buffer, size, &err);
+        assert (status == 0 || status == 400 || status == 413 || status == 501
+             || status == 505);
+        accepted += status == 0;
+        status = s_test_decode_event (buffer, size, &err);
+        assert (status == 0 || status == 400 || status == 413 || status == 501
+             || status == 505);
+    }
+    assert (accepted == 0);
+
+    //  Add functions
+    msg = fm_msg_new (FM_MSG_RESULT);
+    for (int i = 0; i < FM_MAX_BANKS; i++)
+        assert (fm_msg_add_timed_out (msg, "BANK") == 0);
+    assert (fm_msg_add_timed_out (msg, "BANK") == -1);
+    assert (msg->timed_out_count == FM_MAX_BANKS);
+    fm_decline_t decline = { .bank = "CQRCB", .reason_count = 0 };
+    for (int i = 0; i < FM_MAX_DECLINES; i++)
+        assert (fm_msg_add_decline (msg, &decline) == 0);
+    assert (fm_msg_add_decline (msg, &decline) == -1);
+    fm_msg_destroy (&msg);
+    msg = fm_msg_new (FM_MSG_RESULT);
+    assert (fm_msg_add_timed_out (msg, "A_BANK_CODE_THAT_IS_TOO_LONG") == -1);
+    assert (msg->timed_out_count == 0 && msg->timed_out == NULL);
+    fm_msg_destroy (&msg);
+}
+
+static void
+s_test_events (bool verbose)
+{
+    fm_error_t err = { 0, "" };
+    uint64_t seed = 7;
+    size_t cases = 0;
+    for (int type = 1; type < FM_EV_TYPE_COUNT; type++) {
+        const char *name = fm_event_type_name ((fm_event_type_t) type);
+        assert (fm_event_type_from_name (name) == (fm_event_type_t) type);
+        //  Fill exactly the fields this type sets
+        fm_event_t event;
+        fm_event_t all;
+        memset (&event, 0, sizeof (event));
+        memset (&all, 0, sizeof (all));
+        s_test_fill (&s_event_desc, &all, ALL, (unsigned) type, 3);
+        event.type = (fm_event_type_t) type;
+        event.epoch = UINT64_C (1717200000000000);
+        event.seq = type;
+        event.ts_us = INT64_C (1717200000000000) + type;
+        char fields [256];
+        snprintf (fields, sizeof (fields), "%s", s_event_info [type].fields);
+        size_t set = 0;
+        for (char *key = strtok (fields, " "); key; key = strtok (NULL, " ")) {
+            const field_t *field = NULL;
+            for (size_t i = 0; i < s_event_desc.field_count; i++)
+                if (streq (s_event_desc.fields [i].key, key))
+                    field = &s_event_desc.fields [i];
+            assert (field);             //  the info table names real rows
+            memcpy ((byte *) &event + field->offset, (byte *) &all + field->offset,
+                    field->size);
+            if (field->kind == FK_LIST)
+                memcpy ((byte *) &event + field->count_offset,
+                        (byte *) &all + field->count_offset, field->count_size);
+            set++;
+        }
+        assert (set > 0);
+        //  Topic
+        char topic [96];
+        size_t len = fm_event_topic (&event, topic, sizeof (topic));
+        assert (len == strlen (topic));
+        const char *key = event.request_id [0]? event.request_id
+                        : event.service [0]? event.service: "-";
+        char expected [96];
+        snprintf (expected, sizeof (expected), "%s.%s", name, key);
+        assert (streq (topic, expected));
+        //  Round trip through a frame and through a caller buffer
+        zframe_t *frame = fm_event_encode (&event, &err);
+        assert (frame);
+        byte buffer [4096];
+        size_t size = fm_event_encode_into (&event, buffer, sizeof (buffer));
+        assert (size == zframe_size (frame));
+        assert (memcmp (buffer, zframe_data (frame), size) == 0);
+        assert (fm_event_encode_into (&event, buffer, size - 1) == 0);
+        assert (fm_event_encode_into (&event, buffer, 0) == 0);
+        fm_event_t copy;
+        assert (fm_event_decode (buffer, size, &copy, &err) == 0);
+        assert (copy.type == event.type && copy.seq == event.seq);
+        assert (copy.epoch == event.epoch && copy.ts_us == event.ts_us);
+        assert (copy.lever_count == event.lever_count);
+        assert (streq (copy.text, event.text));
+        assert (copy.amount_fen == event.amount_fen && copy.count == event.count);
+        byte again [4096];
+        assert (fm_event_encode_into (&copy, again, sizeof (again)) == size);
+        assert (memcmp (again, buffer, size) == 0);
+        //  Unset fields are not on the wire: the map has 5 + set keys
+        if (5 + set < 16)
+            assert (buffer [0] == (0x80 | (5 + set)));
+        else
+            assert (buffer [0] == 0xde && s_be (buffer + 1, 2) == 5 + set);
+        s_test_prefixes (buffer, size, s_test_decode_event);
+        s_test_flips (buffer, size, s_test_decode_event, &seed, 1000);
+        zframe_destroy (&frame);
+    }
+    //  Every field broken on the wire, on an event with every field set
+    fm_event_t event;
+    memset (&event, 0, sizeof (event));
+    s_test_fill (&s_event_desc, &event, ALL, 1, 3);
+    event.type = FM_EV_OFFER_MADE;
+    event.status = 200;
+    event.reason_code = 101;
+    byte buffer [4096];
+    size_t size = fm_event_encode_into (&event, buffer, sizeof (buffer));
+    assert (size > 0);
+    cases += s_test_fields (buffer, size, s_test_decode_event, &s_event_desc, ALL, "", "",
+                            verbose);
+    if (verbose)
+        zsys_info ("fm_proto: %zu event field mutations", cases);
+    //  ts_us 0 is still on the wire (epoch, seq, ts_us always are)
+    event.ts_us = 0;
+    size = fm_event_encode_into (&event, buffer, sizeof (buffer));
+    assert (size > 0);
+    fm_event_t copy;
+    assert (fm_event_decode (buffer, size, &copy, &err) == 0 && copy.ts_us == 0);
+    //  Invalid events are not encoded
+    event.seq = 0;
+    assert (fm_event_encode (&event, &err) == NULL && err.status == 400);
+    assert (fm_event_encode_into (&event, buffer, sizeof (buffer)) == 0);
+    event.seq = 1;
+    event.type = FM_EV_TYPE_COUNT;
+    assert (fm_event_encode_into (&event, buffer, sizeof (buffer)) == 0);
+    assert (streq (fm_event_type_name (FM_EV_TYPE_COUNT), "?"));
+    assert (fm_event_type_from_name ("offer.eaten") == 0);
+    assert (fm_event_type_from_name (NULL) == 0);
+    //  Topic of a worker event and of an unkeyed one
+    memset (&event, 0, sizeof (event));
+    event.type = FM_EV_WORKER_READY;
+    strcpy (event.service, "bank.CQRCB");
+    char topic [96];
+    fm_event_topic (&event, topic, sizeof (topic));
+    assert (streq (topic, "worker.ready.bank.CQRCB"));
+    event.type = FM_EV_INPUT_REJECTED;
+    event.service [0] = 0;
+    fm_event_topic (&event, topic, sizeof (topic));
+    assert (streq (topic, "input.rejected.-"));
+    assert (fm_event_topic (&event, topic, 6) == 5 && streq (topic, "input"));
+    //  {"v":1,"type":"nope","epoch":1,"seq":1,"ts_us":0} -> 501; v 2 -> 505
+    assert (s_test_hex_status ("85a17601a474797065a46e6f7065a565706f636801a37365710"
+                               "1a574735f757300", s_test_decode_event) == 501);
+    assert (s_test_hex_status ("85a17602a474797065a46e6f7065a565706f636801a37365710"
+                               "1a574735f757300", s_test_decode_event) == 505);
+    assert (s_test_hex_status ("85a17601a474797065aa6f666665722e6d616465a565706f636801"
+                               "a373657101a574735f757300", s_test_decode_event) == 0);
+}
+
+static uint16_t
+s_test_decode_ready (const byte *data, size_t size, fm_error_t *err)
+{
+    fm_ready_opts_t opts;
+    return fm_ready_opts_decode (data, size, &opts, err)? err->status: 0;
+}
+
+static void
+s_test_ready (void)
+{
+    fm_error_t err = { 0, "" };
+    fm_ready_opts_t opts = { 32, 2500 }, copy;
+    zframe_t *frame = fm_ready_opts_encode (&opts);
+    assert (frame);
+    assert (fm_ready_opts_decode (zframe_data (frame), zframe_size (frame), &copy, &err) == 0);
+    assert (copy.capacity == 32 && copy.heartbeat_ms == 2500);
+    s_test_prefixes (zframe_data (frame), zframe_size (frame), s_test_decode_ready);
+    zframe_destroy (&frame);
+    opts.heartbeat_ms = 0;                  //  not announced: key left out
+    frame = fm_ready_opts_encode (&opts);
+    assert (frame && zframe_size (frame) == 14);
+    zframe_destroy (&frame);
+    opts.capacity = 0;
+    assert (fm_ready_opts_encode (&opts) == NULL);
+    opts.capacity = 1;
+    opts.heartbeat_ms = 99;
+    assert (fm_ready_opts_encode (&opts) == NULL);
+    //  {"v":1} -> capacity 1, heartbeat 0; capacity as int8 5 -> 5
+    zframe_t *body = s_test_body ("81a17601");
+    assert (fm_ready_opts_decode (zframe_data (body), zframe_size (body), &copy, &err) == 0);
+    assert (copy.capacity == 1 && copy.heartbeat_ms == 0);
+    zframe_destroy (&body);
+    body = s_test_body ("82a17601a86361706163697479d005");
+    assert (fm_ready_opts_decode (zframe_data (body), zframe_size (body), &copy, &err) == 0);
+    assert (copy.capacity == 5);
+    zframe_destroy (&body);
+    //  capacity 2000 -> 400; v 2 -> 505; capacity -5 -> 400
+    body = s_test_body ("82a17601a86361706163697479cd07d0");
+    assert (fm_ready_opts_decode (zframe_data (body), zframe_size (body), &copy, &err) == -1);
+    assert (err.status == 400 && streq (err.text, "capacity: must be 1..1024"));
+    assert (copy.capacity == 1);
+    zframe_destroy (&body);
+    body = s_test_body ("82a17602a8636170616369747905");
+    assert (fm_ready_opts_decode (zframe_data (body), zframe_size (body), &copy, &err) == -1);
+    assert (err.status == 505);
+    zframe_destroy (&body);
+    body = s_test_body ("82a17601a86361706163697479fb");
+    assert (fm_ready_opts_decode (zframe_data (body), zframe_size (body), &copy, &err) == -1);
+    assert (err.status == 400);
+    zframe_destroy (&body);
+}
+
+static void
+s_test_names (void)
+{
+    for (int i = 0; i < FM_KIND_COUNT; i++) {
+        fm_kind_t kind;
+        assert (fm_kind_parse (fm_kind_name ((fm_kind_t) i), &kind) == 0 && (int) kind == i);
+    }
+    for (int i = 0; i < FM_COLLATERAL_COUNT; i++) {
+        fm_collateral_t collateral;
+        assert (fm_collateral_parse (fm_collateral_name ((fm_collateral_t) i), &collateral) == 0);
+        assert ((int) collateral == i);
+    }
+    fm_req_type_t type;
+    assert (fm_req_type_parse ("renewal", &type) == 0 && type == FM_REQ_RENEWAL);
+    assert (streq (fm_req_type_name (FM_REQ_NEW), "new"));
+    fm_payer_t payer;
+    assert (fm_payer_parse ("government", &payer) == 0 && payer == FM_PAYER_GOVERNMENT);
+    assert (streq (fm_payer_name (FM_PAYER_BANK), "bank"));
+    fm_kind_t kind;
+    assert (fm_kind_parse ("mortgage", &kind) == -1);
+    assert (fm_kind_parse (NULL, &kind) == -1);
+    assert (fm_collateral_parse ("", NULL) == -1);
+    assert (streq (fm_kind_name (FM_KIND_COUNT), "?"));
+    assert (streq (fm_collateral_name ((fm_collateral_t) 99), "?"));
+    assert (streq (fm_collateral_name (FM_COLLATERAL_RECEIVABLES), "receivables"));
+    for (uint16_t code = FM_REASON_AMOUNT_BELOW_MIN; code <= FM_REASON_NO_PRODUCTS; code++)
+        assert (!streq (fm_reason_name (code), "UNKNOWN"));
+    assert (streq (fm_reason_name (FM_REASON_AMOUNT_ABOVE_MAX), "AMOUNT_ABOVE_MAX"));
+    assert (streq (fm_reason_name (100), "UNKNOWN"));
+    assert (streq (fm_status_name (404), "not found"));
+    assert (streq (fm_status_name (299), "unknown"));
+    assert (streq (fm_msg_type_name (FM_MSG_GRANT_QUERY), "grant_query"));
+    assert (streq (fm_msg_type_name (FM_MSG_TYPE_COUNT), "?"));
+}
+
+//  The tables agree with the structs: inline lists hold exactly their
+//  bound, heap lists name their element size, keys are unique per table
+static void
+s_test_table (const desc_t *desc)
+{
+    assert (desc->field_count <= 64);
+    for (size_t i = 0; i < desc->field_count; i++) {
+        const field_t *field = &desc->fields [i];
+        for (size_t j = 0; j < i; j++)
+            assert (!streq (field->key, desc->fields [j].key));
+        if (field->kind == FK_LIST && !(field->flags & F_HEAP))
+            assert (field->size == (size_t) field->hi * field->sub->size);
+        if (field->kind == FK_LIST && (field->flags & F_HEAP))
+            assert (field->size == field->sub->size);
+        if (field->kind == FK_INT)
+            assert (field->size == 1 || field->size == 2 || field->size == 4
+                 || field->size == 8);
+        if (field->kind == FK_BITS)
+            assert (field->size == sizeof (uint32_t));
+        if (field->kind == FK_STRS)
+            assert (field->flags & F_HEAP);
+        if (field->kind == FK_REC || field->kind == FK_LIST)
+            s_test_table (field->sub);
+    }
+}
+
+void
+fm_proto_test (bool verbose)
+{
+    s_test_table (&s_msg_desc);
+    s_test_table (&s_event_desc);
+    s_test_table (&s_ready_desc);
+    s_test_names ();
+    s_test_ready ();
+    s_test_messages (verbose);
+    s_test_edges (verbose);
+    s_test_events (verbose);
+}

@@ -221,16 +221,22 @@ typedef struct {
     char text [FM_TEXT_SIZE];           //  withdrawal reason, or ""
 } fm_confirmation_t;
 
-//  A message body.  Which fields a type uses (others stay zero):
-//    REQUEST       request_id(ignored) request
+//  A message body.  Which fields a type uses (others stay zero and are not
+//  encoded).  Wire keys are the field names; for the types that carry only
+//  part of the request, its fields travel as top-level keys
+//  ("enterprise_id", "idem_key", "grid_id", "consent").  Required fields
+//  per type: proto/messages.md and SPEC.md.
+//    REQUEST       request (request_id is not on the wire: the broker
+//                  derives it, fm_request_id_make)
 //    CREDIT_QUERY  request_id request (enterprise_id, grid_id, consent used)
 //    PROFILE       request_id profile
 //    BANK_QUERY    request_id request profile
-//    BANK_ANSWER   request_id bank offers declines(0 or 1)
+//    BANK_ANSWER   request_id bank offers declines(0 or 1; not both empty)
 //    RESULT        request_id request.enterprise_id request.idem_key status
 //                  offers(ranked) declines timed_out
 //    ACCEPT        request_id request.enterprise_id offer_id
-//    GRANT_QUERY   request_id request.enterprise_id offer (in offers[0])
+//    GRANT_QUERY   request_id request.enterprise_id offer (exactly one,
+//                  in offers[0])
 //    CONFIRMATION  request_id request.enterprise_id confirmation
 //    ERROR         request_id(may be "") status text
 typedef struct {
@@ -291,14 +297,20 @@ zframe_t *
     fm_msg_encode (const fm_msg_t *self, fm_error_t *err);
 
 //  Decode one body.  Accepts any bytes.  Returns a new validated message the
-//  caller owns, or NULL with err filled: 413 too large, 505 unknown "v",
-//  501 unknown "t", 400 anything else malformed (wrong msgpack type,
-//  missing or out-of-bound field, invalid UTF-8, bad credit code...).
-//  Unknown extra keys are ignored (forward compatibility within a version).
+//  caller owns, or NULL with err filled: 413 too large (body or a repeated
+//  field above its FM_MAX_*), 505 unknown "v", 501 unknown "t", 400
+//  anything else malformed (not exactly one msgpack map, trailing bytes,
+//  wrong msgpack type, duplicate key, missing or out-of-bound field,
+//  invalid UTF-8, bad credit code...).  err->text names the field, e.g.
+//  "request.amount_fen: must be 1..10000000000000".  Unknown extra keys
+//  are ignored (forward compatibility within a version).  err may be NULL.
 fm_msg_t *
     fm_msg_decode (const byte *data, size_t size, fm_error_t *err);
 
 //  Convenience: an ERROR message with status and printf-style text.
+//  request_id may be NULL (= "").  The text is cut to FM_TEXT_SIZE - 1 at
+//  a character boundary and made wire-safe (invalid UTF-8 -> '?', control
+//  characters -> ' ').  Returns NULL only if out of memory.
 fm_msg_t *
     fm_msg_new_error (const char *request_id, uint16_t status,
                       const char *format, ...) CHECK_PRINTF (3);
@@ -364,8 +376,9 @@ const char *
 fm_event_type_t
     fm_event_type_from_name (const char *name);
 
-//  Write the topic "<type>.<key>" into buf (at least 96 bytes).  Returns
-//  the length written.  Cannot fail.
+//  Write the topic "<type>.<key>" into buf (at least 96 bytes); key is
+//  request_id if set, else service if set, else "-".  Returns the length
+//  written (cut to size - 1).  Cannot fail.
 size_t
     fm_event_topic (const fm_event_t *self, char *buf, size_t size);
 
@@ -406,14 +419,17 @@ const char *fm_status_name (uint16_t status);
 //  none and is treated as capacity 1 with the broker's own heartbeat.
 typedef struct {
     uint32_t capacity;                  //  requests it may hold at once, 1..1024
-    uint32_t heartbeat_ms;              //  its heartbeat interval, 100..60000
+    uint32_t heartbeat_ms;              //  its heartbeat interval, 100..60000;
+                                        //  0 = not announced (key absent)
 } fm_ready_opts_t;
 
-//  Encode READY options.  Returns a new frame, or NULL if out of bounds.
+//  Encode READY options (heartbeat_ms 0 is left out).  Returns a new
+//  frame, or NULL if out of bounds.
 zframe_t *
     fm_ready_opts_encode (const fm_ready_opts_t *self);
 
-//  Decode READY options.  Returns 0, or -1 with err filled.
+//  Decode READY options.  Absent keys: capacity 1, heartbeat_ms 0.
+//  Returns 0, or -1 with err filled (opts then capacity 1, heartbeat 0).
 int
     fm_ready_opts_decode (const byte *data, size_t size,
                           fm_ready_opts_t *opts, fm_error_t *err);

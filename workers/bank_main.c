@@ -1,2 +1,158 @@
-//  STUB: to be replaced by the module owner
-int main (void) { return 1; }
+/*  =========================================================================
+    finmatch-bank - one bank's matching service (bank.<CODE>)
+
+    Usage: finmatch-bank -c FILE [OPTIONS]
+
+    A thin main: reads the settings table and the bank's own sections
+    (`bank`, `products`) from the same ZPL file, then serves BANK_QUERY
+    and GRANT_QUERY as a 7/MDP worker until SIGINT/SIGTERM.  Every request
+    gets exactly one reply, an ERROR body when the request is malformed or
+    of a type we do not serve, so the broker is never left waiting.
+    Several processes may serve the same bank: the broker spreads work.
+    =========================================================================
+*/
+
+#include <czmq.h>
+#include "fm_config.h"
+#include "fm_version.h"
+#include "fm_mdp.h"
+#include "fm_proto.h"
+#include "fm_worker.h"
+#include "fm_bank.h"
+
+static const fm_setting_t s_settings [] = {
+    { "bank/endpoint", "endpoint", 'e', FM_SETTING_STRING, "tcp://127.0.0.1:7555",
+      0, 0, "broker endpoint to connect to" },
+    { "bank/capacity", "capacity", 0, FM_SETTING_INT, "32",
+      1, 1024, "requests held at once (announced in READY)" },
+    { "bank/heartbeat_ms", "heartbeat", 0, FM_SETTING_INT, "2500",
+      100, 60000, "heartbeat interval in msecs (use the broker's)" },
+    { "bank/liveness", "liveness", 0, FM_SETTING_INT, "3",
+      1, 100, "missed heartbeats before reconnecting" },
+    { "bank/verbose", NULL, 0, FM_SETTING_BOOL, "0",
+      0, 0, "log every message exchanged" },
+};
+#define SETTING_COUNT (sizeof (s_settings) / sizeof (s_settings [0]))
+
+//  Wall clock, UTC microseconds: offers carry absolute validity times
+static int64_t
+s_now_us (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+//  Answer one request body.  Returns the reply body; cannot fail.
+static zframe_t *
+s_answer (fm_bank_t *bank, const char *service, zframe_t *body)
+{
+    fm_error_t error;
+    fm_msg_t *request = fm_msg_decode (zframe_data (body), zframe_size (body), &error);
+    fm_msg_t *reply = NULL;
+    if (!request) {
+        zsys_warning ("%s: bad request body (%zu bytes): %u %s", service,
+                      zframe_size (body), error.status, error.text);
+        reply = fm_msg_new_error ("", error.status, "%s", error.text);
+    }
+    else
+    if (request->type == FM_MSG_BANK_QUERY)
+        reply = fm_bank_answer (bank, request, s_now_us ());
+    else
+    if (request->type == FM_MSG_GRANT_QUERY)
+        reply = fm_bank_grant (bank, request, s_now_us ());
+    else {
+        zsys_warning ("%s: unexpected %s body", service, fm_msg_type_name (request->type));
+        reply = fm_msg_new_error (request->request_id, FM_STATUS_NOT_IMPLEMENTED,
+                                  "%s does not handle %s", service,
+                                  fm_msg_type_name (request->type));
+    }
+    zframe_t *frame = reply? fm_msg_encode (reply, &error): NULL;
+    if (!frame) {
+        //  Our own answer failed validation: a bug here, but the broker
+        //  still gets an answer
+        zsys_error ("%s: cannot encode our %s: %s", service,
+                    reply? fm_msg_type_name (reply->type): "reply",
+                    reply? error.text: "out of memory");
+        fm_msg_destroy (&reply);
+        reply = fm_msg_new_error (request? request->request_id: "",
+                                  FM_STATUS_INTERNAL, "%s failed to answer", service);
+        frame = reply? fm_msg_encode (reply, &error): NULL;
+        assert (frame);     //  a short ERROR always encodes
+    }
+    fm_msg_destroy (&reply);
+    fm_msg_destroy (&request);
+    return frame;
+}
+
+int
+main (int argc, char **argv)
+{
+    zsys_init ();
+    zsys_set_logident ("finmatch-bank");
+    fm_config_t *config = fm_config_new ("finmatch-bank", "-c FILE [OPTIONS]",
+                                         s_settings, SETTING_COUNT);
+    assert (config);
+    int rc = fm_config_parse (config, argc, argv);
+    if (rc != 0) {
+        fm_config_destroy (&config);
+        return rc == 1? 0: 2;
+    }
+    if (fm_config_argc (config) > 0) {
+        fprintf (stderr, "finmatch-bank: unexpected argument '%s'\n",
+                 fm_config_arg (config, 0));
+        fm_config_destroy (&config);
+        return 2;
+    }
+    const char *file = fm_config_file (config);
+    zconfig_t *zpl = fm_config_zpl (config);
+    if (!file || !zpl) {
+        fprintf (stderr, "finmatch-bank: -c FILE is required: the bank and its "
+                 "products are configured there (see finmatch-bank.cfg)\n");
+        fm_config_destroy (&config);
+        return 2;
+    }
+    char err [512];
+    fm_bank_t *bank = fm_bank_load (zpl, file, err, sizeof err);
+    if (!bank) {
+        fprintf (stderr, "finmatch-bank: %s\n", err);
+        fm_config_destroy (&config);
+        return 2;
+    }
+    char service [FM_SERVICE_SIZE];
+    snprintf (service, sizeof service, "%s%s", FM_SERVICE_BANK_PREFIX, fm_bank_code (bank));
+    const char *endpoint = fm_config_str (config, "bank/endpoint");
+    fm_worker_t *worker = fm_worker_new (endpoint, service,
+                                         (uint32_t) fm_config_int (config, "bank/capacity"),
+                                         (uint32_t) fm_config_int (config, "bank/heartbeat_ms"),
+                                         (uint32_t) fm_config_int (config, "bank/liveness"));
+    if (!worker) {
+        fprintf (stderr, "finmatch-bank: bank/endpoint: cannot connect to '%s'\n", endpoint);
+        fm_bank_destroy (&bank);
+        fm_config_destroy (&config);
+        return 2;
+    }
+    fm_worker_set_verbose (worker, fm_config_bool (config, "bank/verbose"));
+    zsys_info ("finmatch-bank %s: serving %s (%s) from %s, %zu products, broker %s",
+               FM_VERSION, service, fm_bank_name (bank), file,
+               fm_bank_product_count (bank), endpoint);
+    if (fm_bank_product_count (bank) == 0)
+        zsys_warning ("%s has no products: every request will be declined", service);
+
+    size_t answered = 0;
+    while (!zsys_interrupted) {
+        zframe_t *reply_to;
+        zframe_t *body = fm_worker_recv (worker, -1, &reply_to);
+        if (!body)
+            break;              //  interrupted
+        zframe_t *reply = s_answer (bank, service, body);
+        zframe_destroy (&body);
+        fm_worker_send (worker, &reply_to, &reply);
+        answered++;
+    }
+    zsys_info ("finmatch-bank: %s stopping after %zu requests", service, answered);
+    fm_worker_destroy (&worker);
+    fm_bank_destroy (&bank);
+    fm_config_destroy (&config);
+    return 0;
+}

@@ -1,14 +1,108 @@
 /*  =========================================================================
     fm_registry - the government's enterprise registry and policy levers
-    (contract stub: the owner of this module completes the header)
+
+    The registry is a CSV file (RFC 4180, header row required) with one
+    enterprise per row:
+        credit_code,name,industry,grid_id,tax_grade,party_grade,social_insurance_months
+    loaded once into memory with a hash index by credit code.  Every row is
+    validated (credit code check character, grades, months 0..600, UTF-8);
+    a bad row is logged as "FILE:LINE: reason" and skipped, and so is a
+    second row for the same credit code.
+
+    The policy is the gov config's `policy` section: rate discounts in bp
+    per grade for party building (党建增信) and tax credit (银税互动).
+
+    fm_gov_answer builds a PROFILE holding only what the request consented
+    to share, with the levers those data earn.
     =========================================================================
 */
+
 #ifndef FM_REGISTRY_H_INCLUDED
 #define FM_REGISTRY_H_INCLUDED
+
+#include <czmq.h>
 #include <stdbool.h>
+#include "fm_proto.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+//  Most months of social insurance a row may state (50 years)
+#define FM_MAX_SOCIAL_MONTHS    600
+//  Largest discount a policy may grant per lever, bp
+#define FM_MAX_POLICY_BP        500
+//  Rejected rows whose messages are kept for fm_registry_rejects
+#define FM_REGISTRY_MAX_REJECTS 1000
+
+//  One enterprise as the registry holds it
+typedef struct {
+    char credit_code [FM_ENTERPRISE_ID_SIZE];   //  USCC, valid check char
+    char name [FM_NAME_SIZE];           //  registered name, UTF-8
+    char industry [FM_CODE_SIZE];       //  industry code
+    char grid_id [FM_CODE_SIZE];        //  grid on record
+    char tax_grade;                     //  'A','B','M','C','D'
+    char party_grade;                   //  'A','B','C','D', '-' = none
+    uint16_t social_insurance_months;   //  0..FM_MAX_SOCIAL_MONTHS
+} fm_enterprise_t;
+
+//  Policy levers: discount in bp per grade (0 = no lever)
+typedef struct {
+    int32_t party_building [4];         //  grades A, B, C, D
+    int32_t tax_credit [5];             //  grades A, B, M, C, D
+} fm_policy_t;
+
+typedef struct _fm_registry_t fm_registry_t;
+
+//  Load the registry CSV at path.  Bad rows are logged and skipped.
+//  Returns a new registry the caller owns, or NULL with a message in err
+//  (size bytes) if the file cannot be read or its header is wrong.
+fm_registry_t *
+    fm_registry_load (const char *path, char *err, size_t size);
+
+//  Destroy; idempotent, nulls *self_p.
+void
+    fm_registry_destroy (fm_registry_t **self_p);
+
+//  Number of enterprises loaded.  Cannot fail.
+size_t
+    fm_registry_size (fm_registry_t *self);
+
+//  Number of rows skipped as bad or duplicate.  Cannot fail.
+size_t
+    fm_registry_skipped (fm_registry_t *self);
+
+//  The first rejected rows as "FILE:LINE: reason" strings (at most
+//  FM_REGISTRY_MAX_REJECTS kept; fm_registry_skipped counts them all).
+//  Borrowed until destroy.
+zlist_t *
+    fm_registry_rejects (fm_registry_t *self);
+
+//  The enterprise with this credit code, or NULL.  Borrowed until destroy.
+const fm_enterprise_t *
+    fm_registry_find (fm_registry_t *self, const char *credit_code);
+
+//  Fill policy from the `policy` section of the ZPL tree root
+//  (policy/party_building/<A-D> and policy/tax_credit/<A,B,M,C,D>, each
+//  0..FM_MAX_POLICY_BP; absent = 0).  source names the file in errors.
+//  Returns 0, or -1 with "SOURCE: PATH: problem" in err.
+int
+    fm_policy_load (fm_policy_t *policy, zconfig_t *root, const char *source,
+                    char *err, size_t size);
+
+//  Answer a CREDIT_QUERY (borrowed; request.enterprise_id and .consent
+//  used).  Returns a new PROFILE, or a new ERROR 404 if the enterprise is
+//  not in the registry; caller owns.  NULL only if out of memory.
+fm_msg_t *
+    fm_gov_answer (fm_registry_t *self, const fm_policy_t *policy,
+                   const fm_msg_t *credit_query);
 
 //  Self test
 void
     fm_registry_test (bool verbose);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -1,3 +1,1016 @@
-//  STUB: to be replaced by the module owner
-#include <czmq.h>
-void fm_store_test (bool verbose) { (void) verbose; zsys_error ("STUB fm_store_test"); assert (false); }
+/*  =========================================================================
+    fm_store - the recorder's SQLite event log
+
+    See fm_store.h for the schema and the contract.  Implementation notes:
+    - Every statement is prepared once in fm_store_new.  Text is bound with
+      SQLITE_TRANSIENT: the queued events are freed right after a commit.
+    - The gap detector caches the last seq of ONE epoch (the current one):
+      events of one broker arrive in order, so the cache hits on all but
+      the first event after an epoch change, where a primary-key lookup
+      (MAX(seq) WHERE epoch = ?) refills it.  The lookup runs inside the
+      flush transaction, so it sees the rows of the same batch too.
+    - Counters and gap warnings are applied only after COMMIT: a rolled
+      back flush is retried whole, and must not count or warn twice.
+    =========================================================================
+*/
+
+#include <sqlite3.h>
+#include <time.h>
+#include "fm_store.h"
+
+//  One queued event
+typedef struct {
+    fm_event_t event;                   //  copy
+    byte *raw;                          //  owned copy of the body, or NULL
+    size_t raw_size;
+} s_pending_t;
+
+//  A gap found during the current flush, logged after COMMIT
+typedef struct {
+    uint64_t epoch;
+    uint64_t from_seq;
+    uint64_t to_seq;
+} s_gap_t;
+
+struct _fm_store_t {
+    sqlite3 *db;                        //  owned connection
+    char *path;                         //  owned copy, for messages
+    sqlite3_stmt *begin;                //  owned prepared statements...
+    sqlite3_stmt *commit;
+    sqlite3_stmt *rollback;
+    sqlite3_stmt *insert_event;
+    sqlite3_stmt *insert_lever;
+    sqlite3_stmt *insert_gap;
+    sqlite3_stmt *last_seq;
+    sqlite3_stmt *find_gap;
+    sqlite3_stmt *delete_gap;
+    size_t batch_max;                   //  auto flush threshold
+    size_t pending_max;                 //  queue bound
+    s_pending_t *pending;               //  owned queue, grows to pending_max
+    size_t pending_count;
+    size_t pending_alloc;
+    s_gap_t *new_gaps;                  //  owned, gaps of the running flush
+    size_t new_gap_count;
+    size_t new_gap_alloc;
+    bool cache_valid;                   //  cache_last is the epoch's last seq
+    uint64_t cache_epoch;
+    uint64_t cache_last;
+    bool failing;                       //  last flush failed
+    uint64_t failed_attempts;           //  consecutive failed flushes
+    fm_store_stats_t stats;
+};
+
+static const char *s_schema =
+    "CREATE TABLE IF NOT EXISTS meta ("
+    "  key TEXT PRIMARY KEY,"
+    "  value TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS events ("
+    "  epoch INTEGER NOT NULL,"
+    "  seq INTEGER NOT NULL,"
+    "  ts_us INTEGER NOT NULL,"
+    "  type TEXT NOT NULL,"
+    "  request_id TEXT,"
+    "  enterprise_id TEXT,"
+    "  grid_id TEXT,"
+    "  industry TEXT,"
+    "  bank TEXT,"
+    "  product TEXT,"
+    "  offer_id TEXT,"
+    "  loan_id TEXT,"
+    "  service TEXT,"
+    "  peer TEXT,"
+    "  amount_fen INTEGER,"
+    "  term_months INTEGER,"
+    "  base_rate_bp INTEGER,"
+    "  effective_rate_bp INTEGER,"
+    "  status INTEGER,"
+    "  count INTEGER,"
+    "  reason_code INTEGER,"
+    "  text TEXT,"
+    "  raw BLOB,"
+    "  PRIMARY KEY (epoch, seq));"
+    "CREATE INDEX IF NOT EXISTS events_type ON events (type);"
+    "CREATE INDEX IF NOT EXISTS events_request ON events (request_id);"
+    "CREATE INDEX IF NOT EXISTS events_bank ON events (bank, type);"
+    "CREATE INDEX IF NOT EXISTS events_grid ON events (grid_id, type);"
+    "CREATE TABLE IF NOT EXISTS levers ("
+    "  epoch INTEGER NOT NULL,"
+    "  seq INTEGER NOT NULL,"
+    "  idx INTEGER NOT NULL,"
+    "  code TEXT NOT NULL,"
+    "  name TEXT,"
+    "  bp INTEGER NOT NULL,"
+    "  payer TEXT NOT NULL,"
+    "  PRIMARY KEY (epoch, seq, idx));"
+    "CREATE TABLE IF NOT EXISTS gaps ("
+    "  epoch INTEGER NOT NULL,"
+    "  from_seq INTEGER NOT NULL,"
+    "  to_seq INTEGER NOT NULL,"
+    "  detected_us INTEGER NOT NULL,"
+    "  PRIMARY KEY (epoch, from_seq));";
+
+#define INSERT_EVENT_SQL \
+    "INSERT OR IGNORE INTO events (epoch, seq, ts_us, type, request_id," \
+    " enterprise_id, grid_id, industry, bank, product, offer_id, loan_id," \
+    " service, peer, amount_fen, term_months, base_rate_bp," \
+    " effective_rate_bp, status, count, reason_code, text, raw)" \
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14," \
+    " ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"
+
+
+//  --------------------------------------------------------------------------
+//  Wall clock in UTC microseconds (zclock_usecs is monotonic, not UTC)
+
+static int64_t
+s_now_us (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Run one statement that returns no rows we need; returns the sqlite rc
+//  (SQLITE_DONE on success) and resets the statement.
+
+static int
+s_step (sqlite3_stmt *stmt)
+{
+    int rc = sqlite3_step (stmt);
+    if (rc == SQLITE_ROW)
+        rc = SQLITE_DONE;
+    sqlite3_reset (stmt);
+    sqlite3_clear_bindings (stmt);
+    return rc;
+}
+
+static void
+s_bind_text (sqlite3_stmt *stmt, int index, const char *text)
+{
+    if (*text)
+        sqlite3_bind_text (stmt, index, text, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null (stmt, index);
+}
+
+static void
+s_bind_int (sqlite3_stmt *stmt, int index, int64_t value)
+{
+    if (value)
+        sqlite3_bind_int64 (stmt, index, value);
+    else
+        sqlite3_bind_null (stmt, index);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Check that the file is empty or a finmatch log of our schema version.
+//  Returns 0 for an empty file, 1 for a finmatch log, or -1 with the
+//  reason logged.
+
+static int
+s_check_identity (fm_store_t *self)
+{
+    sqlite3_stmt *stmt = NULL;
+    int tables = 0;
+    int rc = sqlite3_prepare_v2 (self->db,
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+        -1, &stmt, NULL);
+    if (rc == SQLITE_OK && sqlite3_step (stmt) == SQLITE_ROW)
+        tables = sqlite3_column_int (stmt, 0);
+    else {
+        zsys_error ("fm_store: %s: %s", self->path, sqlite3_errmsg (self->db));
+        sqlite3_finalize (stmt);
+        return -1;
+    }
+    sqlite3_finalize (stmt);
+    if (tables == 0)
+        return 0;               //  a new file: we create the schema
+
+    char application [64] = "";
+    int version = 0;
+    rc = sqlite3_prepare_v2 (self->db,
+        "SELECT key, value FROM meta"
+        " WHERE key IN ('application', 'schema_version')", -1, &stmt, NULL);
+    if (rc != SQLITE_OK) {
+        zsys_error ("fm_store: %s is a database but not a finmatch event log"
+                    " (%s)", self->path, sqlite3_errmsg (self->db));
+        return -1;
+    }
+    while (sqlite3_step (stmt) == SQLITE_ROW) {
+        const char *key = (const char *) sqlite3_column_text (stmt, 0);
+        const char *value = (const char *) sqlite3_column_text (stmt, 1);
+        if (key && value && streq (key, "application"))
+            snprintf (application, sizeof application, "%s", value);
+        else
+        if (key && value && streq (key, "schema_version"))
+            version = atoi (value);
+    }
+    sqlite3_finalize (stmt);
+    if (!streq (application, FM_STORE_APPLICATION)) {
+        zsys_error ("fm_store: %s is a database but not a finmatch event log",
+                    self->path);
+        return -1;
+    }
+    if (version != FM_STORE_SCHEMA_VERSION) {
+        zsys_error ("fm_store: %s has schema version %d, this recorder"
+                    " writes version %d", self->path, version,
+                    FM_STORE_SCHEMA_VERSION);
+        return -1;
+    }
+    return 1;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Open (creating if needed) the event log at path.
+
+fm_store_t *
+fm_store_new (const char *path, size_t batch_max, size_t pending_max)
+{
+    assert (path);
+    //  Bounds are the caller's config, validated before we get here
+    assert (batch_max >= 1);
+    assert (pending_max >= batch_max);
+
+    fm_store_t *self = (fm_store_t *) zmalloc (sizeof (fm_store_t));
+    assert (self);
+    self->path = strdup (path);
+    assert (self->path);
+    self->batch_max = batch_max;
+    self->pending_max = pending_max;
+
+    int rc = sqlite3_open_v2 (path, &self->db,
+                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    if (rc != SQLITE_OK) {
+        zsys_error ("fm_store: cannot open %s: %s", path,
+                    self->db? sqlite3_errmsg (self->db): sqlite3_errstr (rc));
+        goto failed;
+    }
+    sqlite3_extended_result_codes (self->db, 1);
+    sqlite3_busy_timeout (self->db, FM_STORE_BUSY_MS);
+    int identity = s_check_identity (self);
+    if (identity == -1)
+        goto failed;
+
+    //  journal_mode answers with the mode now in force; an in-memory or
+    //  read-only file cannot switch to WAL and we say so
+    sqlite3_stmt *stmt = NULL;
+    rc = sqlite3_prepare_v2 (self->db, "PRAGMA journal_mode = WAL", -1,
+                             &stmt, NULL);
+    if (rc == SQLITE_OK && sqlite3_step (stmt) == SQLITE_ROW) {
+        const char *mode = (const char *) sqlite3_column_text (stmt, 0);
+        if (!mode || !streq (mode, "wal"))
+            zsys_warning ("fm_store: %s: journal mode is %s, not wal",
+                          path, mode? mode: "?");
+    }
+    else {
+        zsys_error ("fm_store: %s: %s", path, sqlite3_errmsg (self->db));
+        sqlite3_finalize (stmt);
+        goto failed;
+    }
+    sqlite3_finalize (stmt);
+
+    char *errmsg = NULL;
+    if (sqlite3_exec (self->db, "PRAGMA synchronous = NORMAL", NULL, NULL,
+                      &errmsg)) {
+        zsys_error ("fm_store: %s: %s", path, errmsg? errmsg: "?");
+        sqlite3_free (errmsg);
+        goto failed;
+    }
+    char meta [200];
+    snprintf (meta, sizeof meta,
+              "INSERT OR IGNORE INTO meta (key, value) VALUES"
+              " ('application', '%s'), ('schema_version', '%d');",
+              FM_STORE_APPLICATION, FM_STORE_SCHEMA_VERSION);
+    //  An existing log needs no write to open: a restart must not wait for
+    //  another connection holding the write lock
+    if (identity == 0
+    && (sqlite3_exec (self->db, "BEGIN IMMEDIATE", NULL, NULL, &errmsg)
+    ||  sqlite3_exec (self->db, s_schema, NULL, NULL, &errmsg)
+    ||  sqlite3_exec (self->db, meta, NULL, NULL, &errmsg)
+    ||  sqlite3_exec (self->db, "COMMIT", NULL, NULL, &errmsg))) {
+        zsys_error ("fm_store: cannot create the schema in %s: %s",
+                    path, errmsg? errmsg: "?");
+        sqlite3_free (errmsg);
+        goto failed;
+    }
+
+    struct {
+        sqlite3_stmt **stmt_p;
+        const char *sql;
+    } statements [] = {
+        { &self->begin,        "BEGIN IMMEDIATE" },
+        { &self->commit,       "COMMIT" },
+        { &self->rollback,     "ROLLBACK" },
+        { &self->insert_event, INSERT_EVENT_SQL },
+        { &self->insert_lever, "INSERT OR IGNORE INTO levers (epoch, seq, idx,"
+                               " code, name, bp, payer)"
+                               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)" },
+        { &self->insert_gap,   "INSERT OR IGNORE INTO gaps (epoch, from_seq,"
+                               " to_seq, detected_us) VALUES (?1, ?2, ?3, ?4)" },
+        { &self->last_seq,     "SELECT MAX(seq) FROM events WHERE epoch = ?1" },
+        { &self->find_gap,     "SELECT from_seq, to_seq, detected_us FROM gaps"
+                               " WHERE epoch = ?1 AND from_seq <= ?2"
+                               " AND to_seq >= ?2" },
+        { &self->delete_gap,   "DELETE FROM gaps WHERE epoch = ?1"
+                               " AND from_seq = ?2" },
+    };
+    for (size_t i = 0; i < sizeof statements / sizeof statements [0]; i++) {
+        rc = sqlite3_prepare_v3 (self->db, statements [i].sql, -1,
+                                 SQLITE_PREPARE_PERSISTENT,
+                                 statements [i].stmt_p, NULL);
+        if (rc != SQLITE_OK) {
+            zsys_error ("fm_store: %s: cannot prepare '%s': %s", path,
+                        statements [i].sql, sqlite3_errmsg (self->db));
+            goto failed;
+        }
+    }
+    return self;
+
+failed:
+    fm_store_destroy (&self);
+    return NULL;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Free the queued events and empty the queue
+
+static void
+s_pending_clear (fm_store_t *self)
+{
+    for (size_t i = 0; i < self->pending_count; i++)
+        free (self->pending [i].raw);
+    self->pending_count = 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Flush, close and destroy
+
+void
+fm_store_destroy (fm_store_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        fm_store_t *self = *self_p;
+        if (self->pending_count && self->insert_event) {
+            if (fm_store_flush (self))
+                zsys_error ("fm_store: %s: %zu events could not be written"
+                            " and are lost", self->path, self->pending_count);
+        }
+        s_pending_clear (self);
+        free (self->pending);
+        free (self->new_gaps);
+        sqlite3_finalize (self->begin);
+        sqlite3_finalize (self->commit);
+        sqlite3_finalize (self->rollback);
+        sqlite3_finalize (self->insert_event);
+        sqlite3_finalize (self->insert_lever);
+        sqlite3_finalize (self->insert_gap);
+        sqlite3_finalize (self->last_seq);
+        sqlite3_finalize (self->find_gap);
+        sqlite3_finalize (self->delete_gap);
+        if (self->db && sqlite3_close (self->db) != SQLITE_OK)
+            zsys_error ("fm_store: %s: close: %s", self->path,
+                        sqlite3_errmsg (self->db));
+        free (self->path);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+
+//  --------------------------------------------------------------------------
+//  Queue one event
+
+int
+fm_store_append (fm_store_t *self, const fm_event_t *event,
+                 const byte *raw, size_t raw_size)
+{
+    assert (self);
+    assert (event);
+    assert (raw || raw_size == 0);
+
+    //  fm_event_decode validated these; checked again because a row with a
+    //  wrong key would corrupt the gap accounting for good
+    if (event->seq == 0 || event->seq > INT64_MAX || event->epoch > INT64_MAX
+    ||  streq (fm_event_type_name (event->type), "?")) {
+        zsys_warning ("fm_store: refused event epoch=%" PRIu64 " seq=%" PRIu64
+                      " type=%d", event->epoch, event->seq, (int) event->type);
+        self->stats.dropped++;
+        return -1;
+    }
+    if (self->pending_count >= self->pending_max) {
+        //  Logged by the caller's retry loop; the loss shows as a gap
+        self->stats.dropped++;
+        return -1;
+    }
+    if (self->pending_count == self->pending_alloc) {
+        size_t alloc = self->pending_alloc? self->pending_alloc * 2: 64;
+        if (alloc > self->pending_max)
+            alloc = self->pending_max;
+        s_pending_t *pending = (s_pending_t *)
+            realloc (self->pending, alloc * sizeof (s_pending_t));
+        if (!pending) {
+            self->stats.dropped++;
+            return -1;
+        }
+        self->pending = pending;
+        self->pending_alloc = alloc;
+    }
+    s_pending_t *slot = &self->pending [self->pending_count];
+    slot->event = *event;
+    slot->raw = NULL;
+    slot->raw_size = raw_size;
+    if (raw) {
+        slot->raw = (byte *) malloc (raw_size? raw_size: 1);
+        if (!slot->raw) {
+            self->stats.dropped++;
+            return -1;
+        }
+        memcpy (slot->raw, raw, raw_size);
+    }
+    self->pending_count++;
+    if (self->pending_count >= self->batch_max && !self->failing)
+        fm_store_flush (self);      //  a failure keeps the event queued
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Last stored seq of an epoch (0 if none).  Returns an sqlite rc.
+
+static int
+s_last_seq (fm_store_t *self, uint64_t epoch, uint64_t *last)
+{
+    if (self->cache_valid && self->cache_epoch == epoch) {
+        *last = self->cache_last;
+        return SQLITE_OK;
+    }
+    sqlite3_bind_int64 (self->last_seq, 1, (int64_t) epoch);
+    int rc = sqlite3_step (self->last_seq);
+    if (rc == SQLITE_ROW) {
+        *last = (uint64_t) sqlite3_column_int64 (self->last_seq, 0);
+        rc = SQLITE_OK;
+    }
+    sqlite3_reset (self->last_seq);
+    if (rc == SQLITE_OK) {
+        self->cache_valid = true;
+        self->cache_epoch = epoch;
+        self->cache_last = *last;
+    }
+    return rc;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Write a gaps row and remember it for the log.  Returns an sqlite rc.
+
+static int
+s_insert_gap (fm_store_t *self, uint64_t epoch, uint64_t from_seq,
+              uint64_t to_seq, int64_t detected_us)
+{
+    sqlite3_bind_int64 (self->insert_gap, 1, (int64_t) epoch);
+    sqlite3_bind_int64 (self->insert_gap, 2, (int64_t) from_seq);
+    sqlite3_bind_int64 (self->insert_gap, 3, (int64_t) to_seq);
+    sqlite3_bind_int64 (self->insert_gap, 4, detected_us);
+    return s_step (self->insert_gap);
+}
+
+
+//  --------------------------------------------------------------------------
+//  A late event filled seq: shrink or split the gap row covering it.
+//  Returns an sqlite rc.
+
+static int
+s_fill_gap (fm_store_t *self, uint64_t epoch, uint64_t seq)
+{
+    sqlite3_bind_int64 (self->find_gap, 1, (int64_t) epoch);
+    sqlite3_bind_int64 (self->find_gap, 2, (int64_t) seq);
+    int rc = sqlite3_step (self->find_gap);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset (self->find_gap);
+        return rc == SQLITE_DONE? SQLITE_DONE: rc;     //  no gap covered it
+    }
+    uint64_t from_seq = (uint64_t) sqlite3_column_int64 (self->find_gap, 0);
+    uint64_t to_seq = (uint64_t) sqlite3_column_int64 (self->find_gap, 1);
+    int64_t detected_us = sqlite3_column_int64 (self->find_gap, 2);
+    sqlite3_reset (self->find_gap);
+
+    sqlite3_bind_int64 (self->delete_gap, 1, (int64_t) epoch);
+    sqlite3_bind_int64 (self->delete_gap, 2, (int64_t) from_seq);
+    rc = s_step (self->delete_gap);
+    if (rc == SQLITE_DONE && from_seq < seq)
+        rc = s_insert_gap (self, epoch, from_seq, seq - 1, detected_us);
+    if (rc == SQLITE_DONE && seq < to_seq)
+        rc = s_insert_gap (self, epoch, seq + 1, to_seq, detected_us);
+    return rc;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Write one event (row, levers, gap) inside the open transaction; counts
+//  into *delta.  Returns SQLITE_DONE or the failing sqlite rc.
+
+static int
+s_write_event (fm_store_t *self, const s_pending_t *item,
+               fm_store_stats_t *delta)
+{
+    const fm_event_t *ev = &item->event;
+    uint64_t last = 0;
+    int rc = s_last_seq (self, ev->epoch, &last);
+    if (rc != SQLITE_OK)
+        return rc;
+    if (ev->seq > last + 1) {
+        rc = s_insert_gap (self, ev->epoch, last + 1, ev->seq - 1, s_now_us ());
+        if (rc != SQLITE_DONE)
+            return rc;
+        if (self->new_gap_count == self->new_gap_alloc) {
+            size_t alloc = self->new_gap_alloc? self->new_gap_alloc * 2: 16;
+            s_gap_t *gaps = (s_gap_t *) realloc (self->new_gaps,
+                                                 alloc * sizeof (s_gap_t));
+            if (!gaps)
+                return SQLITE_NOMEM;
+            self->new_gaps = gaps;
+            self->new_gap_alloc = alloc;
+        }
+        self->new_gaps [self->new_gap_count++] =
+            (s_gap_t) { ev->epoch, last + 1, ev->seq - 1 };
+        delta->gaps++;
+        delta->missing += ev->seq - 1 - last;
+    }
+    sqlite3_stmt *stmt = self->insert_event;
+    sqlite3_bind_int64 (stmt, 1, (int64_t) ev->epoch);
+    sqlite3_bind_int64 (stmt, 2, (int64_t) ev->seq);
+    sqlite3_bind_int64 (stmt, 3, ev->ts_us);
+    sqlite3_bind_text (stmt, 4, fm_event_type_name (ev->type), -1,
+                       SQLITE_TRANSIENT);
+    s_bind_text (stmt, 5, ev->request_id);
+    s_bind_text (stmt, 6, ev->enterprise_id);
+    s_bind_text (stmt, 7, ev->grid_id);
+    s_bind_text (stmt, 8, ev->industry);
+    s_bind_text (stmt, 9, ev->bank);
+    s_bind_text (stmt, 10, ev->product);
+    s_bind_text (stmt, 11, ev->offer_id);
+    s_bind_text (stmt, 12, ev->loan_id);
+    s_bind_text (stmt, 13, ev->service);
+    s_bind_text (stmt, 14, ev->peer);
+    s_bind_int (stmt, 15, ev->amount_fen);
+    s_bind_int (stmt, 16, ev->term_months);
+    s_bind_int (stmt, 17, ev->base_rate_bp);
+    s_bind_int (stmt, 18, ev->effective_rate_bp);
+    s_bind_int (stmt, 19, ev->status);
+    s_bind_int (stmt, 20, ev->count);
+    s_bind_int (stmt, 21, ev->reason_code);
+    s_bind_text (stmt, 22, ev->text);
+    if (item->raw)
+        sqlite3_bind_blob (stmt, 23, item->raw, (int) item->raw_size,
+                           SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null (stmt, 23);
+    rc = s_step (stmt);
+    if (rc != SQLITE_DONE)
+        return rc;
+    if (sqlite3_changes (self->db) == 0) {
+        delta->duplicates++;        //  replay: the row is already there
+        return SQLITE_DONE;
+    }
+    size_t lever_count = ev->lever_count;
+    if (lever_count > FM_MAX_LEVERS)
+        lever_count = FM_MAX_LEVERS;
+    for (size_t i = 0; i < lever_count; i++) {
+        const fm_lever_t *lever = &ev->levers [i];
+        sqlite3_stmt *ls = self->insert_lever;
+        sqlite3_bind_int64 (ls, 1, (int64_t) ev->epoch);
+        sqlite3_bind_int64 (ls, 2, (int64_t) ev->seq);
+        sqlite3_bind_int64 (ls, 3, (int64_t) i);
+        sqlite3_bind_text (ls, 4, lever->code, -1, SQLITE_TRANSIENT);
+        s_bind_text (ls, 5, lever->name);
+        sqlite3_bind_int64 (ls, 6, lever->bp);
+        sqlite3_bind_text (ls, 7, fm_payer_name (lever->payer), -1,
+                           SQLITE_TRANSIENT);
+        rc = s_step (ls);
+        if (rc != SQLITE_DONE)
+            return rc;
+    }
+    if (ev->seq > last)
+        self->cache_last = ev->seq;     //  cache holds this epoch (s_last_seq)
+    else {
+        delta->late++;
+        rc = s_fill_gap (self, ev->epoch, ev->seq);
+        if (rc != SQLITE_DONE)
+            return rc;
+    }
+    delta->stored++;
+    return SQLITE_DONE;
+}
+
+
+//  --------------------------------------------------------------------------
+//  True for errors of the row itself rather than of the file or the lock:
+//  retrying cannot help, so the event is dropped instead of blocking the
+//  queue forever.
+
+static bool
+s_error_is_permanent (int rc)
+{
+    switch (rc & 0xff) {
+        case SQLITE_TOOBIG:
+        case SQLITE_CONSTRAINT:
+        case SQLITE_MISMATCH:
+        case SQLITE_RANGE:
+            return true;
+        default:
+            return false;
+    }
+}
+
+
+//  --------------------------------------------------------------------------
+//  Write every pending event in one transaction
+
+int
+fm_store_flush (fm_store_t *self)
+{
+    assert (self);
+    if (self->pending_count == 0)
+        return 0;
+
+    fm_store_stats_t delta = { 0 };
+    self->new_gap_count = 0;
+    size_t failed_at = SIZE_MAX;        //  event whose write failed, if any
+    int rc = s_step (self->begin);
+    if (rc == SQLITE_DONE) {
+        for (size_t i = 0; i < self->pending_count; i++) {
+            rc = s_write_event (self, &self->pending [i], &delta);
+            if (rc != SQLITE_DONE) {
+                failed_at = i;
+                break;
+            }
+        }
+        if (rc == SQLITE_DONE)
+            rc = s_step (self->commit);
+    }
+    if (rc != SQLITE_DONE) {
+        //  Nothing of this batch stays in the file; the cache may hold a
+        //  seq that was rolled back, so forget it
+        char message [256];
+        snprintf (message, sizeof message, "%s", sqlite3_errmsg (self->db));
+        if (!sqlite3_get_autocommit (self->db))
+            s_step (self->rollback);
+        self->cache_valid = false;
+        self->stats.failures++;
+        self->failed_attempts++;
+        if (!self->failing)
+            zsys_error ("fm_store: %s: cannot write %zu events (will retry):"
+                        " %s", self->path, self->pending_count, message);
+        self->failing = true;
+        if (failed_at != SIZE_MAX && s_error_is_permanent (rc)) {
+            s_pending_t *item = &self->pending [failed_at];
+            zsys_error ("fm_store: %s: dropping event epoch=%" PRIu64
+                        " seq=%" PRIu64 " that sqlite refuses: %s", self->path,
+                        item->event.epoch, item->event.seq, message);
+            free (item->raw);
+            memmove (item, item + 1, (self->pending_count - failed_at - 1)
+                                     * sizeof (s_pending_t));
+            self->pending_count--;
+            self->stats.dropped++;
+        }
+        return -1;
+    }
+    for (size_t i = 0; i < self->new_gap_count; i++) {
+        s_gap_t *gap = &self->new_gaps [i];
+        zsys_warning ("fm_store: gap in epoch %" PRIu64 ": seq %" PRIu64
+                      "..%" PRIu64 " missing (%" PRIu64 " events)",
+                      gap->epoch, gap->from_seq, gap->to_seq,
+                      gap->to_seq - gap->from_seq + 1);
+    }
+    if (self->failing)
+        zsys_info ("fm_store: %s: writing again after %" PRIu64
+                   " failed attempts", self->path, self->failed_attempts);
+    self->failing = false;
+    self->failed_attempts = 0;
+    self->stats.stored += delta.stored;
+    self->stats.duplicates += delta.duplicates;
+    self->stats.late += delta.late;
+    self->stats.gaps += delta.gaps;
+    self->stats.missing += delta.missing;
+    self->stats.commits++;
+    s_pending_clear (self);
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Getters
+
+size_t
+fm_store_pending (fm_store_t *self)
+{
+    assert (self);
+    return self->pending_count;
+}
+
+bool
+fm_store_failing (fm_store_t *self)
+{
+    assert (self);
+    return self->failing;
+}
+
+void
+fm_store_stats (fm_store_t *self, fm_store_stats_t *stats)
+{
+    assert (self);
+    assert (stats);
+    *stats = self->stats;
+}
+
+void
+fm_store_set_busy_timeout (fm_store_t *self, int msecs)
+{
+    assert (self);
+    sqlite3_busy_timeout (self->db, msecs);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Selftest helpers
+
+static fm_event_t
+s_test_event (uint64_t epoch, uint64_t seq, fm_event_type_t type)
+{
+    fm_event_t event;
+    memset (&event, 0, sizeof event);
+    event.epoch = epoch;
+    event.seq = seq;
+    event.ts_us = (int64_t) (epoch + seq * 1000);
+    event.type = type;
+    snprintf (event.request_id, sizeof event.request_id, "%016" PRIx64, seq);
+    return event;
+}
+
+static int
+s_test_append (fm_store_t *store, uint64_t epoch, uint64_t seq)
+{
+    fm_event_t event = s_test_event (epoch, seq, FM_EV_REQUEST_RECEIVED);
+    char raw [32];
+    int size = snprintf (raw, sizeof raw, "raw-%" PRIu64 "-%" PRIu64,
+                         epoch, seq);
+    return fm_store_append (store, &event, (byte *) raw, (size_t) size);
+}
+
+//  One integer from a query on a second connection
+static int64_t
+s_test_int (sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL);
+    if (rc != SQLITE_OK)
+        zsys_error ("%s: %s", sql, sqlite3_errmsg (db));
+    assert (rc == SQLITE_OK);
+    rc = sqlite3_step (stmt);
+    assert (rc == SQLITE_ROW);
+    int64_t value = sqlite3_column_int64 (stmt, 0);
+    sqlite3_finalize (stmt);
+    return value;
+}
+
+//  The gaps table as "epoch:from-to;..." ordered, into buf
+static char *
+s_test_gaps (sqlite3 *db, char *buf, size_t size)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2 (db, "SELECT epoch, from_seq, to_seq FROM gaps"
+                                 " ORDER BY epoch, from_seq", -1, &stmt, NULL);
+    assert (rc == SQLITE_OK);
+    *buf = 0;
+    size_t used = 0;
+    while (sqlite3_step (stmt) == SQLITE_ROW)
+        used += snprintf (buf + used, size - used, "%lld:%lld-%lld;",
+                          (long long) sqlite3_column_int64 (stmt, 0),
+                          (long long) sqlite3_column_int64 (stmt, 1),
+                          (long long) sqlite3_column_int64 (stmt, 2));
+    sqlite3_finalize (stmt);
+    return buf;
+}
+
+static void
+s_test_unlink (const char *path)
+{
+    char name [300];
+    unlink (path);
+    snprintf (name, sizeof name, "%s-wal", path);
+    unlink (name);
+    snprintf (name, sizeof name, "%s-shm", path);
+    unlink (name);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Selftest
+
+void
+fm_store_test (bool verbose)
+{
+    if (verbose)
+        zsys_info ("fm_store_test: starting");
+    //  @selftest
+    char dir [] = "/tmp/fm_store_test.XXXXXX";
+    assert (mkdtemp (dir));
+    char path [256];
+    snprintf (path, sizeof path, "%s/events.db", dir);
+    const uint64_t e1 = 1714521600000000;       //  2024-05-01 UTC, µs
+    const uint64_t e2 = 1714608000000000;
+    char gaps [512];
+
+    //  A second connection sees only what was committed
+    fm_store_t *store = fm_store_new (path, 3, 10);
+    assert (store);
+    sqlite3 *peek = NULL;
+    int rc = sqlite3_open_v2 (path, &peek, SQLITE_OPEN_READONLY, NULL);
+    assert (rc == SQLITE_OK);
+    assert (s_test_int (peek, "SELECT value FROM meta"
+                              " WHERE key = 'schema_version'") == 1);
+    assert (s_test_int (peek, "SELECT count(*) FROM meta WHERE key ="
+                              " 'application' AND value = 'finmatch-events'") == 1);
+
+    //  Batching: two events stay in memory, the third commits the batch
+    assert (s_test_append (store, e1, 1) == 0);
+    assert (s_test_append (store, e1, 2) == 0);
+    assert (fm_store_pending (store) == 2);
+    assert (s_test_int (peek, "SELECT count(*) FROM events") == 0);
+    assert (s_test_append (store, e1, 3) == 0);
+    assert (fm_store_pending (store) == 0);
+    assert (s_test_int (peek, "SELECT count(*) FROM events") == 3);
+
+    //  A jump within an epoch: 4, then 7 -> gap 5..6, on flush
+    assert (s_test_append (store, e1, 4) == 0);
+    assert (s_test_append (store, e1, 7) == 0);
+    assert (s_test_int (peek, "SELECT count(*) FROM events") == 3);
+    assert (fm_store_flush (store) == 0);
+    assert (s_test_int (peek, "SELECT count(*) FROM events") == 5);
+    assert (streq (s_test_gaps (peek, gaps, sizeof gaps),
+                   "1714521600000000:5-6;"));
+
+    //  A new epoch starting at 4 -> gap 1..3; an offer with two levers and
+    //  every column decoded
+    fm_event_t offer = s_test_event (e2, 4, FM_EV_OFFER_MADE);
+    strcpy (offer.enterprise_id, "91500105MA5U0XXXX1");
+    strcpy (offer.grid_id, "JB-GN-01");
+    strcpy (offer.bank, "CQRCB");
+    strcpy (offer.product, "GRIDE");
+    strcpy (offer.offer_id, "CQRCB/GRIDE");
+    offer.amount_fen = 300000000;
+    offer.term_months = 12;
+    offer.base_rate_bp = 375;
+    offer.effective_rate_bp = 345;
+    offer.lever_count = 2;
+    strcpy (offer.levers [0].code, "party_building");
+    strcpy (offer.levers [0].name, "党建增信(A级)");
+    offer.levers [0].bp = 20;
+    offer.levers [0].payer = FM_PAYER_BANK;
+    strcpy (offer.levers [1].code, "tax_credit");
+    strcpy (offer.levers [1].name, "银税互动(A级)");
+    offer.levers [1].bp = 10;
+    offer.levers [1].payer = FM_PAYER_GOVERNMENT;
+    const byte raw [] = { 0x85, 0x00, 0xff, 0x01 };    //  any bytes
+    assert (fm_store_append (store, &offer, raw, sizeof raw) == 0);
+    assert (fm_store_flush (store) == 0);
+    assert (streq (s_test_gaps (peek, gaps, sizeof gaps),
+                   "1714521600000000:5-6;1714608000000000:1-3;"));
+    assert (s_test_int (peek, "SELECT count(*) FROM events WHERE epoch ="
+                        " 1714608000000000 AND seq = 4 AND type = 'offer.made'"
+                        " AND enterprise_id = '91500105MA5U0XXXX1'"
+                        " AND grid_id = 'JB-GN-01' AND bank = 'CQRCB'"
+                        " AND product = 'GRIDE' AND offer_id = 'CQRCB/GRIDE'"
+                        " AND amount_fen = 300000000 AND term_months = 12"
+                        " AND base_rate_bp = 375 AND effective_rate_bp = 345"
+                        " AND loan_id IS NULL AND status IS NULL"
+                        " AND raw = x'8500ff01'"
+                        " AND ts_us = 1714608000004000") == 1);
+    assert (s_test_int (peek, "SELECT count(*) FROM levers") == 2);
+    assert (s_test_int (peek, "SELECT count(*) FROM levers WHERE idx = 0"
+                        " AND code = 'party_building' AND name = '党建增信(A级)'"
+                        " AND bp = 20 AND payer = 'bank' AND seq = 4") == 1);
+    assert (s_test_int (peek, "SELECT count(*) FROM levers WHERE idx = 1"
+                        " AND code = 'tax_credit' AND bp = 10"
+                        " AND payer = 'government'") == 1);
+
+    //  A replay of stored seqs is ignored and counted, levers not doubled
+    assert (s_test_append (store, e1, 2) == 0);
+    assert (fm_store_append (store, &offer, raw, sizeof raw) == 0);
+    assert (fm_store_flush (store) == 0);
+    fm_store_stats_t stats;
+    fm_store_stats (store, &stats);
+    assert (stats.stored == 6);
+    assert (stats.duplicates == 2);
+    assert (stats.gaps == 2);
+    assert (stats.missing == 5);
+    assert (stats.dropped == 0);
+    assert (s_test_int (peek, "SELECT count(*) FROM events") == 6);
+    assert (s_test_int (peek, "SELECT count(*) FROM levers") == 2);
+
+    //  Refused events: seq 0, unknown type
+    fm_event_t bad = s_test_event (e1, 0, FM_EV_REQUEST_RECEIVED);
+    assert (fm_store_append (store, &bad, NULL, 0) == -1);
+    bad = s_test_event (e1, 9, (fm_event_type_t) 99);
+    assert (fm_store_append (store, &bad, NULL, 0) == -1);
+    fm_store_destroy (&store);
+    assert (store == NULL);
+
+    //  Reopen: the store continues each epoch where the file stops
+    store = fm_store_new (path, 100, 100);
+    assert (store);
+    assert (s_test_append (store, e1, 8) == 0);     //  follows 7: no gap
+    assert (s_test_append (store, e2, 5) == 0);     //  follows 4: no gap
+    assert (s_test_append (store, e1, 10) == 0);    //  9 missing
+    assert (fm_store_flush (store) == 0);
+    assert (streq (s_test_gaps (peek, gaps, sizeof gaps),
+                   "1714521600000000:5-6;1714521600000000:9-9;"
+                   "1714608000000000:1-3;"));
+
+    //  A late event fills its gap: 5..6 shrinks to 6..6, 2 of 1..3 splits
+    assert (s_test_append (store, e1, 5) == 0);
+    assert (s_test_append (store, e2, 2) == 0);
+    assert (fm_store_flush (store) == 0);
+    assert (streq (s_test_gaps (peek, gaps, sizeof gaps),
+                   "1714521600000000:6-6;1714521600000000:9-9;"
+                   "1714608000000000:1-1;1714608000000000:3-3;"));
+    fm_store_stats (store, &stats);
+    assert (stats.stored == 5);
+    assert (stats.late == 2);
+    assert (stats.gaps == 1);
+
+    //  A locked file: the flush fails whole, the events stay queued, the
+    //  queue is bounded, and a refused event later shows as a gap
+    fm_store_destroy (&store);
+    store = fm_store_new (path, 2, 3);
+    assert (store);
+    fm_store_set_busy_timeout (store, 10);
+    sqlite3 *locker = NULL;
+    rc = sqlite3_open_v2 (path, &locker, SQLITE_OPEN_READWRITE, NULL);
+    assert (rc == SQLITE_OK);
+    rc = sqlite3_exec (locker, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    assert (rc == SQLITE_OK);
+    assert (s_test_append (store, e1, 11) == 0);
+    assert (s_test_append (store, e1, 12) == 0);    //  auto flush fails
+    assert (fm_store_failing (store));
+    assert (fm_store_pending (store) == 2);
+    assert (s_test_append (store, e1, 13) == 0);    //  no retry while failing
+    assert (fm_store_pending (store) == 3);
+    assert (s_test_append (store, e1, 14) == -1);   //  queue full: dropped
+    assert (fm_store_flush (store) == -1);
+    assert (s_test_int (peek, "SELECT count(*) FROM events WHERE seq > 10") == 0);
+    rc = sqlite3_exec (locker, "COMMIT", NULL, NULL, NULL);
+    assert (rc == SQLITE_OK);
+    sqlite3_close (locker);
+    assert (fm_store_flush (store) == 0);
+    assert (!fm_store_failing (store));
+    assert (s_test_int (peek, "SELECT count(*) FROM events WHERE seq > 10") == 3);
+    assert (s_test_append (store, e1, 15) == 0);
+    assert (fm_store_flush (store) == 0);
+    assert (s_test_int (peek, "SELECT count(*) FROM gaps WHERE epoch ="
+                        " 1714521600000000 AND from_seq = 14 AND to_seq = 14")
+            == 1);
+    fm_store_stats (store, &stats);
+    assert (stats.stored == 4);
+    assert (stats.dropped == 1);
+    assert (stats.failures == 2);
+    assert (stats.commits == 2);
+
+    //  The file is in WAL mode (the -wal file exists while open)
+    char wal [300];
+    snprintf (wal, sizeof wal, "%s-wal", path);
+    assert (zsys_file_exists (wal));
+    fm_store_destroy (&store);
+    sqlite3_close (peek);
+
+    //  Someone else's database, and another schema version, are refused
+    char other [256];
+    snprintf (other, sizeof other, "%s/other.db", dir);
+    sqlite3 *db = NULL;
+    rc = sqlite3_open (other, &db);
+    assert (rc == SQLITE_OK);
+    rc = sqlite3_exec (db, "CREATE TABLE foo (x)", NULL, NULL, NULL);
+    assert (rc == SQLITE_OK);
+    sqlite3_close (db);
+    store = fm_store_new (other, 1, 1);
+    assert (store == NULL);
+    rc = sqlite3_open (path, &db);
+    assert (rc == SQLITE_OK);
+    rc = sqlite3_exec (db, "UPDATE meta SET value = '99'"
+                           " WHERE key = 'schema_version'", NULL, NULL, NULL);
+    assert (rc == SQLITE_OK);
+    sqlite3_close (db);
+    store = fm_store_new (path, 1, 1);
+    assert (store == NULL);
+
+    s_test_unlink (path);
+    s_test_unlink (other);
+    rmdir (dir);
+    //  @end
+}

@@ -1,14 +1,186 @@
 /*  =========================================================================
     fm_store - the recorder's SQLite event log
-    (contract stub: the owner of this module completes the header)
+
+    finmatch-recorder subscribes to every broker event and keeps them in
+    one SQLite file, which is the audit record of the platform and the only
+    input of `finmatch report`.  This class owns that file: its schema
+    (below, the interface for reports and for anyone querying the log), the
+    batched writes, and the detection of lost events.
+
+    Writes are batched: fm_store_append only copies the event (and its raw
+    body) into a bounded in-memory queue; fm_store_flush writes the whole
+    queue in ONE transaction (BEGIN IMMEDIATE ... COMMIT) with prepared
+    statements.  The queue is flushed automatically when batch_max events
+    are pending, and the recorder calls fm_store_flush on a batch_ms timer.
+    If a flush fails (disk full, database locked...) the transaction is
+    rolled back, nothing of it stays in the file, and the queue is kept for
+    the caller's retry: an event is always written whole (its `events` row,
+    its `levers` rows and any `gaps` row it revealed commit together) or
+    not at all.  While the queue is full, fm_store_append refuses events;
+    a refused event is not silent: it becomes a `gaps` row as soon as a
+    later event of the same epoch is stored.
+
+    Gap detection: the broker numbers events 1, 2, 3... within an epoch
+    (its start time), gap-free.  The store knows the last seq of each epoch
+    (read from the file the first time an epoch is seen, so a restarted
+    recorder continues where it stopped) and records every jump as a
+    `gaps` row, including a first event of an epoch whose seq is above 1
+    (the recorder joined late, or lost the start: SUB "slow joiner").  A
+    seq already in the file (a replay) is ignored and counted as a
+    duplicate.  A seq below the last one that is not in the file (an
+    event arriving late) is stored and the `gaps` row that covered it is
+    shrunk or split, so `gaps` always lists exactly the missing seqs.
+
+    Schema (version FM_STORE_SCHEMA_VERSION; one row per event):
+
+      meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)
+          'application'     = 'finmatch-events'   identifies a finmatch log
+          'schema_version'  = '1'
+
+      events                -- one broker event
+          epoch             INTEGER NOT NULL  broker epoch (start, UTC µs)
+          seq               INTEGER NOT NULL  1, 2, 3... within the epoch
+          ts_us             INTEGER NOT NULL  when it happened, UTC µs
+          type              TEXT NOT NULL     "offer.made"... (proto names)
+          request_id        TEXT              16 hex
+          enterprise_id     TEXT              unified social credit code
+          grid_id           TEXT
+          industry          TEXT
+          bank              TEXT              bank code ("CQRCB")
+          product           TEXT              product code
+          offer_id          TEXT              "<BANK>/<PRODUCT>"
+          loan_id           TEXT
+          service           TEXT              worker events
+          peer              TEXT              worker/input events
+          amount_fen        INTEGER           money, fen
+          term_months       INTEGER
+          base_rate_bp      INTEGER           rates, basis points
+          effective_rate_bp INTEGER
+          status            INTEGER           3-digit status
+          count             INTEGER           banks dispatched / offers...
+          reason_code       INTEGER           decline.made: first reason
+          text              TEXT
+          raw               BLOB              the body frame as received
+          PRIMARY KEY (epoch, seq)
+        Which fields each type sets: brief/SPEC.md "Event stream".  A column
+        is NULL when the field was absent from the wire body: the codec
+        does not encode empty strings and zero numbers, so NULL and 0 (or
+        '') mean the same; use COALESCE (x, 0) in arithmetic.
+        Indexes: events_type (type), events_request (request_id),
+        events_bank (bank, type), events_grid (grid_id, type).
+
+      levers                -- policy levers of an event, in wire order
+          epoch, seq        INTEGER NOT NULL  the event (events' key)
+          idx               INTEGER NOT NULL  0, 1, 2... position
+          code              TEXT NOT NULL     "party_building"
+          name              TEXT              "党建增信(A级)"
+          bp                INTEGER NOT NULL  reduction, basis points
+          payer             TEXT NOT NULL     "bank" | "government"
+          PRIMARY KEY (epoch, seq, idx)
+
+      gaps                  -- seqs that never reached the log
+          epoch             INTEGER NOT NULL
+          from_seq, to_seq  INTEGER NOT NULL  missing range, inclusive
+          detected_us       INTEGER NOT NULL  when the recorder noticed
+          PRIMARY KEY (epoch, from_seq)
+
+    Opening refuses a file that has tables but is not a finmatch log, or
+    has another schema version: the store never writes into someone
+    else's database.  PRAGMAs: journal_mode=WAL (readers such as reports
+    never block the recorder), synchronous=NORMAL (a power loss may lose
+    the last commits, never corrupt the file), busy_timeout.
     =========================================================================
 */
+
 #ifndef FM_STORE_H_INCLUDED
 #define FM_STORE_H_INCLUDED
+
+#include <czmq.h>
 #include <stdbool.h>
+#include <stdint.h>
+#include "fm_proto.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FM_STORE_SCHEMA_VERSION     1
+#define FM_STORE_APPLICATION        "finmatch-events"
+//  Default wait for a lock held by another connection (msecs)
+#define FM_STORE_BUSY_MS            1000
+
+typedef struct _fm_store_t fm_store_t;
+
+//  Counters since fm_store_new (events of the current session only)
+typedef struct {
+    uint64_t stored;                    //  events committed to the file
+    uint64_t duplicates;                //  ignored: seq already in the file
+    uint64_t late;                      //  stored below the last seq (filled a gap)
+    uint64_t gaps;                      //  gap rows written
+    uint64_t missing;                   //  seqs missing across those gaps
+    uint64_t dropped;                   //  refused: queue full, or unstorable
+    uint64_t commits;                   //  successful flushes that wrote
+    uint64_t failures;                  //  failed flushes
+} fm_store_stats_t;
+
+//  Open (creating if needed) the event log at path.  batch_max (>= 1):
+//  pending events that trigger an automatic flush; pending_max (>=
+//  batch_max): the queue bound while flushes fail.  Returns the store, or
+//  NULL if the file cannot be opened, is not a finmatch log, has another
+//  schema version, or the schema cannot be created (error logged).
+fm_store_t *
+    fm_store_new (const char *path, size_t batch_max, size_t pending_max);
+
+//  Flush what is pending (one attempt), close the file and destroy.
+//  Events still pending after a failed flush are lost and logged.
+//  Idempotent; nulls *self_p.
+void
+    fm_store_destroy (fm_store_t **self_p);
+
+//  Queue one event for the next flush: the event and raw_size bytes at raw
+//  are copied (both borrowed; raw may be NULL: the column stays NULL).  If
+//  batch_max events are then pending, flushes, unless the previous flush
+//  failed (the caller's retry timer owns retries then).  Returns 0 if the
+//  event was queued (even if the automatic flush failed: see
+//  fm_store_failing), or -1 if it was refused and counted as dropped:
+//  the queue is full, or the event has seq 0, epoch/seq above INT64_MAX, or
+//  an unknown type (it should not have passed fm_event_decode).
+int
+    fm_store_append (fm_store_t *self, const fm_event_t *event,
+                     const byte *raw, size_t raw_size);
+
+//  Write every pending event in one transaction.  Returns 0 when done (or
+//  nothing was pending), or -1 if the transaction failed: it is rolled
+//  back, the events stay pending for a retry, and sqlite's message is
+//  logged once per run of failures.  An event that can never be stored
+//  (sqlite rejects the row itself, not the file) is dropped so that it
+//  cannot block the queue forever.
+int
+    fm_store_flush (fm_store_t *self);
+
+//  Number of events waiting for a flush.
+size_t
+    fm_store_pending (fm_store_t *self);
+
+//  True if the last flush failed (a retry is due).
+bool
+    fm_store_failing (fm_store_t *self);
+
+//  Copy the counters into *stats.  Cannot fail.
+void
+    fm_store_stats (fm_store_t *self, fm_store_stats_t *stats);
+
+//  Set how long a write waits for another connection's lock (msecs) before
+//  the flush fails.  Default FM_STORE_BUSY_MS.
+void
+    fm_store_set_busy_timeout (fm_store_t *self, int msecs);
 
 //  Self test
 void
     fm_store_test (bool verbose);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

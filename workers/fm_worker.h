@@ -37,6 +37,11 @@ void
 void
     fm_worker_set_verbose (fm_worker_t *self, bool verbose);
 
+//  Set the delay before reconnecting after the broker went silent or sent
+//  DISCONNECT twice in a row (default FM_RECONNECT_MS).  Tests shorten it.
+void
+    fm_worker_set_reconnect (fm_worker_t *self, uint32_t reconnect_ms);
+
 //  Wait up to timeout_ms (-1 forever) for the next REQUEST, doing
 //  heartbeats and reconnects meanwhile.  Returns the body frame (caller
 //  owns) and sets *reply_to_p to the reply-to frame (caller owns, pass it

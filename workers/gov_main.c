@@ -1,2 +1,170 @@
-//  STUB: to be replaced by the module owner
-int main (void) { return 1; }
+/*  =========================================================================
+    finmatch-gov - the government credit service (gov.credit)
+
+    Usage: finmatch-gov [-c FILE] [OPTIONS]
+
+    A thin main: loads the enterprise registry CSV and the policy levers
+    (`policy` section of the same ZPL file), then answers CREDIT_QUERY with
+    a PROFILE (or ERROR 404) as a 7/MDP worker until SIGINT/SIGTERM.  A
+    relative gov/registry path given in the config file is resolved against
+    that file's directory, so a deployment directory can be moved as one.
+    =========================================================================
+*/
+
+#include <czmq.h>
+#include "fm_config.h"
+#include "fm_version.h"
+#include "fm_mdp.h"
+#include "fm_proto.h"
+#include "fm_worker.h"
+#include "fm_registry.h"
+
+static const fm_setting_t s_settings [] = {
+    { "gov/endpoint", "endpoint", 'e', FM_SETTING_STRING, "tcp://127.0.0.1:7555",
+      0, 0, "broker endpoint to connect to" },
+    { "gov/registry", "registry", 'r', FM_SETTING_STRING, NULL,
+      0, 0, "enterprise registry CSV (relative to the config file's directory)" },
+    { "gov/capacity", "capacity", 0, FM_SETTING_INT, "32",
+      1, 1024, "credit queries held at once (announced in READY)" },
+    { "gov/heartbeat_ms", "heartbeat", 0, FM_SETTING_INT, "2500",
+      100, 60000, "heartbeat interval in msecs (use the broker's)" },
+    { "gov/liveness", "liveness", 0, FM_SETTING_INT, "3",
+      1, 100, "missed heartbeats before reconnecting" },
+    { "gov/verbose", NULL, 0, FM_SETTING_BOOL, "0",
+      0, 0, "log every message exchanged" },
+};
+#define SETTING_COUNT (sizeof (s_settings) / sizeof (s_settings [0]))
+
+//  Answer one request body.  Returns the reply body; cannot fail.
+static zframe_t *
+s_answer (fm_registry_t *registry, const fm_policy_t *policy, zframe_t *body)
+{
+    fm_error_t error;
+    fm_msg_t *request = fm_msg_decode (zframe_data (body), zframe_size (body), &error);
+    fm_msg_t *reply = NULL;
+    if (!request) {
+        zsys_warning ("%s: bad request body (%zu bytes): %u %s", FM_SERVICE_GOV,
+                      zframe_size (body), error.status, error.text);
+        reply = fm_msg_new_error ("", error.status, "%s", error.text);
+    }
+    else
+    if (request->type == FM_MSG_CREDIT_QUERY)
+        reply = fm_gov_answer (registry, policy, request);
+    else {
+        zsys_warning ("%s: unexpected %s body", FM_SERVICE_GOV,
+                      fm_msg_type_name (request->type));
+        reply = fm_msg_new_error (request->request_id, FM_STATUS_NOT_IMPLEMENTED,
+                                  "%s does not handle %s", FM_SERVICE_GOV,
+                                  fm_msg_type_name (request->type));
+    }
+    zframe_t *frame = reply? fm_msg_encode (reply, &error): NULL;
+    if (!frame) {
+        zsys_error ("%s: cannot encode our %s: %s", FM_SERVICE_GOV,
+                    reply? fm_msg_type_name (reply->type): "reply",
+                    reply? error.text: "out of memory");
+        fm_msg_destroy (&reply);
+        reply = fm_msg_new_error (request? request->request_id: "",
+                                  FM_STATUS_INTERNAL, "%s failed to answer",
+                                  FM_SERVICE_GOV);
+        frame = reply? fm_msg_encode (reply, &error): NULL;
+        assert (frame);     //  a short ERROR always encodes
+    }
+    fm_msg_destroy (&reply);
+    fm_msg_destroy (&request);
+    return frame;
+}
+
+//  The registry path to open: relative paths that came from the config
+//  file are taken relative to its directory.  Caller frees.
+static char *
+s_registry_path (fm_config_t *config)
+{
+    const char *path = fm_config_str (config, "gov/registry");
+    const char *file = fm_config_file (config);
+    zconfig_t *zpl = fm_config_zpl (config);
+    const char *from_file = zpl? zconfig_get (zpl, "gov/registry", NULL): NULL;
+    const char *slash = file? strrchr (file, '/'): NULL;
+    if (*path != '/' && slash && from_file && streq (from_file, path))
+        return zsys_sprintf ("%.*s/%s", (int) (slash - file), file, path);
+    return strdup (path);
+}
+
+int
+main (int argc, char **argv)
+{
+    zsys_init ();
+    zsys_set_logident ("finmatch-gov");
+    fm_config_t *config = fm_config_new ("finmatch-gov", "[-c FILE] [OPTIONS]",
+                                         s_settings, SETTING_COUNT);
+    assert (config);
+    int rc = fm_config_parse (config, argc, argv);
+    if (rc != 0) {
+        fm_config_destroy (&config);
+        return rc == 1? 0: 2;
+    }
+    if (fm_config_argc (config) > 0) {
+        fprintf (stderr, "finmatch-gov: unexpected argument '%s'\n",
+                 fm_config_arg (config, 0));
+        fm_config_destroy (&config);
+        return 2;
+    }
+    char err [512];
+    fm_policy_t policy;
+    const char *file = fm_config_file (config);
+    if (fm_policy_load (&policy, fm_config_zpl (config), file? file: "(no config)",
+                        err, sizeof err)) {
+        fprintf (stderr, "finmatch-gov: %s\n", err);
+        fm_config_destroy (&config);
+        return 2;
+    }
+    char *path = s_registry_path (config);
+    fm_registry_t *registry = fm_registry_load (path, err, sizeof err);
+    if (!registry) {
+        fprintf (stderr, "finmatch-gov: gov/registry: %s\n", err);
+        free (path);
+        fm_config_destroy (&config);
+        return 2;
+    }
+    const char *endpoint = fm_config_str (config, "gov/endpoint");
+    fm_worker_t *worker = fm_worker_new (endpoint, FM_SERVICE_GOV,
+                                         (uint32_t) fm_config_int (config, "gov/capacity"),
+                                         (uint32_t) fm_config_int (config, "gov/heartbeat_ms"),
+                                         (uint32_t) fm_config_int (config, "gov/liveness"));
+    if (!worker) {
+        fprintf (stderr, "finmatch-gov: gov/endpoint: cannot connect to '%s'\n", endpoint);
+        fm_registry_destroy (&registry);
+        free (path);
+        fm_config_destroy (&config);
+        return 2;
+    }
+    fm_worker_set_verbose (worker, fm_config_bool (config, "gov/verbose"));
+    zsys_info ("finmatch-gov %s: serving %s, registry %s: %zu enterprises "
+               "(%zu rows skipped), policy party_building A/B/C/D = %d/%d/%d/%d bp, "
+               "tax_credit A/B/M/C/D = %d/%d/%d/%d/%d bp, broker %s",
+               FM_VERSION, FM_SERVICE_GOV, path, fm_registry_size (registry),
+               fm_registry_skipped (registry),
+               policy.party_building [0], policy.party_building [1],
+               policy.party_building [2], policy.party_building [3],
+               policy.tax_credit [0], policy.tax_credit [1], policy.tax_credit [2],
+               policy.tax_credit [3], policy.tax_credit [4], endpoint);
+    if (fm_registry_size (registry) == 0)
+        zsys_warning ("registry %s is empty: every query will be answered 404", path);
+    free (path);
+
+    size_t answered = 0;
+    while (!zsys_interrupted) {
+        zframe_t *reply_to;
+        zframe_t *body = fm_worker_recv (worker, -1, &reply_to);
+        if (!body)
+            break;              //  interrupted
+        zframe_t *reply = s_answer (registry, &policy, body);
+        zframe_destroy (&body);
+        fm_worker_send (worker, &reply_to, &reply);
+        answered++;
+    }
+    zsys_info ("finmatch-gov: stopping after %zu queries", answered);
+    fm_worker_destroy (&worker);
+    fm_registry_destroy (&registry);
+    fm_config_destroy (&config);
+    return 0;
+}

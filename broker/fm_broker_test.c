@@ -1,0 +1,1475 @@
+/*  =========================================================================
+    fm_broker_test - selftest of the broker actor
+
+    Drives the real actor in-process on tcp://127.0.0.1:* with raw DEALER
+    sockets that speak the 7/MDP frames and encode bodies with fm_proto,
+    plus a SUB socket on the events.  Each sub-test starts its own broker
+    (fresh epoch and tables) and reads as usage documentation: what a
+    client, a gov worker and a bank worker send, and what exactly comes
+    back, frame by frame and event by event.
+
+    Every wait is a poll with a timeout; nothing sleeps.
+    =========================================================================
+*/
+
+#include "fm_broker.h"
+#include "fm_proto.h"
+#include "fm_mdp.h"
+#include "fm_ids.h"
+
+#define WAIT_MS         3000    //  longest a correct broker makes us wait
+#define QUIET_MS        150     //  "nothing arrives" window
+
+//  The test's view of one broker
+typedef struct {
+    zactor_t *broker;
+    char endpoint [64];         //  ROUTER, tcp://127.0.0.1:port
+    char events [64];           //  XPUB
+    zsock_t *sub;               //  SUB to every event
+    zsock_t *marker;            //  DEALER "mark": its garbage is our fence
+    uint64_t epoch;             //  of the events seen
+    uint64_t seq;               //  last seq seen
+    bool verbose;
+} fixture_t;
+
+//  Unified social credit code number n (valid check character)
+static void
+s_code (char *code, int n)
+{
+    snprintf (code, FM_ENTERPRISE_ID_SIZE, "9150010%010d", n);
+    code [17] = fm_credit_code_check_char (code);
+    code [18] = 0;
+    assert (fm_credit_code_valid (code));
+}
+
+
+//  --------------------------------------------------------------------------
+//  Events
+
+//  Next event within timeout_ms into *event.  Returns 0, or -1 on timeout.
+//  Checks the topic matches the body; when check_seq, that the epoch is
+//  the fixture's and seq is exactly the next one.
+static int
+s_event_next (fixture_t *fx, fm_event_t *event, int timeout_ms, bool check_seq)
+{
+    zpoller_t *poller = zpoller_new (fx->sub, NULL);
+    void *which = zpoller_wait (poller, timeout_ms);
+    zpoller_destroy (&poller);
+    if (which != fx->sub)
+        return -1;
+    zmsg_t *msg = zmsg_recv (fx->sub);
+    assert (msg && zmsg_size (msg) == 2);
+    char *topic = zmsg_popstr (msg);
+    zframe_t *body = zmsg_pop (msg);
+    fm_error_t err;
+    int rc = fm_event_decode (zframe_data (body), zframe_size (body), event, &err);
+    if (rc)
+        fprintf (stderr, "fm_broker_test: bad event %s: %s\n", topic, err.text);
+    assert (rc == 0);
+    char expected [128];
+    fm_event_topic (event, expected, sizeof (expected));
+    assert (streq (topic, expected));
+    if (fx->verbose)
+        zsys_debug ("test: event %" PRIu64 " %s", event->seq, topic);
+    if (check_seq) {
+        assert (event->epoch == fx->epoch);
+        if (event->seq != fx->seq + 1) {
+            fprintf (stderr, "fm_broker_test: seq %" PRIu64 " after %" PRIu64 "\n",
+                     event->seq, fx->seq);
+            assert (false);
+        }
+    }
+    fx->epoch = event->epoch;
+    fx->seq = event->seq;
+    zstr_free (&topic);
+    zframe_destroy (&body);
+    zmsg_destroy (&msg);
+    return 0;
+}
+
+//  The next event must be of this type (and gap-free).  Returns it.
+static fm_event_t
+s_expect (fixture_t *fx, fm_event_type_t type)
+{
+    fm_event_t event;
+    if (s_event_next (fx, &event, WAIT_MS, true)) {
+        fprintf (stderr, "fm_broker_test: no event, expected %s\n",
+                 fm_event_type_name (type));
+        assert (false);
+    }
+    if (event.type != type) {
+        fprintf (stderr, "fm_broker_test: got %s (%s), expected %s\n",
+                 fm_event_type_name (event.type), event.text,
+                 fm_event_type_name (type));
+        assert (false);
+    }
+    return event;
+}
+
+//  Send garbage from the marker socket: the broker answers nothing but
+//  publishes input.rejected for peer "mark".
+static void
+s_mark_send (fixture_t *fx)
+{
+    zstr_sendx (fx->marker, "", "MARK", NULL);
+}
+
+//  Fence: no event happened since the last one we read.  The marker's
+//  input.rejected must be the very next event.
+static void
+s_expect_no_events (fixture_t *fx)
+{
+    s_mark_send (fx);
+    fm_event_t event = s_expect (fx, FM_EV_INPUT_REJECTED);
+    assert (streq (event.peer, "6d61726b"));        //  "mark"
+}
+
+//  Wait until our subscription is live (XPUB drops events sent before),
+//  then read up to a fence so the next event is the next thing we do.
+static void
+s_events_sync (fixture_t *fx)
+{
+    zsock_t *probe = zsock_new (ZMQ_DEALER);
+    zsock_set_identity (probe, "prob");
+    assert (zsock_connect (probe, "%s", fx->endpoint) == 0);
+    fm_event_t event;
+    bool live = false;
+    for (int attempt = 0; attempt < 100 && !live; attempt++) {
+        zstr_sendx (probe, "", "PROBE", NULL);
+        live = s_event_next (fx, &event, 50, false) == 0;
+    }
+    assert (live);
+    s_mark_send (fx);
+    do
+        assert (s_event_next (fx, &event, WAIT_MS, false) == 0);
+    while (strneq (event.peer, "6d61726b"));
+    zsock_destroy (&probe);
+}
+
+static void
+s_set (fixture_t *fx, const char *name, const char *value)
+{
+    zstr_sendx (fx->broker, "SET", name, value, NULL);
+    char *reply = zstr_recv (fx->broker);
+    assert (reply && streq (reply, "0"));
+    zstr_free (&reply);
+}
+
+//  Start a broker on ephemeral ports with a synced SUB.
+static void
+s_fixture_start (fixture_t *fx, bool verbose)
+{
+    memset (fx, 0, sizeof (*fx));
+    fx->verbose = verbose;
+    fx->broker = zactor_new (fm_broker, NULL);
+    assert (fx->broker);
+    if (verbose)
+        zstr_send (fx->broker, "VERBOSE");
+    zstr_sendx (fx->broker, "BIND", "tcp://127.0.0.1:*", NULL);
+    char *reply = zstr_recv (fx->broker);
+    assert (reply && streq (reply, "0"));
+    zstr_free (&reply);
+    zstr_sendx (fx->broker, "EVENTS", "tcp://127.0.0.1:*", NULL);
+    reply = zstr_recv (fx->broker);
+    assert (reply && streq (reply, "0"));
+    zstr_free (&reply);
+    zstr_sendx (fx->broker, "PORTS", NULL);
+    char *router_port, *events_port;
+    assert (zstr_recvx (fx->broker, &router_port, &events_port, NULL) == 2);
+    assert (atoi (router_port) > 0 && atoi (events_port) > 0);
+    snprintf (fx->endpoint, sizeof (fx->endpoint), "tcp://127.0.0.1:%s", router_port);
+    snprintf (fx->events, sizeof (fx->events), "tcp://127.0.0.1:%s", events_port);
+    zstr_free (&router_port);
+    zstr_free (&events_port);
+    fx->sub = zsock_new_sub (fx->events, "");
+    assert (fx->sub);
+    fx->marker = zsock_new (ZMQ_DEALER);
+    zsock_set_identity (fx->marker, "mark");
+    assert (zsock_connect (fx->marker, "%s", fx->endpoint) == 0);
+    s_events_sync (fx);
+}
+
+static void
+s_fixture_stop (fixture_t *fx)
+{
+    zsock_destroy (&fx->marker);
+    zsock_destroy (&fx->sub);
+    zactor_destroy (&fx->broker);
+}
+
+
+//  --------------------------------------------------------------------------
+//  A fake worker: a DEALER speaking 7/MDP worker frames
+
+//  Connect and send READY for service; capacity 0 = a plain 7/MDP worker
+//  (no options frame).  Returns the socket.
+static zsock_t *
+s_worker_new (fixture_t *fx, const char *service, uint32_t capacity,
+              uint32_t heartbeat_ms)
+{
+    zsock_t *worker = zsock_new (ZMQ_DEALER);
+    assert (worker);
+    assert (zsock_connect (worker, "%s", fx->endpoint) == 0);
+    zmsg_t *msg = zmsg_new ();
+    zmsg_addstr (msg, "");
+    zmsg_addstr (msg, FM_MDPW);
+    zmsg_addmem (msg, "\001", 1);
+    zmsg_addstr (msg, service);
+    if (capacity) {
+        fm_ready_opts_t opts = { capacity, heartbeat_ms };
+        zframe_t *frame = fm_ready_opts_encode (&opts);
+        assert (frame);
+        zmsg_append (msg, &frame);
+    }
+    assert (zmsg_send (&msg, worker) == 0);
+    return worker;
+}
+
+//  Next command to a fake worker within timeout_ms, skipping HEARTBEATs
+//  unless keep_heartbeats.  Returns the command byte, or -1 on timeout.
+//  For REQUEST, *body_p is the decoded body and reply_to (17 bytes) the
+//  token to echo.
+static int
+s_worker_next (zsock_t *worker, int timeout_ms, bool keep_heartbeats,
+               char *reply_to, fm_msg_t **body_p)
+{
+    int64_t deadline = zclock_mono () + timeout_ms;
+    zpoller_t *poller = zpoller_new (worker, NULL);
+    int command = -1;
+    while (command == -1) {
+        int64_t left = deadline - zclock_mono ();
+        if (left < 0 || zpoller_wait (poller, (int) left) != worker)
+            break;
+        zmsg_t *msg = zmsg_recv (worker);
+        assert (msg);
+        zframe_t *empty = zmsg_pop (msg);
+        assert (empty && zframe_size (empty) == 0);
+        char *protocol = zmsg_popstr (msg);
+        assert (protocol && streq (protocol, FM_MDPW));
+        zframe_t *frame = zmsg_pop (msg);
+        assert (frame && zframe_size (frame) == 1);
+        int received = zframe_data (frame) [0];
+        if (received == FM_MDPW_REQUEST) {
+            char *token = zmsg_popstr (msg);
+            zframe_t *blank = zmsg_pop (msg);
+            zframe_t *body = zmsg_pop (msg);
+            assert (token && strlen (token) == 16 && blank && zframe_size (blank) == 0);
+            assert (body && zmsg_size (msg) == 0);
+            if (reply_to)
+                strcpy (reply_to, token);
+            fm_error_t err;
+            fm_msg_t *decoded = fm_msg_decode (zframe_data (body), zframe_size (body), &err);
+            assert (decoded);
+            assert (streq (decoded->request_id, token));
+            if (body_p)
+                *body_p = decoded;
+            else
+                fm_msg_destroy (&decoded);
+            zstr_free (&token);
+            zframe_destroy (&blank);
+            zframe_destroy (&body);
+        }
+        else
+            assert (zmsg_size (msg) == 0);
+        if (received != FM_MDPW_HEARTBEAT || keep_heartbeats)
+            command = received;
+        zframe_destroy (&empty);
+        zstr_free (&protocol);
+        zframe_destroy (&frame);
+        zmsg_destroy (&msg);
+    }
+    zpoller_destroy (&poller);
+    return command;
+}
+
+//  The worker must receive a REQUEST of this type.  Returns the body.
+static fm_msg_t *
+s_worker_expect (zsock_t *worker, fm_msg_type_t type)
+{
+    fm_msg_t *body = NULL;
+    char reply_to [FM_REQUEST_ID_SIZE];
+    int command = s_worker_next (worker, WAIT_MS, false, reply_to, &body);
+    assert (command == FM_MDPW_REQUEST);
+    assert (body->type == type);
+    return body;
+}
+
+//  The worker must receive DISCONNECT.
+static void
+s_worker_expect_disconnect (zsock_t *worker)
+{
+    assert (s_worker_next (worker, WAIT_MS, false, NULL, NULL) == FM_MDPW_DISCONNECT);
+}
+
+//  The worker receives nothing but heartbeats for QUIET_MS.
+static void
+s_worker_expect_quiet (zsock_t *worker)
+{
+    assert (s_worker_next (worker, QUIET_MS, false, NULL, NULL) == -1);
+}
+
+//  REPLY with msg (borrowed) to the token in msg->request_id.
+static void
+s_worker_reply (zsock_t *worker, const fm_msg_t *msg)
+{
+    fm_error_t err;
+    zframe_t *body = fm_msg_encode (msg, &err);
+    assert (body);
+    zmsg_t *reply = zmsg_new ();
+    zmsg_addstr (reply, "");
+    zmsg_addstr (reply, FM_MDPW);
+    zmsg_addmem (reply, "\003", 1);
+    zmsg_addstr (reply, msg->request_id);
+    zmsg_addstr (reply, "");
+    zmsg_append (reply, &body);
+    assert (zmsg_send (&reply, worker) == 0);
+}
+
+//  gov.credit's answer to a CREDIT_QUERY: a profile in grid JB-01 with
+//  the party-building lever when consented.
+static fm_msg_t *
+s_profile (const fm_msg_t *query)
+{
+    fm_msg_t *msg = fm_msg_new (FM_MSG_PROFILE);
+    strcpy (msg->request_id, query->request_id);
+    fm_profile_t *profile = &msg->profile;
+    strcpy (profile->enterprise_id, query->request.enterprise_id);
+    strcpy (profile->name, "重庆江北某某科技有限公司");
+    strcpy (profile->industry, "C39");
+    strcpy (profile->grid_id, "JB-01");
+    profile->shared = query->request.consent;
+    if (profile->shared & FM_CONSENT_TAX)
+        profile->tax_grade = 'A';
+    if (profile->shared & FM_CONSENT_PARTY) {
+        profile->party_grade = 'A';
+        fm_lever_t *lever = &profile->levers [profile->lever_count++];
+        strcpy (lever->code, "party_building");
+        strcpy (lever->name, "党建增信(A级)");
+        lever->bp = 30;
+        lever->payer = FM_PAYER_BANK;
+    }
+    return msg;
+}
+
+//  An offer as a bank would make it
+static fm_offer_t
+s_offer (const char *bank, const char *product, int32_t rate_bp, int64_t amount_fen)
+{
+    fm_offer_t offer;
+    memset (&offer, 0, sizeof (offer));
+    snprintf (offer.offer_id, sizeof (offer.offer_id), "%s/%s", bank, product);
+    snprintf (offer.bank, sizeof (offer.bank), "%s", bank);
+    snprintf (offer.bank_name, sizeof (offer.bank_name), "%s银行", bank);
+    snprintf (offer.product, sizeof (offer.product), "%s", product);
+    snprintf (offer.product_name, sizeof (offer.product_name), "网格e贷");
+    offer.amount_fen = amount_fen;
+    offer.term_months = 12;
+    offer.base_rate_bp = rate_bp + 30;
+    offer.effective_rate_bp = rate_bp;
+    strcpy (offer.levers [0].code, "party_building");
+    strcpy (offer.levers [0].name, "党建增信(A级)");
+    offer.levers [0].bp = 30;
+    offer.lever_count = 1;
+    offer.valid_until_us = zclock_time () * 1000 + INT64_C (7) * 86400 * 1000000;
+    return offer;
+}
+
+//  A BANK_ANSWER to query from bank with the given offers
+static fm_msg_t *
+s_answer (const fm_msg_t *query, const char *bank, const fm_offer_t *offers, size_t count)
+{
+    fm_msg_t *msg = fm_msg_new (FM_MSG_BANK_ANSWER);
+    strcpy (msg->request_id, query->request_id);
+    strcpy (msg->bank, bank);
+    for (size_t index = 0; index < count; index++)
+        assert (fm_msg_add_offer (msg, &offers [index]) == 0);
+    return msg;
+}
+
+//  A BANK_ANSWER declining with two reasons
+static fm_msg_t *
+s_decline (const fm_msg_t *query, const char *bank)
+{
+    fm_msg_t *msg = fm_msg_new (FM_MSG_BANK_ANSWER);
+    strcpy (msg->request_id, query->request_id);
+    strcpy (msg->bank, bank);
+    fm_decline_t decline;
+    memset (&decline, 0, sizeof (decline));
+    strcpy (decline.bank, bank);
+    decline.reasons [0].code = FM_REASON_AMOUNT_ABOVE_MAX;
+    strcpy (decline.reasons [0].product, "P1");
+    strcpy (decline.reasons [0].text, "金额 500万元 超过产品上限 300万元");
+    decline.reasons [1].code = FM_REASON_TERM_OUT_OF_RANGE;
+    strcpy (decline.reasons [1].product, "P2");
+    strcpy (decline.reasons [1].text, "期限 60个月 超出 3-36个月");
+    decline.reason_count = 2;
+    assert (fm_msg_add_decline (msg, &decline) == 0);
+    return msg;
+}
+
+
+//  --------------------------------------------------------------------------
+//  A fake client: a DEALER speaking 7/MDP client frames
+
+static zsock_t *
+s_client_new (fixture_t *fx)
+{
+    zsock_t *client = zsock_new (ZMQ_DEALER);
+    assert (client);
+    assert (zsock_connect (client, "%s", fx->endpoint) == 0);
+    return client;
+}
+
+//  Send raw body bytes to service
+static void
+s_client_send_raw (zsock_t *client, const char *service, const void *data, size_t size)
+{
+    zmsg_t *msg = zmsg_new ();
+    zmsg_addstr (msg, "");
+    zmsg_addstr (msg, FM_MDPC);
+    zmsg_addstr (msg, service);
+    zmsg_addmem (msg, data, size);
+    assert (zmsg_send (&msg, client) == 0);
+}
+
+//  Encode msg (borrowed) and send it to service
+static void
+s_client_send (zsock_t *client, const char *service, const fm_msg_t *msg)
+{
+    fm_error_t err;
+    zframe_t *body = fm_msg_encode (msg, &err);
+    assert (body);
+    s_client_send_raw (client, service, zframe_data (body), zframe_size (body));
+    zframe_destroy (&body);
+}
+
+//  The next reply must come on service within WAIT_MS.  Returns the body
+//  frame (caller destroys).
+static zframe_t *
+s_client_frame (zsock_t *client, const char *service)
+{
+    zpoller_t *poller = zpoller_new (client, NULL);
+    void *which = zpoller_wait (poller, WAIT_MS);
+    zpoller_destroy (&poller);
+    assert (which == client);
+    zmsg_t *msg = zmsg_recv (client);
+    assert (msg && zmsg_size (msg) == 4);
+    char *empty = zmsg_popstr (msg);
+    char *protocol = zmsg_popstr (msg);
+    char *reply_service = zmsg_popstr (msg);
+    assert (streq (empty, "") && streq (protocol, FM_MDPC));
+    assert (streq (reply_service, service));
+    zframe_t *body = zmsg_pop (msg);
+    zstr_free (&empty);
+    zstr_free (&protocol);
+    zstr_free (&reply_service);
+    zmsg_destroy (&msg);
+    return body;
+}
+
+//  The next reply, decoded, must be of type (and status for ERROR/RESULT)
+static fm_msg_t *
+s_client_expect (zsock_t *client, const char *service, fm_msg_type_t type,
+                 uint16_t status)
+{
+    zframe_t *body = s_client_frame (client, service);
+    fm_error_t err;
+    fm_msg_t *msg = fm_msg_decode (zframe_data (body), zframe_size (body), &err);
+    assert (msg);
+    zframe_destroy (&body);
+    if (msg->type != type || (status && msg->status != status)) {
+        fprintf (stderr, "fm_broker_test: got %s %u '%s', expected %s %u\n",
+                 fm_msg_type_name (msg->type), msg->status, msg->text,
+                 fm_msg_type_name (type), status);
+        assert (false);
+    }
+    return msg;
+}
+
+//  Nothing arrives for QUIET_MS
+static void
+s_client_expect_quiet (zsock_t *client)
+{
+    zpoller_t *poller = zpoller_new (client, NULL);
+    assert (zpoller_wait (poller, QUIET_MS) == NULL);
+    zpoller_destroy (&poller);
+}
+
+//  A REQUEST for enterprise with idempotency key and amount, all consents,
+//  no grid (the broker fills it from the profile)
+static fm_msg_t *
+s_request (const char *enterprise, const char *key, int64_t amount_fen)
+{
+    fm_msg_t *msg = fm_msg_new (FM_MSG_REQUEST);
+    fm_request_t *request = &msg->request;
+    strcpy (request->enterprise_id, enterprise);
+    strcpy (request->idem_key, key);
+    request->amount_fen = amount_fen;
+    request->term_months = 12;
+    strcpy (request->purpose, "流动资金周转");
+    request->consent = FM_CONSENT_ALL;
+    return msg;
+}
+
+//  An ACCEPT of offer_id in request_id on behalf of enterprise
+static fm_msg_t *
+s_accept (const char *request_id, const char *enterprise, const char *offer_id)
+{
+    fm_msg_t *msg = fm_msg_new (FM_MSG_ACCEPT);
+    strcpy (msg->request_id, request_id);
+    strcpy (msg->request.enterprise_id, enterprise);
+    strcpy (msg->offer_id, offer_id);
+    return msg;
+}
+
+//  Gov worker: take one CREDIT_QUERY and answer it with a profile
+static void
+s_gov_answers (zsock_t *gov)
+{
+    fm_msg_t *query = s_worker_expect (gov, FM_MSG_CREDIT_QUERY);
+    fm_msg_t *profile = s_profile (query);
+    s_worker_reply (gov, profile);
+    fm_msg_destroy (&profile);
+    fm_msg_destroy (&query);
+}
+
+//  Bank worker: take one BANK_QUERY and answer it with one offer
+static void
+s_bank_answers (zsock_t *bank, const char *code, const char *product, int32_t rate_bp)
+{
+    fm_msg_t *query = s_worker_expect (bank, FM_MSG_BANK_QUERY);
+    fm_offer_t offer = s_offer (code, product, rate_bp, query->request.amount_fen);
+    fm_msg_t *answer = s_answer (query, code, &offer, 1);
+    s_worker_reply (bank, answer);
+    fm_msg_destroy (&answer);
+    fm_msg_destroy (&query);
+}
+
+
+//  --------------------------------------------------------------------------
+//  (a) A request matched end to end: gov enriches, three banks answer,
+//      the client gets the ranked RESULT, every step is an event with
+//      seq n, n+1, n+2...
+
+static void
+s_test_matching (bool verbose)
+{
+    fixture_t fx;
+    s_fixture_start (&fx, verbose);
+    uint64_t first_seq = fx.seq;
+
+    //  Workers register: the READY options frame announces capacity; a
+    //  plain 7/MDP worker (CQRCB) sends none and counts as capacity 1
+    zsock_t *gov = s_worker_new (&fx, "gov.credit", 4, 1000);
+    fm_event_t event = s_expect (&fx, FM_EV_WORKER_READY);
+    assert (streq (event.service, "gov.credit") && event.count == 4);
+    assert (strlen (event.peer) == 10);             //  5-byte routing id
+    zsock_t *cqrcb = s_worker_new (&fx, "bank.CQRCB", 0, 0);
+    event = s_expect (&fx, FM_EV_WORKER_READY);
+    assert (streq (event.service, "bank.CQRCB") && event.count == 1);
+    zsock_t *abc = s_worker_new (&fx, "bank.ABC", 8, 2500);
+    event = s_expect (&fx, FM_EV_WORKER_READY);
+    assert (streq (event.service, "bank.ABC") && event.count == 8);
+    zsock_t *boc = s_worker_new (&fx, "bank.BOC", 2, 0);
+    s_expect (&fx, FM_EV_WORKER_READY);
+
+    //  The client knows the request id before sending: SHA-1 of
+    //  enterprise and key
+    char code [FM_ENTERPRISE_ID_SIZE];
+    s_code (code, 1);
+    char id [FM_REQUEST_ID_SIZE];
+    fm_request_id_make (code, "a-1", id);
+    zsock_t *client = s_client_new (&fx);
+    fm_msg_t *request = s_request (code, "a-1", INT64_C (300000000));    //  300万元
+    s_client_send (client, FM_SERVICE_REQUEST, request);
+
+    event = s_expect (&fx, FM_EV_REQUEST_RECEIVED);
+    assert (streq (event.request_id, id) && streq (event.enterprise_id, code));
+    assert (event.amount_fen == INT64_C (300000000) && event.term_months == 12);
+    assert (streq (event.text, "流动资金周转") && streq (event.grid_id, ""));
+
+    //  gov.credit gets a CREDIT_QUERY carrying the consent
+    fm_msg_t *query = s_worker_expect (gov, FM_MSG_CREDIT_QUERY);
+    assert (streq (query->request_id, id));
+    assert (streq (query->request.enterprise_id, code));
+    assert (query->request.consent == FM_CONSENT_ALL);
+    fm_msg_t *profile = s_profile (query);
+    s_worker_reply (gov, profile);
+    fm_msg_destroy (&profile);
+    fm_msg_destroy (&query);
+
+    event = s_expect (&fx, FM_EV_REQUEST_ENRICHED);
+    assert (streq (event.grid_id, "JB-01"));        //  filled from the profile
+    assert (streq (event.industry, "C39") && event.lever_count == 1);
+    assert (streq (event.levers [0].code, "party_building") && event.levers [0].bp == 30);
+    event = s_expect (&fx, FM_EV_REQUEST_DISPATCHED);
+    assert (event.count == 3);
+
+    //  Every bank gets the same BANK_QUERY: request (grid filled) + profile
+    fm_msg_t *q_cqrcb = s_worker_expect (cqrcb, FM_MSG_BANK_QUERY);
+    fm_msg_t *q_abc = s_worker_expect (abc, FM_MSG_BANK_QUERY);
+    fm_msg_t *q_boc = s_worker_expect (boc, FM_MSG_BANK_QUERY);
+    assert (streq (q_cqrcb->request_id, id));
+    assert (streq (q_cqrcb->request.grid_id, "JB-01"));
+    assert (q_cqrcb->request.amount_fen == INT64_C (300000000));
+    assert (streq (q_cqrcb->profile.industry, "C39"));
+    assert (q_cqrcb->profile.tax_grade == 'A');
+
+    //  CQRCB offers two products, ABC one, BOC declines
+    fm_offer_t offers [2] = {
+        s_offer ("CQRCB", "GRIDE", 300, INT64_C (300000000)),
+        s_offer ("CQRCB", "CYD", 280, INT64_C (100000000))
+    };
+    fm_msg_t *answer = s_answer (q_cqrcb, "CQRCB", offers, 2);
+    s_worker_reply (cqrcb, answer);
+    fm_msg_destroy (&answer);
+    event = s_expect (&fx, FM_EV_OFFER_MADE);
+    assert (streq (event.offer_id, "CQRCB/GRIDE") && streq (event.product, "GRIDE"));
+    assert (event.effective_rate_bp == 300 && event.base_rate_bp == 330);
+    assert (event.amount_fen == INT64_C (300000000) && event.lever_count == 1);
+    assert (streq (event.grid_id, "JB-01"));
+    event = s_expect (&fx, FM_EV_OFFER_MADE);
+    assert (streq (event.offer_id, "CQRCB/CYD"));
+
+    fm_offer_t abc_offer = s_offer ("ABC", "P1", 300, INT64_C (300000000));
+    answer = s_answer (q_abc, "ABC", &abc_offer, 1);
+    s_worker_reply (abc, answer);
+    fm_msg_destroy (&answer);
+    event = s_expect (&fx, FM_EV_OFFER_MADE);
+    assert (streq (event.bank, "ABC"));
+
+    answer = s_decline (q_boc, "BOC");
+    s_worker_reply (boc, answer);
+    fm_msg_destroy (&answer);
+    event = s_expect (&fx, FM_EV_DECLINE_MADE);
+    assert (streq (event.bank, "BOC") && event.reason_code == 102);
+    assert (streq (event.text, "102:P1;103:P2"));
+
+    //  All answered: RESULT at once, ranked by rate, then amount, bank
+    event = s_expect (&fx, FM_EV_REQUEST_COMPLETED);
+    assert (event.status == 200 && event.count == 3);
+    fm_msg_t *result = s_client_expect (client, FM_SERVICE_REQUEST, FM_MSG_RESULT, 200);
+    assert (streq (result->request_id, id));
+    assert (streq (result->request.enterprise_id, code));
+    assert (streq (result->request.idem_key, "a-1"));
+    assert (result->offer_count == 3);
+    assert (streq (result->offers [0].offer_id, "CQRCB/CYD"));     //  280 bp
+    assert (streq (result->offers [1].offer_id, "ABC/P1"));        //  300, ABC < CQRCB
+    assert (streq (result->offers [2].offer_id, "CQRCB/GRIDE"));
+    assert (result->decline_count == 1 && streq (result->declines [0].bank, "BOC"));
+    assert (result->declines [0].reason_count == 2);
+    assert (result->timed_out_count == 0);
+    fm_msg_destroy (&result);
+    //  Gap-free from the first event we saw: 4 ready + 8 request events
+    assert (fx.seq == first_seq + 12);
+    s_expect_no_events (&fx);
+
+    fm_msg_destroy (&q_cqrcb);
+    fm_msg_destroy (&q_abc);
+    fm_msg_destroy (&q_boc);
+    fm_msg_destroy (&request);
+    zsock_destroy (&client);
+    zsock_destroy (&gov);
+    zsock_destroy (&cqrcb);
+    zsock_destroy (&abc);
+    zsock_destroy (&boc);
+    s_fixture_stop (&fx);
+}
+
+
+//  --------------------------------------------------------------------------
+//  (b) Deadlines: a silent bank is listed in timed_out after deadline_ms;
+//      its late answer is only a reply.late event; a silent gov is 504
+
+static void
+s_test_deadlines (bool verbose)
+{
+    fixture_t fx;
+    s_fixture_start (&fx, verbose);
+    s_set (&fx, "deadline_ms", "200");
+    s_set (&fx, "gov_deadline_ms", "100");
+    zsock_t *gov = s_worker_new (&fx, "gov.credit", 0, 0);
+    s_expect (&fx, FM_EV_WORKER_READY);
+    zsock_t *abc = s_worker_new (&fx, "bank.ABC", 0, 0);
+    s_expect (&fx, FM_EV_WORKER_READY);
+    zsock_t *silent = s_worker_new (&fx, "bank.CQRCB", 0, 0);   //  capacity 1
+    s_expect (&fx, FM_EV_WORKER_READY);
+
+    char code [FM_ENTERPRISE_ID_SIZE];
+    s_code (code, 2);
+    char id [FM_REQUEST_ID_SIZE];
+    fm_request_id_make (code, "b-1", id);
+    zsock_t *client = s_client_new (&fx);
+    fm_msg_t *request = s_request (code, "b-1", INT64_C (50000000));
+    s_client_send (client, FM_SERVICE_REQUEST, request);
+    fm_msg_destroy (&request);
+    s_expect (&fx, FM_EV_REQUEST_RECEIVED);
+    //  The bank deadline starts after the profile we are about to send
+    int64_t before_dispatch = zclock_mono ();
+    s_gov_answers (gov);
+    s_expect (&fx, FM_EV_REQUEST_ENRICHED);
+    s_expect (&fx, FM_EV_REQUEST_DISPATCHED);
+    s_bank_answers (abc, "ABC", "P1", 320);
+    s_expect (&fx, FM_EV_OFFER_MADE);
+    fm_msg_t *late_query = s_worker_expect (silent, FM_MSG_BANK_QUERY);
+
+    //  CQRCB never answers: after 200 ms the RESULT lists it
+    fm_event_t event = s_expect (&fx, FM_EV_BANK_TIMEOUT);
+    assert (streq (event.bank, "CQRCB") && streq (event.request_id, id));
+    assert (zclock_mono () - before_dispatch >= 199);   //  not before the deadline
+    event = s_expect (&fx, FM_EV_REQUEST_COMPLETED);
+    assert (event.status == 200 && event.count == 1);
+    fm_msg_t *result = s_client_expect (client, FM_SERVICE_REQUEST, FM_MSG_RESULT, 200);
+    assert (result->offer_count == 1 && streq (result->offers [0].offer_id, "ABC/P1"));
+    assert (result->timed_out_count == 1 && streq (result->timed_out [0], "CQRCB"));
+    fm_msg_destroy (&result);
+
+    //  Its answer now is late: an event, nothing to the client
+    fm_offer_t offer = s_offer ("CQRCB", "GRIDE", 250, INT64_C (50000000));
+    fm_msg_t *answer = s_answer (late_query, "CQRCB", &offer, 1);
+    s_worker_reply (silent, answer);
+    fm_msg_destroy (&answer);
+    fm_msg_destroy (&late_query);
+    event = s_expect (&fx, FM_EV_LATE_REPLY);
+    assert (streq (event.request_id, id) && streq (event.bank, "CQRCB"));
+    assert (streq (event.service, "bank.CQRCB"));
+    s_client_expect_quiet (client);
+
+    //  The deadline gave CQRCB's capacity back: it gets the next query
+    request = s_request (code, "b-2", INT64_C (50000000));
+    s_client_send (client, FM_SERVICE_REQUEST, request);
+    fm_msg_destroy (&request);
+    s_expect (&fx, FM_EV_REQUEST_RECEIVED);
+    s_gov_answers (gov);
+    s_expect (&fx, FM_EV_REQUEST_ENRICHED);
+    s_expect (&fx, FM_EV_REQUEST_DISPATCHED);
+    s_bank_answers (silent, "CQRCB", "GRIDE", 250);
+    s_expect (&fx, FM_EV_OFFER_MADE);
+    s_bank_answers (abc, "ABC", "P1", 320);
+    s_expect (&fx, FM_EV_OFFER_MADE);
+    s_expect (&fx, FM_EV_REQUEST_COMPLETED);
+    result = s_client_expect (client, FM_SERVICE_REQUEST, FM_MSG_RESULT, 200);
+    assert (result->offer_count == 2 && result->timed_out_count == 0);
+    fm_msg_destroy (&result);
+
+    //  A silent gov.credit: ERROR 504 after gov_deadline_ms
+    request = s_request (code, "b-3", INT64_C (50000000));
+    s_client_send (client, FM_SERVICE_REQUEST, request);
+    fm_msg_destroy (&request);
+    s_expect (&fx, FM_EV_REQUEST_RECEIVED);
+    fm_msg_t *ignored = s_worker_expect (gov, FM_MSG_CREDIT_QUERY);
+    event = s_expect (&fx, FM_EV_REQUEST_COMPLETED);
+    assert (event.status == 504);
+    fm_msg_t *error = s_client_expect (client, FM_SERVICE_REQUEST, FM_MSG_ERROR, 504);
+    assert (strstr (error->text, "gov.credit"));
+    fm_msg_destroy (&error);
+    //  and its late profile is only an event
+    fm_msg_t *profile = s_profile (ignored);
+    s_worker_reply (gov, profile);
+    fm_msg_destroy (&profile);
+    fm_msg_destroy (&ignored);
+    event = s_expect (&fx, FM_EV_LATE_REPLY);
+    assert (streq (event.service, "gov.credit") && streq (event.bank, ""));
+
+    zsock_destroy (&client);
+    zsock_destroy (&gov);
+    zsock_destroy (&abc);
+    zsock_destroy (&silent);
+    s_fixture_stop (&fx);
+}
+
+
+//  --------------------------------------------------------------------------
+//  (c) Missing services: no gov -> ERROR 503; no bank -> RESULT 503;
+//      gov ERROR 404 -> client ERROR 404
+
+static void
+s_test_unavailable (bool verbose)
+{
+    fixture_t fx;
+    s_fixture_start (&fx, verbose);
+    char code [FM_ENTERPRISE_ID_SIZE];
+    s_code (code, 3);
+    zsock_t *client = s_client_new (&fx);
+
+    //  Nobody registered
+    fm_msg_t *request = s_request (code, "c-1", INT64_C (10000000));
+    s_client_send (client, FM_SERVICE_REQUEST, request);
+    fm_msg_destroy (&request);
+    s_expect (&fx, FM_EV_REQUEST_RECEIVED);
+    fm_event_t event = s_expect (&fx, FM_EV_REQUEST_COMPLETED);
+    assert (event.status == 503 && event.count == 0);
+    fm_msg_t *error = s_client_expect (client, FM_SERVICE_REQUEST, FM_MSG_ERROR, 503);
+    assert (strlen (error->request_id) == 16);
+    fm_msg_destroy (&error);
+
+    //  gov.credit but no bank
+    zsock_t *gov = s_worker_new (&fx, "gov.credit", 0, 0);
+    s_expect (&fx, FM_EV_WORKER_READY);
+    request = s_request (code, "c-2", INT64_C (10000000));
+    s_client_send (client, FM_SERVICE_REQUEST, request);
+    fm_msg_destroy (&request);
+    s_expect (&fx, FM_EV_REQUEST_RECEIVED);
+    s_gov_answers (gov);
+    s_expect (&fx, FM_EV_REQUEST_ENRICHED);
+    event = s_expect (&fx, FM_EV_REQUEST_COMPLETED);
+    assert (event.status == 503);
+    fm_msg_t *result = s_client_expect (client, FM_SERVICE_REQUEST, FM_MSG_RESULT, 503);
+    assert (streq (result->text, "no bank service registered"));
+    assert (result->offer_count == 0);
+    fm_msg_destroy (&result);
+
+    //  gov.credit does not know the enterprise
+    request = s_request (code, "c-3", INT64_C (10000000));
+    s_client_send (client, FM_SERVICE_REQUEST, request);
+    fm_msg_destroy (&request);
+    s_expect (&fx, FM_EV_REQUEST_RECEIVED);
+    fm_msg_t *query = s_worker_expect (gov, FM_MSG_CREDIT_QUERY);
+    fm_msg_t *not_found = fm_msg_new_error (query->request_id, FM_STATUS_NOT_FOUND,
+                                            "no such enterprise");
+    s_worker_reply (gov, not_found);
+    fm_msg_destroy (&not_found);
+    event = s_expect (&fx, FM_EV_REQUEST_COMPLETED);
+    assert (event.status == 404);
+    error = s_client_expect (client, FM_SERVICE_REQUEST, FM_MSG_ERROR, 404);
+    char text [FM_TEXT_SIZE];
+    snprintf (text, sizeof (text), "enterprise %s is not in the registry", code);
+    assert (streq (error->text, text));
+    assert (streq (error->request_id, query->request_id));
+    fm_msg_destroy (&error);
+    fm_msg_destroy (&query);
+
+    zsock_destroy (&gov);
+    zsock_destroy (&client);
+    s_fixture_stop (&fx);
+}
+
+
+//  --------------------------------------------------------------------------
+//  (d) Idempotency: the same key and content replays the stored RESULT;
+//      the same key with other content is 409; duplicates in flight wait
+
+static void
+s_test_idempotency (bool verbose)
+{
+    fixture_t fx;
+    s_fixture_start (&fx, verbose);
+    zsock_t *gov = s_worker_new (&fx, "gov.credit", 0, 0);
+    s_expect (&fx, FM_EV_WORKER_READY);
+    zsock_t *bank = s_worker_new (&fx, "bank.CQRCB", 4, 0);
+    s_expect (&fx, FM_EV_WORKER_READY);
+    char code [FM_ENTERPRISE_ID_SIZE];
+    s_code (code, 4);
+    zsock_t *client = s_client_new (&fx);
+    zsock_t *other = s_client_new (&fx);
+
+    fm_msg_t *request = s_request (code, "d-1", INT64_C (20000000));
+    s_client_send (client, FM_SERVICE_REQUEST, request);
+    s_expect (&fx, FM_EV_REQUEST_RECEIVED);
+    //  Duplicates while in flight: from another client, both get the
+    //  RESULT; from the same client, it gets one
+    s_client_send (other, FM_SERVICE_REQUEST, request);
+    s_client_send (client, FM_SERVICE_REQUEST, request);
+    s_gov_answers (gov);
+    s_expect (&fx, FM_EV_REQUEST_ENRICHED);
+    s_expect (&fx, FM_EV_REQUEST_DISPATCHED);
+    s_bank_answers (bank, "CQRCB", "GRIDE", 300);
+    s_expect (&fx, FM_EV_OFFER_MADE);
+    s_expect (&fx, FM_EV_REQUEST_COMPLETED);
+    zframe_t *first = s_client_frame (client, FM_SERVICE_REQUEST);
+    zframe_t *second = s_client_frame (other, FM_SERVICE_REQUEST);
+    assert (zframe_eq (first, second));
+    s_client_expect_quiet (client);
+
+    //  Resend after completion: the very same RESULT, no events, no
+    //  query to any worker
+    s_client_send (client, FM_SERVICE_REQUEST, request);
+    zframe_t *replay = s_client_frame (client, FM_SERVICE_REQUEST);
+    assert (zframe_eq (first, replay));
+    s_expect_no_events (&fx);
+    s_worker_expect_quiet (gov);
+
+    //  Same key, different amount: 409
+    request->request.amount_fen++;
+    s_client_send (client, FM_SERVICE_REQUEST, request);
+    fm_msg_t *error = s_client_expect (client, FM_SERVICE_REQUEST, FM_MSG_ERROR, 409);
+    char id [FM_REQUEST_ID_SIZE];
+    fm_request_id_make (code, "d-1", id);
+    assert (streq (error->request_id, id));
+    fm_msg_destroy (&error);
+    s_expect_no_events (&fx);
+
+    zframe_destroy (&first);
+    zframe_destroy (&second);
+    zframe_destroy (&replay);
+    fm_msg_destroy (&request);
+    zsock_destroy (&client);
+    zsock_destroy (&other);
+    zsock_destroy (&gov);
+    zsock_destroy (&bank);
+    s_fixture_stop (&fx);
+}
+
+
+//  --------------------------------------------------------------------------
+//  (e) Accept: the checks (404, 403, 404, 409, 410), then GRANT_QUERY to
+//      the bank, its CONFIRMATION to the client and loan.granted
+
+static void
+s_test_accept (bool verbose)
+{
+    fixture_t fx;
+    s_fixture_start (&fx, verbose);
+    zsock_t *gov = s_worker_new (&fx, "gov.credit", 0, 0);
+    s_expect (&fx, FM_EV_WORKER_READY);
+    zsock_t *bank = s_worker_new (&fx, "bank.CQRCB", 4, 0);
+    s_expect (&fx, FM_EV_WORKER_READY);
+    char code [FM_ENTERPRISE_ID_SIZE], stranger [FM_ENTERPRISE_ID_SIZE];
+    s_code (code, 5);
+    s_code (stranger, 6);
+    zsock_t *client = s_client_new (&fx);
+    zsock_t *other = s_client_new (&fx);
+
+    //  A request with three offers, one of them already expired
+    fm_msg_t *request = s_request (code, "e-1", INT64_C (100000000));
+    s_client_send (client, FM_SERVICE_REQUEST, request);
+    fm_msg_destroy (&request);
+    s_expect (&fx, FM_EV_REQUEST_RECEIVED);
+    s_gov_answers (gov);
+    s_expect (&fx, FM_EV_REQUEST_ENRICHED);
+    s_expect (&fx, FM_EV_REQUEST_DISPATCHED);
+    fm_msg_t *query = s_worker_expect (bank, FM_MSG_BANK_QUERY);
+    fm_offer_t offers [4] = {
+        s_offer ("CQRCB", "GRIDE", 300, INT64_C (100000000)),
+        s_offer ("CQRCB", "CYD", 310, INT64_C (100000000)),
+        s_offer ("CQRCB", "OLD", 320, INT64_C (100000000)),
+        s_offer ("CQRCB", "XWD", 330, INT64_C (100000000))
+    };
+    offers [2].valid_until_us = zclock_time () * 1000 - 1;
+    fm_msg_t *answer = s_answer (query, "CQRCB", offers, 4);
+    s_worker_reply (bank, answer);
+    fm_msg_destroy (&answer);
+    fm_msg_destroy (&query);
+    for (int index = 0; index < 4; index++)
+        s_expect (&fx, FM_EV_OFFER_MADE);
+    s_expect (&fx, FM_EV_REQUEST_COMPLETED);
+    fm_msg_t *result = s_client_expect (client, FM_SERVICE_REQUEST, FM_MSG_RESULT, 200);
+    char id [FM_REQUEST_ID_SIZE];
+    strcpy (id, result->request_id);
+    fm_msg_destroy (&result);
+
+    //  The refusals: nothing reaches the bank, no event
+    fm_msg_t *accept = s_accept ("0123456789abcdef", code, "CQRCB/GRIDE");
+    s_client_send (client, FM_SERVICE_ACCEPT, accept);
+    fm_msg_destroy (&accept);
+    fm_msg_t *error = s_client_expect (client, FM_SERVICE_ACCEPT, FM_MSG_ERROR, 404);
+    fm_msg_destroy (&error);
+    accept = s_accept (id, stranger, "CQRCB/GRIDE");
+    s_client_send (client, FM_SERVICE_ACCEPT, accept);
+    fm_msg_destroy (&accept);
+    error = s_client_expect (client, FM_SERVICE_ACCEPT, FM_MSG_ERROR, 403);
+    fm_msg_destroy (&error);
+    accept = s_accept (id, code, "CQRCB/NOPE");
+    s_client_send (client, FM_SERVICE_ACCEPT, accept);
+    fm_msg_destroy (&accept);
+    error = s_client_expect (client, FM_SERVICE_ACCEPT, FM_MSG_ERROR, 404);
+    fm_msg_destroy (&error);
+    accept = s_accept (id, code, "CQRCB/OLD");
+    s_client_send (client, FM_SERVICE_ACCEPT, accept);
+    fm_msg_destroy (&accept);
+    error = s_client_expect (client, FM_SERVICE_ACCEPT, FM_MSG_ERROR, 410);
+    fm_msg_destroy (&error);
+    s_expect_no_events (&fx);
+    s_worker_expect_quiet (bank);
+
+    //  Accept GRIDE: offer.accepted, GRANT_QUERY with the offer
+    accept = s_accept (id, code, "CQRCB/GRIDE");
+    s_client_send (client, FM_SERVICE_ACCEPT, accept);
+    fm_event_t event = s_expect (&fx, FM_EV_OFFER_ACCEPTED);
+    assert (streq (event.offer_id, "CQRCB/GRIDE") && streq (event.bank, "CQRCB"));
+    assert (event.amount_fen == INT64_C (100000000));
+    fm_msg_t *grant = s_worker_expect (bank, FM_MSG_GRANT_QUERY);
+    assert (streq (grant->request_id, id));
+    assert (streq (grant->request.enterprise_id, code));
+    assert (grant->offer_count == 1 && streq (grant->offers [0].offer_id, "CQRCB/GRIDE"));
+    assert (grant->offers [0].effective_rate_bp == 300);
+    //  The same accept from another client while the bank decides: waits
+    s_client_send (other, FM_SERVICE_ACCEPT, accept);
+    s_worker_expect_quiet (bank);
+
+    //  The bank grants: loan.granted, both clients get the CONFIRMATION
+    fm_msg_t *confirmation = fm_msg_new (FM_MSG_CONFIRMATION);
+    strcpy (confirmation->request_id, id);
+    strcpy (confirmation->request.enterprise_id, code);
+    fm_confirmation_t *granted = &confirmation->confirmation;
+    strcpy (granted->offer_id, "CQRCB/GRIDE");
+    strcpy (granted->bank, "CQRCB");
+    granted->granted = true;
+    char loan_id [FM_LOAN_ID_SIZE];
+    snprintf (loan_id, sizeof (loan_id), "CQRCB-%s", id);
+    strcpy (granted->loan_id, loan_id);
+    granted->amount_fen = INT64_C (100000000);
+    granted->base_rate_bp = 330;
+    granted->effective_rate_bp = 300;
+    granted->term_months = 12;
+    s_worker_reply (bank, confirmation);
+    fm_msg_destroy (&confirmation);
+    fm_msg_destroy (&grant);
+    event = s_expect (&fx, FM_EV_LOAN_GRANTED);
+    assert (streq (event.loan_id, loan_id) && streq (event.offer_id, "CQRCB/GRIDE"));
+    assert (streq (event.product, "GRIDE") && event.amount_fen == INT64_C (100000000));
+    assert (event.base_rate_bp == 330 && event.effective_rate_bp == 300);
+    assert (event.lever_count == 1 && streq (event.grid_id, "JB-01"));
+    fm_msg_t *reply = s_client_expect (client, FM_SERVICE_ACCEPT, FM_MSG_CONFIRMATION, 0);
+    assert (reply->confirmation.granted && streq (reply->confirmation.loan_id, loan_id));
+    assert (streq (reply->request_id, id));
+    fm_msg_destroy (&reply);
+    zframe_t *stored = s_client_frame (other, FM_SERVICE_ACCEPT);
+
+    //  Accepting the same offer again replays the stored confirmation;
+    //  another offer of the same request is a conflict
+    s_client_send (client, FM_SERVICE_ACCEPT, accept);
+    zframe_t *replay = s_client_frame (client, FM_SERVICE_ACCEPT);
+    assert (zframe_eq (stored, replay));
+    zframe_destroy (&stored);
+    zframe_destroy (&replay);
+    fm_msg_destroy (&accept);
+    accept = s_accept (id, code, "CQRCB/CYD");
+    s_client_send (client, FM_SERVICE_ACCEPT, accept);
+    fm_msg_destroy (&accept);
+    error = s_client_expect (client, FM_SERVICE_ACCEPT, FM_MSG_ERROR, 409);
+    fm_msg_destroy (&error);
+    s_expect_no_events (&fx);
+    s_worker_expect_quiet (bank);
+
+    //  A second request whose offer the bank withdraws: offer.withdrawn,
+    //  the client gets the withdrawal, the offer is then gone (410); a
+    //  bank that stays silent on a grant is 504
+    request = s_request (code, "e-2", INT64_C (100000000));
+    s_client_send (client, FM_SERVICE_REQUEST, request);
+    fm_msg_destroy (&request);
+    s_expect (&fx, FM_EV_REQUEST_RECEIVED);
+    s_gov_answers (gov);
+    s_expect (&fx, FM_EV_REQUEST_ENRICHED);
+    s_expect (&fx, FM_EV_REQUEST_DISPATCHED);
+    query = s_worker_expect (bank, FM_MSG_BANK_QUERY);
+    answer = s_answer (query, "CQRCB", offers, 2);
+    s_worker_reply (bank, answer);
+    fm_msg_destroy (&answer);
+    fm_msg_destroy (&query);
+    s_expect (&fx, FM_EV_OFFER_MADE);
+    s_expect (&fx, FM_EV_OFFER_MADE);
+    s_expect (&fx, FM_EV_REQUEST_COMPLETED);
+    result = s_client_expect (client, FM_SERVICE_REQUEST, FM_MSG_RESULT, 200);
+    strcpy (id, result->request_id);
+    fm_msg_destroy (&result);
+
+    accept = s_accept (id, code, "CQRCB/GRIDE");
+    s_client_send (client, FM_SERVICE_ACCEPT, accept);
+    s_expect (&fx, FM_EV_OFFER_ACCEPTED);
+    grant = s_worker_expect (bank, FM_MSG_GRANT_QUERY);
+    confirmation = fm_msg_new (FM_MSG_CONFIRMATION);
+    strcpy (confirmation->request_id, id);
+    strcpy (confirmation->request.enterprise_id, code);
+    strcpy (confirmation->confirmation.offer_id, "CQRCB/GRIDE");
+    strcpy (confirmation->confirmation.bank, "CQRCB");
+    strcpy (confirmation->confirmation.text, "额度已用完");
+    s_worker_reply (bank, confirmation);
+    fm_msg_destroy (&confirmation);
+    fm_msg_destroy (&grant);
+    event = s_expect (&fx, FM_EV_OFFER_WITHDRAWN);
+    assert (streq (event.offer_id, "CQRCB/GRIDE") && streq (event.text, "额度已用完"));
+    reply = s_client_expect (client, FM_SERVICE_ACCEPT, FM_MSG_CONFIRMATION, 0);
+    assert (!reply->confirmation.granted);
+    fm_msg_destroy (&reply);
+    s_client_send (client, FM_SERVICE_ACCEPT, accept);
+    fm_msg_destroy (&accept);
+    error = s_client_expect (client, FM_SERVICE_ACCEPT, FM_MSG_ERROR, 410);
+    fm_msg_destroy (&error);
+
+    s_set (&fx, "deadline_ms", "100");
+    accept = s_accept (id, code, "CQRCB/CYD");
+    s_client_send (client, FM_SERVICE_ACCEPT, accept);
+    fm_msg_destroy (&accept);
+    s_expect (&fx, FM_EV_OFFER_ACCEPTED);
+    grant = s_worker_expect (bank, FM_MSG_GRANT_QUERY);
+    fm_msg_destroy (&grant);
+    error = s_client_expect (client, FM_SERVICE_ACCEPT, FM_MSG_ERROR, 504);
+    fm_msg_destroy (&error);
+
+    zsock_destroy (&client);
+    zsock_destroy (&other);
+    zsock_destroy (&gov);
+    zsock_destroy (&bank);
+    s_fixture_stop (&fx);
+}
+
+
+//  --------------------------------------------------------------------------
+//  (f) Bad input: every malformed frame is an input.rejected event (plus
+//      an ERROR to a client whose envelope parsed, DISCONNECT to a
+//      worker), and the broker keeps serving
+
+//  Expect input.rejected with this status; returns its text
+static void
+s_expect_rejected (fixture_t *fx, uint16_t status, const char *text_part)
+{
+    fm_event_t event = s_expect (fx, FM_EV_INPUT_REJECTED);
+    if (event.status != status || !strstr (event.text, text_part)) {
+        fprintf (stderr, "fm_broker_test: rejected %u '%s', expected %u '%s'\n",
+                 event.status, event.text, status, text_part);
+        assert (false);
+    }
+    assert (strlen (event.peer) > 0);
+}
+
+static void
+s_test_bad_input (bool verbose)
+{
+    fixture_t fx;
+    s_fixture_start (&fx, verbose);
+    zsock_t *client = s_client_new (&fx);
+
+    //  Client side
+    //  Wrong protocol frame: no reply (we cannot speak its protocol)
+    zstr_sendx (client, "", "HTTP/1.1", "GET /", NULL);
+    s_expect_rejected (&fx, 400, "unknown protocol");
+    zstr_sendx (client, "", "MDPC02", "fm.request", "x", NULL);
+    s_expect_rejected (&fx, 505, "MDPC02");
+    //  Truncated envelopes: no delimiter, no service, no body
+    zstr_sendx (client, "MDPC01", NULL);
+    s_expect_rejected (&fx, 400, "delimiter");
+    zstr_sendx (client, "", NULL);
+    s_expect_rejected (&fx, 400, "protocol frame");
+    zstr_sendx (client, "", "MDPC01", NULL);
+    s_expect_rejected (&fx, 400, "service");
+    s_client_expect_quiet (client);
+    zstr_sendx (client, "", "MDPC01", "fm.request", NULL);
+    s_expect_rejected (&fx, 400, "body frame");
+    fm_msg_t *error = s_client_expect (client, FM_SERVICE_REQUEST, FM_MSG_ERROR, 400);
+    fm_msg_destroy (&error);
+    //  Bad msgpack
+    s_client_send_raw (client, FM_SERVICE_REQUEST, "\xc1\x00garbage", 9);
+    s_expect_rejected (&fx, 400, "fm.request");
+    error = s_client_expect (client, FM_SERVICE_REQUEST, FM_MSG_ERROR, 400);
+    fm_msg_destroy (&error);
+    //  {"v":2,"t":"request"}: unknown version
+    s_client_send_raw (client, FM_SERVICE_REQUEST, "\x82\xa1v\x02\xa1t\xa7request", 14);
+    s_expect_rejected (&fx, 505, "");
+    error = s_client_expect (client, FM_SERVICE_REQUEST, FM_MSG_ERROR, 505);
+    fm_msg_destroy (&error);
+    //  {"v":1,"t":"hello"}: unknown type
+    s_client_send_raw (client, FM_SERVICE_REQUEST, "\x82\xa1v\x01\xa1t\xa5hello", 12);
+    s_expect_rejected (&fx, 501, "");
+    error = s_client_expect (client, FM_SERVICE_REQUEST, FM_MSG_ERROR, 501);
+    fm_msg_destroy (&error);
+    //  A body over FM_MAX_BODY
+    size_t big_size = FM_MAX_BODY + 1024;
+    byte *big = (byte *) zmalloc (big_size);
+    big [0] = 0x81;
+    s_client_send_raw (client, FM_SERVICE_REQUEST, big, big_size);
+    free (big);
+    s_expect_rejected (&fx, 413, "");
+    error = s_client_expect (client, FM_SERVICE_REQUEST, FM_MSG_ERROR, 413);
+    fm_msg_destroy (&error);
+    //  A valid body of the wrong type for the service
+    fm_msg_t *accept = s_accept ("0123456789abcdef", "91500000000000000X", "A/B");
+    char code [FM_ENTERPRISE_ID_SIZE];
+    s_code (code, 7);
+    strcpy (accept->request.enterprise_id, code);
+    s_client_send (client, FM_SERVICE_REQUEST, accept);
+    fm_msg_destroy (&accept);
+    s_expect_rejected (&fx, 400, "expects a request body");
+    error = s_client_expect (client, FM_SERVICE_REQUEST, FM_MSG_ERROR, 400);
+    fm_msg_destroy (&error);
+    //  A service name that is not text
+    s_client_send_raw (client, "fm.\001x", "", 0);
+    s_expect_rejected (&fx, 400, "invalid service");
+    error = s_client_expect (client, "fm.?x", FM_MSG_ERROR, 400);
+    fm_msg_destroy (&error);
+    //  Valid frames, services a client may not call: ERROR, no event
+    s_client_send_raw (client, "gov.credit", "", 0);
+    error = s_client_expect (client, "gov.credit", FM_MSG_ERROR, 403);
+    fm_msg_destroy (&error);
+    s_client_send_raw (client, "weather.today", "", 0);
+    error = s_client_expect (client, "weather.today", FM_MSG_ERROR, 501);
+    fm_msg_destroy (&error);
+    s_expect_no_events (&fx);
+
+    //  Worker side: each misbehaving peer gets DISCONNECT
+    zsock_t *rogue = zsock_new_dealer (fx.endpoint);
+    zstr_sendx (rogue, "", FM_MDPW, "\004", NULL);          //  HEARTBEAT first
+    s_expect_rejected (&fx, 400, "HEARTBEAT before READY");
+    s_worker_expect_disconnect (rogue);
+    zsock_t *reply_first = zsock_new_dealer (fx.endpoint);
+    zstr_sendx (reply_first, "", FM_MDPW, "\003", "0123456789abcdef", "", "x", NULL);
+    s_expect_rejected (&fx, 400, "REPLY before READY");
+    s_worker_expect_disconnect (reply_first);
+    zsock_t *twice = s_worker_new (&fx, "bank.TWICE", 0, 0);
+    s_expect (&fx, FM_EV_WORKER_READY);
+    zstr_sendx (twice, "", FM_MDPW, "\001", "bank.TWICE", NULL);
+    s_expect_rejected (&fx, 400, "READY from a registered worker");
+    s_worker_expect_disconnect (twice);
+    zsock_t *lower = s_worker_new (&fx, "bank.lower", 0, 0);
+    s_expect_rejected (&fx, 403, "bank.lower");
+    s_worker_expect_disconnect (lower);
+    zsock_t *impostor = s_worker_new (&fx, "fm.request", 0, 0);
+    s_expect_rejected (&fx, 403, "fm.request");
+    s_worker_expect_disconnect (impostor);
+    zsock_t *bad_opts = zsock_new_dealer (fx.endpoint);
+    zstr_sendx (bad_opts, "", FM_MDPW, "\001", "bank.OPTS", "\xc1", NULL);
+    s_expect_rejected (&fx, 400, "READY options");
+    s_worker_expect_disconnect (bad_opts);
+    zsock_t *no_command = zsock_new_dealer (fx.endpoint);
+    zstr_sendx (no_command, "", FM_MDPW, "\011", NULL);
+    s_expect_rejected (&fx, 400, "command");
+    s_worker_expect_disconnect (no_command);
+    //  A registered worker sending a body that does not decode
+    zsock_t *garbler = s_worker_new (&fx, "bank.GARBLE", 0, 0);
+    s_expect (&fx, FM_EV_WORKER_READY);
+    zstr_sendx (garbler, "", FM_MDPW, "\003", "0123456789abcdef", "", "\xc1", NULL);
+    s_expect_rejected (&fx, 400, "bank.GARBLE");
+    s_worker_expect_disconnect (garbler);
+    //  ...and it is gone: no worker for bank.GARBLE any more
+    s_client_send_raw (client, FM_SERVICE_MMI, "bank.GARBLE", 11);
+    zframe_t *mmi = s_client_frame (client, FM_SERVICE_MMI);
+    assert (zframe_streq (mmi, "404"));
+    zframe_destroy (&mmi);
+
+    //  Still serving: a normal request completes
+    zsock_t *gov = s_worker_new (&fx, "gov.credit", 0, 0);
+    s_expect (&fx, FM_EV_WORKER_READY);
+    zsock_t *bank = s_worker_new (&fx, "bank.CQRCB", 0, 0);
+    s_expect (&fx, FM_EV_WORKER_READY);
+    fm_msg_t *request = s_request (code, "f-1", INT64_C (10000000));
+    s_client_send (client, FM_SERVICE_REQUEST, request);
+    fm_msg_destroy (&request);
+    s_expect (&fx, FM_EV_REQUEST_RECEIVED);
+    s_gov_answers (gov);
+    s_expect (&fx, FM_EV_REQUEST_ENRICHED);
+    s_expect (&fx, FM_EV_REQUEST_DISPATCHED);
+    s_bank_answers (bank, "CQRCB", "GRIDE", 300);
+    s_expect (&fx, FM_EV_OFFER_MADE);
+    s_expect (&fx, FM_EV_REQUEST_COMPLETED);
+    fm_msg_t *result = s_client_expect (client, FM_SERVICE_REQUEST, FM_MSG_RESULT, 200);
+    fm_msg_destroy (&result);
+
+    zsock_destroy (&rogue);
+    zsock_destroy (&reply_first);
+    zsock_destroy (&twice);
+    zsock_destroy (&lower);
+    zsock_destroy (&impostor);
+    zsock_destroy (&bad_opts);
+    zsock_destroy (&no_command);
+    zsock_destroy (&garbler);
+    zsock_destroy (&gov);
+    zsock_destroy (&bank);
+    zsock_destroy (&client);
+    s_fixture_stop (&fx);
+}
+
+
+//  --------------------------------------------------------------------------
+//  (g) 8/MMI: does a service have workers?
+
+static const char *
+s_mmi (zsock_t *client, const char *service, const char *name)
+{
+    static char status [8];
+    s_client_send_raw (client, service, name, strlen (name));
+    zframe_t *body = s_client_frame (client, service);
+    assert (zframe_size (body) == 3);
+    memcpy (status, zframe_data (body), 3);
+    status [3] = 0;
+    zframe_destroy (&body);
+    return status;
+}
+
+static void
+s_test_mmi (bool verbose)
+{
+    fixture_t fx;
+    s_fixture_start (&fx, verbose);
+    zsock_t *client = s_client_new (&fx);
+    assert (streq (s_mmi (client, FM_SERVICE_MMI, "fm.request"), "200"));
+    assert (streq (s_mmi (client, FM_SERVICE_MMI, "fm.accept"), "200"));
+    assert (streq (s_mmi (client, FM_SERVICE_MMI, "bank.CQRCB"), "404"));
+    zsock_t *bank = s_worker_new (&fx, "bank.CQRCB", 0, 0);
+    s_expect (&fx, FM_EV_WORKER_READY);
+    assert (streq (s_mmi (client, FM_SERVICE_MMI, "bank.CQRCB"), "200"));
+    assert (streq (s_mmi (client, FM_SERVICE_MMI, "gov.credit"), "404"));
+    assert (streq (s_mmi (client, "mmi.echo", "bank.CQRCB"), "501"));
+    zsock_destroy (&bank);
+    zsock_destroy (&client);
+    s_fixture_stop (&fx);
+}
+
+
+//  --------------------------------------------------------------------------
+//  (h) Heartbeats: the broker heartbeats workers and expires the silent
+//      ones after liveness x max(its interval, the worker's)
+
+static void
+s_test_expiry (bool verbose)
+{
+    fixture_t fx;
+    s_fixture_start (&fx, verbose);
+    s_set (&fx, "heartbeat_ms", "100");     //  liveness 3: 300 ms
+    zsock_t *silent = s_worker_new (&fx, "bank.SILENT", 1, 100);
+    fm_event_t event = s_expect (&fx, FM_EV_WORKER_READY);
+    char peer [FM_CODE_SIZE];
+    strcpy (peer, event.peer);
+    zsock_t *alive = s_worker_new (&fx, "bank.ALIVE", 1, 100);
+    s_expect (&fx, FM_EV_WORKER_READY);
+    //  Announced a 1 s interval: expires after 3 s, not 300 ms
+    zsock_t *slow = s_worker_new (&fx, "bank.SLOW", 1, 1000);
+    s_expect (&fx, FM_EV_WORKER_READY);
+
+    //  The broker heartbeats its workers
+    assert (s_worker_next (silent, 1000, true, NULL, NULL) == FM_MDPW_HEARTBEAT);
+
+    //  ALIVE heartbeats back, SILENT does not: only SILENT expires
+    int64_t deadline = zclock_mono () + WAIT_MS;
+    bool expired = false;
+    while (!expired && zclock_mono () < deadline) {
+        zstr_sendx (alive, "", FM_MDPW, "\004", NULL);
+        fm_event_t next;
+        if (s_event_next (&fx, &next, 50, true) == 0) {
+            assert (next.type == FM_EV_WORKER_EXPIRED);
+            assert (streq (next.service, "bank.SILENT") && streq (next.peer, peer));
+            expired = true;
+        }
+    }
+    assert (expired);
+    zsock_t *client = s_client_new (&fx);
+    assert (streq (s_mmi (client, FM_SERVICE_MMI, "bank.SILENT"), "404"));
+    assert (streq (s_mmi (client, FM_SERVICE_MMI, "bank.ALIVE"), "200"));
+    assert (streq (s_mmi (client, FM_SERVICE_MMI, "bank.SLOW"), "200"));
+
+    zsock_destroy (&client);
+    zsock_destroy (&silent);
+    zsock_destroy (&alive);
+    zsock_destroy (&slow);
+    s_fixture_stop (&fx);
+}
+
+
+//  --------------------------------------------------------------------------
+//  (i) Load: 2000 requests in flight at once on one thread.  The bank's
+//      capacity (16) queues most BANK_QUERYs in the broker; the bank never
+//      answers, so every request ends at its own deadline (the heap) with
+//      the bank timed out, and the event stream stays gap-free
+
+static void
+s_test_many (bool verbose)
+{
+    #define MANY 2000
+    fixture_t fx;
+    s_fixture_start (&fx, verbose);
+    s_set (&fx, "deadline_ms", "300");
+    s_set (&fx, "gov_deadline_ms", "10000");
+    zsock_t *gov = s_worker_new (&fx, "gov.credit", 1024, 0);
+    s_expect (&fx, FM_EV_WORKER_READY);
+    zsock_t *bank = s_worker_new (&fx, "bank.CQRCB", 16, 0);
+    s_expect (&fx, FM_EV_WORKER_READY);
+    char code [FM_ENTERPRISE_ID_SIZE];
+    s_code (code, 8);
+    zsock_t *client = s_client_new (&fx);
+    for (int index = 0; index < MANY; index++) {
+        char key [32];
+        snprintf (key, sizeof (key), "many-%d", index);
+        fm_msg_t *request = s_request (code, key, INT64_C (10000000) + index);
+        s_client_send (client, FM_SERVICE_REQUEST, request);
+        fm_msg_destroy (&request);
+    }
+    for (int index = 0; index < MANY; index++)
+        s_gov_answers (gov);
+    int results = 0;
+    while (results < MANY) {
+        fm_msg_t *result = s_client_expect (client, FM_SERVICE_REQUEST, FM_MSG_RESULT, 200);
+        assert (result->timed_out_count == 1 && streq (result->timed_out [0], "CQRCB"));
+        fm_msg_destroy (&result);
+        results++;
+    }
+    //  5 events per request, in order per request, gap-free overall
+    int completed = 0;
+    for (int index = 0; index < 5 * MANY; index++) {
+        fm_event_t event;
+        assert (s_event_next (&fx, &event, WAIT_MS, true) == 0);
+        completed += event.type == FM_EV_REQUEST_COMPLETED;
+    }
+    assert (completed == MANY);
+    s_expect_no_events (&fx);
+    zsock_destroy (&client);
+    zsock_destroy (&gov);
+    zsock_destroy (&bank);
+    s_fixture_stop (&fx);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Pipe commands: bad SET and a bind that fails
+
+static void
+s_test_pipe (bool verbose)
+{
+    (void) verbose;
+    zactor_t *broker = zactor_new (fm_broker, NULL);
+    assert (broker);
+    zstr_sendx (broker, "SET", "deadline_ms", "5", NULL);
+    char *reply = zstr_recv (broker);
+    assert (reply && strneq (reply, "0") && strstr (reply, "deadline_ms"));
+    zstr_free (&reply);
+    zstr_sendx (broker, "SET", "no_such_setting", "5", NULL);
+    reply = zstr_recv (broker);
+    assert (reply && strncmp (reply, "-1 ", 3) == 0);
+    zstr_free (&reply);
+    zstr_sendx (broker, "SET", "max_inflight", "12x", NULL);
+    reply = zstr_recv (broker);
+    assert (reply && strncmp (reply, "-1 ", 3) == 0);
+    zstr_free (&reply);
+    zstr_sendx (broker, "BIND", "tcp://127.0.0.1:*", NULL);
+    reply = zstr_recv (broker);
+    assert (reply && streq (reply, "0"));
+    zstr_free (&reply);
+    zstr_sendx (broker, "PORTS", NULL);
+    char *router_port, *events_port;
+    assert (zstr_recvx (broker, &router_port, &events_port, NULL) == 2);
+    assert (streq (events_port, ""));       //  EVENTS not bound yet
+    //  A bad endpoint and a port in use fail with the reason
+    zactor_t *second = zactor_new (fm_broker, NULL);
+    zstr_sendx (second, "BIND", "tcp://nowhere", NULL);
+    reply = zstr_recv (second);
+    assert (reply && strncmp (reply, "-1 ", 3) == 0);
+    zstr_free (&reply);
+    char endpoint [64];
+    snprintf (endpoint, sizeof (endpoint), "tcp://127.0.0.1:%s", router_port);
+    zstr_sendx (second, "BIND", endpoint, NULL);
+    reply = zstr_recv (second);
+    assert (reply && streq (reply, "-1 Address already in use"));
+    zstr_free (&reply);
+    zstr_free (&router_port);
+    zstr_free (&events_port);
+    zactor_destroy (&second);
+    zactor_destroy (&broker);
+}
+
+
+void
+fm_broker_test (bool verbose)
+{
+    printf (" * fm_broker: ");
+    if (verbose)
+        printf ("\n");
+    s_test_pipe (verbose);
+    s_test_matching (verbose);
+    s_test_deadlines (verbose);
+    s_test_unavailable (verbose);
+    s_test_idempotency (verbose);
+    s_test_accept (verbose);
+    s_test_bad_input (verbose);
+    s_test_mmi (verbose);
+    s_test_expiry (verbose);
+    s_test_many (verbose);
+    printf ("OK\n");
+}

@@ -1,0 +1,70 @@
+/*  =========================================================================
+    fm_print - human rendering of requests, results, confirmations, events
+
+    The default (non --json) face of the finmatch CLI, shared by request,
+    accept and watch so that an offer looks the same wherever it appears.
+    Headings are Chinese (users read Chinese first); money goes through
+    fm_money_cn ("300万元"), rates through fm_rate_pct ("3.45%"), tables
+    through fm_table (aligned by display width, long names cut with "…").
+    Identifiers a user must type back (request id, offer id) are never cut.
+    All functions write to the given stream and cannot fail (a failed write
+    to stdout is the shell's business).
+    =========================================================================
+*/
+
+#ifndef FM_PRINT_H_INCLUDED
+#define FM_PRINT_H_INCLUDED
+
+#include <stdio.h>
+#include "fm_proto.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+//  One line describing a request as sent: request id, enterprise, amount
+//  (万元), term, and the non-default options.
+void
+    fm_print_request (FILE *file, const char *request_id,
+                      const fm_request_t *request);
+
+//  A RESULT: status line when not 200, the ranked offers as a table, every
+//  decline with every reason (code name and text), and banks that timed
+//  out.
+void
+    fm_print_result (FILE *file, const fm_msg_t *msg);
+
+//  A CONFIRMATION: loan id, bank, amount, rate, term; or the withdrawal.
+void
+    fm_print_confirmation (FILE *file, const fm_msg_t *msg);
+
+//  An ERROR reply: "错误 404: text".
+void
+    fm_print_error (FILE *file, const fm_msg_t *msg);
+
+//  Any reply, dispatching on its type.
+void
+    fm_print_reply (FILE *file, const fm_msg_t *msg);
+
+//  One event on one line: local time with ms, seq, type, request id (or
+//  the service / "-"), then the details of its type.
+void
+    fm_print_event (FILE *file, const fm_event_t *event);
+
+//  The levers as "name-30bp, name-10bp" into buf; "" if none.  Returns buf.
+char *
+    fm_print_levers (const fm_lever_t *levers, size_t count,
+                     char *buf, size_t size);
+
+//  Why code is not a valid unified social credit code, for the user:
+//  "'X': a unified social credit code has 18 characters, not 17", bad
+//  alphabet, or "bad check character 'X' (expected 'Y')".  Writes into
+//  buf and returns it; "" if the code is valid.
+char *
+    fm_print_credit_code_problem (const char *code, char *buf, size_t size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,897 @@
+/*  =========================================================================
+    fm_report - report queries over the SQLite event log
+
+    See fm_report.h for the definitions of every figure.  Each figure is
+    one SQL aggregate over `events`; loans are first reduced to one row per
+    loan_id (the earliest loan.granted, window function) so that a
+    repeated event can never count money twice.  Rounding and the
+    amount-weighted mean happen here in integer C (128-bit), because
+    sqlite's SUM of amount × bp could overflow int64 on a big log and its
+    AVG is floating point.
+    =========================================================================
+*/
+
+#include <czmq.h>
+#include <time.h>
+#include "fm_report.h"
+#include "fm_store.h"
+#include "fm_text.h"
+#include "fm_money.h"
+#include "fm_cli.h"
+
+//  One row per granted loan: bank, grid, enterprise, amount, reduction
+#define LOANS_CTE \
+    "WITH loans AS (" \
+    " SELECT bank, grid_id, enterprise_id, amount, reduction FROM (" \
+    "  SELECT COALESCE (bank, '') AS bank, COALESCE (grid_id, '') AS grid_id," \
+    "   enterprise_id, COALESCE (amount_fen, 0) AS amount," \
+    "   COALESCE (base_rate_bp, 0) - COALESCE (effective_rate_bp, 0)" \
+    "    AS reduction," \
+    "   ROW_NUMBER () OVER (PARTITION BY COALESCE (loan_id, epoch || '/' || seq)" \
+    "    ORDER BY epoch, seq) AS n" \
+    "  FROM events WHERE type = 'loan.granted')" \
+    " WHERE n = 1)"
+
+static const char *s_totals_sql =
+    "SELECT count(*), count(DISTINCT epoch),"
+    " COALESCE (MIN (ts_us), 0), COALESCE (MAX (ts_us), 0),"
+    " count(DISTINCT CASE WHEN type = 'request.received' THEN request_id END),"
+    " count(DISTINCT CASE WHEN type = 'request.received' THEN enterprise_id END),"
+    " COALESCE (SUM (type = 'offer.made'), 0),"
+    " COALESCE (SUM (type = 'decline.made'), 0),"
+    " COALESCE (SUM (type = 'bank.timeout'), 0),"
+    " COALESCE (SUM (type = 'offer.accepted'), 0),"
+    " COALESCE (SUM (type = 'offer.withdrawn'), 0)"
+    " FROM events";
+
+static const char *s_gaps_sql =
+    "SELECT count(*), COALESCE (SUM (to_seq - from_seq + 1), 0) FROM gaps";
+
+static const char *s_loans_sql =
+    LOANS_CTE
+    " SELECT count(*), count(DISTINCT enterprise_id),"
+    " COALESCE (SUM (amount), 0), COALESCE (SUM (reduction), 0) FROM loans";
+
+static const char *s_weighted_sql =
+    LOANS_CTE " SELECT amount, reduction FROM loans";
+
+static const char *s_banks_sql =
+    LOANS_CTE ", rows AS ("
+    " SELECT COALESCE (bank, '') AS bank,"
+    "  (type = 'offer.made') AS offers, (type = 'decline.made') AS declines,"
+    "  (type = 'bank.timeout') AS timeouts,"
+    "  (type = 'offer.accepted') AS accepted,"
+    "  0 AS loans, 0 AS credit, 0 AS reduction"
+    " FROM events WHERE type IN ('offer.made', 'decline.made',"
+    "  'bank.timeout', 'offer.accepted')"
+    " UNION ALL"
+    " SELECT bank, 0, 0, 0, 0, 1, amount, reduction FROM loans)"
+    " SELECT bank, SUM (offers), SUM (declines), SUM (timeouts),"
+    "  SUM (accepted), SUM (loans), SUM (credit), SUM (reduction)"
+    " FROM rows GROUP BY bank ORDER BY bank";
+
+static const char *s_grids_sql =
+    LOANS_CTE ", requests AS ("
+    " SELECT DISTINCT r.request_id, COALESCE (r.grid_id,"
+    "  (SELECT x.grid_id FROM events x WHERE x.request_id = r.request_id"
+    "   AND x.type = 'request.enriched' AND x.grid_id IS NOT NULL"
+    "   ORDER BY x.epoch, x.seq LIMIT 1), '') AS grid"
+    " FROM events r WHERE r.type = 'request.received'),"
+    " rows AS ("
+    " SELECT grid, 1 AS requests, NULL AS enterprise_id, 0 AS loans,"
+    "  0 AS credit, 0 AS reduction FROM requests"
+    " UNION ALL"
+    " SELECT grid_id, 0, enterprise_id, 1, amount, reduction FROM loans)"
+    " SELECT grid, SUM (requests), count(DISTINCT enterprise_id), SUM (loans),"
+    "  SUM (credit), SUM (reduction)"
+    " FROM rows GROUP BY grid ORDER BY grid";
+
+
+//  --------------------------------------------------------------------------
+//  a / b rounded half away from zero (b > 0); 0 if b <= 0
+
+static int64_t
+s_round_div (__int128 a, __int128 b)
+{
+    if (b <= 0)
+        return 0;
+    if (a >= 0)
+        return (int64_t) ((2 * a + b) / (2 * b));
+    else
+        return -(int64_t) ((-2 * a + b) / (2 * b));
+}
+
+//  Mean of sum over n in tenths, rounded; 0 if n == 0
+static int64_t
+s_mean_tenths (__int128 sum, __int128 n)
+{
+    return s_round_div (sum * 10, n);
+}
+
+static void
+s_copy (char *dest, size_t size, const unsigned char *text)
+{
+    snprintf (dest, size, "%s", text? (const char *) text: "");
+}
+
+
+//  --------------------------------------------------------------------------
+//  Prepare sql; on failure fill err.  Returns the statement or NULL.
+
+static sqlite3_stmt *
+s_prepare (sqlite3 *db, const char *sql, char *err, size_t err_size)
+{
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+        snprintf (err, err_size, "%s", sqlite3_errmsg (db));
+        sqlite3_finalize (stmt);
+        return NULL;
+    }
+    return stmt;
+}
+
+//  Run a one-row query into count int64 values.  Returns 0 or -1.
+static int
+s_query_row (sqlite3 *db, const char *sql, int64_t **values, int count,
+             char *err, size_t err_size)
+{
+    sqlite3_stmt *stmt = s_prepare (db, sql, err, err_size);
+    if (!stmt)
+        return -1;
+    int rc = sqlite3_step (stmt);
+    if (rc == SQLITE_ROW)
+        for (int i = 0; i < count; i++)
+            *values [i] = sqlite3_column_int64 (stmt, i);
+    else
+        snprintf (err, err_size, "%s", sqlite3_errmsg (db));
+    sqlite3_finalize (stmt);
+    return rc == SQLITE_ROW? 0: -1;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Check the meta table.  Returns 0, or -1 with err filled.
+
+static int
+s_check_log (sqlite3 *db, char *err, size_t err_size)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2 (db,
+        "SELECT key, value FROM meta"
+        " WHERE key IN ('application', 'schema_version')", -1, &stmt, NULL);
+    if (rc != SQLITE_OK) {
+        if ((rc & 0xff) == SQLITE_NOTADB)
+            snprintf (err, err_size, "not an SQLite database");
+        else
+            snprintf (err, err_size, "not a finmatch event log (%s)",
+                      sqlite3_errmsg (db));
+        return -1;
+    }
+    char application [64] = "";
+    int version = 0;
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        const char *key = (const char *) sqlite3_column_text (stmt, 0);
+        const char *value = (const char *) sqlite3_column_text (stmt, 1);
+        if (key && value && streq (key, "application"))
+            snprintf (application, sizeof application, "%s", value);
+        else
+        if (key && value && streq (key, "schema_version"))
+            version = atoi (value);
+    }
+    sqlite3_finalize (stmt);
+    if (rc != SQLITE_DONE) {
+        snprintf (err, err_size, "%s", sqlite3_errmsg (db));
+        return -1;
+    }
+    if (!streq (application, FM_STORE_APPLICATION)) {
+        snprintf (err, err_size, "not a finmatch event log");
+        return -1;
+    }
+    if (version != FM_STORE_SCHEMA_VERSION) {
+        snprintf (err, err_size, "event log schema version %d, this finmatch"
+                  " reads version %d", version, FM_STORE_SCHEMA_VERSION);
+        return -1;
+    }
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Per-bank and per-grid tables.  Return 0 or -1 with err filled.
+
+static int
+s_compute_banks (sqlite3 *db, fm_report_t *out, char *err, size_t err_size)
+{
+    sqlite3_stmt *stmt = s_prepare (db, s_banks_sql, err, err_size);
+    if (!stmt)
+        return -1;
+    size_t alloc = 0;
+    int rc;
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        if (out->bank_count == alloc) {
+            alloc = alloc? alloc * 2: 8;
+            fm_report_bank_t *banks = (fm_report_bank_t *)
+                realloc (out->banks, alloc * sizeof (fm_report_bank_t));
+            if (!banks) {
+                snprintf (err, err_size, "out of memory");
+                rc = SQLITE_NOMEM;
+                break;
+            }
+            out->banks = banks;
+        }
+        fm_report_bank_t *bank = &out->banks [out->bank_count++];
+        memset (bank, 0, sizeof *bank);
+        s_copy (bank->bank, sizeof bank->bank, sqlite3_column_text (stmt, 0));
+        bank->offers = sqlite3_column_int64 (stmt, 1);
+        bank->declines = sqlite3_column_int64 (stmt, 2);
+        bank->timeouts = sqlite3_column_int64 (stmt, 3);
+        bank->accepted = sqlite3_column_int64 (stmt, 4);
+        bank->loans = sqlite3_column_int64 (stmt, 5);
+        bank->credit_fen = sqlite3_column_int64 (stmt, 6);
+        bank->avg_reduction_tenth_bp =
+            s_mean_tenths (sqlite3_column_int64 (stmt, 7), bank->loans);
+    }
+    if (rc != SQLITE_DONE && rc != SQLITE_NOMEM)
+        snprintf (err, err_size, "%s", sqlite3_errmsg (db));
+    sqlite3_finalize (stmt);
+    return rc == SQLITE_DONE? 0: -1;
+}
+
+static int
+s_compute_grids (sqlite3 *db, fm_report_t *out, char *err, size_t err_size)
+{
+    sqlite3_stmt *stmt = s_prepare (db, s_grids_sql, err, err_size);
+    if (!stmt)
+        return -1;
+    size_t alloc = 0;
+    int rc;
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        if (out->grid_count == alloc) {
+            alloc = alloc? alloc * 2: 8;
+            fm_report_grid_t *grids = (fm_report_grid_t *)
+                realloc (out->grids, alloc * sizeof (fm_report_grid_t));
+            if (!grids) {
+                snprintf (err, err_size, "out of memory");
+                rc = SQLITE_NOMEM;
+                break;
+            }
+            out->grids = grids;
+        }
+        fm_report_grid_t *grid = &out->grids [out->grid_count++];
+        memset (grid, 0, sizeof *grid);
+        s_copy (grid->grid, sizeof grid->grid, sqlite3_column_text (stmt, 0));
+        grid->requests = sqlite3_column_int64 (stmt, 1);
+        grid->enterprises_served = sqlite3_column_int64 (stmt, 2);
+        grid->loans = sqlite3_column_int64 (stmt, 3);
+        grid->credit_fen = sqlite3_column_int64 (stmt, 4);
+        grid->avg_reduction_tenth_bp =
+            s_mean_tenths (sqlite3_column_int64 (stmt, 5), grid->loans);
+    }
+    if (rc != SQLITE_DONE && rc != SQLITE_NOMEM)
+        snprintf (err, err_size, "%s", sqlite3_errmsg (db));
+    sqlite3_finalize (stmt);
+    return rc == SQLITE_DONE? 0: -1;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Compute the report from an open finmatch log
+
+int
+fm_report_compute (sqlite3 *db, fm_report_t *out, char *err, size_t err_size)
+{
+    assert (db);
+    assert (out);
+    assert (err && err_size);
+    memset (out, 0, sizeof *out);
+    *err = 0;
+    if (s_check_log (db, err, err_size))
+        return -1;
+
+    //  One read transaction: every figure sees the same snapshot even
+    //  while the recorder keeps committing (WAL)
+    if (sqlite3_exec (db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+        snprintf (err, err_size, "%s", sqlite3_errmsg (db));
+        return -1;
+    }
+    int64_t *totals [] = {
+        &out->events, &out->epochs, &out->first_ts_us, &out->last_ts_us,
+        &out->requests, &out->enterprises, &out->offers, &out->declines,
+        &out->timeouts, &out->accepted, &out->withdrawn
+    };
+    int64_t *gaps [] = { &out->gaps, &out->missing_events };
+    int64_t reduction_sum = 0;
+    int64_t *loans [] = {
+        &out->loans, &out->enterprises_served, &out->credit_fen, &reduction_sum
+    };
+    int rc = s_query_row (db, s_totals_sql, totals, 11, err, err_size);
+    if (rc == 0)
+        rc = s_query_row (db, s_gaps_sql, gaps, 2, err, err_size);
+    if (rc == 0)
+        rc = s_query_row (db, s_loans_sql, loans, 4, err, err_size);
+    if (rc == 0) {
+        out->avg_reduction_tenth_bp = s_mean_tenths (reduction_sum, out->loans);
+        //  Σ amount × reduction in 128 bits: 1e13 fen × 1e4 bp per loan
+        sqlite3_stmt *stmt = s_prepare (db, s_weighted_sql, err, err_size);
+        __int128 weighted = 0, amount = 0;
+        int step = SQLITE_ERROR;
+        if (stmt) {
+            while ((step = sqlite3_step (stmt)) == SQLITE_ROW) {
+                int64_t fen = sqlite3_column_int64 (stmt, 0);
+                weighted += (__int128) fen * sqlite3_column_int64 (stmt, 1);
+                amount += fen;
+            }
+            if (step != SQLITE_DONE)
+                snprintf (err, err_size, "%s", sqlite3_errmsg (db));
+            sqlite3_finalize (stmt);
+        }
+        out->weighted_reduction_tenth_bp = s_mean_tenths (weighted, amount);
+        rc = step == SQLITE_DONE? 0: -1;
+    }
+    if (rc == 0)
+        rc = s_compute_banks (db, out, err, err_size);
+    if (rc == 0)
+        rc = s_compute_grids (db, out, err, err_size);
+    sqlite3_exec (db, "COMMIT", NULL, NULL, NULL);
+    if (rc)
+        fm_report_release (out);
+    return rc;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Open read-only, check and compute
+
+int
+fm_report_compute_path (const char *path, fm_report_t *out,
+                        char *err, size_t err_size)
+{
+    assert (path);
+    assert (out);
+    assert (err && err_size);
+    memset (out, 0, sizeof *out);
+    //  sqlite's "unable to open database file" does not say why
+    if (access (path, R_OK) != 0) {
+        snprintf (err, err_size, "%s: %s", path, strerror (errno));
+        return -1;
+    }
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf (err, err_size, "%s: %s", path,
+                  db? sqlite3_errmsg (db): sqlite3_errstr (rc));
+        sqlite3_close (db);
+        return -1;
+    }
+    sqlite3_busy_timeout (db, FM_STORE_BUSY_MS);
+    char reason [256];
+    rc = fm_report_compute (db, out, reason, sizeof reason);
+    if (rc)
+        snprintf (err, err_size, "%s: %s", path, reason);
+    sqlite3_close (db);
+    return rc;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Free what *self owns
+
+void
+fm_report_release (fm_report_t *self)
+{
+    if (self) {
+        free (self->banks);
+        free (self->grids);
+        memset (self, 0, sizeof *self);
+    }
+}
+
+
+//  --------------------------------------------------------------------------
+//  "20.3" from 203
+
+char *
+fm_report_tenths (int64_t tenths, char *buf, size_t size)
+{
+    uint64_t magnitude = tenths < 0? (uint64_t) 0 - (uint64_t) tenths
+                                   : (uint64_t) tenths;
+    snprintf (buf, size, "%s%" PRIu64 ".%" PRIu64, tenths < 0? "-": "",
+              magnitude / 10, magnitude % 10);
+    return buf;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Reduction as a table cell: "20.3bp", or "-" without loans
+
+static char *
+s_reduction_cell (int64_t tenths, int64_t loans, char *buf, size_t size)
+{
+    if (loans == 0)
+        snprintf (buf, size, "-");
+    else {
+        char number [32];
+        snprintf (buf, size, "%sbp",
+                  fm_report_tenths (tenths, number, sizeof number));
+    }
+    return buf;
+}
+
+static char *
+s_local_time (int64_t us, char *buf, size_t size)
+{
+    time_t seconds = (time_t) (us / 1000000);
+    struct tm tm;
+    if (us <= 0 || !localtime_r (&seconds, &tm))
+        snprintf (buf, size, "-");
+    else
+        strftime (buf, size, "%Y-%m-%d %H:%M:%S", &tm);
+    return buf;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Print as Chinese tables
+
+void
+fm_report_print (const fm_report_t *self, FILE *file)
+{
+    assert (self);
+    assert (file);
+    char money [64], cell [64], pct [32], from [32], to [32];
+    if (self->gaps)
+        fprintf (file,
+            "!!! 警告：事件日志有 %" PRId64 " 处缺口，共缺失 %" PRId64
+            " 条事件，以下统计可能偏低（详见 gaps 表）!!!\n"
+            "!!! WARNING: the event log has %" PRId64 " gaps (%" PRId64
+            " events missing); figures may be low !!!\n\n",
+            self->gaps, self->missing_events, self->gaps, self->missing_events);
+    fprintf (file, "事件日志：%" PRId64 " 条事件，%" PRId64 " 个纪元，%s 至 %s\n\n",
+             self->events, self->epochs,
+             s_local_time (self->first_ts_us, from, sizeof from),
+             s_local_time (self->last_ts_us, to, sizeof to));
+
+    fm_table_t *table = fm_table_new (2);
+    assert (table);
+    fm_table_column (table, 0, "指标", FM_ALIGN_LEFT, 0);
+    fm_table_column (table, 1, "数值", FM_ALIGN_RIGHT, 0);
+    fm_table_rowf (table, "融资需求\t%" PRId64, self->requests);
+    fm_table_rowf (table, "提出需求的企业\t%" PRId64, self->enterprises);
+    fm_table_rowf (table, "获贷企业\t%" PRId64, self->enterprises_served);
+    fm_table_rowf (table, "银行报价\t%" PRId64, self->offers);
+    fm_table_rowf (table, "银行婉拒\t%" PRId64, self->declines);
+    fm_table_rowf (table, "银行超时\t%" PRId64, self->timeouts);
+    fm_table_rowf (table, "企业接受报价\t%" PRId64, self->accepted);
+    fm_table_rowf (table, "报价撤回\t%" PRId64, self->withdrawn);
+    fm_table_rowf (table, "放款笔数\t%" PRId64, self->loans);
+    fm_table_rowf (table, "授信金额\t%s",
+                   fm_money_cn (self->credit_fen, money, sizeof money));
+    if (self->loans) {
+        //  A percentage needs whole bp: rounded from the tenths
+        int64_t bp = s_round_div (self->avg_reduction_tenth_bp, 10);
+        fm_table_rowf (table, "平均降息\t%s（约 %s）",
+                       s_reduction_cell (self->avg_reduction_tenth_bp,
+                                         self->loans, cell, sizeof cell),
+                       fm_rate_pct ((int32_t) bp, pct, sizeof pct));
+        bp = s_round_div (self->weighted_reduction_tenth_bp, 10);
+        fm_table_rowf (table, "按金额加权平均降息\t%s（约 %s）",
+                       s_reduction_cell (self->weighted_reduction_tenth_bp,
+                                         self->loans, cell, sizeof cell),
+                       fm_rate_pct ((int32_t) bp, pct, sizeof pct));
+    }
+    else
+        fm_table_rowf (table, "平均降息\t-");
+    fm_table_print (table, file);
+    fm_table_destroy (&table);
+
+    fprintf (file, "\n按银行\n");
+    table = fm_table_new (8);
+    assert (table);
+    const char *bank_heads [] = {
+        "银行", "报价", "婉拒", "超时", "接受", "放款", "授信金额", "平均降息"
+    };
+    for (size_t col = 0; col < 8; col++)
+        fm_table_column (table, col, bank_heads [col],
+                         col? FM_ALIGN_RIGHT: FM_ALIGN_LEFT, 0);
+    for (size_t i = 0; i < self->bank_count; i++) {
+        const fm_report_bank_t *bank = &self->banks [i];
+        fm_table_rowf (table, "%s\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%"
+                       PRId64 "\t%" PRId64 "\t%s\t%s",
+                       *bank->bank? bank->bank: "(未知)", bank->offers,
+                       bank->declines, bank->timeouts, bank->accepted,
+                       bank->loans,
+                       fm_money_cn (bank->credit_fen, money, sizeof money),
+                       s_reduction_cell (bank->avg_reduction_tenth_bp,
+                                         bank->loans, cell, sizeof cell));
+    }
+    fm_table_print (table, file);
+    fm_table_destroy (&table);
+
+    fprintf (file, "\n按网格\n");
+    table = fm_table_new (6);
+    assert (table);
+    const char *grid_heads [] = {
+        "网格", "融资需求", "获贷企业", "放款", "授信金额", "平均降息"
+    };
+    for (size_t col = 0; col < 6; col++)
+        fm_table_column (table, col, grid_heads [col],
+                         col? FM_ALIGN_RIGHT: FM_ALIGN_LEFT, 0);
+    for (size_t i = 0; i < self->grid_count; i++) {
+        const fm_report_grid_t *grid = &self->grids [i];
+        fm_table_rowf (table, "%s\t%" PRId64 "\t%" PRId64 "\t%" PRId64
+                       "\t%s\t%s",
+                       *grid->grid? grid->grid: "(未知)", grid->requests,
+                       grid->enterprises_served, grid->loans,
+                       fm_money_cn (grid->credit_fen, money, sizeof money),
+                       s_reduction_cell (grid->avg_reduction_tenth_bp,
+                                         grid->loans, cell, sizeof cell));
+    }
+    fm_table_print (table, file);
+    fm_table_destroy (&table);
+}
+
+
+//  --------------------------------------------------------------------------
+//  The report as JSON
+
+static void
+s_set_int (json_t *object, const char *key, int64_t value)
+{
+    json_object_set_new (object, key, json_integer ((json_int_t) value));
+}
+
+json_t *
+fm_report_json (const fm_report_t *self)
+{
+    assert (self);
+    json_t *root = json_object ();
+    json_t *banks = json_array ();
+    json_t *grids = json_array ();
+    if (!root || !banks || !grids) {
+        json_decref (root);
+        json_decref (banks);
+        json_decref (grids);
+        return NULL;
+    }
+    s_set_int (root, "v", 1);
+    s_set_int (root, "events", self->events);
+    s_set_int (root, "epochs", self->epochs);
+    s_set_int (root, "first_ts_us", self->first_ts_us);
+    s_set_int (root, "last_ts_us", self->last_ts_us);
+    s_set_int (root, "gaps", self->gaps);
+    s_set_int (root, "missing_events", self->missing_events);
+    s_set_int (root, "requests", self->requests);
+    s_set_int (root, "enterprises", self->enterprises);
+    s_set_int (root, "enterprises_served", self->enterprises_served);
+    s_set_int (root, "offers", self->offers);
+    s_set_int (root, "declines", self->declines);
+    s_set_int (root, "timeouts", self->timeouts);
+    s_set_int (root, "accepted", self->accepted);
+    s_set_int (root, "withdrawn", self->withdrawn);
+    s_set_int (root, "loans", self->loans);
+    s_set_int (root, "credit_granted_fen", self->credit_fen);
+    s_set_int (root, "avg_reduction_tenth_bp", self->avg_reduction_tenth_bp);
+    s_set_int (root, "weighted_reduction_tenth_bp",
+               self->weighted_reduction_tenth_bp);
+    for (size_t i = 0; i < self->bank_count; i++) {
+        const fm_report_bank_t *bank = &self->banks [i];
+        json_t *row = json_object ();
+        json_object_set_new (row, "bank", json_string (bank->bank));
+        s_set_int (row, "offers", bank->offers);
+        s_set_int (row, "declines", bank->declines);
+        s_set_int (row, "timeouts", bank->timeouts);
+        s_set_int (row, "accepted", bank->accepted);
+        s_set_int (row, "loans", bank->loans);
+        s_set_int (row, "credit_granted_fen", bank->credit_fen);
+        s_set_int (row, "avg_reduction_tenth_bp", bank->avg_reduction_tenth_bp);
+        json_array_append_new (banks, row);
+    }
+    for (size_t i = 0; i < self->grid_count; i++) {
+        const fm_report_grid_t *grid = &self->grids [i];
+        json_t *row = json_object ();
+        json_object_set_new (row, "grid", json_string (grid->grid));
+        s_set_int (row, "requests", grid->requests);
+        s_set_int (row, "enterprises_served", grid->enterprises_served);
+        s_set_int (row, "loans", grid->loans);
+        s_set_int (row, "credit_granted_fen", grid->credit_fen);
+        s_set_int (row, "avg_reduction_tenth_bp", grid->avg_reduction_tenth_bp);
+        json_array_append_new (grids, row);
+    }
+    json_object_set_new (root, "banks", banks);
+    json_object_set_new (root, "grids", grids);
+    return root;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Selftest: a fixture log written with fm_store from a fixed event list
+
+typedef struct {
+    uint64_t epoch;
+    uint64_t seq;
+    fm_event_type_t type;
+    const char *request_id;
+    const char *enterprise_id;
+    const char *grid_id;
+    const char *bank;
+    const char *product;
+    const char *loan_id;
+    int64_t amount_yuan;
+    int32_t base_rate_bp;
+    int32_t effective_rate_bp;
+} s_fixture_t;
+
+#define E1  UINT64_C(1714521600000000)      //  2024-05-01 00:00 UTC
+#define E2  UINT64_C(1714608000000000)      //  the broker restarted
+#define R1  "a1a1a1a1a1a1a1a1"
+#define R2  "b2b2b2b2b2b2b2b2"
+#define R3  "c3c3c3c3c3c3c3c3"
+#define EA  "91500105MA5U0AAAA1"
+#define EB  "91500105MA5U0BBBB2"
+#define EC  "91500105MA5U0CCCC3"
+
+static const s_fixture_t s_fixture [] = {
+    //  Three requests; R2 leaves the grid to the registry (enriched)
+    { E1, 1, FM_EV_REQUEST_RECEIVED, R1, EA, "JB-GN-01", "", "", "", 3000000, 0, 0 },
+    { E1, 2, FM_EV_REQUEST_RECEIVED, R2, EB, "", "", "", "", 1000000, 0, 0 },
+    { E1, 3, FM_EV_REQUEST_RECEIVED, R3, EC, "JB-GN-02", "", "", "", 5000000, 0, 0 },
+    { E1, 4, FM_EV_REQUEST_ENRICHED, R2, EB, "JB-GN-01", "", "", "", 0, 0, 0 },
+    { E1, 5, FM_EV_OFFER_MADE, R1, EA, "JB-GN-01", "CQRCB", "GRIDE", "", 3000000, 375, 345 },
+    { E1, 6, FM_EV_OFFER_MADE, R1, EA, "JB-GN-01", "ABC", "KJD", "", 3000000, 380, 360 },
+    { E1, 7, FM_EV_DECLINE_MADE, R2, EB, "JB-GN-01", "ABC", "", "", 0, 0, 0 },
+    { E1, 8, FM_EV_OFFER_MADE, R2, EB, "JB-GN-01", "CQRCB", "GRIDE", "", 1000000, 375, 355 },
+    { E1, 9, FM_EV_OFFER_MADE, R3, EC, "JB-GN-02", "ABC", "KJD", "", 5000000, 400, 385 },
+    { E1, 10, FM_EV_BANK_TIMEOUT, R3, EC, "JB-GN-02", "CQRCB", "", "", 0, 0, 0 },
+    { E1, 11, FM_EV_OFFER_ACCEPTED, R1, EA, "JB-GN-01", "CQRCB", "", "", 3000000, 0, 0 },
+    { E1, 12, FM_EV_LOAN_GRANTED, R1, EA, "JB-GN-01", "CQRCB", "GRIDE", "CQRCB-" R1, 3000000, 375, 345 },
+    { E1, 13, FM_EV_OFFER_ACCEPTED, R3, EC, "JB-GN-02", "ABC", "", "", 5000000, 0, 0 },
+    { E1, 14, FM_EV_LOAN_GRANTED, R3, EC, "JB-GN-02", "ABC", "KJD", "ABC-" R3, 5000000, 400, 385 },
+    //  New epoch, first two events lost (gap 1..2); R1 replayed, and its
+    //  loan event repeated: neither may count twice
+    { E2, 3, FM_EV_WORKER_READY, "", "", "", "", "", "", 0, 0, 0 },
+    { E2, 4, FM_EV_REQUEST_RECEIVED, R1, EA, "JB-GN-01", "", "", "", 3000000, 0, 0 },
+    { E2, 5, FM_EV_LOAN_GRANTED, R1, EA, "JB-GN-01", "CQRCB", "GRIDE", "CQRCB-" R1, 3000000, 375, 345 },
+};
+#define FIXTURE_COUNT (sizeof (s_fixture) / sizeof (s_fixture [0]))
+
+static void
+s_fixture_write (const char *path)
+{
+    fm_store_t *store = fm_store_new (path, 1000, 1000);
+    assert (store);
+    for (size_t i = 0; i < FIXTURE_COUNT; i++) {
+        const s_fixture_t *row = &s_fixture [i];
+        fm_event_t event;
+        memset (&event, 0, sizeof event);
+        event.epoch = row->epoch;
+        event.seq = row->seq;
+        event.ts_us = (int64_t) (row->epoch + row->seq * 1000000);
+        event.type = row->type;
+        snprintf (event.request_id, sizeof event.request_id, "%s", row->request_id);
+        snprintf (event.enterprise_id, sizeof event.enterprise_id, "%s",
+                  row->enterprise_id);
+        snprintf (event.grid_id, sizeof event.grid_id, "%s", row->grid_id);
+        snprintf (event.bank, sizeof event.bank, "%s", row->bank);
+        snprintf (event.product, sizeof event.product, "%s", row->product);
+        snprintf (event.loan_id, sizeof event.loan_id, "%s", row->loan_id);
+        if (*row->product)
+            snprintf (event.offer_id, sizeof event.offer_id, "%s/%s",
+                      row->bank, row->product);
+        if (row->type == FM_EV_WORKER_READY)
+            snprintf (event.service, sizeof event.service, "bank.CQRCB");
+        event.amount_fen = row->amount_yuan * 100;
+        event.term_months = row->amount_yuan? 12: 0;
+        event.base_rate_bp = row->base_rate_bp;
+        event.effective_rate_bp = row->effective_rate_bp;
+        int rc = fm_store_append (store, &event, NULL, 0);
+        assert (rc == 0);
+    }
+    int rc = fm_store_flush (store);
+    assert (rc == 0);
+    fm_store_destroy (&store);
+}
+
+static void
+s_unlink_db (const char *path)
+{
+    char name [300];
+    unlink (path);
+    snprintf (name, sizeof name, "%s-wal", path);
+    unlink (name);
+    snprintf (name, sizeof name, "%s-shm", path);
+    unlink (name);
+}
+
+void
+fm_report_test (bool verbose)
+{
+    //  @selftest
+    char dir [] = "/tmp/fm_report_test.XXXXXX";
+    assert (mkdtemp (dir));
+    char path [256];
+    snprintf (path, sizeof path, "%s/events.db", dir);
+    s_fixture_write (path);
+
+    fm_report_t report;
+    char err [256];
+    int rc = fm_report_compute_path (path, &report, err, sizeof err);
+    if (rc)
+        zsys_error ("fm_report_test: %s", err);
+    assert (rc == 0);
+    assert (report.events == 17);
+    assert (report.epochs == 2);
+    assert (report.first_ts_us == (int64_t) E1 + 1000000);
+    assert (report.last_ts_us == (int64_t) E2 + 5000000);
+    assert (report.gaps == 1);
+    assert (report.missing_events == 2);
+    assert (report.requests == 3);
+    assert (report.enterprises == 3);
+    assert (report.enterprises_served == 2);
+    assert (report.offers == 4);
+    assert (report.declines == 1);
+    assert (report.timeouts == 1);
+    assert (report.accepted == 2);
+    assert (report.withdrawn == 0);
+    assert (report.loans == 2);
+    assert (report.credit_fen == INT64_C(800000000));       //  800万元
+    //  Reductions 30 and 15 bp: mean 22.5; by amount (300万×30 + 500万×15)
+    //  / 800万 = 20.625 -> 20.6
+    assert (report.avg_reduction_tenth_bp == 225);
+    assert (report.weighted_reduction_tenth_bp == 206);
+
+    assert (report.bank_count == 2);
+    fm_report_bank_t *abc = &report.banks [0];
+    assert (streq (abc->bank, "ABC"));
+    assert (abc->offers == 2 && abc->declines == 1 && abc->timeouts == 0);
+    assert (abc->accepted == 1 && abc->loans == 1);
+    assert (abc->credit_fen == INT64_C(500000000));
+    assert (abc->avg_reduction_tenth_bp == 150);
+    fm_report_bank_t *cqrcb = &report.banks [1];
+    assert (streq (cqrcb->bank, "CQRCB"));
+    assert (cqrcb->offers == 2 && cqrcb->declines == 0 && cqrcb->timeouts == 1);
+    assert (cqrcb->accepted == 1 && cqrcb->loans == 1);
+    assert (cqrcb->credit_fen == INT64_C(300000000));
+    assert (cqrcb->avg_reduction_tenth_bp == 300);
+
+    assert (report.grid_count == 2);
+    fm_report_grid_t *gn1 = &report.grids [0];
+    assert (streq (gn1->grid, "JB-GN-01"));
+    assert (gn1->requests == 2);        //  R1, and R2 through its profile
+    assert (gn1->enterprises_served == 1 && gn1->loans == 1);
+    assert (gn1->credit_fen == INT64_C(300000000));
+    assert (gn1->avg_reduction_tenth_bp == 300);
+    fm_report_grid_t *gn2 = &report.grids [1];
+    assert (streq (gn2->grid, "JB-GN-02"));
+    assert (gn2->requests == 1 && gn2->enterprises_served == 1);
+    assert (gn2->loans == 1 && gn2->credit_fen == INT64_C(500000000));
+    assert (gn2->avg_reduction_tenth_bp == 150);
+
+    //  Rounding is integer, half away from zero
+    assert (s_mean_tenths (45, 2) == 225);
+    assert (s_mean_tenths (1, 3) == 3);         //  0.333 -> 0.3
+    assert (s_mean_tenths (2, 3) == 7);         //  0.666 -> 0.7
+    assert (s_mean_tenths (1, 4) == 3);         //  0.25 -> 0.3
+    assert (s_mean_tenths (-1, 4) == -3);
+    assert (s_mean_tenths (5, 0) == 0);
+    char tenths [32];
+    assert (streq (fm_report_tenths (203, tenths, sizeof tenths), "20.3"));
+    assert (streq (fm_report_tenths (-5, tenths, sizeof tenths), "-0.5"));
+    assert (streq (fm_report_tenths (0, tenths, sizeof tenths), "0.0"));
+
+    //  JSON: keys and integer values, and the golden file when the source
+    //  tree is known (ctest sets FM_SOURCE_DIR)
+    json_t *json = fm_report_json (&report);
+    assert (json);
+    assert (json_integer_value (json_object_get (json, "credit_granted_fen"))
+            == 800000000);
+    assert (json_integer_value (json_object_get (json, "requests")) == 3);
+    assert (json_integer_value (json_object_get (json, "avg_reduction_tenth_bp"))
+            == 225);
+    assert (json_integer_value (json_object_get (json, "gaps")) == 1);
+    json_t *bank = json_array_get (json_object_get (json, "banks"), 1);
+    assert (streq (json_string_value (json_object_get (bank, "bank")), "CQRCB"));
+    assert (json_integer_value (json_object_get (bank, "timeouts")) == 1);
+    const char *source = getenv ("FM_SOURCE_DIR");
+    if (source) {
+        char golden [512];
+        snprintf (golden, sizeof golden,
+                  "%s/tests/data/report/expected.json", source);
+        json_error_t json_err;
+        json_t *expected = json_load_file (golden, 0, &json_err);
+        if (!expected)
+            zsys_error ("fm_report_test: %s: %s", golden, json_err.text);
+        assert (expected);
+        if (!json_equal (json, expected)) {
+            char *text = json_dumps (json, JSON_INDENT (2));
+            zsys_error ("fm_report_test: JSON differs from %s:\n%s",
+                        golden, text);
+            free (text);
+        }
+        assert (json_equal (json, expected));
+        json_decref (expected);
+    }
+    else
+        zsys_warning ("fm_report_test: FM_SOURCE_DIR unset, golden JSON skipped");
+    json_decref (json);
+
+    //  Human output: Chinese headings, money in 万元, the gap warning
+    char *text = NULL;
+    size_t text_size = 0;
+    FILE *memory = open_memstream (&text, &text_size);
+    assert (memory);
+    fm_report_print (&report, memory);
+    fclose (memory);
+    if (verbose)
+        printf ("%s", text);
+    assert (strstr (text, "警告"));
+    assert (strstr (text, "按银行"));
+    assert (strstr (text, "按网格"));
+    assert (strstr (text, "800万元"));
+    assert (strstr (text, "500万元"));
+    assert (strstr (text, "22.5bp（约 0.23%）"));
+    assert (strstr (text, "20.6bp（约 0.21%）"));
+    assert (strstr (text, "JB-GN-02"));
+    free (text);
+    fm_report_release (&report);
+    assert (report.banks == NULL && report.bank_count == 0);
+
+    //  An empty log: zeros, no division by zero
+    char empty [256];
+    snprintf (empty, sizeof empty, "%s/empty.db", dir);
+    fm_store_t *store = fm_store_new (empty, 1, 1);
+    assert (store);
+    fm_store_destroy (&store);
+    rc = fm_report_compute_path (empty, &report, err, sizeof err);
+    assert (rc == 0);
+    assert (report.events == 0 && report.loans == 0);
+    assert (report.avg_reduction_tenth_bp == 0 && report.bank_count == 0);
+    fm_report_release (&report);
+
+    //  Refusals: a missing file (not created), another database, a text
+    //  file; the command exits 2 for them and 0 for the log
+    char missing [256];
+    snprintf (missing, sizeof missing, "%s/missing.db", dir);
+    rc = fm_report_compute_path (missing, &report, err, sizeof err);
+    assert (rc == -1);
+    assert (strstr (err, "missing.db"));
+    assert (!zsys_file_exists (missing));
+
+    char other [256];
+    snprintf (other, sizeof other, "%s/other.db", dir);
+    sqlite3 *db = NULL;
+    rc = sqlite3_open (other, &db);
+    assert (rc == SQLITE_OK);
+    rc = sqlite3_exec (db, "CREATE TABLE foo (x)", NULL, NULL, NULL);
+    assert (rc == SQLITE_OK);
+    sqlite3_close (db);
+    rc = fm_report_compute_path (other, &report, err, sizeof err);
+    assert (rc == -1);
+    assert (strstr (err, "not a finmatch event log"));
+
+    char textfile [256];
+    snprintf (textfile, sizeof textfile, "%s/notes.txt", dir);
+    FILE *handle = fopen (textfile, "w");
+    assert (handle);
+    fprintf (handle, "这不是数据库 - this is not a database at all, just text\n");
+    fclose (handle);
+    rc = fm_report_compute_path (textfile, &report, err, sizeof err);
+    assert (rc == -1);
+    assert (strstr (err, "not an SQLite database"));
+
+    fm_cli_t cli = { NULL, NULL, 1000, false, false };
+    char *args_missing [] = { "report", "--db", missing, NULL };
+    assert (fm_cmd_report (&cli, 3, args_missing) == 2);
+    char *args_other [] = { "report", "--db", other, "--json", NULL };
+    assert (fm_cmd_report (&cli, 4, args_other) == 2);
+    char *args_none [] = { "report", NULL };
+    assert (fm_cmd_report (&cli, 1, args_none) == 2);
+    char *args_bad [] = { "report", "--bogus", NULL };
+    assert (fm_cmd_report (&cli, 2, args_bad) == 2);
+
+    s_unlink_db (path);
+    s_unlink_db (empty);
+    s_unlink_db (other);
+    unlink (textfile);
+    rmdir (dir);
+    //  @end
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+#   bootstrap.sh - install finmatch's build dependencies and build it
+#
+#   Usage: deploy/bootstrap.sh [BUILD_DIR] [CMAKE_OPTION...]
+#     deploy/bootstrap.sh                       #   build/ , defaults
+#     deploy/bootstrap.sh build-ci -DFM_WERROR=ON
+#     deploy/bootstrap.sh -DFM_SANITIZE=ON      #   build/ with options
+#
+#   Targets a fresh Debian 12.  Idempotent: packages are installed only if
+#   one is missing (apt needs root then), and the build is incremental.
+#   Works from any directory; a relative BUILD_DIR is taken relative to the
+#   repository root, so the same command always builds the same tree.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+#   What the top-level CMakeLists.txt finds through pkg-config (libczmq,
+#   libzmq, msgpack, sqlite3, jansson), the toolchain, and the sqlite3 CLI
+#   the tests and operators use.  gcc's ASan/UBSan runtimes come with
+#   build-essential (gcc-12 depends on libasan8 and libubsan1).
+PACKAGES=(build-essential cmake pkg-config libczmq-dev libzmq3-dev
+          libmsgpack-dev libsqlite3-dev sqlite3 libjansson-dev)
+
+missing=()
+for package in "${PACKAGES[@]}"; do
+    status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
+    if [[ "$status" != "install ok installed" ]]; then
+        missing+=("$package")
+    fi
+done
+if (( ${#missing[@]} > 0 )); then
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "bootstrap.sh: missing packages: ${missing[*]}" >&2
+        echo "bootstrap.sh: run as root, or first: sudo apt-get install ${missing[*]}" >&2
+        exit 1
+    fi
+    echo "bootstrap.sh: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update
+    apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+#   First argument is the build directory unless it is a cmake option
+BUILD="build"
+if (( $# > 0 )) && [[ "$1" != -* ]]; then
+    BUILD="$1"
+    shift
+fi
+if [[ "$BUILD" != /* ]]; then
+    BUILD="$ROOT/$BUILD"
+fi
+
+cmake -S "$ROOT" -B "$BUILD" "$@"
+cmake --build "$BUILD" -j "$(nproc)"
+echo "bootstrap.sh: built in $BUILD"

@@ -1,0 +1,147 @@
+/*  =========================================================================
+    fm_proc - start and stop real finmatch processes for integration tests
+
+    The integration tests run the shipped binaries (finmatch-broker, -gov,
+    -bank, -recorder) as separate processes on loopback.  This helper owns
+    everything that makes that safe to do from a test:
+    - one temp directory per test run for logs, configs and databases
+      (kept when the test fails, so the logs can be read; removed on pass);
+    - spawning a binary from FM_BIN_DIR with stdout/stderr in that
+      directory ("<name>.log"), in its own process group, with a parent
+      death signal so nothing outlives a test killed by ctest's TIMEOUT;
+    - stopping: SIGTERM, wait up to a bound, then SIGKILL;
+    - cleanup of every tracked process on exit, on assert (SIGABRT), and on
+      SIGINT/SIGTERM/SIGSEGV, so a failing test never leaks a broker;
+    - polling helpers: wait until a condition holds or a deadline passes,
+      failing early (with the log tail) when a tracked process died.
+    It is test code: failures of the environment (fork, mkdtemp) abort.
+    =========================================================================
+*/
+
+#ifndef FM_PROC_H_INCLUDED
+#define FM_PROC_H_INCLUDED
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct _fm_proc_t fm_proc_t;
+
+//  Set up a test run: create the temp dir "fm-<test>-XXXXXX" under
+//  $TMPDIR (or /tmp), resolve FM_BIN_DIR (default: the directory of
+//  argv0) and FM_SOURCE_DIR, install the cleanup handlers.  Call once,
+//  after zsys_init.  Returns the temp dir (borrowed); aborts on failure.
+const char *
+    fm_proc_setup (const char *test, const char *argv0);
+
+//  End a test run: stop every process still running, then remove the temp
+//  dir if passed, else print where it is kept.  Returns the exit code to
+//  return from main (0 if passed, 1 if not).
+int
+    fm_proc_teardown (bool passed);
+
+//  The directory of the binaries, the source tree and the temp dir.
+//  Borrowed.
+const char *
+    fm_proc_bin_dir (void);
+const char *
+    fm_proc_source_dir (void);
+const char *
+    fm_proc_tmp_dir (void);
+
+//  A path in the temp dir from a printf format.  Caller owns the string.
+char *
+    fm_proc_tmp_path (const char *format, ...) CHECK_PRINTF (1);
+
+//  A path in the source tree from a printf format.  Caller owns it.
+char *
+    fm_proc_source_path (const char *format, ...) CHECK_PRINTF (1);
+
+//  Start binary (a name in the bin dir) with the NULL-terminated argument
+//  list args (argv[1]...).  name labels the process in logs and names its
+//  log file "<name>.log" (stdout and stderr) in the temp dir.  Returns the
+//  process, or NULL if the binary is missing or fork failed (logged).
+fm_proc_t *
+    fm_proc_start (const char *name, const char *binary, const char **args);
+
+//  Stop: SIGTERM, wait up to timeout_ms, then SIGKILL and reap.  Returns
+//  the exit code (0..255), or 128 + signal if it died by a signal, or the
+//  stored code if it had already exited.  Cannot fail.
+int
+    fm_proc_stop (fm_proc_t *self, int timeout_ms);
+
+//  True while the process has not exited (reaps it if it has).
+bool
+    fm_proc_running (fm_proc_t *self);
+
+//  Wait up to timeout_ms for the process to exit by itself.  Returns the
+//  exit code as fm_proc_stop does, or -1 if it is still running.
+int
+    fm_proc_wait (fm_proc_t *self, int timeout_ms);
+
+//  Process id, name, log path.  Borrowed.
+pid_t
+    fm_proc_pid (fm_proc_t *self);
+const char *
+    fm_proc_name (fm_proc_t *self);
+const char *
+    fm_proc_log (fm_proc_t *self);
+
+//  Print the last tail bytes of the process's log to stderr.
+void
+    fm_proc_dump_log (fm_proc_t *self, size_t tail);
+
+//  Destroy: stops the process (SIGKILL after 2 s) if still running.
+//  Idempotent; nulls *self_p.
+void
+    fm_proc_destroy (fm_proc_t **self_p);
+
+//  A TCP port on 127.0.0.1 free at the time of the call (bind port 0,
+//  read it back, close).  Returns the port, or -1.
+int
+    fm_proc_free_port (void);
+
+//  Write a ZPL config into the temp dir as "<name>.cfg": start from the
+//  fixture file (a path, or NULL for an empty tree), then apply the
+//  NULL-terminated pairs path, value ("gov/endpoint", "tcp://...").
+//  Returns the path written (caller owns), or NULL (logged).
+char *
+    fm_proc_config (const char *name, const char *fixture, ...);
+
+//  Poll: call cond (arg) every interval_ms until it returns true or
+//  timeout_ms passed.  Before each try, checks that every tracked process
+//  is still running; if one exited, logs which and
+//  returns false at once.  Returns true if cond held.
+typedef bool (fm_proc_cond_fn) (void *arg);
+bool
+    fm_proc_wait_until (fm_proc_cond_fn *cond, void *arg,
+                        int timeout_ms, int interval_ms);
+
+//  True if every tracked process still runs; else logs the first that
+//  exited.
+bool
+    fm_proc_all_running (void);
+
+//  Fail the test now: print file:line, the failed condition and the
+//  message, the log tails of
+//  every tracked process, kill them all and _exit (1).  Never returns.
+void
+    fm_proc_fail (const char *file, int line, const char *cond,
+                  const char *format, ...) CHECK_PRINTF (4);
+
+//  Check a condition; on failure report it (with a printf message) and end
+//  the test through fm_proc_fail.  Tests use this rather than assert () so
+//  the message says what was expected and what came.
+#define FM_CHECK(cond, ...) \
+    do { if (!(cond)) fm_proc_fail (__FILE__, __LINE__, #cond, __VA_ARGS__); \
+    } while (0)
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,43 @@
+#   Integration tests: real finmatch processes on loopback (tests/README.md).
+#   Included by tests/CMakeLists.txt.  Every test gets the binaries' dir and
+#   the source tree through the environment, and a TIMEOUT: a hung test is
+#   killed by ctest, and fm_proc's parent-death signal takes its children.
+
+set (FM_BINARIES finmatch-broker finmatch-gov finmatch-bank finmatch-recorder finmatch)
+set (FM_TEST_ENV "FM_BIN_DIR=${CMAKE_BINARY_DIR}/bin;FM_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+
+#   fm_proc: spawn/stop helper shared by the C integration tests
+add_library (fm_testproc STATIC fm_proc.c)
+target_include_directories (fm_testproc PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
+target_link_libraries (fm_testproc PUBLIC libfinmatch)
+
+#   system: 200 requests, 3 banks, gov, recorder; checks results and the DB
+add_executable (test_system test_system.c)
+target_link_libraries (test_system PRIVATE fm_testproc PkgConfig::SQLITE)
+add_dependencies (test_system ${FM_BINARIES})
+add_test (NAME system COMMAND test_system)
+set_tests_properties (system PROPERTIES TIMEOUT 180 ENVIRONMENT "${FM_TEST_ENV}")
+
+#   mdp_conformance: a raw RFC 7 worker and client against the real broker
+add_executable (test_mdp_conformance test_mdp_conformance.c)
+target_link_libraries (test_mdp_conformance PRIVATE fm_testproc)
+add_dependencies (test_mdp_conformance ${FM_BINARIES})
+add_test (NAME mdp_conformance COMMAND test_mdp_conformance)
+set_tests_properties (mdp_conformance PROPERTIES TIMEOUT 120 ENVIRONMENT "${FM_TEST_ENV}")
+
+#   cli_help_*: --help, --version, unknown flag, missing -c file; one test
+#   per binary and per finmatch subcommand
+foreach (BINARY finmatch-broker finmatch-gov finmatch-bank finmatch-recorder finmatch)
+    string (REPLACE "finmatch-" "" SHORT ${BINARY})
+    add_test (NAME cli_help_${SHORT}
+              COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/cli_help.sh
+                      ${CMAKE_BINARY_DIR}/bin ${PROJECT_VERSION} ${BINARY})
+    set_tests_properties (cli_help_${SHORT} PROPERTIES TIMEOUT 60 ENVIRONMENT "${FM_TEST_ENV}")
+endforeach ()
+foreach (COMMAND request accept watch report)
+    add_test (NAME cli_help_finmatch_${COMMAND}
+              COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/cli_help.sh
+                      ${CMAKE_BINARY_DIR}/bin ${PROJECT_VERSION} finmatch ${COMMAND})
+    set_tests_properties (cli_help_finmatch_${COMMAND} PROPERTIES TIMEOUT 60
+                          ENVIRONMENT "${FM_TEST_ENV}")
+endforeach ()
