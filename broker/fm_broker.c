@@ -100,7 +100,7 @@ typedef struct {
     void *queue_handle;             //  In service->queue when QUEUED
 } slot_t;
 
-//  Request states (SPEC.md "Request lifecycle")
+//  Request states (proto/SPEC.md 14.3)
 typedef enum {
     REQ_ENRICHING = 1,              //  waits for gov.credit
     REQ_GATHERING,                  //  waits for banks
@@ -1484,7 +1484,7 @@ s_client_mmi (broker_t *self, zframe_t *identity, const char *service,
 }
 
 //  A client message: [service][body] left in msg after the envelope.
-//  One switch over the service classes, as in SPEC.md "Client lifecycle"
+//  One switch over the service classes, as in proto/SPEC.md 14.2
 //  (clients are stateless: every message stands alone).
 typedef enum {
     CLIENT_SERVICE_REQUEST,         //  fm.request: REQUEST -> RESULT | ERROR
@@ -1874,7 +1874,7 @@ s_worker_ready (broker_t *self, zframe_t *identity, const char *key, zmsg_t *msg
 
 //  A worker message: [command][...] left in msg after the envelope.
 //
-//  Worker lifecycle, one machine per peer (SPEC.md "Worker lifecycle"):
+//  Worker lifecycle, one machine per peer (proto/SPEC.md 14.1):
 //
 //    state      event        action                            next
 //    ---------  -----------  --------------------------------  ---------
@@ -1883,7 +1883,12 @@ s_worker_ready (broker_t *self, zframe_t *identity, const char *key, zmsg_t *msg
 //    unknown    DISCONNECT   ignore                            unknown
 //    unknown    other        input.rejected, DISCONNECT        unknown
 //    ready      REPLY        refresh, route answer / late      ready
+//    ready      REPLY, body  input.rejected (request waits     ready
+//               undecodable  for its deadline)
+//    ready      REPLY, body  input.rejected, DISCONNECT        unknown
+//               breaks rules (token mismatch, wrong type/bank)
 //    ready      HEARTBEAT    refresh                           ready
+//    ready      (tick)       HEARTBEAT every min(intervals)    ready
 //    ready      DISCONNECT   forget                            unknown
 //    ready      READY        input.rejected, DISCONNECT        unknown
 //    ready      (silence)    worker.expired (heartbeat timer)  unknown

@@ -5,7 +5,7 @@
 #                                         Debian 12 installs what is missing)
 #   Environment:
 #     FM_BUILD_DIR   build directory (default: <repo>/build)
-#     FM_RUN_DIR     logs and the SQLite event log (default: <repo>/demo-run,
+#     FM_RUN_DIR     logs and the SQLite event log (default: <build>/demo-run,
 #                    emptied at start)
 #     FM_NO_BUILD=1  skip deploy/bootstrap.sh (binaries already built)
 #
@@ -22,11 +22,14 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$here")
-build=${FM_BUILD_DIR:-$root/build}
+#   A relative FM_BUILD_DIR is taken from the repository root, as
+#   bootstrap.sh does; a relative FM_RUN_DIR from the current directory
+build=${FM_BUILD_DIR:-build}
+[[ $build == /* ]] || build=$root/$build
 bin=$build/bin
-run=${FM_RUN_DIR:-$root/demo-run}
+run=$(realpath -m "${FM_RUN_DIR:-$build/demo-run}")
 db=$run/finmatch-events.db
-requests=$here/scenarios/demo-requests.csv
+requests=deploy/scenarios/demo-requests.csv     #   relative to $root
 
 STOP_WAIT_S=10          #   SIGTERM grace before SIGKILL (recorder commits)
 READY_TIMEOUT_MS=20000  #   all services registered
@@ -138,6 +141,15 @@ s_listening () {
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
+#   True if a TCP connection to 127.0.0.1:port is established (kernel
+#   table: remote address in hex, state 01 = ESTABLISHED)
+s_connected () {
+    local hex
+    hex=$(printf '%04X' "$1")
+    awk -v rem="0100007F:$hex" '$3 == rem && $4 == "01" { found = 1 }
+                                END { exit !found }' /proc/net/tcp
+}
+
 #   --------------------------------------------------------------------------
 heading "构建 / Build"
 if [ "${FM_NO_BUILD:-0}" != 1 ]; then
@@ -197,6 +209,16 @@ printf '  %-22s %s (router)  %s (events)\n' "finmatch-broker" "$broker_ep" "$eve
 
 start recorder "$bin/finmatch-recorder" --events "$events_ep" --db "$db"
 printf '  %-22s %s\n' "finmatch-recorder" "$db"
+#   A subscriber misses what is published before it has connected (the
+#   recorder would log a gap): let it connect before any worker registers.
+#   Its subscription follows the TCP handshake within a millisecond, long
+#   before the next process has even started.
+for (( n = 0; n < 100; n++ )); do
+    s_connected $(( port + 1 )) && break
+    check_alive
+    sleep 0.05
+done
+s_connected $(( port + 1 )) || die "the recorder did not connect to $events_ep (see $run/recorder.log)"
 start gov "$bin/finmatch-gov" -c "$here/gov.cfg" --endpoint "$broker_ep"
 printf '  %-22s %s\n' "finmatch-gov" "gov.credit <- deploy/gov.cfg"
 
@@ -229,7 +251,8 @@ fm () {
 }
 
 #   --------------------------------------------------------------------------
-heading "融资需求 / Financing requests ($(grep -cv '^\(#\|$\)' "$requests" | awk '{ print $1 - 1 }') from deploy/scenarios/demo-requests.csv)"
+cd "$root"
+heading "融资需求 / Financing requests ($(grep -cv '^\(#\|$\)' "$requests" | awk '{ print $1 - 1 }') from $requests)"
 #   Exit 1 only means some request was refused, which the scenario wants
 set +e
 fm request --file "$requests"
@@ -284,7 +307,7 @@ heading "等待记录 / Waiting for the recorder"
 granted=0
 deadline=$(( SECONDS + FLUSH_TIMEOUT_S ))
 while :; do
-    granted=$(fm --json report --db "$db" 2>/dev/null | jq -r '.totals.loans_granted // 0' 2>/dev/null || echo 0)
+    granted=$(fm --json report --db "$db" 2>/dev/null | jq -r '.loans // 0' 2>/dev/null || echo 0)
     [ "${granted:-0}" -ge $accepted ] && break
     [ $SECONDS -ge $deadline ] && die "the event log holds $granted granted loans after ${FLUSH_TIMEOUT_S}s, expected $accepted"
     sleep 0.2

@@ -31,6 +31,18 @@ static const fm_setting_t s_settings [] = {
       1, 100, "missed heartbeats before reconnecting" },
     { "bank/verbose", NULL, 0, FM_SETTING_BOOL, "0",
       0, 0, "log every message exchanged" },
+    //  The bank's own keys: listed so --help shows them and the loader
+    //  knows them; fm_bank_load validates them (and `products`)
+    { "bank/code", NULL, 0, FM_SETTING_STRING, "",
+      0, 0, "bank code, A-Z 0-9 _ (required); service bank.<code>" },
+    { "bank/name", NULL, 0, FM_SETTING_STRING, "",
+      0, 0, "bank display name (required)" },
+    { "bank/lpr_1y_bp", NULL, 0, FM_SETTING_STRING, "",
+      0, 0, "1-year LPR in bp, terms <= 60 months (required)" },
+    { "bank/lpr_5y_bp", NULL, 0, FM_SETTING_STRING, "",
+      0, 0, "5-year LPR in bp, terms > 60 months (required)" },
+    { "bank/offer_valid_days", NULL, 0, FM_SETTING_STRING, "7",
+      0, 0, "days an offer may be accepted, 1..365" },
 };
 #define SETTING_COUNT (sizeof (s_settings) / sizeof (s_settings [0]))
 

@@ -100,7 +100,12 @@ main (int argc, char **argv)
         for (int index = 0; index < count; index++) {
             if (ready [index])
                 continue;
-            int status = fm_client_mmi (client, services [index], PROBE_TIMEOUT_MS);
+            //  Never wait for a probe past the deadline
+            int64_t left = deadline - zclock_mono ();
+            if (left <= 0)
+                break;
+            int status = fm_client_mmi (client, services [index],
+                                        left < PROBE_TIMEOUT_MS? (int) left: PROBE_TIMEOUT_MS);
             if (status == 200) {
                 ready [index] = true;
                 missing--;
