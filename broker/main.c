@@ -74,6 +74,7 @@ main (int argc, char **argv)
 {
     zsys_init ();
     zsys_set_logident (NAME);
+    zsys_set_logstream (stderr);    //  czmq logs to stdout by default
     fm_config_t *config = fm_config_new (NAME, "[OPTIONS]", s_settings, SETTINGS);
     assert (config);
     int rc = fm_config_parse (config, argc, argv);

@@ -102,6 +102,7 @@ main (int argc, char **argv)
 {
     zsys_init ();
     zsys_set_logident ("finmatch-bank");
+    zsys_set_logstream (stderr);    //  czmq logs to stdout by default
     fm_config_t *config = fm_config_new ("finmatch-bank", "-c FILE [OPTIONS]",
                                          s_settings, SETTING_COUNT);
     assert (config);

@@ -94,6 +94,7 @@ main (int argc, char **argv)
 {
     zsys_init ();
     zsys_set_logident ("finmatch-gov");
+    zsys_set_logstream (stderr);    //  czmq logs to stdout by default
     fm_config_t *config = fm_config_new ("finmatch-gov", "[-c FILE] [OPTIONS]",
                                          s_settings, SETTING_COUNT);
     assert (config);
