@@ -54,6 +54,8 @@
 #include "fm_mdp.h"
 #include "fm_ids.h"
 #include "fm_rank.h"
+#include "fm_auth.h"
+#include "fm_lifecycle.h"
 #include <time.h>
 
 //  Defaults; each is a setting (SET name value, finmatch-broker.cfg)
@@ -64,6 +66,10 @@
 #define MAX_INFLIGHT        10000   //  requests being matched at once
 #define MAX_RETAINED        100000  //  completed requests kept for replay
 #define EVENTS_HWM          100000  //  events queued per subscriber
+#define FIRST_ROUND         0       //  banks asked at once; 0 = all
+#define FAST_TRACK_PCT      50      //  % of a bank's deadline for a request
+                                    //  carrying the fast_track lever
+#define FAST_TRACK_LEVER    "fast_track"    //  lever code (gov policy)
 
 //  Fixed limits
 #define ROUTER_HWM          100000  //  one client DEALER may hold thousands
@@ -98,7 +104,15 @@ typedef struct {
     slot_state_t state;
     char *worker_key;               //  Owned: key of the worker holding it
     void *queue_handle;             //  In service->queue when QUEUED
+    int64_t dispatched_us;          //  When it was dispatched, mono µs
+    int64_t deadline;               //  When the bank misses it, mono msecs
 } slot_t;
+
+//  A bank a retained request asked, kept for status and late replies
+typedef struct {
+    char bank [FM_CODE_SIZE];
+    int64_t dispatched_us;          //  mono µs
+} asked_t;
 
 //  Request states (proto/SPEC.md 14.3)
 typedef enum {
@@ -118,6 +132,9 @@ struct _broker_t {
     zsock_t *pipe;                  //  Actor pipe, borrowed
     zsock_t *router;                //  Clients and workers, owned
     zsock_t *publisher;             //  XPUB events, owned
+    fm_auth_t *auth;                //  CURVE policy, owned; NULL = insecure
+    const char *auth_key;           //  Key of the client message being
+                                    //  handled, borrowed from its frame
     zloop_t *loop;                  //  Reactor, owned
     bool verbose;                   //  Log every message
     bool terminated;                //  $TERM received
@@ -129,6 +146,10 @@ struct _broker_t {
     int64_t max_inflight;
     int64_t max_retained;
     int64_t events_hwm;
+    int64_t first_round;            //  Banks asked in the first round, 0 = all
+    int64_t fast_track_pct;         //  Deadline % under the fast_track lever
+    zhashx_t *bank_deadlines;       //  bank code -> int64_t msecs, owned:
+                                    //  per-bank deadline_ms overrides
     //  Tables
     zhashx_t *services;             //  name -> service_t, owned
     zhashx_t *workers;              //  identity hex -> worker_t, owned
@@ -177,6 +198,8 @@ struct _request_t {
     broker_t *broker;               //  Borrowed: parent
     char id [FM_REQUEST_ID_SIZE];   //  16 hex, also the reply-to token
     req_state_t state;
+    fm_req_state_t life;            //  Lifecycle state (SPEC 14.3); moves
+                                    //  only through s_request_move
     fm_request_t asked;             //  As the client sent it: replays
                                     //  compare against this
     char grid_id [FM_CODE_SIZE];    //  Effective grid (asked or profile)
@@ -188,8 +211,18 @@ struct _request_t {
     fm_profile_t *profile;          //  Owned, from gov.credit
     slot_t gov;                     //  CREDIT_QUERY
     zframe_t *gov_query;            //  Owned: encoded CREDIT_QUERY
-    slot_t *banks;                  //  Owned array of bank_count slots
+    slot_t *banks;                  //  Owned array of FM_MAX_BANKS slots,
+                                    //  bank_count used: the banks asked,
+                                    //  in asking order (never moves: queues
+                                    //  point into it)
     size_t bank_count;
+    service_t **candidates;         //  Owned: bank services in asking order;
+                                    //  [candidate_next..] not asked yet
+    size_t candidate_count;
+    size_t candidate_next;
+    bool fast_track;                //  Profile carries the fast_track lever
+    asked_t *asked_banks;           //  Owned, once retained: banks asked
+    size_t asked_banks_count;
     size_t banks_pending;           //  slots QUEUED or SENT
     zframe_t *bank_query;           //  Owned: one BANK_QUERY for all banks
     fm_offer_t *offers;             //  Owned: offers gathered, unranked
@@ -207,6 +240,9 @@ struct _request_t {
     zframe_t *confirmation;         //  Owned: stored CONFIRMATION body
     zlistx_t *acc_clients;          //  zframe_t awaiting confirmation, owned
     zlistx_t *withdrawn;            //  withdrawal_t, owned, or NULL
+    char grant_missed [FM_OFFER_ID_SIZE];   //  Offer whose grant timed
+                                    //  out: its late CONFIRMATION is late,
+                                    //  not illegal
 };
 
 //  An offer the bank withdrew, with the CONFIRMATION that said so: a
@@ -504,6 +540,24 @@ s_input_rejected (broker_t *self, zframe_t *identity, uint16_t status,
     if (self->verbose)
         zsys_debug ("broker: rejected input from %s: %u %s",
                     event.peer, status, event.text);
+    s_event_publish (self, &event);
+}
+
+
+//  fm_auth refused a key (handshake or message): publish auth.denied.
+//  peer = the first 16 characters of the public key (never a secret).
+static void
+s_auth_denied (void *arg, const char *key, const char *what, const char *text)
+{
+    broker_t *self = (broker_t *) arg;
+    fm_event_t event;
+    s_event_init (&event, FM_EV_AUTH_DENIED);
+    snprintf (event.peer, sizeof (event.peer), "%.16s", key && *key? key: "-");
+    snprintf (event.service, sizeof (event.service), "%s", what);
+    event.status = FM_STATUS_FORBIDDEN;
+    snprintf (event.text, sizeof (event.text), "%s", text);
+    s_utf8_trim (event.text);
+    zsys_warning ("broker: auth denied %s to %s: %s", what, event.peer, event.text);
     s_event_publish (self, &event);
 }
 
@@ -906,6 +960,8 @@ s_request_destroy (request_t **self_p)
             s_slot_release (&self->banks [index], SLOT_TIMED_OUT, false);
         s_slot_release (&self->grant, SLOT_TIMED_OUT, false);
         free (self->banks);
+        free (self->candidates);
+        free (self->asked_banks);
         free (self->profile);
         free (self->offers);
         free (self->accepted);
@@ -932,6 +988,7 @@ s_request_new (broker_t *broker, const char *id, const fm_request_t *asked)
     if (self) {
         self->broker = broker;
         self->state = REQ_ENRICHING;
+        self->life = FM_RS_RECEIVED;    //  From none: the table's first row
         broker->inflight++;
         self->heap_index = SIZE_MAX;
         snprintf (self->id, sizeof (self->id), "%s", id);
@@ -962,6 +1019,41 @@ s_request_delete (request_t *self)
     char id [FM_REQUEST_ID_SIZE];
     memcpy (id, self->id, sizeof (id));
     zhashx_delete (broker->requests, id);
+}
+
+//  Publish request.illegal: something tried to move the request from its
+//  state to `to` and the lifecycle table (fm_lifecycle) has no such row.
+//  The state is left as it was.
+static void CHECK_PRINTF (3)
+s_request_illegal (request_t *self, fm_req_state_t to, const char *format, ...)
+{
+    fm_event_t event;
+    s_event_request (&event, FM_EV_REQUEST_ILLEGAL, self);
+    event.grid_id [0] = 0;          //  Not in this event's field set
+    event.status = FM_STATUS_CONFLICT;
+    int length = snprintf (event.text, sizeof (event.text), "%s -> %s: ",
+                           fm_lifecycle_name (self->life), fm_lifecycle_name (to));
+    va_list args;
+    va_start (args, format);
+    vsnprintf (event.text + length, sizeof (event.text) - (size_t) length, format, args);
+    va_end (args);
+    s_utf8_trim (event.text);
+    zsys_warning ("broker: request %s: illegal transition %s", self->id, event.text);
+    s_event_publish (self->broker, &event);
+}
+
+//  Move a request to a new lifecycle state.  Returns 0, or -1 (and a
+//  request.illegal event) if the table forbids the move: every state
+//  change goes through here, so none is a silent overwrite.
+static int
+s_request_move (request_t *self, fm_req_state_t to)
+{
+    if (!fm_lifecycle_legal (self->life, to)) {
+        s_request_illegal (self, to, "no such transition");
+        return -1;
+    }
+    self->life = to;
+    return 0;
 }
 
 //  True if two requests carry the same content, field by field (the
@@ -1020,6 +1112,7 @@ s_request_fail (request_t *self, uint16_t status, const char *format, ...)
     if (body)
         s_clients_send (broker, self->clients, FM_SERVICE_REQUEST, body);
     zframe_destroy (&body);
+    s_request_move (self, FM_RS_FAILED);
     fm_event_t event;
     s_event_request (&event, FM_EV_REQUEST_COMPLETED, self);
     event.status = status;
@@ -1044,15 +1137,125 @@ s_request_retain (request_t *self)
     free (self->offers);
     self->offers = NULL;
     self->offer_count = self->offer_max = 0;
+    //  Keep who was asked and when (status, late replies), not the slots
+    self->asked_banks = (asked_t *) calloc (self->bank_count? self->bank_count: 1,
+                                      sizeof (asked_t));
+    assert (self->asked_banks);
+    for (size_t index = 0; index < self->bank_count; index++) {
+        snprintf (self->asked_banks [index].bank, sizeof (self->asked_banks [index].bank), "%s",
+                  self->banks [index].service->bank);
+        self->asked_banks [index].dispatched_us = self->banks [index].dispatched_us;
+    }
+    self->asked_banks_count = self->bank_count;
     free (self->banks);         //  All released before we get here
     self->banks = NULL;
     self->bank_count = 0;
+    free (self->candidates);
+    self->candidates = NULL;
+    self->candidate_count = self->candidate_next = 0;
     self->retained_handle = zlistx_add_end (broker->retained, self);
     while ((int64_t) zlistx_size (broker->retained) > broker->max_retained)
         s_request_delete ((request_t *) zlistx_first (broker->retained));
 }
 
-//  All banks answered or the deadline passed: time out the missing ones,
+//  Publish the bank-side events of a miss (bank.timeout, then sla.breach
+//  with how long the bank had), list the bank in RESULT.timed_out and give
+//  its capacity back.  The slot was pending.
+static void
+s_request_missed (request_t *self, slot_t *slot)
+{
+    broker_t *broker = self->broker;
+    int64_t waited_us = zclock_usecs () - slot->dispatched_us;
+    fm_event_t event;
+    s_event_request (&event, FM_EV_BANK_TIMEOUT, self);
+    snprintf (event.bank, sizeof (event.bank), "%s", slot->service->bank);
+    s_event_publish (broker, &event);
+    s_event_request (&event, FM_EV_SLA_BREACH, self);
+    snprintf (event.bank, sizeof (event.bank), "%s", slot->service->bank);
+    event.count = (uint32_t) ((slot->deadline * 1000 - slot->dispatched_us + 999) / 1000);
+    event.latency_us = waited_us > 0? waited_us: 0;
+    s_event_publish (broker, &event);
+    fm_msg_add_timed_out (self->result, slot->service->bank);
+    s_slot_release (slot, SLOT_TIMED_OUT, true);
+    self->banks_pending--;
+}
+
+//  A bank's deadline for this request, msecs: its override or the
+//  broker's deadline_ms, cut to fast_track_pct under the fast_track lever.
+static int64_t
+s_request_bank_deadline (request_t *self, service_t *service)
+{
+    broker_t *broker = self->broker;
+    int64_t *override = (int64_t *) zhashx_lookup (broker->bank_deadlines, service->bank);
+    int64_t deadline = override? *override: broker->deadline_ms;
+    if (self->fast_track)
+        deadline = deadline * broker->fast_track_pct / 100;
+    return deadline > 0? deadline: 1;
+}
+
+//  Ask the next candidate bank: a new slot, its own deadline.  Returns
+//  true if a bank was asked (or counted as missed because its queue is
+//  full), false if no candidate is left.
+static bool
+s_request_ask_next (request_t *self)
+{
+    if (self->candidate_next >= self->candidate_count || self->bank_count >= FM_MAX_BANKS)
+        return false;
+    service_t *service = self->candidates [self->candidate_next++];
+    slot_t *slot = &self->banks [self->bank_count++];
+    slot->request = self;
+    slot->service = service;
+    slot->dispatched_us = zclock_usecs ();
+    slot->deadline = zclock_mono () + s_request_bank_deadline (self, service);
+    if (s_slot_dispatch (slot, service, self->bank_query) == 0)
+        self->banks_pending++;
+    else {
+        //  No worker left or queue full: the bank misses at once
+        self->banks_pending++;
+        slot->state = SLOT_SENT;        //  Pending, so that missed counts it
+        s_request_missed (self, slot);
+    }
+    return true;
+}
+
+//  A bank declined or missed: refer the request on to the next bank not
+//  yet asked (request.referred), so that a request ends only when every
+//  eligible bank had its chance.  A bank that cannot take the query is
+//  passed over at once.  Cannot fail.
+static void
+s_request_refer (request_t *self, const char *bank, const char *why)
+{
+    while (self->candidate_next < self->candidate_count) {
+        fm_event_t event;
+        s_event_request (&event, FM_EV_REQUEST_REFERRED, self);
+        snprintf (event.bank, sizeof (event.bank), "%s",
+                  self->candidates [self->candidate_next]->bank);
+        event.count = (uint32_t) self->bank_count + 1;
+        snprintf (event.text, sizeof (event.text), "%s %s", bank, why);
+        s_event_publish (self->broker, &event);
+        size_t pending = self->banks_pending;
+        if (!s_request_ask_next (self) || self->banks_pending > pending)
+            break;                      //  Asked: it answers or misses later
+        bank = self->banks [self->bank_count - 1].service->bank;
+        why = "missed";
+    }
+}
+
+//  Re-arm the request's one heap deadline at its earliest pending bank.
+static void
+s_request_rearm (request_t *self)
+{
+    int64_t due = INT64_MAX;
+    for (size_t index = 0; index < self->bank_count; index++) {
+        slot_t *slot = &self->banks [index];
+        if ((slot->state == SLOT_SENT || slot->state == SLOT_QUEUED) && slot->deadline < due)
+            due = slot->deadline;
+    }
+    if (due != INT64_MAX)
+        s_deadline_set (self, due - zclock_mono ());
+}
+
+//  Every bank asked answered or missed, and nobody is left to refer to:
 //  rank, answer the clients, publish request.completed, retain.
 static void
 s_request_complete (request_t *self)
@@ -1062,13 +1265,8 @@ s_request_complete (request_t *self)
     fm_event_t event;
     for (size_t index = 0; index < self->bank_count; index++) {
         slot_t *slot = &self->banks [index];
-        if (slot->state == SLOT_DONE)
-            continue;
-        s_event_request (&event, FM_EV_BANK_TIMEOUT, self);
-        snprintf (event.bank, sizeof (event.bank), "%s", slot->service->bank);
-        s_event_publish (broker, &event);
-        fm_msg_add_timed_out (result, slot->service->bank);
-        s_slot_release (slot, SLOT_TIMED_OUT, true);
+        if (slot->state == SLOT_SENT || slot->state == SLOT_QUEUED)
+            s_request_missed (self, slot);      //  Cannot happen; be safe
     }
     fm_offer_rank (self->offers, self->offer_count);
     for (size_t index = 0; index < self->offer_count; index++)
@@ -1078,6 +1276,11 @@ s_request_complete (request_t *self)
     result->request = self->asked;
     snprintf (result->request.grid_id, sizeof (result->request.grid_id), "%s", self->grid_id);
     result->status = FM_STATUS_OK;
+    if (result->offer_count == 0)
+        //  The declines carry every reason and its advice
+        snprintf (result->text, sizeof (result->text),
+                  "未获报价: %zu 家银行谢绝, %zu 家未按时答复",
+                  result->decline_count, result->timed_out_count);
     fm_error_t err;
     self->result_body = fm_msg_encode (result, &err);
     if (!self->result_body) {
@@ -1085,6 +1288,7 @@ s_request_complete (request_t *self)
         s_request_fail (self, FM_STATUS_INTERNAL, "cannot encode result: %s", err.text);
         return;
     }
+    s_request_move (self, result->offer_count? FM_RS_OFFERED: FM_RS_DECLINED);
     s_event_request (&event, FM_EV_REQUEST_COMPLETED, self);
     event.status = FM_STATUS_OK;
     event.count = (uint32_t) result->offer_count;
@@ -1111,6 +1315,7 @@ s_request_no_banks (request_t *self)
     }
     s_clients_send (broker, self->clients, FM_SERVICE_REQUEST, body);
     zframe_destroy (&body);
+    s_request_move (self, FM_RS_FAILED);
     fm_event_t event;
     s_event_request (&event, FM_EV_REQUEST_COMPLETED, self);
     event.status = FM_STATUS_UNAVAILABLE;
@@ -1119,14 +1324,15 @@ s_request_no_banks (request_t *self)
 }
 
 static int
-s_slot_compare (const void *a, const void *b)
+s_service_compare (const void *a, const void *b)
 {
-    return strcmp (((const slot_t *) a)->service->name,
-                   ((const slot_t *) b)->service->name);
+    return strcmp ((*(service_t * const *) a)->name, (*(service_t * const *) b)->name);
 }
 
-//  PROFILE arrived: publish request.enriched, fan BANK_QUERY out to every
-//  bank service with a live worker, start the bank deadline.
+//  PROFILE arrived: publish request.enriched, then ask the first round of
+//  banks (broker first_round: all by default; a renewal's prior bank
+//  first), each with its own deadline.  Declines and misses refer the
+//  request on to the banks not yet asked.
 static void
 s_request_enriched (request_t *self, const fm_profile_t *profile)
 {
@@ -1137,6 +1343,10 @@ s_request_enriched (request_t *self, const fm_profile_t *profile)
     *self->profile = *profile;
     if (*self->grid_id == 0)
         snprintf (self->grid_id, sizeof (self->grid_id), "%s", profile->grid_id);
+    s_request_move (self, FM_RS_ENRICHED);
+    for (size_t index = 0; index < profile->lever_count && index < FM_MAX_LEVERS; index++)
+        if (streq (profile->levers [index].code, FAST_TRACK_LEVER))
+            self->fast_track = true;
 
     fm_event_t event;
     s_event_request (&event, FM_EV_REQUEST_ENRICHED, self);
@@ -1145,56 +1355,82 @@ s_request_enriched (request_t *self, const fm_profile_t *profile)
     memcpy (event.levers, profile->levers, sizeof (event.levers));
     s_event_publish (broker, &event);
 
-    //  Slots in service-name order, so timed_out lists are deterministic
+    //  Candidates in service-name order, so routing and timed_out lists
+    //  are deterministic
     self->banks = (slot_t *) calloc (FM_MAX_BANKS, sizeof (slot_t));
-    assert (self->banks);
+    self->candidates = (service_t **) calloc (FM_MAX_BANKS, sizeof (service_t *));
+    assert (self->banks && self->candidates);
     service_t *service = (service_t *) zhashx_first (broker->services);
     while (service) {
         if (*service->bank && zlistx_size (service->workers)) {
-            if (self->bank_count == FM_MAX_BANKS) {
+            if (self->candidate_count == FM_MAX_BANKS) {
                 zsys_warning ("broker: more than %d banks, %s not asked",
                               FM_MAX_BANKS, service->name);
                 break;
             }
-            slot_t *slot = &self->banks [self->bank_count++];
-            slot->request = self;
-            slot->service = service;
+            self->candidates [self->candidate_count++] = service;
         }
         service = (service_t *) zhashx_next (broker->services);
     }
-    if (self->bank_count == 0) {
+    if (self->candidate_count == 0) {
         s_request_no_banks (self);
         return;
     }
-    qsort (self->banks, self->bank_count, sizeof (slot_t), s_slot_compare);
+    qsort (self->candidates, self->candidate_count, sizeof (service_t *),
+           s_service_compare);
+    size_t first_round = broker->first_round > 0
+                      && (size_t) broker->first_round < self->candidate_count?
+                         (size_t) broker->first_round: self->candidate_count;
+    //  续贷: a renewal goes first to the bank of its prior loan
+    //  ("<BANK>-<request id>"): it heads the asking order, so it is in the
+    //  first round whatever first_round says, and asked before the others
+    if (self->asked.type == FM_REQ_RENEWAL && *self->asked.prior_loan_id) {
+        char prior [FM_CODE_SIZE];
+        size_t length = strcspn (self->asked.prior_loan_id, "-");
+        snprintf (prior, sizeof (prior), "%.*s", (int) (length < sizeof (prior)?
+                  length: sizeof (prior) - 1), self->asked.prior_loan_id);
+        for (size_t index = 0; index < self->candidate_count; index++)
+            if (streq (self->candidates [index]->bank, prior)) {
+                service_t *first = self->candidates [index];
+                memmove (self->candidates + 1, self->candidates, index * sizeof (service_t *));
+                self->candidates [0] = first;
+                break;
+            }
+    }
     self->bank_query = s_request_query (self, FM_MSG_BANK_QUERY);
     if (!self->bank_query) {
         s_request_fail (self, FM_STATUS_INTERNAL, "cannot encode bank query");
         return;
     }
     self->state = REQ_GATHERING;
+    s_request_move (self, FM_RS_DISPATCHED);
     s_event_request (&event, FM_EV_REQUEST_DISPATCHED, self);
-    event.count = (uint32_t) self->bank_count;
+    event.count = (uint32_t) first_round;
     s_event_publish (broker, &event);
 
-    for (size_t index = 0; index < self->bank_count; index++) {
-        slot_t *slot = &self->banks [index];
-        if (s_slot_dispatch (slot, slot->service, self->bank_query) == 0)
-            self->banks_pending++;
-        else
-            slot->state = SLOT_TIMED_OUT;   //  Queue full: counts as missed
+    for (size_t index = 0; index < first_round; index++) {
+        size_t pending = self->banks_pending;
+        s_request_ask_next (self);
+        if (self->banks_pending == pending)     //  Missed at once
+            s_request_refer (self, self->banks [self->bank_count - 1].service->bank,
+                             "missed");
     }
     if (self->banks_pending == 0)
         s_request_complete (self);
     else
-        s_deadline_set (self, broker->deadline_ms);
+        s_request_rearm (self);
 }
 
-//  A bank answered (slot was SENT): one event per offer and decline.
+//  A bank answered (slot was SENT): one event per offer and decline, each
+//  with the bank's response time.  A bank without offers (decline or
+//  ERROR) refers the request on.
 static void
 s_request_answered (request_t *self, slot_t *slot, const fm_msg_t *answer)
 {
     broker_t *broker = self->broker;
+    int64_t latency_us = zclock_usecs () - slot->dispatched_us;
+    if (latency_us < 0)
+        latency_us = 0;
     fm_event_t event;
     for (size_t index = 0; index < answer->offer_count; index++) {
         const fm_offer_t *offer = &answer->offers [index];
@@ -1215,6 +1451,7 @@ s_request_answered (request_t *self, slot_t *slot, const fm_msg_t *answer)
         event.effective_rate_bp = offer->effective_rate_bp;
         event.lever_count = offer->lever_count;
         memcpy (event.levers, offer->levers, sizeof (event.levers));
+        event.latency_us = latency_us;
         s_event_publish (broker, &event);
     }
     for (size_t index = 0; index < answer->decline_count; index++) {
@@ -1236,12 +1473,18 @@ s_request_answered (request_t *self, slot_t *slot, const fm_msg_t *answer)
             memcpy (event.text + length, item, (size_t) size + 1);
             length += (size_t) size;
         }
+        event.latency_us = latency_us;
         s_event_publish (broker, &event);
     }
     s_slot_release (slot, SLOT_DONE, true);
     self->banks_pending--;
+    if (answer->offer_count == 0)
+        s_request_refer (self, slot->service->bank, "declined");
     if (self->banks_pending == 0)
         s_request_complete (self);
+    else
+    if (answer->offer_count == 0)
+        s_request_rearm (self);         //  A referred bank may be due first
 }
 
 //  Find this request's slot for a bank service, or NULL.
@@ -1255,6 +1498,8 @@ s_request_bank_slot (request_t *self, service_t *service)
 }
 
 //  The request's deadline passed: what that means depends on its state.
+//  While gathering, every bank past its own deadline misses (and the
+//  request is referred on); the heap deadline then moves to the next one.
 static void
 s_request_expired (request_t *self)
 {
@@ -1266,16 +1511,42 @@ s_request_expired (request_t *self)
                         broker->gov_deadline_ms);
     }
     else
-    if (self->state == REQ_GATHERING)
-        s_request_complete (self);
+    if (self->state == REQ_GATHERING) {
+        int64_t now = zclock_mono ();
+        size_t asked = self->bank_count;    //  Referrals append after these
+        for (size_t index = 0; index < asked; index++) {
+            slot_t *slot = &self->banks [index];
+            if ((slot->state == SLOT_SENT || slot->state == SLOT_QUEUED)
+            &&  slot->deadline <= now) {
+                s_request_missed (self, slot);
+                s_request_refer (self, slot->service->bank, "missed");
+            }
+        }
+        if (self->banks_pending == 0)
+            s_request_complete (self);
+        else
+            s_request_rearm (self);
+    }
     else
     if (self->acc_state == ACC_GRANTING) {
         const char *service = self->grant.service? self->grant.service->name: "bank";
+        fm_event_t event;
+        s_event_request (&event, FM_EV_SLA_BREACH, self);
+        snprintf (event.bank, sizeof (event.bank), "%s", self->accepted->bank);
+        snprintf (event.offer_id, sizeof (event.offer_id), "%s", self->accepted->offer_id);
+        event.count = (uint32_t) broker->deadline_ms;
+        event.latency_us = zclock_usecs () - self->grant.dispatched_us;
+        if (event.latency_us < 0)
+            event.latency_us = 0;
+        s_event_publish (broker, &event);
+        snprintf (self->grant_missed, sizeof (self->grant_missed), "%s",
+                  self->accepted->offer_id);
         s_slot_release (&self->grant, SLOT_TIMED_OUT, true);
         s_clients_error (broker, self->acc_clients, FM_SERVICE_ACCEPT, self->id,
                          FM_STATUS_TIMEOUT, "%s did not confirm within %" PRId64 " ms",
                          service, broker->deadline_ms);
         self->acc_state = ACC_NONE;
+        s_request_move (self, FM_RS_OFFERED);
         free (self->accepted);
         self->accepted = NULL;
         zframe_destroy (&self->grant_query);
@@ -1366,6 +1637,121 @@ s_result_offer (zframe_t *result_body, const char *offer_id, fm_offer_t *offer)
     return rc;
 }
 
+//  True if an offer of a retained request was withdrawn by its bank.
+static bool
+s_request_withdrew (request_t *self, const char *offer_id)
+{
+    withdrawal_t *withdrawal = self->withdrawn?
+        (withdrawal_t *) zlistx_first (self->withdrawn): NULL;
+    while (withdrawal) {
+        if (streq (withdrawal->offer_id, offer_id))
+            return true;
+        withdrawal = (withdrawal_t *) zlistx_next (self->withdrawn);
+    }
+    return false;
+}
+
+//  Offers expire by the clock, not by an event: when an accept or a status
+//  query finds that no offer of an offered (or withdrawn) request is still
+//  valid, the request moves to expired and request.expired is published.
+//  Cannot fail.
+static void
+s_request_check_expiry (request_t *self)
+{
+    if ((self->life != FM_RS_OFFERED && self->life != FM_RS_WITHDRAWN)
+    ||  !self->result_body)
+        return;
+    fm_error_t err;
+    fm_msg_t *result = fm_msg_decode (zframe_data (self->result_body),
+                                      zframe_size (self->result_body), &err);
+    if (!result)
+        return;
+    int64_t now = s_now_us ();
+    size_t valid = 0;
+    for (size_t index = 0; index < result->offer_count; index++)
+        if (result->offers [index].valid_until_us >= now
+        &&  !s_request_withdrew (self, result->offers [index].offer_id))
+            valid++;
+    fm_msg_destroy (&result);
+    if (valid == 0 && s_request_move (self, FM_RS_EXPIRED) == 0) {
+        fm_event_t event;
+        s_event_request (&event, FM_EV_REQUEST_EXPIRED, self);
+        s_event_publish (self->broker, &event);
+    }
+}
+
+//  STATUS_QUERY on fm.status (msg valid, borrowed): where the request
+//  stands, from the broker's memory (in flight or retained).
+static void
+s_client_status (broker_t *self, zframe_t *identity, const fm_msg_t *msg)
+{
+    const char *id = msg->request_id;
+    request_t *request = (request_t *) zhashx_lookup (self->requests, id);
+    if (!request) {
+        s_client_error (self, identity, FM_SERVICE_STATUS, id, FM_STATUS_NOT_FOUND,
+                        "unknown request %s (finished long ago, failed, or never "
+                        "sent): try the event log", id);
+        return;
+    }
+    if (*msg->request.enterprise_id
+    &&  strneq (request->asked.enterprise_id, msg->request.enterprise_id)) {
+        s_client_error (self, identity, FM_SERVICE_STATUS, id, FM_STATUS_FORBIDDEN,
+                        "request %s belongs to another enterprise", id);
+        return;
+    }
+    s_request_check_expiry (request);
+    fm_msg_t *status = fm_msg_new (FM_MSG_STATUS);
+    assert (status);
+    snprintf (status->request_id, sizeof (status->request_id), "%s", id);
+    status->request = request->asked;
+    status->status = FM_STATUS_OK;
+    snprintf (status->state, sizeof (status->state), "%s", fm_lifecycle_name (request->life));
+    if (request->accepted)
+        snprintf (status->offer_id, sizeof (status->offer_id), "%s",
+                  request->accepted->offer_id);
+    size_t pending = 0;
+    if (request->banks)
+        for (size_t index = 0; index < request->bank_count; index++) {
+            slot_t *slot = &request->banks [index];
+            fm_msg_add_asked (status, slot->service->bank);
+            if (slot->state == SLOT_SENT || slot->state == SLOT_QUEUED)
+                pending++;
+        }
+    else
+        for (size_t index = 0; index < request->asked_banks_count; index++)
+            fm_msg_add_asked (status, request->asked_banks [index].bank);
+    fm_error_t err;
+    const fm_msg_t *source = request->result;
+    fm_msg_t *stored = NULL;
+    if (request->result_body)
+        source = stored = fm_msg_decode (zframe_data (request->result_body),
+                                         zframe_size (request->result_body), &err);
+    if (source) {
+        for (size_t index = 0; index < source->decline_count; index++)
+            fm_msg_add_decline (status, &source->declines [index]);
+        for (size_t index = 0; index < source->timed_out_count; index++)
+            fm_msg_add_timed_out (status, source->timed_out [index]);
+        for (size_t index = 0; index < source->offer_count; index++)
+            fm_msg_add_offer (status, &source->offers [index]);
+    }
+    if (!stored)                        //  Still gathering: offers so far
+        for (size_t index = 0; index < request->offer_count; index++)
+            fm_msg_add_offer (status, &request->offers [index]);
+    fm_msg_destroy (&stored);
+    snprintf (status->text, sizeof (status->text),
+              "%s: %zu asked, %zu offers, %zu declined, %zu missed, %zu pending",
+              status->state, status->asked_count, status->offer_count,
+              status->decline_count, status->timed_out_count, pending);
+    zframe_t *body = fm_msg_encode (status, &err);
+    if (body)
+        s_client_send (self, identity, FM_SERVICE_STATUS, body);
+    else
+        s_client_error (self, identity, FM_SERVICE_STATUS, id, FM_STATUS_INTERNAL,
+                        "cannot encode status: %s", err.text);
+    zframe_destroy (&body);
+    fm_msg_destroy (&status);
+}
+
 //  ACCEPT on fm.accept (msg valid, borrowed).
 static void
 s_client_accept (broker_t *self, zframe_t *identity, const fm_msg_t *msg)
@@ -1380,11 +1766,19 @@ s_client_accept (broker_t *self, zframe_t *identity, const fm_msg_t *msg)
     if (strneq (request->asked.enterprise_id, msg->request.enterprise_id)) {
         s_client_error (self, identity, FM_SERVICE_ACCEPT, id, FM_STATUS_FORBIDDEN,
                         "request %s belongs to another enterprise", id);
+        if (self->auth)
+            s_auth_denied (self, self->auth_key, FM_SERVICE_ACCEPT,
+                           "accept for a request of another enterprise");
         return;
     }
     if (request->state != REQ_DONE) {
         s_client_error (self, identity, FM_SERVICE_ACCEPT, id, FM_STATUS_NOT_FOUND,
                         "request %s has no offers yet", id);
+        return;
+    }
+    if (request->life == FM_RS_DECLINED) {
+        s_client_error (self, identity, FM_SERVICE_ACCEPT, id, FM_STATUS_NOT_FOUND,
+                        "request %s has no offer: every bank declined or missed", id);
         return;
     }
     if (request->acc_state != ACC_NONE) {
@@ -1417,6 +1811,7 @@ s_client_accept (broker_t *self, zframe_t *identity, const fm_msg_t *msg)
     if (offer.valid_until_us < s_now_us ()) {
         s_client_error (self, identity, FM_SERVICE_ACCEPT, id, FM_STATUS_GONE,
                         "offer %s has expired", msg->offer_id);
+        s_request_check_expiry (request);
         return;
     }
     char name [FM_SERVICE_SIZE];
@@ -1444,6 +1839,7 @@ s_client_accept (broker_t *self, zframe_t *identity, const fm_msg_t *msg)
         return;
     }
     request->grant.request = request;
+    request->grant.dispatched_us = zclock_usecs ();
     if (s_slot_dispatch (&request->grant, service, request->grant_query)) {
         zframe_destroy (&request->grant_query);
         s_client_error (self, identity, FM_SERVICE_ACCEPT, id, FM_STATUS_UNAVAILABLE,
@@ -1451,6 +1847,7 @@ s_client_accept (broker_t *self, zframe_t *identity, const fm_msg_t *msg)
         return;
     }
     request->acc_state = ACC_GRANTING;
+    s_request_move (request, FM_RS_ACCEPTED);
     request->accepted = (fm_offer_t *) malloc (sizeof (fm_offer_t));
     assert (request->accepted);
     *request->accepted = offer;
@@ -1473,7 +1870,8 @@ s_client_mmi (broker_t *self, zframe_t *identity, const char *service,
     if (streq (service, FM_SERVICE_MMI)) {
         char name [FM_SERVICE_SIZE];
         s_printable (zframe_data (body), zframe_size (body), name, sizeof (name));
-        if (streq (name, FM_SERVICE_REQUEST) || streq (name, FM_SERVICE_ACCEPT))
+        if (streq (name, FM_SERVICE_REQUEST) || streq (name, FM_SERVICE_ACCEPT)
+        ||  streq (name, FM_SERVICE_STATUS))
             status = "200";
         else
             status = s_service_live (self, name)? "200": "404";
@@ -1489,6 +1887,7 @@ s_client_mmi (broker_t *self, zframe_t *identity, const char *service,
 typedef enum {
     CLIENT_SERVICE_REQUEST,         //  fm.request: REQUEST -> RESULT | ERROR
     CLIENT_SERVICE_ACCEPT,          //  fm.accept: ACCEPT -> CONFIRMATION | ERROR
+    CLIENT_SERVICE_STATUS,          //  fm.status: STATUS_QUERY -> STATUS | ERROR
     CLIENT_SERVICE_MMI,             //  mmi.*: "200" | "404" | "501"
     CLIENT_SERVICE_WORKER,          //  gov.credit, bank.*: ERROR 403
     CLIENT_SERVICE_UNKNOWN          //  anything else: ERROR 501
@@ -1528,6 +1927,7 @@ s_client_message (broker_t *self, zframe_t *identity, zmsg_t *msg)
     }
     if (self->verbose)
         zsys_debug ("broker: <- client %s (%zu bytes)", service, zframe_size (body));
+    self->auth_key = self->auth? fm_auth_peer_key (body): NULL;
 
     client_service_t kind = CLIENT_SERVICE_UNKNOWN;
     if (streq (service, FM_SERVICE_REQUEST))
@@ -1536,18 +1936,24 @@ s_client_message (broker_t *self, zframe_t *identity, zmsg_t *msg)
     if (streq (service, FM_SERVICE_ACCEPT))
         kind = CLIENT_SERVICE_ACCEPT;
     else
+    if (streq (service, FM_SERVICE_STATUS))
+        kind = CLIENT_SERVICE_STATUS;
+    else
     if (strncmp (service, "mmi.", 4) == 0)
         kind = CLIENT_SERVICE_MMI;
     else
     if (s_worker_service_valid (service_frame))
         kind = CLIENT_SERVICE_WORKER;
 
-    fm_msg_type_t expected = kind == CLIENT_SERVICE_REQUEST? FM_MSG_REQUEST: FM_MSG_ACCEPT;
+    fm_msg_type_t expected = kind == CLIENT_SERVICE_REQUEST? FM_MSG_REQUEST
+                           : kind == CLIENT_SERVICE_STATUS? FM_MSG_STATUS_QUERY
+                           : FM_MSG_ACCEPT;
     fm_msg_t *decoded = NULL;
     fm_error_t err;
     switch (kind) {
         case CLIENT_SERVICE_REQUEST:
         case CLIENT_SERVICE_ACCEPT:
+        case CLIENT_SERVICE_STATUS:
             decoded = fm_msg_decode (zframe_data (body), zframe_size (body), &err);
             if (!decoded) {
                 s_input_rejected (self, identity, err.status, "%s: %s", service, err.text);
@@ -1565,8 +1971,17 @@ s_client_message (broker_t *self, zframe_t *identity, zmsg_t *msg)
                                 fm_msg_type_name (decoded->type));
             }
             else
+            if (self->auth
+            &&  fm_auth_client (self->auth, self->auth_key, service, decoded,
+                                err.text, sizeof (err.text)))
+                s_client_error (self, identity, service, decoded->request_id,
+                                FM_STATUS_FORBIDDEN, "%s", err.text);
+            else
             if (kind == CLIENT_SERVICE_REQUEST)
                 s_client_request (self, identity, decoded);
+            else
+            if (kind == CLIENT_SERVICE_STATUS)
+                s_client_status (self, identity, decoded);
             else
                 s_client_accept (self, identity, decoded);
             fm_msg_destroy (&decoded);
@@ -1577,7 +1992,7 @@ s_client_message (broker_t *self, zframe_t *identity, zmsg_t *msg)
         case CLIENT_SERVICE_WORKER:
             s_client_error (self, identity, service, "", FM_STATUS_FORBIDDEN,
                             "%s is a worker service: clients may call fm.request, "
-                            "fm.accept and mmi.*", service);
+                            "fm.accept, fm.status and mmi.*", service);
             break;
         case CLIENT_SERVICE_UNKNOWN:
             s_client_error (self, identity, service, "", FM_STATUS_NOT_IMPLEMENTED,
@@ -1592,7 +2007,9 @@ s_client_message (broker_t *self, zframe_t *identity, zmsg_t *msg)
 //  --------------------------------------------------------------------------
 //  Worker side
 
-//  Publish reply.late for an answer nobody waits for any more.
+//  Publish reply.late for an answer nobody waits for any more.  When the
+//  request still remembers asking this bank, latency_us says how long the
+//  answer took: how late it is, against the bank's deadline.
 static void
 s_reply_late (broker_t *self, worker_t *worker, const char *request_id)
 {
@@ -1601,6 +2018,18 @@ s_reply_late (broker_t *self, worker_t *worker, const char *request_id)
     snprintf (event.request_id, sizeof (event.request_id), "%s", request_id);
     snprintf (event.bank, sizeof (event.bank), "%s", worker->service->bank);
     snprintf (event.service, sizeof (event.service), "%s", worker->service->name);
+    request_t *request = (request_t *) zhashx_lookup (self->requests, request_id);
+    int64_t dispatched_us = 0;
+    if (request && *worker->service->bank) {
+        for (size_t index = 0; request->banks && index < request->bank_count; index++)
+            if (request->banks [index].service == worker->service)
+                dispatched_us = request->banks [index].dispatched_us;
+        for (size_t index = 0; index < request->asked_banks_count; index++)
+            if (streq (request->asked_banks [index].bank, worker->service->bank))
+                dispatched_us = request->asked_banks [index].dispatched_us;
+    }
+    if (dispatched_us && zclock_usecs () > dispatched_us)
+        event.latency_us = zclock_usecs () - dispatched_us;
     s_event_publish (self, &event);
 }
 
@@ -1646,6 +2075,7 @@ s_accept_answered (request_t *request, const fm_msg_t *answer)
                          answer->status, "bank.%s: %s", request->accepted->bank,
                          answer->text);
         request->acc_state = ACC_NONE;
+        s_request_move (request, FM_RS_OFFERED);
         free (request->accepted);
         request->accepted = NULL;
         return;
@@ -1663,6 +2093,7 @@ s_accept_answered (request_t *request, const fm_msg_t *answer)
         s_clients_error (self, request->acc_clients, FM_SERVICE_ACCEPT, request->id,
                          FM_STATUS_INTERNAL, "cannot encode confirmation: %s", err.text);
         request->acc_state = ACC_NONE;
+        s_request_move (request, FM_RS_OFFERED);
         free (request->accepted);
         request->accepted = NULL;
         return;
@@ -1682,6 +2113,7 @@ s_accept_answered (request_t *request, const fm_msg_t *answer)
         memcpy (event.levers, offer->levers, sizeof (event.levers));
         s_event_publish (self, &event);
         request->acc_state = ACC_GRANTED;
+        s_request_move (request, FM_RS_GRANTED);
         request->confirmation = body;
         s_clients_send (self, request->acc_clients, FM_SERVICE_ACCEPT, body);
     }
@@ -1707,6 +2139,7 @@ s_accept_answered (request_t *request, const fm_msg_t *answer)
         withdrawal->confirmation = body;
         zlistx_add_end (request->withdrawn, withdrawal);
         request->acc_state = ACC_NONE;
+        s_request_move (request, FM_RS_WITHDRAWN);
         free (request->accepted);
         request->accepted = NULL;
     }
@@ -1813,6 +2246,15 @@ s_worker_reply (broker_t *self, zframe_t *identity, worker_t *worker, zmsg_t *ms
                         ||  answer->type == FM_MSG_ERROR))
             s_accept_answered (request, answer);
         else
+        if (request && answer->type == FM_MSG_CONFIRMATION
+        &&  strneq (request->grant_missed, answer->confirmation.offer_id))
+            //  Nobody asked this bank to confirm this offer: the request
+            //  cannot move to granted/withdrawn from where it is
+            s_request_illegal (request, answer->confirmation.granted?
+                               FM_RS_GRANTED: FM_RS_WITHDRAWN,
+                               "unsolicited confirmation of %s from %s",
+                               answer->confirmation.offer_id, service->name);
+        else
             s_reply_late (self, worker, id);
     }
     fm_msg_destroy (&answer);
@@ -1840,6 +2282,10 @@ s_worker_ready (broker_t *self, zframe_t *identity, const char *key, zmsg_t *msg
     if (!s_worker_service_valid (service_frame))
         s_worker_reject (self, identity, NULL, FM_STATUS_FORBIDDEN,
                          "workers may register gov.credit or bank.<CODE>, not '%s'", name);
+    else
+    if (self->auth && fm_auth_worker (self->auth, fm_auth_peer_key (service_frame),
+                                      name, err.text, sizeof (err.text)))
+        s_peer_send (self, identity, FM_MDPW_DISCONNECT, NULL, NULL);
     else
     if (opts_frame && fm_ready_opts_decode (zframe_data (opts_frame),
                                             zframe_size (opts_frame), &opts, &err))
@@ -2082,7 +2528,40 @@ static const s_setting_t s_settings [] = {
     { "max_inflight",    offsetof (broker_t, max_inflight),    1, 10000000 },
     { "max_retained",    offsetof (broker_t, max_retained),    0, 100000000 },
     { "events_hwm",      offsetof (broker_t, events_hwm),      0, 100000000 },
+    { "first_round",     offsetof (broker_t, first_round),     0, FM_MAX_BANKS },
+    { "fast_track_pct",  offsetof (broker_t, fast_track_pct),  1, 100 },
 };
+
+//  SET deadline_ms.<BANK> ms: a bank's own deadline (10..600000), or 0 to
+//  fall back to deadline_ms.  Returns 0, or -1 with reason filled.
+static int
+s_bank_deadline_set (broker_t *self, const char *bank, const char *value,
+                     char *reason, size_t size)
+{
+    size_t length = strlen (bank);
+    bool valid = length >= 1 && length <= 16;
+    for (size_t index = 0; valid && index < length; index++)
+        valid = (bank [index] >= 'A' && bank [index] <= 'Z')
+             || (bank [index] >= '0' && bank [index] <= '9') || bank [index] == '_';
+    char *end = NULL;
+    errno = 0;
+    long long number = value? strtoll (value, &end, 10): -1;
+    if (!valid || !value || !*value || *end || errno
+    ||  (number != 0 && (number < 10 || number > 600000))) {
+        snprintf (reason, size, "deadline_ms.%s must be a bank code and 0 or "
+                  "an integer in 10..600000", bank);
+        return -1;
+    }
+    if (number == 0)
+        zhashx_delete (self->bank_deadlines, bank);
+    else {
+        int64_t *ms = (int64_t *) malloc (sizeof (int64_t));
+        assert (ms);
+        *ms = number;
+        zhashx_update (self->bank_deadlines, bank, ms);
+    }
+    return 0;
+}
 
 //  (Re)start the heartbeat timer at the shortest send interval of the
 //  broker and its workers.  Cannot fail.
@@ -2107,6 +2586,8 @@ static int
 s_setting_set (broker_t *self, const char *name, const char *value,
                char *reason, size_t size)
 {
+    if (name && strncmp (name, "deadline_ms.", 12) == 0)
+        return s_bank_deadline_set (self, name + 12, value, reason, size);
     for (size_t index = 0; index < sizeof (s_settings) / sizeof (s_settings [0]); index++) {
         const s_setting_t *setting = &s_settings [index];
         if (strneq (setting->name, name))
@@ -2192,6 +2673,34 @@ s_pipe_recv (zloop_t *loop, zsock_t *reader, void *arg)
         zstr_free (&endpoint);
     }
     else
+    if (streq (command, "AUTH")) {
+        char *cert = zmsg_popstr (msg);
+        char *certdir = zmsg_popstr (msg);
+        //  Secure mode: CURVE + ZAP on both sockets (fm_auth.h)
+        char reason [FM_TEXT_SIZE] = "AUTH needs a certificate and a directory";
+        fm_auth_t *auth = NULL;
+        if (zsock_endpoint (self->router) || zsock_endpoint (self->publisher))
+            snprintf (reason, sizeof (reason), "AUTH must come before BIND and EVENTS");
+        else
+        if (self->auth)
+            snprintf (reason, sizeof (reason), "AUTH was already given");
+        else
+        if (cert && certdir)
+            auth = fm_auth_new (certdir, reason, sizeof (reason));
+        if (auth && fm_auth_start (auth, cert, self->loop, self->router,
+                                   self->publisher, reason, sizeof (reason)) == 0) {
+            self->auth = auth;
+            fm_auth_set_denied (self->auth, s_auth_denied, self);
+            zstr_send (self->pipe, "0");
+        }
+        else {
+            fm_auth_destroy (&auth);
+            zstr_sendf (self->pipe, "-1 %s", reason);
+        }
+        zstr_free (&cert);
+        zstr_free (&certdir);
+    }
+    else
     if (streq (command, "PORTS"))
         zstr_sendx (self->pipe, s_port (self->router), s_port (self->publisher), NULL);
     else
@@ -2229,6 +2738,8 @@ s_broker_destroy (broker_t **self_p)
         zlistx_destroy (&self->retained);
         zhashx_destroy (&self->workers);
         zhashx_destroy (&self->services);
+        zhashx_destroy (&self->bank_deadlines);
+        fm_auth_destroy (&self->auth);      //  ends its reader: loop first
         zloop_destroy (&self->loop);
         zsock_destroy (&self->router);
         zsock_destroy (&self->publisher);
@@ -2254,6 +2765,9 @@ s_broker_new (zsock_t *pipe)
     self->max_inflight = MAX_INFLIGHT;
     self->max_retained = MAX_RETAINED;
     self->events_hwm = EVENTS_HWM;
+    self->first_round = FIRST_ROUND;
+    self->fast_track_pct = FAST_TRACK_PCT;
+    self->bank_deadlines = zhashx_new ();
     self->deadline_timer = -1;
     self->heartbeat_timer = -1;
     self->epoch = (uint64_t) s_now_us ();
@@ -2266,6 +2780,7 @@ s_broker_new (zsock_t *pipe)
     self->publisher = zsock_new (ZMQ_XPUB);
     self->loop = zloop_new ();
     if (!self->event_buffer || !self->services || !self->workers || !self->requests
+    ||  !self->bank_deadlines
     ||  !self->retained || !self->router || !self->publisher || !self->loop) {
         s_broker_destroy (&self);
         return NULL;
@@ -2273,6 +2788,7 @@ s_broker_new (zsock_t *pipe)
     zhashx_set_destructor (self->services, (czmq_destructor *) s_service_destroy);
     zhashx_set_destructor (self->workers, (czmq_destructor *) s_worker_destroy);
     zhashx_set_destructor (self->requests, (czmq_destructor *) s_request_destroy);
+    zhashx_set_destructor (self->bank_deadlines, (czmq_destructor *) zstr_free);
     zsock_set_sndhwm (self->router, ROUTER_HWM);
     zsock_set_rcvhwm (self->router, ROUTER_HWM);
     zsock_set_maxmsgsize (self->router, MAX_FRAME);

@@ -23,6 +23,11 @@
         BIND endpoint                   bind the client/worker ROUTER; replies
                                         "0" or "-1 <reason>"
         EVENTS endpoint                 bind the event XPUB; replies "0"/"-1 ..."
+        AUTH cert certdir               secure mode (before BIND/EVENTS): CURVE
+                                        with the broker's secret certificate,
+                                        keys allowed from certdir (fm_auth.h);
+                                        replies "0" or "-1 <reason>".  Without
+                                        AUTH the actor is insecure (tests)
         PORTS                           replies router port, events port
         SET name value                  set a setting (deadline_ms,
                                         heartbeat_ms, liveness, max_inflight,

@@ -717,6 +717,11 @@ s_test_deadlines (bool verbose)
     fm_event_t event = s_expect (&fx, FM_EV_BANK_TIMEOUT);
     assert (streq (event.bank, "CQRCB") && streq (event.request_id, id));
     assert (zclock_mono () - before_dispatch >= 199);   //  not before the deadline
+    //  ...and it is an SLA breach: the deadline and how long it waited
+    event = s_expect (&fx, FM_EV_SLA_BREACH);
+    assert (streq (event.bank, "CQRCB") && streq (event.request_id, id));
+    assert (event.count == 200 && event.latency_us >= 199000);
+    assert (streq (event.offer_id, ""));
     event = s_expect (&fx, FM_EV_REQUEST_COMPLETED);
     assert (event.status == 200 && event.count == 1);
     fm_msg_t *result = s_client_expect (client, FM_SERVICE_REQUEST, FM_MSG_RESULT, 200);
@@ -733,6 +738,7 @@ s_test_deadlines (bool verbose)
     event = s_expect (&fx, FM_EV_LATE_REPLY);
     assert (streq (event.request_id, id) && streq (event.bank, "CQRCB"));
     assert (streq (event.service, "bank.CQRCB"));
+    assert (event.latency_us >= 200000);    //  how late: past the 200 ms
     s_client_expect_quiet (client);
 
     //  The deadline gave CQRCB's capacity back: it gets the next query
@@ -1444,9 +1450,10 @@ s_test_many (bool verbose)
         fm_msg_destroy (&result);
         results++;
     }
-    //  5 events per request, in order per request, gap-free overall
+    //  6 events per request (received, enriched, dispatched, bank.timeout,
+    //  sla.breach, completed), in order per request, gap-free overall
     int completed = 0;
-    for (int index = 0; index < 5 * MANY; index++) {
+    for (int index = 0; index < 6 * MANY; index++) {
         fm_event_t event;
         assert (s_event_next (&fx, &event, WAIT_MS, true) == 0);
         completed += event.type == FM_EV_REQUEST_COMPLETED;
@@ -1454,6 +1461,409 @@ s_test_many (bool verbose)
     assert (completed == MANY);
     s_expect_no_events (&fx);
     zsock_destroy (&client);
+    zsock_destroy (&gov);
+    zsock_destroy (&bank);
+    s_fixture_stop (&fx);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Lifecycle helpers
+
+//  Ask fm.status about a request; returns the STATUS (caller destroys)
+static fm_msg_t *
+s_status (zsock_t *client, const char *id, const char *enterprise)
+{
+    fm_msg_t *query = fm_msg_new (FM_MSG_STATUS_QUERY);
+    strcpy (query->request_id, id);
+    strcpy (query->request.enterprise_id, enterprise);
+    s_client_send (client, FM_SERVICE_STATUS, query);
+    fm_msg_destroy (&query);
+    return s_client_expect (client, FM_SERVICE_STATUS, FM_MSG_STATUS, 200);
+}
+
+//  Bank worker: take one BANK_QUERY and decline it (two reasons, advice)
+static void
+s_bank_declines (zsock_t *bank, const char *code)
+{
+    fm_msg_t *query = s_worker_expect (bank, FM_MSG_BANK_QUERY);
+    fm_msg_t *answer = s_decline (query, code);
+    strcpy (answer->declines [0].reasons [0].advice, "申请金额不超过300万元可获该产品报价");
+    s_worker_reply (bank, answer);
+    fm_msg_destroy (&answer);
+    fm_msg_destroy (&query);
+}
+
+//  Send a REQUEST and run it through gov (profile, plus the fast_track
+//  lever if asked); expects received + enriched + dispatched(banks)
+static void
+s_submit (fixture_t *fx, zsock_t *client, zsock_t *gov, fm_msg_t *request,
+          bool fast_track, uint32_t banks)
+{
+    s_client_send (client, FM_SERVICE_REQUEST, request);
+    s_expect (fx, FM_EV_REQUEST_RECEIVED);
+    fm_msg_t *query = s_worker_expect (gov, FM_MSG_CREDIT_QUERY);
+    fm_msg_t *profile = s_profile (query);
+    if (fast_track) {
+        fm_lever_t *lever = &profile->profile.levers [profile->profile.lever_count++];
+        strcpy (lever->code, "fast_track");
+        strcpy (lever->name, "快速通道(党建A级)");
+        lever->payer = FM_PAYER_GOVERNMENT;
+    }
+    s_worker_reply (gov, profile);
+    fm_msg_destroy (&profile);
+    fm_msg_destroy (&query);
+    s_expect (fx, FM_EV_REQUEST_ENRICHED);
+    fm_event_t event = s_expect (fx, FM_EV_REQUEST_DISPATCHED);
+    assert (event.count == banks);
+}
+
+
+//  --------------------------------------------------------------------------
+//  (j) Rounds and referral: with first_round 1 a decline refers the
+//      request to the next bank, a bank that misses its own deadline is an
+//      sla.breach and is referred on too, until no bank is left; the
+//      RESULT then lists every reason with its advice and who missed
+
+static void
+s_test_referral (bool verbose)
+{
+    fixture_t fx;
+    s_fixture_start (&fx, verbose);
+    s_set (&fx, "first_round", "1");
+    s_set (&fx, "deadline_ms.BOC", "100");      //  BOC's own deadline
+    zsock_t *gov = s_worker_new (&fx, "gov.credit", 4, 0);
+    s_expect (&fx, FM_EV_WORKER_READY);
+    zsock_t *abc = s_worker_new (&fx, "bank.ABC", 4, 0);
+    s_expect (&fx, FM_EV_WORKER_READY);
+    zsock_t *boc = s_worker_new (&fx, "bank.BOC", 4, 0);
+    s_expect (&fx, FM_EV_WORKER_READY);
+    zsock_t *cqrcb = s_worker_new (&fx, "bank.CQRCB", 4, 0);
+    s_expect (&fx, FM_EV_WORKER_READY);
+    char code [FM_ENTERPRISE_ID_SIZE];
+    s_code (code, 20);
+    char id [FM_REQUEST_ID_SIZE];
+    fm_request_id_make (code, "j-1", id);
+    zsock_t *client = s_client_new (&fx);
+    fm_msg_t *request = s_request (code, "j-1", INT64_C (500000000));
+    s_submit (&fx, client, gov, request, false, 1);
+    fm_msg_destroy (&request);
+
+    //  Only ABC is asked; while it thinks, the request is dispatched
+    s_worker_expect_quiet (boc);
+    fm_msg_t *status = s_status (client, id, code);
+    assert (streq (status->state, "dispatched"));
+    assert (status->asked_count == 1 && streq (status->asked [0], "ABC"));
+    assert (strstr (status->text, "1 pending"));
+    fm_msg_destroy (&status);
+
+    //  ABC declines: referred to BOC
+    s_bank_declines (abc, "ABC");
+    fm_event_t event = s_expect (&fx, FM_EV_DECLINE_MADE);
+    assert (streq (event.bank, "ABC") && event.latency_us > 0);
+    event = s_expect (&fx, FM_EV_REQUEST_REFERRED);
+    assert (streq (event.bank, "BOC") && event.count == 2);
+    assert (streq (event.text, "ABC declined"));
+    //  BOC never answers: after its 100 ms, a breach, referred to CQRCB
+    fm_msg_t *ignored = s_worker_expect (boc, FM_MSG_BANK_QUERY);
+    int64_t asked_at = zclock_mono ();
+    event = s_expect (&fx, FM_EV_BANK_TIMEOUT);
+    assert (streq (event.bank, "BOC"));
+    assert (zclock_mono () - asked_at < 1000);  //  its own, not the 2000 default
+    event = s_expect (&fx, FM_EV_SLA_BREACH);
+    assert (streq (event.bank, "BOC") && event.count == 100);
+    assert (event.latency_us >= 100000);
+    event = s_expect (&fx, FM_EV_REQUEST_REFERRED);
+    assert (streq (event.bank, "CQRCB") && event.count == 3);
+    assert (streq (event.text, "BOC missed"));
+    //  CQRCB declines too: nobody left, the RESULT has no offer and every
+    //  reason with what would change it
+    s_bank_declines (cqrcb, "CQRCB");
+    s_expect (&fx, FM_EV_DECLINE_MADE);
+    event = s_expect (&fx, FM_EV_REQUEST_COMPLETED);
+    assert (event.status == 200 && event.count == 0);
+    fm_msg_t *result = s_client_expect (client, FM_SERVICE_REQUEST, FM_MSG_RESULT, 200);
+    assert (result->offer_count == 0 && result->decline_count == 2);
+    assert (streq (result->declines [0].bank, "ABC") && streq (result->declines [1].bank, "CQRCB"));
+    for (size_t index = 0; index < 2; index++) {
+        assert (result->declines [index].reason_count == 2);
+        assert (streq (result->declines [index].reasons [0].advice,
+                       "申请金额不超过300万元可获该产品报价"));
+    }
+    assert (result->timed_out_count == 1 && streq (result->timed_out [0], "BOC"));
+    assert (strstr (result->text, "2 家银行谢绝") && strstr (result->text, "1 家未按时"));
+    fm_msg_destroy (&result);
+
+    //  Status now: declined, three asked in order; accept has nothing
+    status = s_status (client, id, "");
+    assert (streq (status->state, "declined"));
+    assert (status->asked_count == 3 && streq (status->asked [2], "CQRCB"));
+    assert (status->decline_count == 2 && status->timed_out_count == 1);
+    fm_msg_destroy (&status);
+    fm_msg_t *accept = s_accept (id, code, "ABC/P1");
+    s_client_send (client, FM_SERVICE_ACCEPT, accept);
+    fm_msg_destroy (&accept);
+    fm_msg_t *error = s_client_expect (client, FM_SERVICE_ACCEPT, FM_MSG_ERROR, 404);
+    fm_msg_destroy (&error);
+
+    //  BOC's late answer: reply.late says how late
+    fm_offer_t offer = s_offer ("BOC", "P1", 300, INT64_C (500000000));
+    fm_msg_t *answer = s_answer (ignored, "BOC", &offer, 1);
+    s_worker_reply (boc, answer);
+    fm_msg_destroy (&answer);
+    fm_msg_destroy (&ignored);
+    event = s_expect (&fx, FM_EV_LATE_REPLY);
+    assert (streq (event.bank, "BOC") && event.latency_us >= 100000);
+
+    //  Status refusals: unknown 404, another enterprise 403
+    char stranger [FM_ENTERPRISE_ID_SIZE];
+    s_code (stranger, 21);
+    fm_msg_t *query = fm_msg_new (FM_MSG_STATUS_QUERY);
+    strcpy (query->request_id, "0123456789abcdef");
+    s_client_send (client, FM_SERVICE_STATUS, query);
+    error = s_client_expect (client, FM_SERVICE_STATUS, FM_MSG_ERROR, 404);
+    fm_msg_destroy (&error);
+    strcpy (query->request_id, id);
+    strcpy (query->request.enterprise_id, stranger);
+    s_client_send (client, FM_SERVICE_STATUS, query);
+    error = s_client_expect (client, FM_SERVICE_STATUS, FM_MSG_ERROR, 403);
+    fm_msg_destroy (&error);
+    fm_msg_destroy (&query);
+    s_expect_no_events (&fx);
+
+    zsock_destroy (&client);
+    zsock_destroy (&gov);
+    zsock_destroy (&abc);
+    zsock_destroy (&boc);
+    zsock_destroy (&cqrcb);
+    s_fixture_stop (&fx);
+}
+
+
+//  --------------------------------------------------------------------------
+//  (k) Renewals (续贷) go first, alone, to the bank of the prior loan; a
+//      decline there refers them on.  Fast-track requests get a shorter
+//      deadline.
+
+static void
+s_test_renewal (bool verbose)
+{
+    fixture_t fx;
+    s_fixture_start (&fx, verbose);
+    zsock_t *gov = s_worker_new (&fx, "gov.credit", 4, 0);
+    s_expect (&fx, FM_EV_WORKER_READY);
+    zsock_t *abc = s_worker_new (&fx, "bank.ABC", 4, 0);
+    s_expect (&fx, FM_EV_WORKER_READY);
+    zsock_t *cqrcb = s_worker_new (&fx, "bank.CQRCB", 4, 0);
+    s_expect (&fx, FM_EV_WORKER_READY);
+    char code [FM_ENTERPRISE_ID_SIZE];
+    s_code (code, 22);
+    zsock_t *client = s_client_new (&fx);
+
+    //  With first_round 1, CQRCB, which holds the prior loan, is asked
+    //  first and alone, although ABC comes first by name; it offers
+    s_set (&fx, "first_round", "1");
+    fm_msg_t *request = s_request (code, "k-1", INT64_C (100000000));
+    request->request.type = FM_REQ_RENEWAL;
+    strcpy (request->request.prior_loan_id, "CQRCB-0123456789abcdef");
+    s_submit (&fx, client, gov, request, false, 1);
+    fm_msg_destroy (&request);
+    s_worker_expect_quiet (abc);
+    s_bank_answers (cqrcb, "CQRCB", "GRIDE", 300);
+    s_expect (&fx, FM_EV_OFFER_MADE);
+    s_expect (&fx, FM_EV_REQUEST_COMPLETED);
+    fm_msg_t *result = s_client_expect (client, FM_SERVICE_REQUEST, FM_MSG_RESULT, 200);
+    assert (result->offer_count == 1 && streq (result->offers [0].bank, "CQRCB"));
+    fm_msg_destroy (&result);
+    s_worker_expect_quiet (abc);
+
+    //  The prior bank declines the renewal: referred to ABC
+    request = s_request (code, "k-2", INT64_C (100000000));
+    request->request.type = FM_REQ_RENEWAL;
+    strcpy (request->request.prior_loan_id, "CQRCB-0123456789abcdef");
+    s_submit (&fx, client, gov, request, false, 1);
+    fm_msg_destroy (&request);
+    s_bank_declines (cqrcb, "CQRCB");
+    s_expect (&fx, FM_EV_DECLINE_MADE);
+    fm_event_t event = s_expect (&fx, FM_EV_REQUEST_REFERRED);
+    assert (streq (event.bank, "ABC"));
+    s_bank_answers (abc, "ABC", "P1", 310);
+    s_expect (&fx, FM_EV_OFFER_MADE);
+    s_expect (&fx, FM_EV_REQUEST_COMPLETED);
+    result = s_client_expect (client, FM_SERVICE_REQUEST, FM_MSG_RESULT, 200);
+    assert (result->offer_count == 1 && result->decline_count == 1);
+    fm_msg_destroy (&result);
+
+    //  A new request: both banks at once (first_round all)
+    s_set (&fx, "first_round", "0");
+    request = s_request (code, "k-3", INT64_C (100000000));
+    s_submit (&fx, client, gov, request, false, 2);
+    fm_msg_destroy (&request);
+    s_bank_answers (abc, "ABC", "P1", 310);
+    s_expect (&fx, FM_EV_OFFER_MADE);
+    s_bank_answers (cqrcb, "CQRCB", "GRIDE", 300);
+    s_expect (&fx, FM_EV_OFFER_MADE);
+    s_expect (&fx, FM_EV_REQUEST_COMPLETED);
+    result = s_client_expect (client, FM_SERVICE_REQUEST, FM_MSG_RESULT, 200);
+    fm_msg_destroy (&result);
+
+    //  Fast track: 2000 ms deadline at 10 % = 200 ms
+    s_set (&fx, "fast_track_pct", "10");
+    request = s_request (code, "k-4", INT64_C (100000000));
+    int64_t sent = zclock_mono ();
+    s_submit (&fx, client, gov, request, true, 2);
+    fm_msg_destroy (&request);
+    s_bank_answers (abc, "ABC", "P1", 310);
+    s_expect (&fx, FM_EV_OFFER_MADE);
+    fm_msg_t *ignored = s_worker_expect (cqrcb, FM_MSG_BANK_QUERY);
+    s_expect (&fx, FM_EV_BANK_TIMEOUT);
+    event = s_expect (&fx, FM_EV_SLA_BREACH);
+    assert (streq (event.bank, "CQRCB") && event.count == 200);
+    assert (zclock_mono () - sent < 1500);
+    s_expect (&fx, FM_EV_REQUEST_COMPLETED);
+    result = s_client_expect (client, FM_SERVICE_REQUEST, FM_MSG_RESULT, 200);
+    assert (result->timed_out_count == 1 && streq (result->timed_out [0], "CQRCB"));
+    fm_msg_destroy (&result);
+    fm_msg_destroy (&ignored);
+
+    zsock_destroy (&client);
+    zsock_destroy (&gov);
+    zsock_destroy (&abc);
+    zsock_destroy (&cqrcb);
+    s_fixture_stop (&fx);
+}
+
+
+//  --------------------------------------------------------------------------
+//  (l) Acceptance binds: two clients race to accept different offers (one
+//      wins, the other is 409), the status follows offered -> accepted ->
+//      granted; an unsolicited confirmation is request.illegal; a request
+//      whose offers are all out of date becomes expired
+
+static void
+s_test_binding (bool verbose)
+{
+    fixture_t fx;
+    s_fixture_start (&fx, verbose);
+    zsock_t *gov = s_worker_new (&fx, "gov.credit", 4, 0);
+    s_expect (&fx, FM_EV_WORKER_READY);
+    zsock_t *bank = s_worker_new (&fx, "bank.CQRCB", 4, 0);
+    s_expect (&fx, FM_EV_WORKER_READY);
+    char code [FM_ENTERPRISE_ID_SIZE];
+    s_code (code, 23);
+    zsock_t *client = s_client_new (&fx);
+    zsock_t *rival = s_client_new (&fx);
+
+    fm_msg_t *request = s_request (code, "l-1", INT64_C (100000000));
+    s_submit (&fx, client, gov, request, false, 1);
+    fm_msg_destroy (&request);
+    fm_msg_t *query = s_worker_expect (bank, FM_MSG_BANK_QUERY);
+    fm_offer_t offers [2] = {
+        s_offer ("CQRCB", "GRIDE", 300, INT64_C (100000000)),
+        s_offer ("CQRCB", "CYD", 310, INT64_C (100000000))
+    };
+    fm_msg_t *answer = s_answer (query, "CQRCB", offers, 2);
+    s_worker_reply (bank, answer);
+    fm_msg_destroy (&answer);
+    fm_msg_destroy (&query);
+    s_expect (&fx, FM_EV_OFFER_MADE);
+    s_expect (&fx, FM_EV_OFFER_MADE);
+    s_expect (&fx, FM_EV_REQUEST_COMPLETED);
+    fm_msg_t *result = s_client_expect (client, FM_SERVICE_REQUEST, FM_MSG_RESULT, 200);
+    char id [FM_REQUEST_ID_SIZE];
+    strcpy (id, result->request_id);
+    fm_msg_destroy (&result);
+    fm_msg_t *status = s_status (client, id, code);
+    assert (streq (status->state, "offered") && status->offer_count == 2);
+    fm_msg_destroy (&status);
+
+    //  An unsolicited confirmation: nobody asked for a grant
+    fm_msg_t *confirmation = fm_msg_new (FM_MSG_CONFIRMATION);
+    strcpy (confirmation->request_id, id);
+    strcpy (confirmation->request.enterprise_id, code);
+    strcpy (confirmation->confirmation.offer_id, "CQRCB/GRIDE");
+    strcpy (confirmation->confirmation.bank, "CQRCB");
+    confirmation->confirmation.granted = true;
+    snprintf (confirmation->confirmation.loan_id, FM_LOAN_ID_SIZE, "CQRCB-%s", id);
+    confirmation->confirmation.amount_fen = INT64_C (100000000);
+    confirmation->confirmation.term_months = 12;
+    s_worker_reply (bank, confirmation);
+    fm_event_t event = s_expect (&fx, FM_EV_REQUEST_ILLEGAL);
+    assert (streq (event.request_id, id) && event.status == 409);
+    assert (strstr (event.text, "offered -> granted"));
+    status = s_status (client, id, code);
+    assert (streq (status->state, "offered"));      //  not overwritten
+    fm_msg_destroy (&status);
+
+    //  The race: both accepts are on the wire before the broker reads
+    //  either; exactly one wins, the other gets 409
+    fm_msg_t *mine = s_accept (id, code, "CQRCB/GRIDE");
+    fm_msg_t *theirs = s_accept (id, code, "CQRCB/CYD");
+    s_client_send (client, FM_SERVICE_ACCEPT, mine);
+    s_client_send (rival, FM_SERVICE_ACCEPT, theirs);
+    event = s_expect (&fx, FM_EV_OFFER_ACCEPTED);
+    const char *winner = event.offer_id;
+    bool mine_won = streq (winner, "CQRCB/GRIDE");
+    fm_msg_t *grant = s_worker_expect (bank, FM_MSG_GRANT_QUERY);
+    assert (streq (grant->offers [0].offer_id, winner));
+    s_worker_expect_quiet (bank);               //  one grant query only
+    fm_msg_t *error = s_client_expect (mine_won? rival: client, FM_SERVICE_ACCEPT,
+                                       FM_MSG_ERROR, 409);
+    fm_msg_destroy (&error);
+    status = s_status (client, id, code);
+    assert (streq (status->state, "accepted") && streq (status->offer_id, winner));
+    fm_msg_destroy (&status);
+    //  The winner's accept again: idempotent, waits; the bank grants
+    s_client_send (mine_won? client: rival, FM_SERVICE_ACCEPT, mine_won? mine: theirs);
+    strcpy (confirmation->confirmation.offer_id, winner);
+    s_worker_reply (bank, confirmation);
+    fm_msg_destroy (&confirmation);
+    fm_msg_destroy (&grant);
+    s_expect (&fx, FM_EV_LOAN_GRANTED);
+    zframe_t *first = s_client_frame (mine_won? client: rival, FM_SERVICE_ACCEPT);
+    s_client_expect_quiet (mine_won? client: rival);    //  one answer per client
+    s_client_expect_quiet (mine_won? rival: client);
+    zframe_destroy (&first);
+    status = s_status (client, id, code);
+    assert (streq (status->state, "granted"));
+    fm_msg_destroy (&status);
+    //  The loser tries again after the grant: still 409
+    s_client_send (mine_won? rival: client, FM_SERVICE_ACCEPT, mine_won? theirs: mine);
+    error = s_client_expect (mine_won? rival: client, FM_SERVICE_ACCEPT, FM_MSG_ERROR, 409);
+    fm_msg_destroy (&error);
+    fm_msg_destroy (&mine);
+    fm_msg_destroy (&theirs);
+    s_expect_no_events (&fx);
+
+    //  Every offer out of date: the accept is 410 and the request expires
+    request = s_request (code, "l-2", INT64_C (100000000));
+    s_submit (&fx, client, gov, request, false, 1);
+    fm_msg_destroy (&request);
+    query = s_worker_expect (bank, FM_MSG_BANK_QUERY);
+    offers [0].valid_until_us = zclock_time () * 1000 - 1;
+    answer = s_answer (query, "CQRCB", offers, 1);
+    s_worker_reply (bank, answer);
+    fm_msg_destroy (&answer);
+    fm_msg_destroy (&query);
+    s_expect (&fx, FM_EV_OFFER_MADE);
+    s_expect (&fx, FM_EV_REQUEST_COMPLETED);
+    result = s_client_expect (client, FM_SERVICE_REQUEST, FM_MSG_RESULT, 200);
+    strcpy (id, result->request_id);
+    fm_msg_destroy (&result);
+    mine = s_accept (id, code, "CQRCB/GRIDE");
+    s_client_send (client, FM_SERVICE_ACCEPT, mine);
+    fm_msg_destroy (&mine);
+    error = s_client_expect (client, FM_SERVICE_ACCEPT, FM_MSG_ERROR, 410);
+    fm_msg_destroy (&error);
+    event = s_expect (&fx, FM_EV_REQUEST_EXPIRED);
+    assert (streq (event.request_id, id));
+    status = s_status (client, id, code);
+    assert (streq (status->state, "expired"));
+    fm_msg_destroy (&status);
+    s_expect_no_events (&fx);
+
+    zsock_destroy (&client);
+    zsock_destroy (&rival);
     zsock_destroy (&gov);
     zsock_destroy (&bank);
     s_fixture_stop (&fx);
@@ -1524,5 +1934,8 @@ fm_broker_test (bool verbose)
     s_test_mmi (verbose);
     s_test_expiry (verbose);
     s_test_many (verbose);
+    s_test_referral (verbose);
+    s_test_renewal (verbose);
+    s_test_binding (verbose);
     printf ("OK\n");
 }

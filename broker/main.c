@@ -13,6 +13,8 @@
 
 #include "fm_broker.h"
 #include "fm_config.h"
+#include "fm_i18n.h"
+#include "fm_curve.h"
 #include "fm_version.h"
 
 #define NAME "finmatch-broker"
@@ -22,34 +24,49 @@
 static const fm_setting_t s_settings [] = {
     { "broker/endpoint", "endpoint", 'e', FM_SETTING_STRING,
       "tcp://127.0.0.1:7555", 0, 0,
-      "ROUTER endpoint to bind for clients and workers (7/MDP)" },
+      N_("ROUTER endpoint to bind for clients and workers (7/MDP)") },
     { "broker/events", "events", 0, FM_SETTING_STRING,
       "tcp://127.0.0.1:7556", 0, 0,
-      "XPUB endpoint to bind for the event stream" },
+      N_("XPUB endpoint to bind for the event stream") },
     { "broker/deadline_ms", "deadline-ms", 0, FM_SETTING_INT,
       "2000", 10, 600000,
-      "msecs banks have to answer a request (and to confirm a grant)" },
+      N_("msecs banks have to answer a request (and to confirm a grant)") },
     { "broker/gov_deadline_ms", "gov-deadline-ms", 0, FM_SETTING_INT,
       "1000", 10, 600000,
-      "msecs gov.credit has to return a profile before ERROR 504" },
+      N_("msecs gov.credit has to return a profile before ERROR 504") },
     { "broker/heartbeat_ms", "heartbeat-ms", 0, FM_SETTING_INT,
       "2500", 10, 600000,
-      "msecs between heartbeats to workers" },
+      N_("msecs between heartbeats to workers") },
     { "broker/liveness", "liveness", 0, FM_SETTING_INT,
       "3", 1, 100,
-      "missed heartbeat intervals before a worker expires" },
+      N_("missed heartbeat intervals before a worker expires") },
     { "broker/max_inflight", "max-inflight", 0, FM_SETTING_INT,
       "10000", 1, 10000000,
-      "requests matched at once; more are refused with 503" },
+      N_("requests matched at once; more are refused with 503") },
     { "broker/max_retained", "max-retained", 0, FM_SETTING_INT,
       "100000", 0, 100000000,
-      "completed requests kept for replays and accepts (oldest evicted)" },
+      N_("completed requests kept for replays and accepts (oldest evicted)") },
     { "broker/events_hwm", "events-hwm", 0, FM_SETTING_INT,
       "100000", 0, 100000000,
-      "events queued per subscriber before it loses some (0 = no limit)" },
+      N_("events queued per subscriber before it loses some (0 = no limit)") },
+    { "broker/cert", "cert", 0, FM_SETTING_STRING,
+      "", 0, 0,
+      N_("the broker's secret certificate (finmatch keygen --role broker)") },
+    { "broker/certs", "certs", 0, FM_SETTING_STRING,
+      "", 0, 0,
+      N_("directory of the public certificates allowed to connect") },
+    { "broker/insecure", "insecure", 0, FM_SETTING_BOOL,
+      "0", 0, 0,
+      N_("plain TCP, no authentication: local development only") },
+    { "broker/first_round", "first-round", 0, FM_SETTING_INT,
+      "0", 0, 128,
+      "banks asked at once, 0 = all; the rest are asked as banks decline or miss" },
+    { "broker/fast_track_pct", "fast-track-pct", 0, FM_SETTING_INT,
+      "50", 1, 100,
+      "% of a bank's deadline for requests with the fast_track lever" },
     { "broker/verbose", NULL, 0, FM_SETTING_BOOL,
       "0", 0, 0,
-      "log every message (also -v)" },
+      N_("log every message (also -v)") },
 };
 #define SETTINGS (sizeof (s_settings) / sizeof (s_settings [0]))
 
@@ -72,6 +89,7 @@ s_command (zactor_t *broker, const char *what, const char *command,
 int
 main (int argc, char **argv)
 {
+    fm_i18n_init ();                //  language (LANG, --lang), local zone
     zsys_init ();
     zsys_set_logident (NAME);
     zsys_set_logstream (stderr);    //  czmq logs to stdout by default
@@ -79,8 +97,23 @@ main (int argc, char **argv)
     assert (config);
     int rc = fm_config_parse (config, argc, argv);
     if (rc == 0 && fm_config_argc (config) > 0) {
-        fprintf (stderr, "%s: unexpected argument '%s'\n", NAME, fm_config_arg (config, 0));
+        fprintf (stderr, _("%s: unexpected argument '%s'\n"), NAME, fm_config_arg (config, 0));
         rc = -1;
+    }
+    //  Secure unless told otherwise: the certificate is checked (mode 0600)
+    //  before the actor starts, so a bad key is a configuration error
+    bool insecure = fm_config_bool (config, "broker/insecure");
+    const char *cert = fm_config_str (config, "broker/cert");
+    const char *certs = fm_config_str (config, "broker/certs");
+    if (rc == 0) {
+        fm_curve_t *curve = NULL;
+        rc = fm_curve_setup (NAME, insecure, cert, NULL, &curve);
+        fm_curve_destroy (&curve);
+        if (rc == 0 && !insecure && !*certs) {
+            fprintf (stderr, _("%s: no certificate directory: give --certs DIR "
+                     "(public certificates of every allowed peer)\n"), NAME);
+            rc = -1;
+        }
     }
     if (rc) {
         fm_config_destroy (&config);
@@ -103,15 +136,27 @@ main (int argc, char **argv)
                   fm_config_int (config, s_settings [index].path));
         rc = s_command (broker, s_settings [index].path, "SET", name, value);
     }
+    if (rc == 0 && !insecure)
+        rc = s_command (broker, "security", "AUTH", cert, certs);
+    //  Per-bank deadlines: section broker/deadlines, one "CODE = ms" each
+    zconfig_t *deadlines = fm_config_zpl (config)?
+        zconfig_locate (fm_config_zpl (config), "broker/deadlines"): NULL;
+    for (zconfig_t *item = deadlines? zconfig_child (deadlines): NULL;
+         rc == 0 && item; item = zconfig_next (item)) {
+        char name [64];
+        snprintf (name, sizeof (name), "deadline_ms.%s", zconfig_name (item));
+        rc = s_command (broker, "broker/deadlines", "SET", name,
+                        zconfig_value (item)? zconfig_value (item): "");
+    }
     const char *endpoint = fm_config_str (config, "broker/endpoint");
     const char *events = fm_config_str (config, "broker/events");
     char what [300];
     if (rc == 0) {
-        snprintf (what, sizeof (what), "cannot bind %s", endpoint);
+        snprintf (what, sizeof (what), _("cannot bind %s"), endpoint);
         rc = s_command (broker, what, "BIND", endpoint, NULL);
     }
     if (rc == 0) {
-        snprintf (what, sizeof (what), "cannot bind %s", events);
+        snprintf (what, sizeof (what), _("cannot bind %s"), events);
         rc = s_command (broker, what, "EVENTS", events, NULL);
     }
     if (rc == 0) {

@@ -18,12 +18,12 @@
 #include "fm_mdp.h"
 #include "fm_json.h"
 #include "fm_print.h"
+#include "fm_i18n.h"
 
 static void
 s_usage (FILE *file)
 {
-    fprintf (file,
-"Usage: finmatch accept REQUEST_ID OFFER_ID --enterprise CODE [--json]\n"
+    fputs (_("Usage: finmatch accept REQUEST_ID OFFER_ID --enterprise CODE [--json]\n"
 "\n"
 "Accepts offer OFFER_ID (\"BANK/PRODUCT\", as listed by finmatch request) of\n"
 "request REQUEST_ID on behalf of the enterprise that asked, and prints the\n"
@@ -35,7 +35,8 @@ s_usage (FILE *file)
 "  -h, --help          this help\n"
 "\n"
 "Exit: 0 loan granted, 1 refused or withdrawn, 2 bad input,\n"
-"      3 broker did not answer.\n");
+"      3 broker did not answer.\n"),
+file);
 }
 
 int
@@ -60,50 +61,49 @@ fm_cmd_accept (fm_cli_t *cli, int argc, char **argv)
                 s_usage (stdout);
                 return 0;
             case ':':
-                fprintf (stderr, "finmatch accept: %s needs a value\n",
+                fprintf (stderr, _("finmatch accept: %s needs a value\n"),
                          argv [optind - 1]);
                 return 2;
             default:
-                fprintf (stderr, "finmatch accept: unknown option '%s' "
-                         "(see finmatch accept --help)\n", argv [optind - 1]);
+                fprintf (stderr, _("finmatch accept: unknown option '%s' "
+                         "(see finmatch accept --help)\n"), argv [optind - 1]);
                 return 2;
         }
     }
     if (argc - optind != 2) {
-        fprintf (stderr, "finmatch accept: expected REQUEST_ID OFFER_ID, "
-                 "got %d argument%s\n", argc - optind,
-                 argc - optind == 1? "": "s");
+        fprintf (stderr, _("finmatch accept: expected REQUEST_ID OFFER_ID, "
+                 "got %d arguments\n"), argc - optind);
         s_usage (stderr);
         return 2;
     }
     const char *request_id = argv [optind];
     const char *offer_id = argv [optind + 1];
     if (!fm_request_id_valid (request_id)) {
-        fprintf (stderr, "finmatch accept: request id '%.40s' is not 16 "
-                 "lowercase hex digits\n", request_id);
+        fprintf (stderr, _("finmatch accept: request id '%.40s' is not 16 "
+                 "lowercase hex digits\n"), request_id);
         return 2;
     }
     if (*offer_id == 0 || strlen (offer_id) >= FM_OFFER_ID_SIZE
     ||  !strchr (offer_id, '/')) {
-        fprintf (stderr, "finmatch accept: offer id '%.60s' is not "
-                 "BANK/PRODUCT\n", offer_id);
+        fprintf (stderr, _("finmatch accept: offer id '%.60s' is not "
+                 "BANK/PRODUCT\n"), offer_id);
         return 2;
     }
     if (!enterprise) {
-        fprintf (stderr, "finmatch accept: --enterprise CODE is required\n");
+        fputs (_("finmatch accept: --enterprise CODE is required\n"), stderr);
         return 2;
     }
     if (!fm_credit_code_valid (enterprise)) {
         char why [FM_TEXT_SIZE];
-        fprintf (stderr, "finmatch accept: enterprise %s\n",
+        fprintf (stderr, _("finmatch accept: enterprise %s\n"),
                  fm_print_credit_code_problem (enterprise, why, sizeof why));
         return 2;
     }
 
     fm_msg_t *msg = fm_msg_new (FM_MSG_ACCEPT);
-    fm_client_t *client = fm_client_new (cli->broker);
+    fm_client_t *client = fm_client_new_secure (cli->broker, cli->curve);
     if (!msg || !client) {
-        fprintf (stderr, "finmatch accept: %s\n", msg? "bad broker endpoint"
+        fprintf (stderr, _("finmatch accept: %s\n"), msg? "bad broker endpoint"
                                                       : "out of memory");
         fm_msg_destroy (&msg);
         fm_client_destroy (&client);
@@ -116,7 +116,7 @@ fm_cmd_accept (fm_cli_t *cli, int argc, char **argv)
     int rc = 3;
     fm_error_t err = { 0 };
     if (fm_client_send (client, FM_SERVICE_ACCEPT, msg, &err)) {
-        fprintf (stderr, "finmatch accept: cannot send: %s\n",
+        fprintf (stderr, _("finmatch accept: cannot send: %s\n"),
                  *err.text? err.text: "send failed");
         rc = err.status == FM_STATUS_BAD_REQUEST? 2: 3;
     }
@@ -153,14 +153,14 @@ fm_cmd_accept (fm_cli_t *cli, int argc, char **argv)
         }
         else
         if (zsys_interrupted)
-            fprintf (stderr, "finmatch accept: interrupted\n");
+            fputs (_("finmatch accept: interrupted\n"), stderr);
         else {
-            fprintf (stderr, "finmatch: broker did not answer within %d ms "
-                     "(is finmatch-broker running at %s?)\n",
+            fprintf (stderr, _("finmatch: broker did not answer within %d ms "
+                     "(is finmatch-broker running at %s?)\n"),
                      cli->timeout_ms, cli->broker);
             if (cli->json) {
                 char text [FM_TEXT_SIZE];
-                snprintf (text, sizeof text, "broker did not answer within %d ms",
+                snprintf (text, sizeof text, _("broker did not answer within %d ms"),
                           cli->timeout_ms);
                 json_t *json = fm_json_error (request_id, FM_STATUS_TIMEOUT,
                                               text, true);

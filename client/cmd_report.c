@@ -13,12 +13,13 @@
 #include <getopt.h>
 #include "fm_cli.h"
 #include "fm_report.h"
+#include "fm_i18n.h"
+#include "fm_report_html.h"
 
 static void
 s_usage (FILE *file)
 {
-    fprintf (file,
-        "Usage: finmatch report --db FILE [--json]\n"
+    fputs (_("Usage: finmatch report --db FILE [--json] [--html FILE]\n"
         "\n"
         "Summarises the event log written by finmatch-recorder: requests,\n"
         "enterprises served, offers, declines, loans, credit granted and the\n"
@@ -26,7 +27,9 @@ s_usage (FILE *file)
         "\n"
         "  -d, --db FILE   the SQLite event log (opened read-only)\n"
         "  -j, --json      machine output: integers in fen, bp, tenths of bp\n"
-        "  -h, --help      print this help\n");
+        "      --html FILE also write a self-contained HTML report (SVG charts)\n"
+        "  -h, --help      print this help\n"),
+        file);
 }
 
 int
@@ -35,10 +38,12 @@ fm_cmd_report (fm_cli_t *cli, int argc, char **argv)
     static const struct option options [] = {
         { "db",   required_argument, NULL, 'd' },
         { "json", no_argument,       NULL, 'j' },
+        { "html", required_argument, NULL, 'H' },
         { "help", no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     const char *path = NULL;
+    const char *html = NULL;
     bool json = cli && cli->json;
     //  argv [0] is "report"; optind = 0 makes GNU getopt start over after
     //  main's own parse, and opterr = 0 lets us word the errors
@@ -53,44 +58,61 @@ fm_cmd_report (fm_cli_t *cli, int argc, char **argv)
             case 'j':
                 json = true;
                 break;
+            case 'H':
+                html = optarg;
+                break;
             case 'h':
                 s_usage (stdout);
                 return 0;
             case ':':
-                fprintf (stderr, "finmatch report: %s needs a value\n",
+                fprintf (stderr, _("finmatch report: %s needs a value\n"),
                          argv [optind - 1]);
                 return 2;
             default:
-                fprintf (stderr, "finmatch report: unknown option '%s'"
-                         " (try --help)\n", argv [optind - 1]);
+                fprintf (stderr, _("finmatch report: unknown option '%s'"
+                         " (try --help)\n"), argv [optind - 1]);
                 return 2;
         }
     }
     if (optind < argc) {
-        fprintf (stderr, "finmatch report: unexpected argument '%s'"
-                 " (try --help)\n", argv [optind]);
+        fprintf (stderr, _("finmatch report: unexpected argument '%s'"
+                 " (try --help)\n"), argv [optind]);
         return 2;
     }
     if (!path) {
-        fprintf (stderr, "finmatch report: --db FILE is required"
-                 " (try --help)\n");
+        fputs (_("finmatch report: --db FILE is required"
+                 " (try --help)\n"), stderr);
         return 2;
     }
     fm_report_t report;
     char err [512];
     if (fm_report_compute_path (path, &report, err, sizeof err)) {
-        fprintf (stderr, "finmatch report: %s\n", err);
+        fprintf (stderr, _("finmatch report: %s\n"), err);
         return 2;
     }
     int rc = 0;
+    if (html) {
+        //  Written before the tables, so a write error is the exit code
+        FILE *file = fopen (html, "w");
+        if (!file || fm_report_html (&report, path, file)) {
+            fprintf (stderr, _("finmatch report: cannot write %s: %s\n"), html,
+                     strerror (errno));
+            rc = 2;
+        }
+        if (file && fclose (file) && rc == 0) {
+            fprintf (stderr, _("finmatch report: cannot write %s: %s\n"), html,
+                     strerror (errno));
+            rc = 2;
+        }
+    }
     if (json) {
         if (report.gaps)
-            fprintf (stderr, "finmatch report: WARNING: the event log has %"
-                     PRId64 " gaps (%" PRId64 " events missing); figures may"
-                     " be low\n", report.gaps, report.missing_events);
+            fprintf (stderr, _("finmatch report: WARNING: the event log has "
+                     "%lld gaps (%lld events missing); figures may be low\n"),
+                     (long long) report.gaps, (long long) report.missing_events);
         json_t *root = fm_report_json (&report);
         if (!root || json_dumpf (root, stdout, JSON_INDENT (2))) {
-            fprintf (stderr, "finmatch report: cannot write JSON\n");
+            fputs (_("finmatch report: cannot write JSON\n"), stderr);
             rc = 2;
         }
         else
@@ -98,7 +120,7 @@ fm_cmd_report (fm_cli_t *cli, int argc, char **argv)
         json_decref (root);
     }
     else {
-        printf ("finmatch 融资对接报告：%s\n", path);
+        printf (_("finmatch financing report: %s\n"), path);
         fm_report_print (&report, stdout);
     }
     fm_report_release (&report);

@@ -32,6 +32,7 @@
 #include "fm_text.h"
 #include "fm_json.h"
 #include "fm_print.h"
+#include "fm_i18n.h"
 
 //  Rows between "sent" and "printed", at most.  Bounds broker load from
 //  one CLI and the replies held for in-order printing.
@@ -89,7 +90,7 @@ static void
 s_usage (FILE *file)
 {
     fprintf (file,
-"Usage: finmatch request --enterprise CODE --amount AMOUNT --term MONTHS [OPTIONS]\n"
+_("Usage: finmatch request --enterprise CODE --amount AMOUNT --term MONTHS [OPTIONS]\n"
 "       finmatch request --file FILE [OPTIONS]\n"
 "\n"
 "Asks every bank for offers and prints them ranked by effective rate, every\n"
@@ -123,7 +124,7 @@ s_usage (FILE *file)
 "file order.  With --json, each row is one line with its \"line\" number.\n"
 "\n"
 "Exit: 0 offers received, 1 refused or no offer, 2 bad input,\n"
-"      3 broker did not answer; with --file, the worst row's code.\n",
+"      3 broker did not answer; with --file, the worst row's code.\n"),
              FM_MAX_TERM_MONTHS, WINDOW);
 }
 
@@ -137,12 +138,12 @@ s_copy_text (const char *name, const char *value, char *dest, size_t size,
 {
     size_t length = strlen (value);
     if (length >= size) {
-        snprintf (err, err_size, "%s: too long (%zu bytes, at most %zu)",
+        snprintf (err, err_size, _("%s: too long (%zu bytes, at most %zu)"),
                   name, length, size - 1);
         return -1;
     }
     if (!fm_utf8_valid (value, length)) {
-        snprintf (err, err_size, "%s: not valid UTF-8 text", name);
+        snprintf (err, err_size, _("%s: not valid UTF-8 text"), name);
         return -1;
     }
     memcpy (dest, value, length + 1);
@@ -158,7 +159,7 @@ s_parse_enterprise (const char *value, char *dest, char *err, size_t size)
     }
     char why [FM_TEXT_SIZE];
     fm_print_credit_code_problem (value, why, sizeof why);
-    snprintf (err, size, "enterprise %s", why);
+    snprintf (err, size, _("enterprise %s"), why);
     return -1;
 }
 
@@ -172,7 +173,7 @@ s_parse_list (const char *name, const char *value, s_item_fn *item_fn,
 {
     char copy [FM_TEXT_SIZE];
     if (strlen (value) >= sizeof copy) {
-        snprintf (err, size, "%s: list too long", name);
+        snprintf (err, size, _("%s: list too long"), name);
         return -1;
     }
     strcpy (copy, value);
@@ -193,16 +194,16 @@ s_parse_list (const char *name, const char *value, s_item_fn *item_fn,
         if (streq (item, "all") || streq (item, "none"))
             special = true;
         if (item_fn (item, bits)) {
-            snprintf (err, size, "%s: unknown item '%.40s'", name, item);
+            snprintf (err, size, _("%s: unknown item '%.40s'"), name, item);
             return -1;
         }
     }
     if (items == 0) {
-        snprintf (err, size, "%s: empty list (use 'none')", name);
+        snprintf (err, size, _("%s: empty list (use 'none')"), name);
         return -1;
     }
     if (special && items > 1) {
-        snprintf (err, size, "%s: 'all' and 'none' stand alone", name);
+        snprintf (err, size, _("%s: 'all' and 'none' stand alone"), name);
         return -1;
     }
     return 0;
@@ -259,13 +260,13 @@ s_row_set (s_row_t *row, const char *name, const char *value,
     if (streq (name, "amount")) {
         int64_t fen;
         if (fm_money_parse (value, &fen)) {
-            snprintf (err, size, "amount '%.40s': not an amount of yuan "
-                      "(e.g. 3000000, 300万, 0.3亿)", value);
+            snprintf (err, size, _("amount '%.40s': not an amount of yuan "
+                      "(e.g. 3000000, 300万, 0.3亿)"), value);
             return -1;
         }
         if (fen <= 0 || fen > FM_MAX_AMOUNT_FEN) {
-            snprintf (err, size, "amount '%.40s': must be above 0 and at "
-                      "most 1000亿", value);
+            snprintf (err, size, _("amount '%.40s': must be above 0 and at "
+                      "most 1000亿"), value);
             return -1;
         }
         request->amount_fen = fen;
@@ -278,7 +279,7 @@ s_row_set (s_row_t *row, const char *name, const char *value,
         long term = strtol (value, &end, 10);
         if (errno || *end || end == value || term < 1
         ||  term > FM_MAX_TERM_MONTHS || !isdigit ((unsigned char) *value)) {
-            snprintf (err, size, "term '%.40s': months, 1..%d",
+            snprintf (err, size, _("term '%.40s': months, 1..%d"),
                       value, FM_MAX_TERM_MONTHS);
             return -1;
         }
@@ -301,15 +302,15 @@ s_row_set (s_row_t *row, const char *name, const char *value,
     if (streq (name, "collateral")) {
         if (fm_collateral_parse (value, &request->collateral) == 0)
             return 0;
-        snprintf (err, size, "collateral '%.40s': one of none, property, "
-                  "equipment, receivables, guarantee", value);
+        snprintf (err, size, _("collateral '%.40s': one of none, property, "
+                  "equipment, receivables, guarantee"), value);
         return -1;
     }
     if (streq (name, "type")) {
         row->has_type = true;
         if (fm_req_type_parse (value, &request->type) == 0)
             return 0;
-        snprintf (err, size, "type '%.40s': new or renewal", value);
+        snprintf (err, size, _("type '%.40s': new or renewal"), value);
         return -1;
     }
     if (streq (name, "consent")) {
@@ -322,7 +323,7 @@ s_row_set (s_row_t *row, const char *name, const char *value,
         return s_parse_list (name, value, s_kind_item, &request->kinds,
                              err, size);
     }
-    snprintf (err, size, "unknown field '%.40s'", name);
+    snprintf (err, size, _("unknown field '%.40s'"), name);
     return -1;
 }
 
@@ -351,7 +352,7 @@ s_row_finish (s_row_t *row, fm_msg_t *msg, char *err, size_t size)
                         : !row->has_amount? "amount"
                         : !row->has_term? "term": NULL;
     if (missing) {
-        snprintf (err, size, "%s is required", missing);
+        snprintf (err, size, _("%s is required"), missing);
         return -1;
     }
     if (!row->has_consent)
@@ -359,7 +360,7 @@ s_row_finish (s_row_t *row, fm_msg_t *msg, char *err, size_t size)
     if (!row->has_kinds)
         request->kinds = FM_KIND_BIT (FM_KIND_LOAN);
     if (*request->prior_loan_id && request->type != FM_REQ_RENEWAL) {
-        snprintf (err, size, "prior_loan applies to type renewal only");
+        snprintf (err, size, _("prior_loan applies to type renewal only"));
         return -1;
     }
     if (*request->idem_key == 0)
@@ -458,8 +459,8 @@ s_row_register (s_cmd_t *self, size_t index, char *err, size_t size)
     s_row_t *row = &self->rows [index];
     uintptr_t other = (uintptr_t) zhashx_lookup (self->by_id, row->request_id);
     if (other) {
-        snprintf (err, size, "same enterprise and key as line %zu "
-                  "(request %s)", self->rows [other - 1].line, row->request_id);
+        snprintf (err, size, _("same enterprise and key as line %zu "
+                  "(request %s)"), self->rows [other - 1].line, row->request_id);
         return -1;
     }
     zhashx_insert (self->by_id, row->request_id, (void *) (uintptr_t) (index + 1));
@@ -474,7 +475,7 @@ s_load_file (s_cmd_t *self, const s_row_t *template, fm_msg_t *scratch)
 {
     FILE *file = fopen (self->file, "r");
     if (!file) {
-        fprintf (stderr, "finmatch request: %s: %s\n", self->file,
+        fprintf (stderr, _("finmatch request: %s: %s\n"), self->file,
                  strerror (errno));
         return -1;
     }
@@ -498,7 +499,7 @@ s_load_file (s_cmd_t *self, const s_row_t *template, fm_msg_t *scratch)
         if (*text == 0 || *text == '#')
             continue;
         if (!fm_utf8_valid (text, strlen (text))) {
-            fprintf (stderr, "%s:%zu: not valid UTF-8 text\n", self->file, line_no);
+            fprintf (stderr, _("%s:%zu: not valid UTF-8 text\n"), self->file, line_no);
             errors++;
             continue;
         }
@@ -508,28 +509,28 @@ s_load_file (s_cmd_t *self, const s_row_t *template, fm_msg_t *scratch)
                 break;
             column_count = s_csv_split (header_line, columns, MAX_COLUMNS);
             if (column_count < 0) {
-                fprintf (stderr, "%s:%zu: bad header (quoting, or more than "
-                         "%d columns)\n", self->file, line_no, MAX_COLUMNS);
+                fprintf (stderr, _("%s:%zu: bad header (quoting, or more than "
+                         "%d columns)\n"), self->file, line_no, MAX_COLUMNS);
                 errors++;
                 break;
             }
             for (int col = 0; col < column_count; col++) {
                 if (!s_column_known (columns [col])) {
-                    fprintf (stderr, "%s:%zu: unknown column '%s' (known: "
+                    fprintf (stderr, _("%s:%zu: unknown column '%s' (known: "
                              "enterprise,amount,term,purpose,grid,collateral,"
-                             "consent,kinds,type,prior_loan,key)\n",
+                             "consent,kinds,type,prior_loan,key)\n"),
                              self->file, line_no, columns [col]);
                     errors++;
                 }
                 for (int other = 0; other < col; other++)
                     if (streq (columns [col], columns [other])) {
-                        fprintf (stderr, "%s:%zu: column '%s' twice\n",
+                        fprintf (stderr, _("%s:%zu: column '%s' twice\n"),
                                  self->file, line_no, columns [col]);
                         errors++;
                     }
                 if (streq (columns [col], "key") && *template->request.idem_key) {
-                    fprintf (stderr, "%s:%zu: --key and a key column exclude "
-                             "each other\n", self->file, line_no);
+                    fprintf (stderr, _("%s:%zu: --key and a key column exclude "
+                             "each other\n"), self->file, line_no);
                     errors++;
                 }
             }
@@ -541,17 +542,17 @@ s_load_file (s_cmd_t *self, const s_row_t *template, fm_msg_t *scratch)
         int count = s_csv_split (text, fields, MAX_COLUMNS);
         if (count != column_count) {
             if (count < 0)
-                fprintf (stderr, "%s:%zu: bad quoting or too many fields\n",
+                fprintf (stderr, _("%s:%zu: bad quoting or too many fields\n"),
                          self->file, line_no);
             else
-                fprintf (stderr, "%s:%zu: %d fields, the header has %d\n",
+                fprintf (stderr, _("%s:%zu: %d fields, the header has %d\n"),
                          self->file, line_no, count, column_count);
             errors++;
             continue;
         }
         s_row_t *row = s_rows_append (self, template);
         if (!row) {
-            fprintf (stderr, "finmatch request: out of memory\n");
+            fputs (_("finmatch request: out of memory\n"), stderr);
             errors++;
             break;
         }
@@ -570,17 +571,17 @@ s_load_file (s_cmd_t *self, const s_row_t *template, fm_msg_t *scratch)
         }
     }
     if (ferror (file)) {
-        fprintf (stderr, "finmatch request: %s: read error\n", self->file);
+        fprintf (stderr, _("finmatch request: %s: read error\n"), self->file);
         errors++;
     }
     else
     if (!header_line && errors == 0) {
-        fprintf (stderr, "%s: empty file (a header row is required)\n", self->file);
+        fprintf (stderr, _("%s: empty file (a header row is required)\n"), self->file);
         errors++;
     }
     else
     if (errors == 0 && self->row_count == 0) {
-        fprintf (stderr, "%s: no request rows after the header\n", self->file);
+        fprintf (stderr, _("%s: no request rows after the header\n"), self->file);
         errors++;
     }
     free (line);
@@ -604,11 +605,22 @@ s_load_file (s_cmd_t *self, const s_row_t *template, fm_msg_t *scratch)
 //  if it cannot be created; a broker that does not answer only costs the
 //  guarantee (warned), never the final result.
 static zsock_t *
-s_live_open (const char *endpoint, const char *request_id)
+s_live_open (const char *endpoint, const char *request_id, fm_curve_t *curve)
 {
     zsock_t *sub = zsock_new (ZMQ_SUB);
     if (!sub)
         return NULL;
+    if (curve) {
+        //  The broker admits monitor keys only to the event stream (SPEC
+        //  "Security"): with any other key, go on without live lines
+        const char *role = fm_curve_meta (curve, FM_CERT_ROLE);
+        if (!role || strneq (role, FM_ROLE_MONITOR)) {
+            fprintf (stderr, "finmatch request: --live needs a monitor "
+                     "certificate; showing the result only\n");
+            return sub;             //  never connected: no events
+        }
+        fm_curve_apply_client (curve, sub);
+    }
     const char *types [] = { "offer.made.", "decline.made.", "bank.timeout." };
     for (size_t index = 0; index < 3; index++) {
         char topic [96];
@@ -623,7 +635,7 @@ s_live_open (const char *endpoint, const char *request_id)
                             ZMQ_EVENT_HANDSHAKE_SUCCEEDED) == 0)
         monitor = zsock_new_pair (">inproc://finmatch-live-monitor");
     if (zsock_connect (sub, "%s", endpoint)) {
-        fprintf (stderr, "finmatch request: bad events endpoint '%s'\n", endpoint);
+        fprintf (stderr, _("finmatch request: bad events endpoint '%s'\n"), endpoint);
         zsock_destroy (&monitor);
         zsock_destroy (&sub);
         return NULL;
@@ -657,8 +669,8 @@ s_live_open (const char *endpoint, const char *request_id)
         zclock_sleep (LIVE_SETTLE_MS);
     }
     else
-        fprintf (stderr, "finmatch request: event stream %s not connected "
-                 "within %d ms; live lines may be missing\n",
+        fprintf (stderr, _("finmatch request: event stream %s not connected "
+                 "within %d ms; live lines may be missing\n"),
                  endpoint, LIVE_CONNECT_MS);
     return sub;
 }
@@ -688,7 +700,7 @@ s_live_event (s_cmd_t *self)
         fm_json_print (&json, stdout);
     }
     else {
-        fputs ("  实时 ", stdout);
+        fputs (_("  live "), stdout);
         fm_print_event (stdout, &event);
         fflush (stdout);
     }
@@ -751,11 +763,11 @@ s_row_print (s_cmd_t *self, s_row_t *row)
         fm_print_request (stdout, row->request_id, &row->request);
     if (row->reply) {
         if (self->live)
-            printf ("最终结果:\n");
+            fputs (_("Final result:\n"), stdout);
         fm_print_reply (stdout, row->reply);
     }
     else
-        printf ("错误 %d: %s\n", row->local_status, row->local_text);
+        printf (_("Error %d: %s\n"), row->local_status, row->local_text);
     if (self->file)
         printf ("\n");
     fflush (stdout);
@@ -772,7 +784,7 @@ s_row_send (s_cmd_t *self, s_row_t *row, fm_msg_t *msg)
         row->state = ROW_DONE;
         row->local_status = FM_STATUS_INTERNAL;
         snprintf (row->local_text, sizeof row->local_text,
-                  "cannot send to %.60s: %.160s", self->cli->broker,
+                  _("cannot send to %.60s: %.160s"), self->cli->broker,
                   *err.text? err.text: "send failed");
         return;
     }
@@ -835,7 +847,7 @@ s_run (s_cmd_t *self)
     fm_msg_t *msg = fm_msg_new (FM_MSG_REQUEST);
     zpoller_t *poller = zpoller_new (fm_client_sock (self->client), NULL);
     if (!msg || !poller) {
-        fprintf (stderr, "finmatch request: out of memory\n");
+        fputs (_("finmatch request: out of memory\n"), stderr);
         fm_msg_destroy (&msg);
         zpoller_destroy (&poller);
         return 3;
@@ -870,7 +882,7 @@ s_run (s_cmd_t *self)
                     row->state = ROW_DONE;
                     row->local_status = FM_STATUS_TIMEOUT;
                     snprintf (row->local_text, sizeof row->local_text,
-                              "broker did not answer within %d ms",
+                              _("broker did not answer within %d ms"),
                               self->cli->timeout_ms);
                     timed_out++;
                 }
@@ -879,7 +891,7 @@ s_run (s_cmd_t *self)
         }
         zsock_t *which = (zsock_t *) zpoller_wait (poller, (int) (head->deadline - now));
         if (zpoller_terminated (poller)) {
-            fprintf (stderr, "finmatch request: interrupted\n");
+            fputs (_("finmatch request: interrupted\n"), stderr);
             worst = 3;
             break;
         }
@@ -890,13 +902,13 @@ s_run (s_cmd_t *self)
             s_live_event (self);
     }
     if (timed_out == 1 && self->row_count == 1)
-        fprintf (stderr, "finmatch: broker did not answer within %d ms "
-                 "(is finmatch-broker running at %s?)\n",
+        fprintf (stderr, _("finmatch: broker did not answer within %d ms "
+                 "(is finmatch-broker running at %s?)\n"),
                  self->cli->timeout_ms, self->cli->broker);
     else
     if (timed_out)
-        fprintf (stderr, "finmatch: broker did not answer %zu of %zu requests "
-                 "within %d ms (is finmatch-broker running at %s?)\n",
+        fprintf (stderr, _("finmatch: broker did not answer %zu of %zu requests "
+                 "within %d ms (is finmatch-broker running at %s?)\n"),
                  timed_out, self->row_count, self->cli->timeout_ms,
                  self->cli->broker);
     //  Replies of rows we never printed (interrupt)
@@ -964,25 +976,25 @@ fm_cmd_request (fm_cli_t *cli, int argc, char **argv)
                 s_usage (stdout);
                 return 0;
             case ':':
-                fprintf (stderr, "finmatch request: %s needs a value\n",
+                fprintf (stderr, _("finmatch request: %s needs a value\n"),
                          argv [optind - 1]);
                 rc = 2;
                 break;
             default:
-                fprintf (stderr, "finmatch request: unknown option '%s' "
-                         "(see finmatch request --help)\n", argv [optind - 1]);
+                fprintf (stderr, _("finmatch request: unknown option '%s' "
+                         "(see finmatch request --help)\n"), argv [optind - 1]);
                 rc = 2;
                 break;
         }
         if (name) {
             request_flags = true;
             if (*optarg == 0) {
-                fprintf (stderr, "finmatch request: --%s is empty\n", name);
+                fprintf (stderr, _("finmatch request: --%s is empty\n"), name);
                 rc = 2;
             }
             else
             if (s_row_set (&template, name, optarg, err, sizeof err)) {
-                fprintf (stderr, "finmatch request: %s\n", err);
+                fprintf (stderr, _("finmatch request: %s\n"), err);
                 rc = 2;
             }
         }
@@ -990,19 +1002,19 @@ fm_cmd_request (fm_cli_t *cli, int argc, char **argv)
     if (rc)
         return rc;
     if (optind < argc) {
-        fprintf (stderr, "finmatch request: unexpected argument '%s'\n",
+        fprintf (stderr, _("finmatch request: unexpected argument '%s'\n"),
                  argv [optind]);
         return 2;
     }
     if (self.file && self.live) {
-        fprintf (stderr, "finmatch request: --live follows one request; "
-                 "it cannot be used with --file\n");
+        fputs (_("finmatch request: --live follows one request; "
+                 "it cannot be used with --file\n"), stderr);
         return 2;
     }
     fm_msg_t *scratch = fm_msg_new (FM_MSG_REQUEST);
     self.by_id = zhashx_new ();
     if (!scratch || !self.by_id) {
-        fprintf (stderr, "finmatch request: out of memory\n");
+        fputs (_("finmatch request: out of memory\n"), stderr);
         fm_msg_destroy (&scratch);
         zhashx_destroy (&self.by_id);
         return 2;
@@ -1019,23 +1031,23 @@ fm_cmd_request (fm_cli_t *cli, int argc, char **argv)
         if (!row
         ||  s_row_finish (row, scratch, err, sizeof err)
         ||  s_row_register (&self, 0, err, sizeof err)) {
-            fprintf (stderr, "finmatch request: %s\n", row? err: "out of memory");
+            fprintf (stderr, _("finmatch request: %s\n"), row? err: "out of memory");
             rc = 2;
         }
     }
     fm_msg_destroy (&scratch);
 
     if (rc == 0) {
-        self.client = fm_client_new (cli->broker);
+        self.client = fm_client_new_secure (cli->broker, cli->curve);
         if (!self.client) {
-            fprintf (stderr, "finmatch request: bad broker endpoint '%s'\n",
+            fprintf (stderr, _("finmatch request: bad broker endpoint '%s'\n"),
                      cli->broker);
             rc = 2;
         }
     }
     if (rc == 0 && self.live) {
         s_row_t *row = &self.rows [0];
-        self.events = s_live_open (cli->events, row->request_id);
+        self.events = s_live_open (cli->events, row->request_id, cli->curve);
         if (!self.events)
             rc = 2;
         else

@@ -18,6 +18,7 @@
 #include "fm_client.h"
 #include "fm_json.h"
 #include "fm_print.h"
+#include "fm_i18n.h"
 
 //  Longest wait in one poll, so that a SIGINT arriving between the check
 //  of zsys_interrupted and the poll still ends the command promptly
@@ -26,8 +27,7 @@
 static void
 s_usage (FILE *file)
 {
-    fprintf (file,
-"Usage: finmatch watch [PREFIX] [--count N] [--json]\n"
+    fputs (_("Usage: finmatch watch [PREFIX] [--count N] [--json]\n"
 "\n"
 "Prints the broker's events as they are published, one line each: local\n"
 "time, sequence number, type, request (or service), details.  PREFIX\n"
@@ -38,7 +38,7 @@ s_usage (FILE *file)
 "  --json              one JSON object per line (every set field; fen, bp)\n"
 "  -h, --help          this help\n"
 "\n"
-"Exit: 0 stopped or N events seen, 2 bad input, 3 event stream unusable.\n");
+"Exit: 0 stopped or N events seen, 2 bad input, 3 event stream unusable.\n"), file);
 }
 
 int
@@ -62,8 +62,8 @@ fm_cmd_watch (fm_cli_t *cli, int argc, char **argv)
                 errno = 0;
                 count = strtoll (optarg, &end, 10);
                 if (errno || *end || end == optarg || count < 1) {
-                    fprintf (stderr, "finmatch watch: --count '%s' is not a "
-                             "positive number\n", optarg);
+                    fprintf (stderr, _("finmatch watch: --count '%s' is not a "
+                             "positive number\n"), optarg);
                     return 2;
                 }
                 break;
@@ -73,30 +73,30 @@ fm_cmd_watch (fm_cli_t *cli, int argc, char **argv)
                 s_usage (stdout);
                 return 0;
             case ':':
-                fprintf (stderr, "finmatch watch: %s needs a value\n",
+                fprintf (stderr, _("finmatch watch: %s needs a value\n"),
                          argv [optind - 1]);
                 return 2;
             default:
-                fprintf (stderr, "finmatch watch: unknown option '%s' "
-                         "(see finmatch watch --help)\n", argv [optind - 1]);
+                fprintf (stderr, _("finmatch watch: unknown option '%s' "
+                         "(see finmatch watch --help)\n"), argv [optind - 1]);
                 return 2;
         }
     }
     if (argc - optind > 1) {
-        fprintf (stderr, "finmatch watch: one PREFIX at most\n");
+        fputs (_("finmatch watch: one PREFIX at most\n"), stderr);
         return 2;
     }
     const char *prefix = optind < argc? argv [optind]: "";
 
-    zsock_t *sub = fm_events_subscribe (cli->events, prefix);
+    zsock_t *sub = fm_events_subscribe_secure (cli->events, prefix, cli->curve);
     if (!sub) {
-        fprintf (stderr, "finmatch watch: cannot subscribe to %s\n", cli->events);
+        fprintf (stderr, _("finmatch watch: cannot subscribe to %s\n"), cli->events);
         return 2;
     }
     zpoller_t *poller = zpoller_new (sub, NULL);
     if (!poller) {
         zsock_destroy (&sub);
-        fprintf (stderr, "finmatch watch: out of memory\n");
+        fputs (_("finmatch watch: out of memory\n"), stderr);
         return 3;
     }
     if (cli->verbose)
@@ -114,7 +114,7 @@ fm_cmd_watch (fm_cli_t *cli, int argc, char **argv)
         if (fm_events_recv (sub, &event, &err)) {
             if (err.status == 0)
                 break;                  //  interrupted
-            fprintf (stderr, "finmatch watch: bad event skipped: %u %s\n",
+            fprintf (stderr, _("finmatch watch: bad event skipped: %u %s\n"),
                      (unsigned) err.status, err.text);
             continue;
         }

@@ -27,12 +27,16 @@ typedef struct {
     int timeout_ms;                     //  per reply
     bool json;                          //  machine output (fen, bp)
     bool verbose;
+    struct _fm_curve_t *curve;          //  our CURVE keys (fm_curve.h),
+                                        //  NULL with --insecure; borrowed
 } fm_cli_t;
 
 int fm_cmd_request (fm_cli_t *cli, int argc, char **argv);
 int fm_cmd_accept  (fm_cli_t *cli, int argc, char **argv);
 int fm_cmd_watch   (fm_cli_t *cli, int argc, char **argv);
 int fm_cmd_report  (fm_cli_t *cli, int argc, char **argv);
+int fm_cmd_status  (fm_cli_t *cli, int argc, char **argv);
+int fm_cmd_keygen  (fm_cli_t *cli, int argc, char **argv);
 
 #ifdef __cplusplus
 }

@@ -14,6 +14,7 @@
 #include "fm_money.h"
 #include "fm_text.h"
 #include "fm_ids.h"
+#include "fm_i18n.h"
 
 //  Display widths of the cut columns, in terminal cells
 #define BANK_CELLS      24
@@ -24,9 +25,9 @@ static const char *
 s_kind_cn (fm_kind_t kind)
 {
     switch (kind) {
-        case FM_KIND_LOAN:      return "贷款";
-        case FM_KIND_INSURANCE: return "保险";
-        case FM_KIND_GUARANTEE: return "担保";
+        case FM_KIND_LOAN:      return _("loan");
+        case FM_KIND_INSURANCE: return _("insurance");
+        case FM_KIND_GUARANTEE: return _("guarantee");
         default:                return "?";
     }
 }
@@ -35,11 +36,11 @@ static const char *
 s_collateral_cn (fm_collateral_t collateral)
 {
     switch (collateral) {
-        case FM_COLLATERAL_NONE:        return "无(信用)";
-        case FM_COLLATERAL_PROPERTY:    return "房产抵押";
-        case FM_COLLATERAL_EQUIPMENT:   return "设备抵押";
-        case FM_COLLATERAL_RECEIVABLES: return "应收账款质押";
-        case FM_COLLATERAL_GUARANTEE:   return "第三方保证";
+        case FM_COLLATERAL_NONE:        return _("none (credit)");
+        case FM_COLLATERAL_PROPERTY:    return _("property mortgage");
+        case FM_COLLATERAL_EQUIPMENT:   return _("equipment mortgage");
+        case FM_COLLATERAL_RECEIVABLES: return _("receivables pledge");
+        case FM_COLLATERAL_GUARANTEE:   return _("third-party guarantee");
         default:                        return "?";
     }
 }
@@ -60,6 +61,17 @@ fm_print_levers (const fm_lever_t *levers, size_t count,
             break;
         used += (size_t) rc;
     }
+    return buf;
+}
+
+//  A term in months, for the user: "12个月", "12 months", "1 month"
+static char *
+s_term (unsigned months, char *buf, size_t size)
+{
+    if (months == 1)
+        snprintf (buf, size, "%s", _("1 month"));
+    else
+        snprintf (buf, size, _("%u months"), months);
     return buf;
 }
 
@@ -86,31 +98,31 @@ fm_print_request (FILE *file, const char *request_id,
                   const fm_request_t *request)
 {
     assert (file && request_id && request);
-    char amount [48];
-    fm_money_cn (request->amount_fen, amount, sizeof amount);
-    fprintf (file, "申请 %s  企业 %s  金额 %s  期限 %u个月",
+    char amount [48], term [48];
+    fm_i18n_money (request->amount_fen, amount, sizeof amount);
+    fprintf (file, _("Request %s  enterprise %s  amount %s  term %s"),
              request_id, request->enterprise_id, amount,
-             (unsigned) request->term_months);
+             s_term (request->term_months, term, sizeof term));
     if (request->type == FM_REQ_RENEWAL)
-        fprintf (file, "  续贷(原贷款 %s)",
+        fprintf (file, _("  renewal (of loan %s)"),
                  *request->prior_loan_id? request->prior_loan_id: "-");
     if (*request->grid_id)
-        fprintf (file, "  网格 %s", request->grid_id);
+        fprintf (file, _("  grid %s"), request->grid_id);
     if (request->collateral != FM_COLLATERAL_NONE)
-        fprintf (file, "  担保方式 %s", s_collateral_cn (request->collateral));
+        fprintf (file, _("  collateral %s"), s_collateral_cn (request->collateral));
     if (request->consent != FM_CONSENT_ALL) {
         char consent [64];
         s_consent_text (request->consent, consent, sizeof consent);
-        fprintf (file, "  授权 %s", consent);
+        fprintf (file, _("  consent %s"), consent);
     }
     if (request->kinds && request->kinds != FM_KIND_BIT (FM_KIND_LOAN)) {
-        fprintf (file, "  品种");
+        fprintf (file, "%s", _("  kinds"));
         for (int kind = 0; kind < FM_KIND_COUNT; kind++)
             if (request->kinds & FM_KIND_BIT (kind))
                 fprintf (file, " %s", s_kind_cn ((fm_kind_t) kind));
     }
     if (*request->purpose)
-        fprintf (file, "  用途 %s", request->purpose);
+        fprintf (file, _("  purpose %s"), request->purpose);
     fprintf (file, "\n");
 }
 
@@ -120,17 +132,17 @@ s_print_offers (FILE *file, const fm_msg_t *msg)
     fm_table_t *table = fm_table_new (10);
     if (!table)
         return;
-    fm_table_column (table, 0, "排名", FM_ALIGN_RIGHT, 0);
-    fm_table_column (table, 1, "银行", FM_ALIGN_LEFT, BANK_CELLS);
-    fm_table_column (table, 2, "产品", FM_ALIGN_LEFT, PRODUCT_CELLS);
-    fm_table_column (table, 3, "类型", FM_ALIGN_LEFT, 0);
-    fm_table_column (table, 4, "金额", FM_ALIGN_RIGHT, 0);
-    fm_table_column (table, 5, "期限", FM_ALIGN_RIGHT, 0);
-    fm_table_column (table, 6, "基准利率", FM_ALIGN_RIGHT, 0);
-    fm_table_column (table, 7, "优惠", FM_ALIGN_LEFT, LEVERS_CELLS);
-    fm_table_column (table, 8, "执行利率", FM_ALIGN_RIGHT, 0);
+    fm_table_column (table, 0, _("Rank"), FM_ALIGN_RIGHT, 0);
+    fm_table_column (table, 1, _("Bank"), FM_ALIGN_LEFT, BANK_CELLS);
+    fm_table_column (table, 2, _("Product"), FM_ALIGN_LEFT, PRODUCT_CELLS);
+    fm_table_column (table, 3, _("Kind"), FM_ALIGN_LEFT, 0);
+    fm_table_column (table, 4, _("Amount"), FM_ALIGN_RIGHT, 0);
+    fm_table_column (table, 5, _("Term"), FM_ALIGN_RIGHT, 0);
+    fm_table_column (table, 6, _("Base rate"), FM_ALIGN_RIGHT, 0);
+    fm_table_column (table, 7, _("Reductions"), FM_ALIGN_LEFT, LEVERS_CELLS);
+    fm_table_column (table, 8, _("Rate"), FM_ALIGN_RIGHT, 0);
     //  Never cut: the user types it back into `finmatch accept`
-    fm_table_column (table, 9, "报价编号", FM_ALIGN_LEFT, 0);
+    fm_table_column (table, 9, _("Offer id"), FM_ALIGN_LEFT, 0);
 
     //  Offers priced without consented credit data are marked "*"; the
     //  others get a space there so that the rates stay aligned
@@ -143,8 +155,8 @@ s_print_offers (FILE *file, const fm_msg_t *msg)
         char rank [24], term [32], amount [48], base [16], effective [24];
         char levers [FM_MAX_LEVERS * (FM_NAME_SIZE + 16)];
         snprintf (rank, sizeof rank, "%zu", index + 1);
-        snprintf (term, sizeof term, "%u个月", (unsigned) offer->term_months);
-        fm_money_cn (offer->amount_fen, amount, sizeof amount);
+        s_term (offer->term_months, term, sizeof term);
+        fm_i18n_money (offer->amount_fen, amount, sizeof amount);
         fm_rate_pct (offer->base_rate_bp, base, sizeof base);
         fm_rate_pct (offer->effective_rate_bp, effective, sizeof effective);
         if (any_without_data)
@@ -166,7 +178,7 @@ s_print_offers (FILE *file, const fm_msg_t *msg)
     fm_table_print (table, file);
     fm_table_destroy (&table);
     if (any_without_data)
-        fprintf (file, "  * 未使用授权信用数据定价\n");
+        fprintf (file, "%s\n", _("  * priced without consented credit data"));
 }
 
 void
@@ -174,18 +186,18 @@ fm_print_result (FILE *file, const fm_msg_t *msg)
 {
     assert (file && msg);
     if (msg->status != FM_STATUS_OK)
-        fprintf (file, "状态 %u: %s\n", (unsigned) msg->status,
+        fprintf (file, _("Status %u: %s\n"), (unsigned) msg->status,
                  *msg->text? msg->text: fm_status_name (msg->status));
     if (msg->offer_count) {
-        fprintf (file, "报价 %zu 项 (按执行利率排序):\n", msg->offer_count);
+        fprintf (file, _("%zu offers (ranked by effective rate):\n"), msg->offer_count);
         s_print_offers (file, msg);
     }
     else
     if (msg->status == FM_STATUS_OK)
-        fprintf (file, "没有银行给出报价\n");
+        fprintf (file, "%s\n", _("No bank made an offer"));
 
     if (msg->decline_count) {
-        fprintf (file, "未获报价 %zu 家:\n", msg->decline_count);
+        fprintf (file, _("Declined by %zu banks:\n"), msg->decline_count);
         for (size_t index = 0; index < msg->decline_count; index++) {
             const fm_decline_t *decline = &msg->declines [index];
             fprintf (file, "  %s\n", decline->bank);
@@ -199,7 +211,7 @@ fm_print_result (FILE *file, const fm_msg_t *msg)
         }
     }
     if (msg->timed_out_count) {
-        fprintf (file, "超时未答复 %zu 家:", msg->timed_out_count);
+        fprintf (file, _("No answer in time from %zu banks:"), msg->timed_out_count);
         for (size_t index = 0; index < msg->timed_out_count; index++)
             fprintf (file, " %s", msg->timed_out [index]);
         fprintf (file, "\n");
@@ -212,27 +224,28 @@ fm_print_confirmation (FILE *file, const fm_msg_t *msg)
     assert (file && msg);
     const fm_confirmation_t *it = &msg->confirmation;
     if (it->granted) {
-        char amount [48], base [16], effective [16];
-        fm_money_cn (it->amount_fen, amount, sizeof amount);
+        char amount [48], base [16], effective [16], term [48];
+        fm_i18n_money (it->amount_fen, amount, sizeof amount);
         fm_rate_pct (it->base_rate_bp, base, sizeof base);
         fm_rate_pct (it->effective_rate_bp, effective, sizeof effective);
-        fprintf (file, "贷款已发放  贷款编号 %s\n", it->loan_id);
-        fprintf (file, "  申请 %s  报价 %s  银行 %s\n",
+        fprintf (file, _("Loan granted  loan id %s\n"), it->loan_id);
+        fprintf (file, _("  request %s  offer %s  bank %s\n"),
                  msg->request_id, it->offer_id, it->bank);
-        fprintf (file, "  金额 %s  期限 %u个月  利率 %s → %s\n",
-                 amount, (unsigned) it->term_months, base, effective);
+        fprintf (file, _("  amount %s  term %s  rate %s → %s\n"),
+                 amount, s_term (it->term_months, term, sizeof term),
+                 base, effective);
     }
     else
-        fprintf (file, "报价已撤回  申请 %s  报价 %s  银行 %s: %s\n",
+        fprintf (file, _("Offer withdrawn  request %s  offer %s  bank %s: %s\n"),
                  msg->request_id, it->offer_id, it->bank,
-                 *it->text? it->text: "(未说明原因)");
+                 *it->text? it->text: _("(no reason given)"));
 }
 
 void
 fm_print_error (FILE *file, const fm_msg_t *msg)
 {
     assert (file && msg);
-    fprintf (file, "错误 %u: %s\n", (unsigned) msg->status,
+    fprintf (file, _("Error %u: %s\n"), (unsigned) msg->status,
              *msg->text? msg->text: fm_status_name (msg->status));
 }
 
@@ -249,7 +262,7 @@ fm_print_reply (FILE *file, const fm_msg_t *msg)
     if (msg->type == FM_MSG_ERROR)
         fm_print_error (file, msg);
     else
-        fprintf (file, "意外的应答类型 %s\n", fm_msg_type_name (msg->type));
+        fprintf (file, _("Unexpected reply type %s\n"), fm_msg_type_name (msg->type));
 }
 
 //  The key column of an event line: its request, else its service, else -
@@ -267,19 +280,20 @@ void
 fm_print_event (FILE *file, const fm_event_t *event)
 {
     assert (file && event);
-    //  Local time: the operator watching reads wall-clock time
-    char clock [16] = "--:--:--";
-    time_t seconds = (time_t) (event->ts_us / 1000000);
-    struct tm tm;
-    if (localtime_r (&seconds, &tm))
-        strftime (clock, sizeof clock, "%H:%M:%S", &tm);
+    //  Local time (Asia/Shanghai unless TZ says otherwise: fm_i18n): the
+    //  operator watching reads wall-clock time
+    char clock [16];
+    fm_i18n_time (event->ts_us, "%H:%M:%S", clock, sizeof clock);
+    if (streq (clock, "-"))
+        snprintf (clock, sizeof clock, "--:--:--");
     int millis = (int) ((event->ts_us % 1000000) / 1000);
     if (millis < 0)
         millis = 0;
 
-    char amount [48] = "", base [16] = "", effective [16] = "";
+    char amount [48] = "", base [16] = "", effective [16] = "", term [48];
     char levers [FM_MAX_LEVERS * (FM_NAME_SIZE + 16)];
-    fm_money_cn (event->amount_fen, amount, sizeof amount);
+    fm_i18n_money (event->amount_fen, amount, sizeof amount);
+    s_term (event->term_months, term, sizeof term);
     fm_rate_pct (event->base_rate_bp, base, sizeof base);
     fm_rate_pct (event->effective_rate_bp, effective, sizeof effective);
     fm_print_levers (event->levers, event->lever_count, levers, sizeof levers);
@@ -289,64 +303,61 @@ fm_print_event (FILE *file, const fm_event_t *event)
              s_event_key (event));
     switch (event->type) {
         case FM_EV_REQUEST_RECEIVED:
-            fprintf (file, " 企业 %s 网格 %s 金额 %s 期限 %u个月%s%s",
+            fprintf (file, _(" enterprise %s grid %s amount %s term %s%s%s"),
                      event->enterprise_id, *event->grid_id? event->grid_id: "-",
-                     amount, (unsigned) event->term_months,
-                     *event->text? " 用途 ": "", event->text);
+                     amount, term, *event->text? _(" purpose "): "", event->text);
             break;
         case FM_EV_REQUEST_ENRICHED:
-            fprintf (file, " 企业 %s 行业 %s 网格 %s%s%s",
+            fprintf (file, _(" enterprise %s industry %s grid %s%s%s"),
                      event->enterprise_id, event->industry, event->grid_id,
-                     *levers? " 优惠 ": "", levers);
+                     *levers? _(" reductions "): "", levers);
             break;
         case FM_EV_REQUEST_DISPATCHED:
-            fprintf (file, " 企业 %s 分发银行 %u 家",
+            fprintf (file, _(" enterprise %s sent to %u banks"),
                      event->enterprise_id, (unsigned) event->count);
             break;
         case FM_EV_OFFER_MADE:
-            fprintf (file, " %s %s 金额 %s 期限 %u个月 利率 %s→%s%s%s",
-                     event->bank, event->offer_id, amount,
-                     (unsigned) event->term_months, base, effective,
-                     *levers? " 优惠 ": "", levers);
+            fprintf (file, _(" %s %s amount %s term %s rate %s→%s%s%s"),
+                     event->bank, event->offer_id, amount, term, base, effective,
+                     *levers? _(" reductions "): "", levers);
             break;
         case FM_EV_DECLINE_MADE:
-            fprintf (file, " %s 拒绝 %u %s %s", event->bank,
+            fprintf (file, _(" %s declined %u %s %s"), event->bank,
                      (unsigned) event->reason_code,
                      fm_reason_name (event->reason_code), event->text);
             break;
         case FM_EV_BANK_TIMEOUT:
-            fprintf (file, " %s 超时未答复", event->bank);
+            fprintf (file, _(" %s did not answer in time"), event->bank);
             break;
         case FM_EV_REQUEST_COMPLETED:
-            fprintf (file, " 状态 %u 报价 %u 项", (unsigned) event->status,
+            fprintf (file, _(" status %u offers %u"), (unsigned) event->status,
                      (unsigned) event->count);
             break;
         case FM_EV_OFFER_ACCEPTED:
-            fprintf (file, " %s %s 金额 %s", event->bank, event->offer_id,
+            fprintf (file, _(" %s %s amount %s"), event->bank, event->offer_id,
                      amount);
             break;
         case FM_EV_LOAN_GRANTED:
-            fprintf (file, " %s 贷款 %s 金额 %s 期限 %u个月 利率 %s→%s",
-                     event->bank, event->loan_id, amount,
-                     (unsigned) event->term_months, base, effective);
+            fprintf (file, _(" %s loan %s amount %s term %s rate %s→%s"),
+                     event->bank, event->loan_id, amount, term, base, effective);
             break;
         case FM_EV_OFFER_WITHDRAWN:
-            fprintf (file, " %s %s 撤回: %s", event->bank, event->offer_id,
+            fprintf (file, _(" %s %s withdrawn: %s"), event->bank, event->offer_id,
                      event->text);
             break;
         case FM_EV_WORKER_READY:
-            fprintf (file, " 节点 %s 容量 %u", event->peer,
+            fprintf (file, _(" peer %s capacity %u"), event->peer,
                      (unsigned) event->count);
             break;
         case FM_EV_WORKER_EXPIRED:
-            fprintf (file, " 节点 %s 失联", event->peer);
+            fprintf (file, _(" peer %s expired"), event->peer);
             break;
         case FM_EV_INPUT_REJECTED:
-            fprintf (file, " 节点 %s 状态 %u %s", event->peer,
+            fprintf (file, _(" peer %s status %u %s"), event->peer,
                      (unsigned) event->status, event->text);
             break;
         case FM_EV_LATE_REPLY:
-            fprintf (file, " %s %s 迟到的应答", event->bank, event->service);
+            fprintf (file, _(" %s %s late reply"), event->bank, event->service);
             break;
         default:
             break;
@@ -363,8 +374,8 @@ fm_print_credit_code_problem (const char *code, char *buf, size_t size)
         return buf;
     size_t length = strlen (code);
     if (length != 18) {
-        snprintf (buf, size, "'%.40s': a unified social credit code has 18 "
-                  "characters, not %zu", code, length);
+        snprintf (buf, size, _("'%.40s': a unified social credit code has 18 "
+                  "characters, not %zu"), code, length);
         return buf;
     }
     char first17 [18];
@@ -372,10 +383,10 @@ fm_print_credit_code_problem (const char *code, char *buf, size_t size)
     first17 [17] = 0;
     char check = fm_credit_code_check_char (first17);
     if (check == 0 || !strchr ("0123456789ABCDEFGHJKLMNPQRTUWXY", code [17]))
-        snprintf (buf, size, "'%s': only digits and capital letters other "
-                  "than I O S V Z are allowed", code);
+        snprintf (buf, size, _("'%s': only digits and capital letters other "
+                  "than I O S V Z are allowed"), code);
     else
-        snprintf (buf, size, "'%s': bad check character '%c' (expected '%c')",
+        snprintf (buf, size, _("'%s': bad check character '%c' (expected '%c')"),
                   code, code [17], check);
     return buf;
 }

@@ -3,8 +3,9 @@
 
     The default (non --json) face of the finmatch CLI, shared by request,
     accept and watch so that an offer looks the same wherever it appears.
-    Headings are Chinese (users read Chinese first); money goes through
-    fm_money_cn ("300万元"), rates through fm_rate_pct ("3.45%"), tables
+    Texts in the user's language (fm_i18n: Chinese by default); money
+    goes through fm_i18n_money ("300万元" / "¥3 million"), rates through
+    fm_rate_pct ("3.45%"), times are local (Asia/Shanghai), tables
     through fm_table (aligned by display width, long names cut with "…").
     Identifiers a user must type back (request id, offer id) are never cut.
     All functions write to the given stream and cannot fail (a failed write

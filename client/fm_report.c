@@ -17,6 +17,7 @@
 #include "fm_store.h"
 #include "fm_text.h"
 #include "fm_money.h"
+#include "fm_i18n.h"
 #include "fm_cli.h"
 
 //  One row per granted loan: bank, grid, enterprise, amount, reduction
@@ -61,13 +62,18 @@ static const char *s_banks_sql =
     "  (type = 'offer.made') AS offers, (type = 'decline.made') AS declines,"
     "  (type = 'bank.timeout') AS timeouts,"
     "  (type = 'offer.accepted') AS accepted,"
-    "  0 AS loans, 0 AS credit, 0 AS reduction"
+    "  0 AS loans, 0 AS credit, 0 AS reduction,"
+    "  (type = 'sla.breach') AS breaches,"
+    "  CASE WHEN type IN ('offer.made', 'decline.made') AND latency_us > 0"
+    "   THEN latency_us ELSE 0 END AS latency,"
+    "  (type IN ('offer.made', 'decline.made') AND latency_us > 0) AS answers"
     " FROM events WHERE type IN ('offer.made', 'decline.made',"
-    "  'bank.timeout', 'offer.accepted')"
+    "  'bank.timeout', 'offer.accepted', 'sla.breach')"
     " UNION ALL"
-    " SELECT bank, 0, 0, 0, 0, 1, amount, reduction FROM loans)"
+    " SELECT bank, 0, 0, 0, 0, 1, amount, reduction, 0, 0, 0 FROM loans)"
     " SELECT bank, SUM (offers), SUM (declines), SUM (timeouts),"
-    "  SUM (accepted), SUM (loans), SUM (credit), SUM (reduction)"
+    "  SUM (accepted), SUM (loans), SUM (credit), SUM (reduction),"
+    "  SUM (breaches), SUM (latency), SUM (answers)"
     " FROM rows GROUP BY bank ORDER BY bank";
 
 static const char *s_grids_sql =
@@ -161,9 +167,9 @@ s_check_log (sqlite3 *db, char *err, size_t err_size)
         " WHERE key IN ('application', 'schema_version')", -1, &stmt, NULL);
     if (rc != SQLITE_OK) {
         if ((rc & 0xff) == SQLITE_NOTADB)
-            snprintf (err, err_size, "not an SQLite database");
+            snprintf (err, err_size, "%s", _("not an SQLite database"));
         else
-            snprintf (err, err_size, "not a finmatch event log (%s)",
+            snprintf (err, err_size, _("not a finmatch event log (%s)"),
                       sqlite3_errmsg (db));
         return -1;
     }
@@ -184,12 +190,12 @@ s_check_log (sqlite3 *db, char *err, size_t err_size)
         return -1;
     }
     if (!streq (application, FM_STORE_APPLICATION)) {
-        snprintf (err, err_size, "not a finmatch event log");
+        snprintf (err, err_size, "%s", _("not a finmatch event log"));
         return -1;
     }
     if (version != FM_STORE_SCHEMA_VERSION) {
-        snprintf (err, err_size, "event log schema version %d, this finmatch"
-                  " reads version %d", version, FM_STORE_SCHEMA_VERSION);
+        snprintf (err, err_size, _("event log schema version %d, this finmatch"
+                  " reads version %d"), version, FM_STORE_SCHEMA_VERSION);
         return -1;
     }
     return 0;
@@ -230,6 +236,27 @@ s_compute_banks (sqlite3 *db, fm_report_t *out, char *err, size_t err_size)
         bank->credit_fen = sqlite3_column_int64 (stmt, 6);
         bank->avg_reduction_tenth_bp =
             s_mean_tenths (sqlite3_column_int64 (stmt, 7), bank->loans);
+        bank->breaches = sqlite3_column_int64 (stmt, 8);
+        int64_t answers = sqlite3_column_int64 (stmt, 10);
+        bank->avg_latency_us = answers? sqlite3_column_int64 (stmt, 9) / answers: 0;
+        bank->honoured_permille = bank->accepted?
+            bank->loans * 1000 / bank->accepted: 1000;
+    }
+    //  Scoring: rank every bank against the others (O(n^2), n is small)
+    for (size_t i = 0; i < out->bank_count; i++) {
+        const fm_report_bank_t *a = &out->banks [i];
+        out->banks [i].rank = 1;
+        for (size_t j = 0; j < out->bank_count; j++) {
+            const fm_report_bank_t *b = &out->banks [j];
+            bool better = b->honoured_permille != a->honoured_permille?
+                          b->honoured_permille > a->honoured_permille
+                        : b->breaches != a->breaches? b->breaches < a->breaches
+                        : b->avg_latency_us != a->avg_latency_us?
+                          b->avg_latency_us < a->avg_latency_us
+                        : strcmp (b->bank, a->bank) < 0;
+            if (j != i && better)
+                out->banks [i].rank++;
+        }
     }
     if (rc != SQLITE_DONE && rc != SQLITE_NOMEM)
         snprintf (err, err_size, "%s", sqlite3_errmsg (db));
@@ -417,21 +444,16 @@ s_reduction_cell (int64_t tenths, int64_t loans, char *buf, size_t size)
     return buf;
 }
 
+//  Local time (Asia/Shanghai by default, fm_i18n) of a UTC µs time
 static char *
 s_local_time (int64_t us, char *buf, size_t size)
 {
-    time_t seconds = (time_t) (us / 1000000);
-    struct tm tm;
-    if (us <= 0 || !localtime_r (&seconds, &tm))
-        snprintf (buf, size, "-");
-    else
-        strftime (buf, size, "%Y-%m-%d %H:%M:%S", &tm);
-    return buf;
+    return fm_i18n_time (us, "%Y-%m-%d %H:%M:%S", buf, size);
 }
 
 
 //  --------------------------------------------------------------------------
-//  Print as Chinese tables
+//  Print as tables in the user's language (fm_i18n)
 
 void
 fm_report_print (const fm_report_t *self, FILE *file)
@@ -439,90 +461,130 @@ fm_report_print (const fm_report_t *self, FILE *file)
     assert (self);
     assert (file);
     char money [64], cell [64], pct [32], from [32], to [32];
-    if (self->gaps)
-        fprintf (file,
-            "!!! 警告：事件日志有 %" PRId64 " 处缺口，共缺失 %" PRId64
-            " 条事件，以下统计可能偏低（详见 gaps 表）!!!\n"
-            "!!! WARNING: the event log has %" PRId64 " gaps (%" PRId64
-            " events missing); figures may be low !!!\n\n",
-            self->gaps, self->missing_events, self->gaps, self->missing_events);
-    fprintf (file, "事件日志：%" PRId64 " 条事件，%" PRId64 " 个纪元，%s 至 %s\n\n",
-             self->events, self->epochs,
+    if (self->gaps) {
+        fprintf (file, _("!!! WARNING: the event log has %lld gaps (%lld events "
+                         "missing); figures may be low (see the gaps table) !!!\n"),
+                 (long long) self->gaps, (long long) self->missing_events);
+        fputc ('\n', file);
+    }
+    fprintf (file, _("Event log: %lld events, %lld epochs, %s to %s\n"),
+             (long long) self->events, (long long) self->epochs,
              s_local_time (self->first_ts_us, from, sizeof from),
              s_local_time (self->last_ts_us, to, sizeof to));
+    fputc ('\n', file);
 
     fm_table_t *table = fm_table_new (2);
     assert (table);
-    fm_table_column (table, 0, "指标", FM_ALIGN_LEFT, 0);
-    fm_table_column (table, 1, "数值", FM_ALIGN_RIGHT, 0);
-    fm_table_rowf (table, "融资需求\t%" PRId64, self->requests);
-    fm_table_rowf (table, "提出需求的企业\t%" PRId64, self->enterprises);
-    fm_table_rowf (table, "获贷企业\t%" PRId64, self->enterprises_served);
-    fm_table_rowf (table, "银行报价\t%" PRId64, self->offers);
-    fm_table_rowf (table, "银行婉拒\t%" PRId64, self->declines);
-    fm_table_rowf (table, "银行超时\t%" PRId64, self->timeouts);
-    fm_table_rowf (table, "企业接受报价\t%" PRId64, self->accepted);
-    fm_table_rowf (table, "报价撤回\t%" PRId64, self->withdrawn);
-    fm_table_rowf (table, "放款笔数\t%" PRId64, self->loans);
-    fm_table_rowf (table, "授信金额\t%s",
-                   fm_money_cn (self->credit_fen, money, sizeof money));
+    fm_table_column (table, 0, _("Figure"), FM_ALIGN_LEFT, 0);
+    fm_table_column (table, 1, _("Value"), FM_ALIGN_RIGHT, 0);
+    //  Labels go through %s: a translation can never break the format
+    struct {
+        const char *label;
+        int64_t value;
+    } counts [] = {
+        { N_("Financing requests"), self->requests },
+        { N_("Enterprises asking"), self->enterprises },
+        { N_("Enterprises served"), self->enterprises_served },
+        { N_("Bank offers"), self->offers },
+        { N_("Bank declines"), self->declines },
+        { N_("Bank timeouts"), self->timeouts },
+        { N_("Offers accepted"), self->accepted },
+        { N_("Offers withdrawn"), self->withdrawn },
+        { N_("Loans granted"), self->loans }
+    };
+    for (size_t i = 0; i < sizeof counts / sizeof counts [0]; i++)
+        fm_table_rowf (table, "%s\t%" PRId64, _(counts [i].label),
+                       counts [i].value);
+    fm_table_rowf (table, "%s\t%s", _("Credit granted"),
+                   fm_i18n_money (self->credit_fen, money, sizeof money));
     if (self->loans) {
         //  A percentage needs whole bp: rounded from the tenths
+        char about [96];
         int64_t bp = s_round_div (self->avg_reduction_tenth_bp, 10);
-        fm_table_rowf (table, "平均降息\t%s（约 %s）",
-                       s_reduction_cell (self->avg_reduction_tenth_bp,
-                                         self->loans, cell, sizeof cell),
-                       fm_rate_pct ((int32_t) bp, pct, sizeof pct));
+        snprintf (about, sizeof about, _("%s (about %s)"),
+                  s_reduction_cell (self->avg_reduction_tenth_bp,
+                                    self->loans, cell, sizeof cell),
+                  fm_rate_pct ((int32_t) bp, pct, sizeof pct));
+        fm_table_rowf (table, "%s\t%s", _("Average rate reduction"), about);
         bp = s_round_div (self->weighted_reduction_tenth_bp, 10);
-        fm_table_rowf (table, "按金额加权平均降息\t%s（约 %s）",
-                       s_reduction_cell (self->weighted_reduction_tenth_bp,
-                                         self->loans, cell, sizeof cell),
-                       fm_rate_pct ((int32_t) bp, pct, sizeof pct));
+        snprintf (about, sizeof about, _("%s (about %s)"),
+                  s_reduction_cell (self->weighted_reduction_tenth_bp,
+                                    self->loans, cell, sizeof cell),
+                  fm_rate_pct ((int32_t) bp, pct, sizeof pct));
+        fm_table_rowf (table, "%s\t%s", _("Amount-weighted rate reduction"),
+                       about);
     }
     else
-        fm_table_rowf (table, "平均降息\t-");
+        fm_table_rowf (table, "%s\t-", _("Average rate reduction"));
     fm_table_print (table, file);
     fm_table_destroy (&table);
 
-    fprintf (file, "\n按银行\n");
+    fprintf (file, "\n%s\n", _("By bank"));
     table = fm_table_new (8);
     assert (table);
     const char *bank_heads [] = {
-        "银行", "报价", "婉拒", "超时", "接受", "放款", "授信金额", "平均降息"
+        N_("Bank"), N_("Offers"), N_("Declines"), N_("Timeouts"),
+        N_("Accepted"), N_("Loans"), N_("Credit granted"), N_("Avg reduction")
     };
     for (size_t col = 0; col < 8; col++)
-        fm_table_column (table, col, bank_heads [col],
+        fm_table_column (table, col, _(bank_heads [col]),
                          col? FM_ALIGN_RIGHT: FM_ALIGN_LEFT, 0);
     for (size_t i = 0; i < self->bank_count; i++) {
         const fm_report_bank_t *bank = &self->banks [i];
         fm_table_rowf (table, "%s\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%"
                        PRId64 "\t%" PRId64 "\t%s\t%s",
-                       *bank->bank? bank->bank: "(未知)", bank->offers,
+                       *bank->bank? bank->bank: _("(unknown)"), bank->offers,
                        bank->declines, bank->timeouts, bank->accepted,
                        bank->loans,
-                       fm_money_cn (bank->credit_fen, money, sizeof money),
+                       fm_i18n_money (bank->credit_fen, money, sizeof money),
                        s_reduction_cell (bank->avg_reduction_tenth_bp,
                                          bank->loans, cell, sizeof cell));
     }
     fm_table_print (table, file);
     fm_table_destroy (&table);
 
-    fprintf (file, "\n按网格\n");
+    //  Bank scoring: best first (fm_report_bank_t.rank)
+    fprintf (file, "\n%s\n", _("Bank scoring"));
+    table = fm_table_new (5);
+    assert (table);
+    const char *score_heads [] = {
+        N_("Rank"), N_("Bank"), N_("Avg response ms"), N_("SLA breaches"),
+        N_("Honoured %")
+    };
+    for (size_t col = 0; col < 5; col++)
+        fm_table_column (table, col, _(score_heads [col]),
+                         col == 1? FM_ALIGN_LEFT: FM_ALIGN_RIGHT, 0);
+    for (int64_t rank = 1; rank <= (int64_t) self->bank_count; rank++)
+        for (size_t i = 0; i < self->bank_count; i++) {
+            const fm_report_bank_t *bank = &self->banks [i];
+            if (bank->rank != rank)
+                continue;
+            fm_table_rowf (table, "%" PRId64 "\t%s\t%" PRId64 "\t%" PRId64
+                           "\t%" PRId64 ".%" PRId64, bank->rank,
+                           *bank->bank? bank->bank: _("(unknown)"),
+                           bank->avg_latency_us / 1000, bank->breaches,
+                           bank->honoured_permille / 10, bank->honoured_permille % 10);
+        }
+    fm_table_print (table, file);
+    fm_table_destroy (&table);
+
+    fprintf (file, "\n%s\n", _("By grid"));
     table = fm_table_new (6);
     assert (table);
     const char *grid_heads [] = {
-        "网格", "融资需求", "获贷企业", "放款", "授信金额", "平均降息"
+        N_("Grid"), N_("Requests"), N_("Enterprises served"), N_("Loans"),
+        N_("Credit granted"), N_("Avg reduction")
     };
     for (size_t col = 0; col < 6; col++)
-        fm_table_column (table, col, grid_heads [col],
+        fm_table_column (table, col, _(grid_heads [col]),
                          col? FM_ALIGN_RIGHT: FM_ALIGN_LEFT, 0);
     for (size_t i = 0; i < self->grid_count; i++) {
         const fm_report_grid_t *grid = &self->grids [i];
         fm_table_rowf (table, "%s\t%" PRId64 "\t%" PRId64 "\t%" PRId64
                        "\t%s\t%s",
-                       *grid->grid? grid->grid: "(未知)", grid->requests,
+                       *grid->grid? grid->grid: _("(unknown)"), grid->requests,
                        grid->enterprises_served, grid->loans,
-                       fm_money_cn (grid->credit_fen, money, sizeof money),
+                       fm_i18n_money (grid->credit_fen, money, sizeof money),
                        s_reduction_cell (grid->avg_reduction_tenth_bp,
                                          grid->loans, cell, sizeof cell));
     }
@@ -584,6 +646,10 @@ fm_report_json (const fm_report_t *self)
         s_set_int (row, "loans", bank->loans);
         s_set_int (row, "credit_granted_fen", bank->credit_fen);
         s_set_int (row, "avg_reduction_tenth_bp", bank->avg_reduction_tenth_bp);
+        s_set_int (row, "avg_latency_us", bank->avg_latency_us);
+        s_set_int (row, "sla_breaches", bank->breaches);
+        s_set_int (row, "honoured_permille", bank->honoured_permille);
+        s_set_int (row, "rank", bank->rank);
         json_array_append_new (banks, row);
     }
     for (size_t i = 0; i < self->grid_count; i++) {
@@ -683,6 +749,9 @@ s_fixture_write (const char *path)
         event.term_months = row->amount_yuan? 12: 0;
         event.base_rate_bp = row->base_rate_bp;
         event.effective_rate_bp = row->effective_rate_bp;
+        //  Bank response time: seq milliseconds, for the scoring
+        if (row->type == FM_EV_OFFER_MADE || row->type == FM_EV_DECLINE_MADE)
+            event.latency_us = (int64_t) row->seq * 1000;
         int rc = fm_store_append (store, &event, NULL, 0);
         assert (rc == 0);
     }
@@ -752,6 +821,12 @@ fm_report_test (bool verbose)
     assert (cqrcb->accepted == 1 && cqrcb->loans == 1);
     assert (cqrcb->credit_fen == INT64_C(300000000));
     assert (cqrcb->avg_reduction_tenth_bp == 300);
+    //  Scoring: both honoured every acceptance, neither breached; CQRCB
+    //  answered faster (seqs 5, 8: 6.5 ms) than ABC (6, 7, 9: 7.333 ms)
+    assert (abc->avg_latency_us == 7333 && cqrcb->avg_latency_us == 6500);
+    assert (abc->breaches == 0 && cqrcb->breaches == 0);
+    assert (abc->honoured_permille == 1000 && cqrcb->honoured_permille == 1000);
+    assert (cqrcb->rank == 1 && abc->rank == 2);
 
     assert (report.grid_count == 2);
     fm_report_grid_t *gn1 = &report.grids [0];
@@ -814,24 +889,81 @@ fm_report_test (bool verbose)
         zsys_warning ("fm_report_test: FM_SOURCE_DIR unset, golden JSON skipped");
     json_decref (json);
 
-    //  Human output: Chinese headings, money in 万元, the gap warning
-    char *text = NULL;
-    size_t text_size = 0;
-    FILE *memory = open_memstream (&text, &text_size);
-    assert (memory);
-    fm_report_print (&report, memory);
-    fclose (memory);
-    if (verbose)
-        printf ("%s", text);
-    assert (strstr (text, "警告"));
-    assert (strstr (text, "按银行"));
-    assert (strstr (text, "按网格"));
-    assert (strstr (text, "800万元"));
-    assert (strstr (text, "500万元"));
-    assert (strstr (text, "22.5bp（约 0.23%）"));
-    assert (strstr (text, "20.6bp（约 0.21%）"));
-    assert (strstr (text, "JB-GN-02"));
-    free (text);
+    //  Human output, in both languages, against golden files (exact): the
+    //  gap warning, headings, money in 万元 / ¥ million, local time in
+    //  UTC+8 (the default zone; "CST-8" is it without tzdata)
+    char *saved_tz = getenv ("TZ")? strdup (getenv ("TZ")): NULL;
+    setenv ("TZ", "CST-8", 1);
+    tzset ();
+    const char *langs [] = { "zh", "en" };
+    for (size_t i = 0; i < 2; i++) {
+        int lang_rc = fm_i18n_set_lang (langs [i]);
+        assert (lang_rc == 0);
+        char *text = NULL;
+        size_t text_size = 0;
+        FILE *memory = open_memstream (&text, &text_size);
+        assert (memory);
+        fm_report_print (&report, memory);
+        fclose (memory);
+        if (verbose)
+            printf ("%s", text);
+        //  --json never changes with the language: integers in fen, bp
+        json_t *again = fm_report_json (&report);
+        json_t *first = fm_report_json (&report);
+        assert (again && first);
+        fm_i18n_set_lang ("en");
+        json_decref (first);
+        first = fm_report_json (&report);
+        assert (json_equal (again, first));
+        json_decref (again);
+        json_decref (first);
+        fm_i18n_set_lang (langs [i]);
+        if (i == 0) {
+            assert (fm_i18n_catalogue_loaded ());
+            assert (strstr (text, "警告"));
+            assert (strstr (text, "按银行"));
+            assert (strstr (text, "800万元"));
+            assert (strstr (text, "22.5bp（约 0.23%）"));
+            assert (strstr (text, "2024-05-01 08:00:01 至 2024-05-02 08:00:05"));
+        }
+        else {
+            assert (strstr (text, "WARNING"));
+            assert (strstr (text, "By bank"));
+            assert (strstr (text, "¥8 million"));
+            assert (strstr (text, "22.5bp (about 0.23%)"));
+        }
+        if (source) {
+            char golden [512];
+            snprintf (golden, sizeof golden, "%s/tests/data/i18n/report.%s.txt",
+                      source, langs [i]);
+            //  FM_GOLDEN_WRITE=1 rewrites the files (then review the diff)
+            if (getenv ("FM_GOLDEN_WRITE")) {
+                FILE *handle = fopen (golden, "w");
+                assert (handle);
+                fputs (text, handle);
+                fclose (handle);
+            }
+            zchunk_t *chunk = zchunk_slurp (golden, 0);
+            if (!chunk)
+                zsys_error ("fm_report_test: cannot read %s", golden);
+            assert (chunk);
+            bool same = zchunk_size (chunk) == strlen (text)
+                     && memcmp (zchunk_data (chunk), text, strlen (text)) == 0;
+            if (!same)
+                zsys_error ("fm_report_test: output differs from %s:\n%s",
+                            golden, text);
+            assert (same);
+            zchunk_destroy (&chunk);
+        }
+        free (text);
+    }
+    fm_i18n_set_lang ("en");
+    if (saved_tz)
+        setenv ("TZ", saved_tz, 1);
+    else
+        unsetenv ("TZ");
+    tzset ();
+    free (saved_tz);
     fm_report_release (&report);
     assert (report.banks == NULL && report.bank_count == 0);
 
@@ -878,7 +1010,7 @@ fm_report_test (bool verbose)
     assert (rc == -1);
     assert (strstr (err, "not an SQLite database"));
 
-    fm_cli_t cli = { NULL, NULL, 1000, false, false };
+    fm_cli_t cli = { NULL, NULL, 1000, false, false, NULL };
     char *args_missing [] = { "report", "--db", missing, NULL };
     assert (fm_cmd_report (&cli, 3, args_missing) == 2);
     char *args_other [] = { "report", "--db", other, "--json", NULL };

@@ -51,6 +51,15 @@ typedef struct {
     int64_t loans;
     int64_t credit_fen;
     int64_t avg_reduction_tenth_bp;     //  0 when loans == 0
+    //  Bank scoring (issue 4): response time, deadline misses, honoured
+    //  acceptances; rank 1 = best (honoured desc, breaches asc, response
+    //  time asc, then bank code)
+    int64_t avg_latency_us;             //  mean over offer/decline.made
+                                        //  events with latency_us; 0 if none
+    int64_t breaches;                   //  sla.breach events (incl. grants)
+    int64_t honoured_permille;          //  loans * 1000 / accepted; 1000
+                                        //  when nothing was accepted
+    int64_t rank;                       //  1..bank_count
 } fm_report_bank_t;
 
 //  Figures of one grid (rows ordered by grid id; "" = unknown grid)
@@ -110,7 +119,8 @@ int
 void
     fm_report_release (fm_report_t *self);
 
-//  Print as Chinese tables (fm_table, fm_money_cn, fm_rate_pct) to file,
+//  Print as tables in the user's language (fm_i18n: headings, money in
+//  万元/亿元 or ¥ million/billion, local time; fm_table, fm_rate_pct) to file,
 //  with a loud warning first when the log has gaps.  Cannot fail.
 void
     fm_report_print (const fm_report_t *self, FILE *file);

@@ -13,20 +13,28 @@
 
 #include <czmq.h>
 #include "fm_config.h"
+#include "fm_i18n.h"
 #include "fm_version.h"
 #include "fm_cli.h"
+#include "fm_curve.h"
 
 static const fm_setting_t s_settings [] = {
     { "client/broker", "broker", 0, FM_SETTING_STRING, "tcp://127.0.0.1:7555",
-      0, 0, "broker endpoint for requests (7/MDP client)" },
+      0, 0, N_("broker endpoint for requests (7/MDP client)") },
     { "client/events", "events", 0, FM_SETTING_STRING, "tcp://127.0.0.1:7556",
-      0, 0, "broker event stream endpoint (watch, request --live)" },
+      0, 0, N_("broker event stream endpoint (watch, request --live)") },
     { "client/timeout_ms", "timeout", 0, FM_SETTING_INT, "5000",
-      1, 3600000, "msecs to wait for each reply" },
+      1, 3600000, N_("msecs to wait for each reply") },
     { "client/json", "json", 0, FM_SETTING_BOOL, "0",
-      0, 0, "print JSON (money in fen, rates in bp) instead of tables" },
+      0, 0, N_("print JSON (money in fen, rates in bp) instead of tables") },
+    { "client/cert", "cert", 0, FM_SETTING_STRING, "",
+      0, 0, N_("our secret certificate (finmatch keygen)") },
+    { "client/broker_key", "broker-key", 0, FM_SETTING_STRING, "",
+      0, 0, N_("the broker's public certificate") },
+    { "client/insecure", "insecure", 0, FM_SETTING_BOOL, "0",
+      0, 0, N_("plain TCP, no authentication: local development only") },
     { "client/verbose", NULL, 0, FM_SETTING_BOOL, "0",
-      0, 0, "log protocol details to stderr" },
+      0, 0, N_("log protocol details to stderr") },
 };
 #define SETTING_COUNT (sizeof (s_settings) / sizeof (s_settings [0]))
 
@@ -38,24 +46,28 @@ typedef struct {
 
 static const s_command_t s_commands [] = {
     { "request", fm_cmd_request,
-      "ask every bank for offers (or --file FILE: a CSV of requests)" },
+      N_("ask every bank for offers (or --file FILE: a CSV of requests)") },
     { "accept",  fm_cmd_accept,
-      "accept one offer of a request: REQUEST_ID OFFER_ID --enterprise CODE" },
+      N_("accept one offer of a request: REQUEST_ID OFFER_ID --enterprise CODE") },
     { "watch",   fm_cmd_watch,
-      "print the broker's event stream live, one line per event" },
+      N_("print the broker's event stream live, one line per event") },
+    { "keygen",  fm_cmd_keygen,
+      N_("create a CURVE certificate for a role: keygen --role ROLE --out FILE") },
     { "report",  fm_cmd_report,
-      "summarise the recorder's event database (--db FILE)" },
+      N_("summarise the recorder's event database (--db FILE)") },
+    { "status",  fm_cmd_status,
+      N_("where a request stands: REQUEST_ID (live), or --db FILE (log)") },
 };
 #define COMMAND_COUNT (sizeof (s_commands) / sizeof (s_commands [0]))
 
 static void
 s_print_commands (FILE *file)
 {
-    fprintf (file, "\nCommands:\n");
+    fprintf (file, "\n%s\n", _("Commands:"));
     for (size_t index = 0; index < COMMAND_COUNT; index++)
         fprintf (file, "  %-10s %s\n", s_commands [index].name,
-                 s_commands [index].help);
-    fprintf (file, "\nRun 'finmatch COMMAND --help' for a command's options.\n");
+                 _(s_commands [index].help));
+    fprintf (file, "\n%s\n", _("Run 'finmatch COMMAND --help' for a command's options."));
 }
 
 //  True if the global options asked for --help (as opposed to --version):
@@ -78,7 +90,9 @@ int
 main (int argc, char **argv)
 {
     //  No setlocale: fm_text measures CJK width with its own table and all
-    //  numbers are formatted by us, so output is the same in every locale
+    //  numbers are formatted by us; the language of the texts is fm_i18n's
+    //  (LANG..., or --lang, applied by fm_config_parse)
+    fm_i18n_init ();
     zsys_set_logident ("finmatch");
     //  Logs go to stderr, never into the results on stdout (--json)
     zsys_set_logstream (stderr);
@@ -102,7 +116,7 @@ main (int argc, char **argv)
         return 2;
     }
     if (positional == 0) {
-        fprintf (stderr, "finmatch: no command given\n");
+        fprintf (stderr, "%s\n", _("finmatch: no command given"));
         fm_config_usage (config, stderr);
         s_print_commands (stderr);
         fm_config_destroy (&config);
@@ -127,12 +141,28 @@ main (int argc, char **argv)
         if (streq (cmd_argv [0], s_commands [index].name))
             command = &s_commands [index];
     if (!command) {
-        fprintf (stderr, "finmatch: unknown command '%s'\n", cmd_argv [0]);
+        fprintf (stderr, _("finmatch: unknown command '%s'\n"), cmd_argv [0]);
         s_print_commands (stderr);
         fm_config_destroy (&config);
         return 2;
     }
+    //  Keys for the commands that talk to the broker, unless they were
+    //  only asked for their --help
+    bool connects = command->run != fm_cmd_report && command->run != fm_cmd_keygen;
+    for (int argn = 1; connects && argn < cmd_argc; argn++)
+        if (streq (cmd_argv [argn], "-h") || streq (cmd_argv [argn], "--help"))
+            connects = false;
+    fm_curve_t *curve = NULL;
+    if (connects
+    &&  fm_curve_setup ("finmatch", fm_config_bool (config, "client/insecure"),
+                        fm_config_str (config, "client/cert"),
+                        fm_config_str (config, "client/broker_key"), &curve)) {
+        fm_config_destroy (&config);
+        return 2;
+    }
+    cli.curve = curve;
     rc = command->run (&cli, cmd_argc, cmd_argv);
+    fm_curve_destroy (&curve);
     fm_config_destroy (&config);
     return rc;
 }

@@ -115,15 +115,27 @@ s_recv_raw (fm_client_t *self, int64_t deadline, fm_error_t *err)
 fm_client_t *
 fm_client_new (const char *endpoint)
 {
+    return fm_client_new_secure (endpoint, NULL);
+}
+
+
+//  --------------------------------------------------------------------------
+//  The same over CURVE with curve's keys (borrowed; NULL = insecure).
+
+fm_client_t *
+fm_client_new_secure (const char *endpoint, fm_curve_t *curve)
+{
     assert (endpoint);
     fm_client_t *self = (fm_client_t *) zmalloc (sizeof (fm_client_t));
     if (!self)
         return NULL;
-    //  ">": connect, the DEALER default; an explicit "@"/">" is honoured
-    char *attach = (*endpoint == '@' || *endpoint == '>')
-                 ? strdup (endpoint) : zsys_sprintf (">%s", endpoint);
-    self->dealer = attach ? zsock_new_dealer (attach) : NULL;
-    zstr_free (&attach);
+    //  Keys before connect: the handshake starts at connect.  Connect is
+    //  the DEALER default; an explicit "@"/">" is honoured
+    self->dealer = zsock_new (ZMQ_DEALER);
+    if (self->dealer && curve && fm_curve_apply_client (curve, self->dealer))
+        zsock_destroy (&self->dealer);
+    if (self->dealer && zsock_attach (self->dealer, endpoint, false))
+        zsock_destroy (&self->dealer);
     if (!self->dealer) {
         zsys_error ("fm_client: cannot connect to '%s'", endpoint);
         fm_client_destroy (&self);
@@ -298,11 +310,28 @@ fm_client_sock (fm_client_t *self)
 zsock_t *
 fm_events_subscribe (const char *endpoint, const char *prefix)
 {
+    return fm_events_subscribe_secure (endpoint, prefix, NULL);
+}
+
+
+//  --------------------------------------------------------------------------
+//  The same over CURVE (curve borrowed; NULL = insecure).  The broker
+//  admits monitor keys only: any other key's handshake is refused and the
+//  socket receives nothing.
+
+zsock_t *
+fm_events_subscribe_secure (const char *endpoint, const char *prefix,
+                            fm_curve_t *curve)
+{
     assert (endpoint);
-    char *attach = (*endpoint == '@' || *endpoint == '>')
-                 ? strdup (endpoint) : zsys_sprintf (">%s", endpoint);
-    zsock_t *sub = attach ? zsock_new_sub (attach, prefix ? prefix : "") : NULL;
-    zstr_free (&attach);
+    zsock_t *sub = zsock_new (ZMQ_SUB);
+    if (sub && curve && fm_curve_apply_client (curve, sub))
+        zsock_destroy (&sub);
+    if (sub) {
+        zsock_set_subscribe (sub, prefix ? prefix : "");
+        if (zsock_attach (sub, endpoint, false))
+            zsock_destroy (&sub);
+    }
     if (!sub)
         zsys_error ("fm_client: cannot subscribe to '%s'", endpoint);
     return sub;

@@ -13,6 +13,7 @@
 #define FM_CLIENT_H_INCLUDED
 
 #include "fm_proto.h"
+#include "fm_curve.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -24,6 +25,12 @@ typedef struct _fm_client_t fm_client_t;
 //  is invalid (error logged).
 fm_client_t *
     fm_client_new (const char *endpoint);
+
+//  Connect over CURVE with curve's keys (borrowed; NULL = insecure, as
+//  fm_client_new).  A refused key is not reported by ZeroMQ: replies just
+//  never come (timeouts).  Returns NULL if the endpoint is invalid.
+fm_client_t *
+    fm_client_new_secure (const char *endpoint, fm_curve_t *curve);
 
 //  Destroy; idempotent, nulls *self_p.  Pending replies are dropped.
 void
@@ -59,6 +66,12 @@ zsock_t *
 //  all).  Returns a new socket the caller owns, or NULL.
 zsock_t *
     fm_events_subscribe (const char *endpoint, const char *prefix);
+
+//  The same over CURVE (curve borrowed; NULL = insecure).  The broker
+//  admits only monitor keys to the event stream.
+zsock_t *
+    fm_events_subscribe_secure (const char *endpoint, const char *prefix,
+                                fm_curve_t *curve);
 
 //  Receive one event from a SUB socket into *event (waits for the next
 //  message, or the socket's rcvtimeo).  Returns 0, or -1 with err filled

@@ -21,10 +21,13 @@
 #include <errno.h>
 #include "fm_config.h"
 #include "fm_text.h"
+#include "fm_i18n.h"
 #include "fm_version.h"
 
 //  getopt_long values of table rows: FLAG_BASE + row index, above any char
 #define FLAG_BASE       0x100
+//  getopt_long value of the built-in --lang (no short form)
+#define FLAG_LANG       (FLAG_BASE - 1)
 
 struct _fm_config_t {
     char *name;                 //  program name, owned
@@ -88,23 +91,23 @@ s_set (fm_config_t *self, size_t index, const char *value, const char *source,
     char stored [24];
     const char *text = value;
     if (!fm_utf8_valid (value, strlen (value))) {
-        snprintf (err, size, "%s: value is not valid UTF-8 text", source);
+        snprintf (err, size, _("%s: value is not valid UTF-8 text"), source);
         return -1;
     }
     if (row->type == FM_SETTING_INT) {
         int64_t number;
         if (s_parse_int (value, &number)) {
-            snprintf (err, size, "%s: '%s' is not an integer", source, value);
+            snprintf (err, size, _("%s: '%s' is not an integer"), source, value);
             return -1;
         }
         if (number < row->min) {
-            snprintf (err, size, "%s: %" PRId64 " is below the minimum %" PRId64,
-                      source, number, row->min);
+            snprintf (err, size, _("%s: %lld is below the minimum %lld"),
+                      source, (long long) number, (long long) row->min);
             return -1;
         }
         if (number > row->max) {
-            snprintf (err, size, "%s: %" PRId64 " is above the maximum %" PRId64,
-                      source, number, row->max);
+            snprintf (err, size, _("%s: %lld is above the maximum %lld"),
+                      source, (long long) number, (long long) row->max);
             return -1;
         }
         snprintf (stored, sizeof stored, "%" PRId64, number);
@@ -114,15 +117,15 @@ s_set (fm_config_t *self, size_t index, const char *value, const char *source,
     if (row->type == FM_SETTING_BOOL) {
         int flag = s_parse_bool (value);
         if (flag < 0) {
-            snprintf (err, size, "%s: '%s' is not a boolean (1/0, true/false, "
-                      "yes/no)", source, value);
+            snprintf (err, size, _("%s: '%s' is not a boolean (1/0, true/false, "
+                      "yes/no)"), source, value);
             return -1;
         }
         text = flag ? "1" : "0";
     }
     char *copy = strdup (text);
     if (!copy) {
-        snprintf (err, size, "%s: out of memory", source);
+        snprintf (err, size, _("%s: out of memory"), source);
         return -1;
     }
     free (self->values [index]);
@@ -184,7 +187,8 @@ fm_config_new (const char *name, const char *synopsis,
         const fm_setting_t *row = &table [i];
         assert (row->path);
         assert (!row->flag || (!streq (row->flag, "help")
-                && !streq (row->flag, "version") && !streq (row->flag, "config")));
+                && !streq (row->flag, "version") && !streq (row->flag, "config")
+        && !streq (row->flag, "lang")));
         assert (row->short_flag == 0 || !strchr ("hVcv:?", row->short_flag));
         assert (row->type != FM_SETTING_INT || row->min <= row->max);
     }
@@ -236,20 +240,41 @@ fm_config_load_file (fm_config_t *self, const char *path, char *err,
     //  the text does not parse
     FILE *probe = fopen (path, "r");
     if (!probe) {
-        snprintf (err, size, "%s: cannot read config file: %s", path,
+        snprintf (err, size, _("%s: cannot read config file: %s"), path,
                   strerror (errno));
         return -1;
     }
     fclose (probe);
     zchunk_t *chunk = zchunk_slurp (path, 0);
     if (!chunk) {
-        snprintf (err, size, "%s: cannot read config file", path);
+        snprintf (err, size, _("%s: cannot read config file"), path);
         return -1;
+    }
+    //  Every line valid UTF-8 before zconfig sees it: a bad byte anywhere
+    //  (a value, a key, a comment) would otherwise reach a warning in the
+    //  log or a name on a terminal.  CR of CRLF files is allowed.
+    const char *text = (const char *) zchunk_data (chunk);
+    size_t text_size = zchunk_size (chunk);
+    size_t line = 1, start = 0;
+    for (size_t pos = 0; pos <= text_size; pos++) {
+        if (pos < text_size && text [pos] != '\n')
+            continue;
+        size_t end = pos;
+        if (end > start && text [end - 1] == '\r')
+            end--;
+        if (!fm_utf8_valid (text + start, end - start)) {
+            snprintf (err, size, _("%s:%zu: not valid UTF-8 text (or a "
+                      "control character)"), path, line);
+            zchunk_destroy (&chunk);
+            return -1;
+        }
+        line++;
+        start = pos + 1;
     }
     zconfig_t *root = zconfig_chunk_load (chunk);
     zchunk_destroy (&chunk);
     if (!root) {
-        snprintf (err, size, "%s: not a valid ZPL config file", path);
+        snprintf (err, size, _("%s: not a valid ZPL config file"), path);
         return -1;
     }
     for (size_t i = 0; i < self->count; i++) {
@@ -319,8 +344,35 @@ fm_config_parse (fm_config_t *self, int argc, char **argv)
     assert (argc >= 1 && argv);
     s_reset (self);
 
+    //  --lang first, so that even the errors below speak the language
+    //  asked for (a bad value is reported by the getopt pass)
+    for (int argn = 1; argn < argc && !streq (argv [argn], "--"); argn++) {
+        if (streq (argv [argn], "--lang") && argn + 1 < argc)
+            fm_i18n_set_lang (argv [argn + 1]);
+        else
+        if (strncmp (argv [argn], "--lang=", 7) == 0)
+            fm_i18n_set_lang (argv [argn] + 7);
+    }
+    //  Every argument must be UTF-8 text, the command's own included (the
+    //  tail this parse leaves to the caller): a bad byte would otherwise
+    //  be echoed in an error message or land in a request.  The message
+    //  names the flag the value belongs to.
+    for (int argn = 1; argn < argc; argn++) {
+        if (fm_utf8_valid (argv [argn], strlen (argv [argn])))
+            continue;
+        const char *previous = argv [argn - 1];
+        if (argn > 1 && *previous == '-'
+        &&  fm_utf8_valid (previous, strlen (previous)) && !strchr (previous, '='))
+            fprintf (stderr, _("%s: the value of %s is not valid UTF-8 text\n"),
+                     self->name, previous);
+        else
+            fprintf (stderr, _("%s: argument %d is not valid UTF-8 text\n"),
+                     self->name, argn);
+        return -1;
+    }
+
     //  Options: the built-ins, then one per table row with a flag
-    struct option *options = (struct option *) calloc (self->count + 5,
+    struct option *options = (struct option *) calloc (self->count + 6,
                                                         sizeof (struct option));
     char *optstring = (char *) malloc (2 * self->count + 16);
     s_flag_t *flags = (s_flag_t *) calloc ((size_t) argc, sizeof (s_flag_t));
@@ -328,7 +380,7 @@ fm_config_parse (fm_config_t *self, int argc, char **argv)
         free (options);
         free (optstring);
         free (flags);
-        fprintf (stderr, "%s: out of memory\n", self->name);
+        fprintf (stderr, _("%s: out of memory\n"), self->name);
         return -1;
     }
     size_t option_count = 0;
@@ -336,6 +388,7 @@ fm_config_parse (fm_config_t *self, int argc, char **argv)
     options [option_count++] = (struct option) { "version", no_argument, NULL, 'V' };
     options [option_count++] = (struct option) { "config", required_argument, NULL, 'c' };
     options [option_count++] = (struct option) { "verbose", no_argument, NULL, 'v' };
+    options [option_count++] = (struct option) { "lang", required_argument, NULL, FLAG_LANG };
     //  "+": stop at the first positional (a subcommand and its own flags);
     //  ":": report a missing argument as ':' so we can word the message
     strcpy (optstring, "+:hVc:v");
@@ -382,19 +435,29 @@ fm_config_parse (fm_config_t *self, int argc, char **argv)
         if (option == 'v')
             verbose = true;
         else
+        if (option == FLAG_LANG) {
+            //  Applied at once, so that --help and the errors after it
+            //  speak the language asked for
+            if (fm_i18n_set_lang (optarg)) {
+                fprintf (stderr, _("%s: --lang '%s': say zh or en\n"),
+                         self->name, optarg);
+                rc = -1;
+            }
+        }
+        else
         if (option == ':') {
-            fprintf (stderr, "%s: %s needs a value\n", self->name, current);
+            fprintf (stderr, _("%s: %s needs a value\n"), self->name, current);
             rc = -1;
         }
         else
         if (option == '?') {
             if (strncmp (current, "--", 2) == 0 && optopt)
-                fprintf (stderr, "%s: %s takes no value\n", self->name, current);
+                fprintf (stderr, _("%s: %s takes no value\n"), self->name, current);
             else
             if (strncmp (current, "--", 2) == 0)
-                fprintf (stderr, "%s: unknown option '%s'\n", self->name, current);
+                fprintf (stderr, _("%s: unknown option '%s'\n"), self->name, current);
             else
-                fprintf (stderr, "%s: unknown option '-%c'\n", self->name, optopt);
+                fprintf (stderr, _("%s: unknown option '-%c'\n"), self->name, optopt);
             rc = -1;
         }
         else {
@@ -454,10 +517,10 @@ fm_config_parse (fm_config_t *self, int argc, char **argv)
         if (!self->values [i]) {
             const fm_setting_t *row = &self->table [i];
             if (row->flag)
-                fprintf (stderr, "%s: %s is required (--%s or in the config "
-                         "file)\n", self->name, row->path, row->flag);
+                fprintf (stderr, _("%s: %s is required (--%s or in the config "
+                         "file)\n"), self->name, row->path, row->flag);
             else
-                fprintf (stderr, "%s: %s is required in the config file\n",
+                fprintf (stderr, _("%s: %s is required in the config file\n"),
                          self->name, row->path);
             rc = -1;
         }
@@ -466,13 +529,13 @@ fm_config_parse (fm_config_t *self, int argc, char **argv)
     if (rc == 0 && optind < argc) {
         self->args = (char **) calloc ((size_t) (argc - optind), sizeof (char *));
         if (!self->args) {
-            fprintf (stderr, "%s: out of memory\n", self->name);
+            fprintf (stderr, _("%s: out of memory\n"), self->name);
             return -1;
         }
         for (int argn = optind; argn < argc; argn++) {
             self->args [self->arg_count] = strdup (argv [argn]);
             if (!self->args [self->arg_count]) {
-                fprintf (stderr, "%s: out of memory\n", self->name);
+                fprintf (stderr, _("%s: out of memory\n"), self->name);
                 return -1;
             }
             self->arg_count++;
@@ -590,7 +653,7 @@ fm_config_usage (fm_config_t *self, FILE *file)
     assert (file);
     //  Left column: "-d, --deadline-ms N", or the ZPL path for settings that
     //  have no flag (config file only)
-    size_t rows = self->count + 4;
+    size_t rows = self->count + 5;
     char **left = (char **) calloc (rows, sizeof (char *));
     char **right = (char **) calloc (rows, sizeof (char *));
     if (!left || !right) {
@@ -599,47 +662,51 @@ fm_config_usage (fm_config_t *self, FILE *file)
         return;
     }
     left [0] = strdup ("-h, --help");
-    right [0] = strdup ("print this help and exit");
+    right [0] = strdup (_("print this help and exit"));
     left [1] = strdup ("-V, --version");
-    right [1] = strdup ("print the version and exit");
-    left [2] = strdup ("-c, --config FILE");
-    right [2] = strdup ("read settings from a ZPL file");
+    right [1] = strdup (_("print the version and exit"));
+    left [2] = strdup (_("-c, --config FILE"));
+    right [2] = strdup (_("read settings from a ZPL file"));
     left [3] = strdup ("-v, --verbose");
-    right [3] = strdup ("log more (sets */verbose)");
+    right [3] = strdup (_("log more (sets */verbose)"));
+    left [4] = strdup ("    --lang zh|en");
+    right [4] = strdup (_("language of the messages (default: from LANGUAGE, "
+                          "LC_ALL, LC_MESSAGES, LANG; else Chinese)"));
     size_t width = 0;
     for (size_t i = 0; i < self->count; i++) {
         const fm_setting_t *row = &self->table [i];
-        const char *metavar = row->type == FM_SETTING_INT ? " N"
-                            : row->type == FM_SETTING_BOOL ? "[=0|1]" : " TEXT";
+        const char *metavar = row->type == FM_SETTING_INT ? _(" N")
+                            : row->type == FM_SETTING_BOOL ? "[=0|1]" : _(" TEXT");
         char shortf [8] = "    ";
         if (row->short_flag)
             snprintf (shortf, sizeof shortf, "-%c%s", row->short_flag,
                       row->flag ? ", " : "");
         if (row->flag)
-            left [i + 4] = zsys_sprintf ("%s--%s%s", shortf, row->flag, metavar);
+            left [i + 5] = zsys_sprintf ("%s--%s%s", shortf, row->flag, metavar);
         else
         if (row->short_flag)
-            left [i + 4] = zsys_sprintf ("%s%s", shortf, metavar);
+            left [i + 5] = zsys_sprintf ("%s%s", shortf, metavar);
         else
-            left [i + 4] = zsys_sprintf ("%s (file)", row->path);
+            left [i + 5] = zsys_sprintf (_("%s (file)"), row->path);
         char bounds [64] = "";
         if (row->type == FM_SETTING_INT)
             snprintf (bounds, sizeof bounds, ", %" PRId64 "..%" PRId64,
                       row->min, row->max);
+        //  Help texts are marked N_() in the binaries' tables
+        const char *help = row->help && *row->help ? _(row->help) : "";
         if (row->default_value)
-            right [i + 4] = zsys_sprintf ("%s [default %s%s%s%s]",
-                row->help ? row->help : "",
+            right [i + 5] = zsys_sprintf (_("%s [default %s%s%s%s]"), help,
                 *row->default_value ? "" : "\"",
                 row->default_value,
                 *row->default_value ? "" : "\"", bounds);
         else
-            right [i + 4] = zsys_sprintf ("%s [required%s]",
-                row->help ? row->help : "", bounds);
+            right [i + 5] = zsys_sprintf (_("%s [required%s]"), help, bounds);
     }
     for (size_t i = 0; i < rows; i++)
         if (left [i] && fm_text_width (left [i]) > width)
             width = fm_text_width (left [i]);
-    fprintf (file, "Usage: %s %s\n\nOptions:\n", self->name, self->synopsis);
+    fprintf (file, "%s %s %s\n\n%s\n", _("Usage:"), self->name, self->synopsis,
+             _("Options:"));
     for (size_t i = 0; i < rows; i++) {
         const char *l = left [i] ? left [i] : "";
         fprintf (file, "  %s%*s  %s\n", l, (int) (width - fm_text_width (l)), "",
@@ -901,6 +968,62 @@ fm_config_test (bool verbose)
     assert (s_test_parse (config, from_file) == 0);
     assert (streq (fm_config_str (config, "gov/registry"), "r.csv"));
     fm_config_destroy (&config);
+
+    //  Bad UTF-8: in a config file (named with its line, whatever the
+    //  line holds: value, key or comment) and in any argument (named by
+    //  its flag), refused before it can reach a terminal or the log
+    config = fm_config_new ("fm-test", NULL, s_test_table, TEST_ROWS);
+    assert (config);
+    char *bad_utf8 = s_test_file ("bad_utf8.cfg",
+        "broker\n    deadline_ms = 500\r\n    #   fine: 江北\n"
+        "    name = \"\xE6\xB1\x9F\xC0\x80\"\n");
+    assert (fm_config_load_file (config, bad_utf8, err, sizeof err) == -1);
+    char *where = zsys_sprintf ("%s:4: not valid UTF-8", bad_utf8);
+    if (verbose)
+        printf ("   %s\n", err);
+    assert (strstr (err, where) == err);
+    zstr_free (&where);
+    char *bad_comment = s_test_file ("bad_comment.cfg",
+        "#   \xFF\xFE\nbroker\n    deadline_ms = 500\n");
+    assert (fm_config_load_file (config, bad_comment, err, sizeof err) == -1);
+    assert (strstr (err, ":1: not valid UTF-8"));
+    char *bad_flag [] = { "fm-test", "--name", "\xE4\xB8", NULL };
+    assert (s_test_parse (config, bad_flag) == -1);
+    char *bad_attached [] = { "fm-test", "--name=\xFF", NULL };
+    assert (s_test_parse (config, bad_attached) == -1);
+    char *bad_positional [] = { "fm-test", "request", "--purpose", "\x1B[2J", NULL };
+    assert (s_test_parse (config, bad_positional) == -1);
+
+    //  --lang: a built-in flag of every binary, applied at once
+    char *lang_en [] = { "fm-test", "--lang", "en", "-d", "100", NULL };
+    assert (s_test_parse (config, lang_en) == 0);
+    assert (fm_i18n_lang () == FM_LANG_EN);
+    assert (fm_config_int (config, "broker/deadline_ms") == 100);
+    char *lang_zh [] = { "fm-test", "--lang=zh_CN", NULL };
+    assert (s_test_parse (config, lang_zh) == 0);
+    assert (fm_i18n_lang () == FM_LANG_ZH);
+    char *lang_bad [] = { "fm-test", "--lang", "fr", NULL };
+    assert (s_test_parse (config, lang_bad) == -1);
+    char *lang_missing [] = { "fm-test", "--lang", NULL };
+    assert (s_test_parse (config, lang_missing) == -1);
+    //  Usage lists it, in the language asked for
+    usage = NULL;
+    memory = open_memstream (&usage, &usage_size);
+    assert (memory);
+    fm_config_usage (config, memory);
+    fclose (memory);
+    if (verbose)
+        printf ("%s", usage);
+    if (fm_i18n_catalogue_loaded ())
+        assert (strstr (usage, "用法: fm-test") == usage);
+    assert (strstr (usage, "--lang zh|en"));
+    free (usage);
+    fm_i18n_set_lang ("en");
+    fm_config_destroy (&config);
+    unlink (bad_utf8);
+    zstr_free (&bad_utf8);
+    unlink (bad_comment);
+    zstr_free (&bad_comment);
 
     char *paths [] = { good, bad, bounds, garbage, registry };
     for (size_t i = 0; i < sizeof paths / sizeof paths [0]; i++) {

@@ -37,6 +37,7 @@
 //  Services
 #define FM_SERVICE_REQUEST      "fm.request"    //  handled inside the broker
 #define FM_SERVICE_ACCEPT       "fm.accept"     //  handled inside the broker
+#define FM_SERVICE_STATUS       "fm.status"     //  handled inside the broker
 #define FM_SERVICE_GOV          "gov.credit"
 #define FM_SERVICE_BANK_PREFIX  "bank."         //  + bank code
 #define FM_SERVICE_MMI          "mmi.service"   //  8/MMI

@@ -187,26 +187,25 @@ fm_money_yuan (int64_t fen, char *buf, size_t size)
 }
 
 
-//  --------------------------------------------------------------------------
-//  Chinese scaled form ("9,999元", "9,999.99万元", "4.45亿元").  Returns buf.
+//  Scaled form shared by the Chinese and English formats: magnitude in
+//  units of the largest of the (ascending) scales it reaches, 2 decimals
+//  for 万/亿 (trailing zeros dropped), fen decimals for plain yuan.
+typedef struct {
+    uint64_t fen;               //  fen per unit
+    const char *name;           //  written after the number
+} s_scale_t;
 
-char *
-fm_money_cn (int64_t fen, char *buf, size_t size)
+static char *
+s_money_scaled (int64_t fen, const char *prefix, const s_scale_t *scales,
+                size_t count, char *buf, size_t size)
 {
-    assert (buf);
     uint64_t magnitude = s_magnitude (fen);
     const char *sign = fen < 0 ? "-" : "";
-    uint64_t unit = FEN_PER_YUAN;
-    const char *unit_name = "元";
-    if (magnitude >= (uint64_t) FEN_PER_YI) {
-        unit = FEN_PER_YI;
-        unit_name = "亿元";
-    }
-    else
-    if (magnitude >= (uint64_t) FEN_PER_WAN) {
-        unit = FEN_PER_WAN;
-        unit_name = "万元";
-    }
+    const s_scale_t *scale = &scales [0];
+    for (size_t i = 1; i < count; i++)
+        if (magnitude >= scales [i].fen)
+            scale = &scales [i];
+    uint64_t unit = scale->fen;
     //  Two decimals of the unit, truncated toward zero
     uint64_t whole = magnitude / unit;
     uint64_t hundredths = magnitude % unit / (unit / 100);
@@ -217,14 +216,46 @@ fm_money_cn (int64_t fen, char *buf, size_t size)
         if (unit == FEN_PER_YUAN)
             snprintf (decimals, sizeof decimals, ".%02u", (unsigned) hundredths);
         else
-        if (hundredths % 10)    //  trailing zeros dropped for 万 and 亿
+        if (hundredths % 10)    //  trailing zeros dropped for scaled units
             snprintf (decimals, sizeof decimals, ".%02u", (unsigned) hundredths);
         else
             snprintf (decimals, sizeof decimals, ".%u", (unsigned) (hundredths / 10));
     }
     char text [64];
-    snprintf (text, sizeof text, "%s%s%s%s", sign, grouped, decimals, unit_name);
+    snprintf (text, sizeof text, "%s%s%s%s%s", sign, prefix, grouped, decimals,
+              scale->name);
     return s_copy_out (text, buf, size);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Chinese scaled form ("9,999元", "9,999.99万元", "4.45亿元").  Returns buf.
+
+char *
+fm_money_cn (int64_t fen, char *buf, size_t size)
+{
+    assert (buf);
+    static const s_scale_t scales [] = {
+        { FEN_PER_YUAN, "元" }, { FEN_PER_WAN, "万元" }, { FEN_PER_YI, "亿元" }
+    };
+    return s_money_scaled (fen, "", scales, 3, buf, size);
+}
+
+
+//  --------------------------------------------------------------------------
+//  English scaled form ("¥999,999.50", "¥4.45 million", "¥17.2 billion").
+//  Returns buf.
+
+char *
+fm_money_en (int64_t fen, char *buf, size_t size)
+{
+    assert (buf);
+    static const s_scale_t scales [] = {
+        { FEN_PER_YUAN, "" },
+        { FEN_PER_YUAN * 1000000, " million" },
+        { FEN_PER_YUAN * 1000000000, " billion" }
+    };
+    return s_money_scaled (fen, "¥", scales, 3, buf, size);
 }
 
 
@@ -253,6 +284,16 @@ s_check_cn (int64_t fen, const char *expected, bool verbose)
     fm_money_cn (fen, buf, sizeof buf);
     if (verbose || !streq (buf, expected))
         printf ("   cn %" PRId64 " -> '%s' (expected '%s')\n", fen, buf, expected);
+    assert (streq (buf, expected));
+}
+
+static void
+s_check_en (int64_t fen, const char *expected, bool verbose)
+{
+    char buf [48];
+    fm_money_en (fen, buf, sizeof buf);
+    if (verbose || !streq (buf, expected))
+        printf ("   en %" PRId64 " -> '%s' (expected '%s')\n", fen, buf, expected);
     assert (streq (buf, expected));
 }
 
@@ -306,6 +347,30 @@ fm_money_test (bool verbose)
     char buf [48];
     fm_money_cn (INT64_MIN, buf, sizeof buf);
     assert (streq (buf, "-922,337,203.68亿元"));
+
+    //  English scaled form at every boundary: the same amounts as above,
+    //  and the million / billion ones
+    s_check_en (0, "¥0", verbose);
+    s_check_en (1, "¥0.01", verbose);
+    s_check_en (999900, "¥9,999", verbose);
+    s_check_en (1000000, "¥10,000", verbose);
+    s_check_en (9999990000, "¥99.99 million", verbose);   //  9,999.99万
+    s_check_en (10000000000, "¥100 million", verbose);    //  1亿
+    s_check_en (99999950, "¥999,999.50", verbose);
+    s_check_en (99999999, "¥999,999.99", verbose);
+    s_check_en (100000000, "¥1 million", verbose);
+    s_check_en (100000099, "¥1 million", verbose);      //  truncated
+    s_check_en (300000000, "¥3 million", verbose);
+    s_check_en (445000000, "¥4.45 million", verbose);
+    s_check_en (44500000000, "¥445 million", verbose);
+    s_check_en (99999999999, "¥999.99 million", verbose);  //  never "¥1 billion"
+    s_check_en (100000000000, "¥1 billion", verbose);
+    s_check_en (1720000000000, "¥17.2 billion", verbose);
+    s_check_en (100000000000000, "¥1,000 billion", verbose);
+    s_check_en (-44500000000, "-¥445 million", verbose);
+    s_check_en (INT64_MAX, "¥92,233,720.36 billion", verbose);
+    fm_money_en (INT64_MIN, buf, sizeof buf);
+    assert (streq (buf, "-¥92,233,720.36 billion"));
 
     //  Plain yuan
     assert (streq (fm_money_yuan (300000050, buf, sizeof buf), "3,000,000.50"));

@@ -45,6 +45,14 @@ char *
 char *
     fm_money_cn (int64_t fen, char *buf, size_t size);
 
+//  English scaled form: below ¥1 million "¥999,999" (decimals only if
+//  non-zero fen: "¥999,999.50"); below ¥1 billion "¥1 million",
+//  "¥4.45 million", "¥999.99 million"; else "¥1 billion", "¥17.2 billion",
+//  "¥1,000 billion" (2 decimals, trailing zeros dropped).  Truncates
+//  toward zero like fm_money_cn.  Returns buf (>= 48 bytes).
+char *
+    fm_money_en (int64_t fen, char *buf, size_t size);
+
 //  Rate in bp as a percentage with 2 decimals: 345 -> "3.45%", -30 ->
 //  "-0.30%".  Returns buf (>= 16 bytes).  Cannot fail.
 char *

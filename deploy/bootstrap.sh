@@ -19,7 +19,23 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 #   the tests and operators use.  gcc's ASan/UBSan runtimes come with
 #   build-essential (gcc-12 depends on libasan8 and libubsan1).
 PACKAGES=(build-essential cmake pkg-config libczmq-dev libzmq3-dev
-          libmsgpack-dev libsqlite3-dev sqlite3 libjansson-dev)
+          libmsgpack-dev libsqlite3-dev sqlite3 libjansson-dev
+          libmicrohttpd-dev scdoc)
+#   Only for the test suite (tests/run.sh sets FM_BOOTSTRAP_TESTS=1), not
+#   for the demo: Debian's Chromium and a CJK font for the dashboard's
+#   browser test (playwright-core itself comes from npm in the test),
+#   systemd-analyze for the unit test, iproute2 for deploy/netns.sh, dpkg-dev
+#   for CPack's .deb.  Node.js and npm only if there is no node already.
+if [[ "${FM_BOOTSTRAP_TESTS:-0}" == 1 ]]; then
+    PACKAGES+=(chromium fonts-noto-cjk systemd iproute2 dpkg-dev)
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+        PACKAGES+=(nodejs npm)
+    fi
+fi
+#   gettext: msgfmt compiles po/zh_CN.po at build time; xgettext/msgcmp
+#   check that every marked text is translated (ctest i18n_po).  No
+#   locales package is needed: finmatch reads its catalogue itself.
+PACKAGES+=(gettext)
 
 missing=()
 for package in "${PACKAGES[@]}"; do

@@ -177,6 +177,11 @@ echo "binaries: $bin"
 
 rm -rf "$run"
 mkdir -p "$run"
+#   The demo submits requests for many enterprises from one CSV and waits
+#   with fm-wait-ready, which has no key: it runs with --insecure (every
+#   process logs a loud warning).  A secured deployment: proto/SPEC.md
+#   "Security" and tests/security.sh.
+insecure=--insecure
 
 #   --------------------------------------------------------------------------
 heading "启动服务 / Starting services"
@@ -188,7 +193,7 @@ for (( try = 7555; try < 7655; try += 2 )); do
     if s_listening $try || s_listening $(( try + 1 )); then
         continue
     fi
-    start broker "$bin/finmatch-broker" \
+    start broker "$bin/finmatch-broker" $insecure \
         --endpoint "tcp://127.0.0.1:$try" --events "tcp://127.0.0.1:$(( try + 1 ))"
     for (( n = 0; n < 50; n++ )); do
         s_gone "${pids[-1]}" && break
@@ -207,7 +212,7 @@ broker_ep=tcp://127.0.0.1:$port
 events_ep=tcp://127.0.0.1:$(( port + 1 ))
 printf '  %-22s %s (router)  %s (events)\n' "finmatch-broker" "$broker_ep" "$events_ep"
 
-start recorder "$bin/finmatch-recorder" --events "$events_ep" --db "$db"
+start recorder "$bin/finmatch-recorder" $insecure --events "$events_ep" --db "$db"
 printf '  %-22s %s\n' "finmatch-recorder" "$db"
 #   A subscriber misses what is published before it has connected (the
 #   recorder would log a gap): let it connect before any worker registers.
@@ -219,7 +224,7 @@ for (( n = 0; n < 100; n++ )); do
     sleep 0.05
 done
 s_connected $(( port + 1 )) || die "the recorder did not connect to $events_ep (see $run/recorder.log)"
-start gov "$bin/finmatch-gov" -c "$here/gov.cfg" --endpoint "$broker_ep"
+start gov "$bin/finmatch-gov" $insecure -c "$here/gov.cfg" --endpoint "$broker_ep"
 printf '  %-22s %s\n' "finmatch-gov" "gov.credit <- deploy/gov.cfg"
 
 services=(gov.credit)
@@ -229,12 +234,12 @@ for cfg in "$here"/banks/*.cfg; do
                 b && $1 == "code" { print $3; exit }' "$cfg")
     [ -n "$code" ] || die "$cfg: no bank/code"
     services+=("bank.$code")
-    start "bank-$name" "$bin/finmatch-bank" -c "$cfg" --endpoint "$broker_ep"
+    start "bank-$name" "$bin/finmatch-bank" $insecure -c "$cfg" --endpoint "$broker_ep"
     printf '  %-22s %s\n' "finmatch-bank" "bank.$code <- deploy/banks/$name.cfg"
     if [ "$code" = CQRCB ]; then
         #   A second process for the same bank: the broker spreads its
         #   requests over both workers
-        start "bank-$name-2" "$bin/finmatch-bank" -c "$cfg" --endpoint "$broker_ep"
+        start "bank-$name-2" "$bin/finmatch-bank" $insecure -c "$cfg" --endpoint "$broker_ep"
         printf '  %-22s %s\n' "finmatch-bank" "bank.$code <- deploy/banks/$name.cfg (second worker)"
     fi
 done
@@ -247,7 +252,7 @@ check_alive
 echo "  all ${#services[@]} services registered: ${services[*]}"
 
 fm () {
-    "$bin/finmatch" --broker "$broker_ep" --events "$events_ep" "$@"
+    "$bin/finmatch" $insecure --broker "$broker_ep" --events "$events_ep" "$@"
 }
 
 #   --------------------------------------------------------------------------

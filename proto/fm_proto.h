@@ -90,6 +90,8 @@ typedef enum {
     FM_MSG_GRANT_QUERY,     //  "grant_query"   broker -> bank.<CODE>
     FM_MSG_CONFIRMATION,    //  "confirmation"  bank -> broker -> client
     FM_MSG_ERROR,           //  "error"         anyone -> peer
+    FM_MSG_STATUS_QUERY,    //  "status_query"  client -> broker (fm.status)
+    FM_MSG_STATUS,          //  "status"        broker -> client
     FM_MSG_TYPE_COUNT
 } fm_msg_type_t;
 
@@ -168,6 +170,8 @@ typedef struct {
     uint16_t code;                      //  FM_REASON_*
     char product [FM_CODE_SIZE];        //  product code, "" = whole bank
     char text [FM_TEXT_SIZE];           //  human explanation, UTF-8
+    char advice [FM_TEXT_SIZE];         //  what would change the outcome,
+                                        //  UTF-8, "" if nothing would
 } fm_reason_t;
 
 //  Decline reason codes
@@ -239,6 +243,10 @@ typedef struct {
 //                  in offers[0])
 //    CONFIRMATION  request_id request.enterprise_id confirmation
 //    ERROR         request_id(may be "") status text
+//    STATUS_QUERY  request_id request.enterprise_id(may be "")
+//    STATUS        request_id request.enterprise_id state status text
+//                  offer_id(accepted, or "") offers declines timed_out
+//                  asked(banks asked so far, in asking order)
 typedef struct {
     fm_msg_type_t type;
     char request_id [FM_REQUEST_ID_SIZE];
@@ -255,6 +263,10 @@ typedef struct {
     char (*timed_out) [FM_CODE_SIZE];   //  owned, bank codes that missed
     size_t timed_out_count;
     fm_confirmation_t confirmation;
+    char state [FM_CODE_SIZE];          //  STATUS: lifecycle state name
+                                        //  (SPEC.md 14.3), e.g. "offered"
+    char (*asked) [FM_CODE_SIZE];       //  owned, STATUS: banks asked
+    size_t asked_count;
 } fm_msg_t;
 
 //  Create an empty message of the given type.  Returns NULL only if out of
@@ -275,6 +287,8 @@ int
     fm_msg_add_decline (fm_msg_t *self, const fm_decline_t *decline);
 int
     fm_msg_add_timed_out (fm_msg_t *self, const char *bank);
+int
+    fm_msg_add_asked (fm_msg_t *self, const char *bank);
 
 //  Wire name of a message type ("request"...), or "?" if out of range.
 const char *
@@ -338,6 +352,11 @@ typedef enum {
     FM_EV_WORKER_EXPIRED,               //  "worker.expired"
     FM_EV_INPUT_REJECTED,               //  "input.rejected"
     FM_EV_LATE_REPLY,                   //  "reply.late": answer after deadline
+    FM_EV_SLA_BREACH,                   //  "sla.breach": a bank missed its deadline
+    FM_EV_REQUEST_REFERRED,             //  "request.referred": asked a further bank
+    FM_EV_REQUEST_ILLEGAL,              //  "request.illegal": refused transition
+    FM_EV_REQUEST_EXPIRED,              //  "request.expired": offers out of date
+    FM_EV_AUTH_DENIED,                  //  "auth.denied": a key was refused
     FM_EV_TYPE_COUNT
 } fm_event_type_t;
 
@@ -366,6 +385,9 @@ typedef struct {
     char text [FM_TEXT_SIZE];           //  reasons, rejected input, levers summary
     fm_lever_t levers [FM_MAX_LEVERS];  //  enriched, offer.made, loan.granted
     uint8_t lever_count;
+    int64_t latency_us;                 //  offer/decline.made, sla.breach,
+                                        //  reply.late: µs since the query
+                                        //  was dispatched to the bank
 } fm_event_t;
 
 //  Wire name of an event type ("offer.made"...), or "?".  Cannot fail.

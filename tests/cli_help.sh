@@ -3,7 +3,7 @@
 #
 #   Usage: cli_help.sh BIN_DIR VERSION BINARY [SUBCOMMAND]
 #   Checks, for BINARY (or `finmatch SUBCOMMAND`):
-#     --help            exits 0 and prints "Usage"
+#     --help            exits 0 and prints "Usage" (or "用法")
 #     --version         exits 0 and prints VERSION (binaries, not subcommands)
 #     --no-such-flag    exits 2 and says something on stderr
 #     -c MISSING.cfg    exits 2 and names the file on stderr
@@ -42,7 +42,9 @@ else
     run --help
 fi
 [ $RC -eq 0 ] || fail "--help exited $RC, want 0"
-cat "$TMP/out" "$TMP/err" | grep -q "Usage" || fail "--help does not print Usage"
+#   In the user's language: English "Usage", or Chinese "用法" (the default
+#   when LANG is unset or C; see common/fm_i18n.h)
+cat "$TMP/out" "$TMP/err" | grep -qE "Usage|用法" || fail "--help does not print Usage"
 
 if [ -z "$SUB" ]; then
     run --version

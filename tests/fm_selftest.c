@@ -9,12 +9,16 @@
 
 #include <czmq.h>
 #include "fm_proto.h"
+#include "fm_lifecycle.h"
 #include "fm_ids.h"
 #include "fm_text.h"
 #include "fm_money.h"
+#include "fm_i18n.h"
 #include "fm_config.h"
 #include "fm_client.h"
+#include "fm_curve.h"
 #include "fm_broker.h"
+#include "fm_auth.h"
 #include "fm_rank.h"
 #include "fm_worker.h"
 #include "fm_bank.h"
@@ -32,11 +36,15 @@ static const selftest_t s_tests [] = {
     { "fm_ids",      fm_ids_test },
     { "fm_text",     fm_text_test },
     { "fm_money",    fm_money_test },
+    { "fm_i18n",     fm_i18n_test },
     { "fm_config",   fm_config_test },
     { "fm_proto",    fm_proto_test },
+    { "fm_lifecycle", fm_lifecycle_test },
     { "fm_client",   fm_client_test },
+    { "fm_curve",    fm_curve_test },
     { "fm_rank",     fm_rank_test },
     { "fm_broker",   fm_broker_test },
+    { "fm_auth",     fm_auth_test },
     { "fm_worker",   fm_worker_test },
     { "fm_bank",     fm_bank_test },
     { "fm_registry", fm_registry_test },

@@ -34,10 +34,28 @@ foreach (BINARY finmatch-broker finmatch-gov finmatch-bank finmatch-recorder fin
                       ${CMAKE_BINARY_DIR}/bin ${PROJECT_VERSION} ${BINARY})
     set_tests_properties (cli_help_${SHORT} PROPERTIES TIMEOUT 60 ENVIRONMENT "${FM_TEST_ENV}")
 endforeach ()
-foreach (COMMAND request accept watch report)
+foreach (COMMAND request accept watch report keygen)
     add_test (NAME cli_help_finmatch_${COMMAND}
               COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/cli_help.sh
                       ${CMAKE_BINARY_DIR}/bin ${PROJECT_VERSION} finmatch ${COMMAND})
     set_tests_properties (cli_help_finmatch_${COMMAND} PROPERTIES TIMEOUT 60
                           ENVIRONMENT "${FM_TEST_ENV}")
 endforeach ()
+
+#   security: keygen, refusals to start without a key or with a readable
+#   secret (the handshake and per-message checks: fm_selftest --test fm_auth)
+add_test (NAME security
+          COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/security.sh ${CMAKE_BINARY_DIR}/bin
+                  ${CMAKE_SOURCE_DIR})
+set_tests_properties (security PROPERTIES TIMEOUT 60 ENVIRONMENT "${FM_TEST_ENV}")
+
+#   i18n_cli: language decision (LANG..., --lang) in every binary, Chinese
+#   by default, translated errors, bad UTF-8 refused naming where
+add_test (NAME i18n_cli
+          COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/i18n_cli.sh
+                  ${CMAKE_BINARY_DIR}/bin ${CMAKE_SOURCE_DIR})
+set_tests_properties (i18n_cli PROPERTIES TIMEOUT 120 ENVIRONMENT "${FM_TEST_ENV}")
+#   i18n_po: every text marked _() / N_() in the sources has a Chinese
+#   translation in po/zh_CN.po (xgettext + msgcmp)
+add_test (NAME i18n_po COMMAND bash ${CMAKE_SOURCE_DIR}/po/update.sh --check)
+set_tests_properties (i18n_po PROPERTIES TIMEOUT 60)

@@ -21,6 +21,9 @@ export ASAN_OPTIONS="detect_leaks=1"
 export LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp:print_suppressions=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 
+#   bootstrap.sh also installs what only the tests need (chromium...)
+export FM_BOOTSTRAP_TESTS=1
+
 start=$(date +%s)
 failed=()
 summary=()

@@ -399,12 +399,14 @@ main (int argc, char *argv [])
                                        "broker/events", events,
                                        "broker/heartbeat_ms", heartbeat,
                                        "broker/deadline_ms", "2000", NULL);
-    const char *broker_args [] = { "-c", broker_cfg, NULL };
+    const char *broker_args [] = { "-c", broker_cfg,
+        "--insecure", NULL };
     fm_proc_t *broker = fm_proc_start ("broker", "finmatch-broker", broker_args);
     FM_CHECK (broker, "cannot start finmatch-broker");
     char *gov_cfg = fm_proc_config ("gov", gov_fixture, "gov/endpoint", router,
                                     "gov/registry", registry, NULL);
-    const char *gov_args [] = { "-c", gov_cfg, NULL };
+    const char *gov_args [] = { "-c", gov_cfg,
+        "--insecure", NULL };
     fm_proc_t *gov = fm_proc_start ("gov", "finmatch-gov", gov_args);
     FM_CHECK (gov, "cannot start finmatch-gov");
     fm_client_t *probe = fm_client_new (router);

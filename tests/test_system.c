@@ -753,7 +753,8 @@ main (int argc, char *argv [])
                                        "broker/events", events,
                                        "broker/deadline_ms", deadline, NULL);
     FM_CHECK (broker_cfg, "broker config");
-    const char *broker_args [] = { "-c", broker_cfg, NULL };
+    const char *broker_args [] = { "-c", broker_cfg,
+        "--insecure", NULL };
     fm_proc_t *broker = fm_proc_start ("broker", "finmatch-broker", broker_args);
     FM_CHECK (broker, "cannot start finmatch-broker");
     fm_client_t *client = fm_client_new (router);
@@ -766,7 +767,8 @@ main (int argc, char *argv [])
     char *db = fm_proc_tmp_path ("events.db");
     char *recorder_cfg = fm_proc_config ("recorder", NULL, "recorder/events", events,
                                          "recorder/db", db, NULL);
-    const char *recorder_args [] = { "-c", recorder_cfg, NULL };
+    const char *recorder_args [] = { "-c", recorder_cfg,
+        "--insecure", NULL };
     fm_proc_t *recorder = fm_proc_start ("recorder", "finmatch-recorder", recorder_args);
     FM_CHECK (recorder, "cannot start finmatch-recorder");
     probe_t probe = { zsock_new_dealer (router), db, 0 };
@@ -779,7 +781,8 @@ main (int argc, char *argv [])
     //  3. Government and banks
     char *gov_cfg = fm_proc_config ("gov", gov_fixture, "gov/endpoint", router,
                                     "gov/registry", registry, NULL);
-    const char *gov_args [] = { "-c", gov_cfg, NULL };
+    const char *gov_args [] = { "-c", gov_cfg,
+        "--insecure", NULL };
     fm_proc_t *gov = fm_proc_start ("gov", "finmatch-gov", gov_args);
     FM_CHECK (gov, "cannot start finmatch-gov");
     fm_proc_t *banks [MAX_BANKS];
@@ -787,7 +790,8 @@ main (int argc, char *argv [])
     for (int b = 0; b < MAX_BANKS; b++) {
         bank_cfg [b] = fm_proc_config (s_bank_files [b], bank_fixture [b],
                                        "bank/endpoint", router, NULL);
-        const char *bank_args [] = { "-c", bank_cfg [b], NULL };
+        const char *bank_args [] = { "-c", bank_cfg [b],
+        "--insecure", NULL };
         banks [b] = fm_proc_start (s_bank_files [b], "finmatch-bank", bank_args);
         FM_CHECK (banks [b], "cannot start finmatch-bank %s", s_bank_files [b]);
     }

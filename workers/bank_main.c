@@ -14,6 +14,7 @@
 
 #include <czmq.h>
 #include "fm_config.h"
+#include "fm_i18n.h"
 #include "fm_version.h"
 #include "fm_mdp.h"
 #include "fm_proto.h"
@@ -22,27 +23,33 @@
 
 static const fm_setting_t s_settings [] = {
     { "bank/endpoint", "endpoint", 'e', FM_SETTING_STRING, "tcp://127.0.0.1:7555",
-      0, 0, "broker endpoint to connect to" },
+      0, 0, N_("broker endpoint to connect to") },
     { "bank/capacity", "capacity", 0, FM_SETTING_INT, "32",
-      1, 1024, "requests held at once (announced in READY)" },
+      1, 1024, N_("requests held at once (announced in READY)") },
     { "bank/heartbeat_ms", "heartbeat", 0, FM_SETTING_INT, "2500",
-      100, 60000, "heartbeat interval in msecs (use the broker's)" },
+      100, 60000, N_("heartbeat interval in msecs (use the broker's)") },
     { "bank/liveness", "liveness", 0, FM_SETTING_INT, "3",
-      1, 100, "missed heartbeats before reconnecting" },
+      1, 100, N_("missed heartbeats before reconnecting") },
+    { "bank/cert", "cert", 0, FM_SETTING_STRING, "",
+      0, 0, N_("our secret certificate (finmatch keygen --role bank)") },
+    { "bank/broker_key", "broker-key", 0, FM_SETTING_STRING, "",
+      0, 0, N_("the broker's public certificate") },
+    { "bank/insecure", "insecure", 0, FM_SETTING_BOOL, "0",
+      0, 0, N_("plain TCP, no authentication: local development only") },
     { "bank/verbose", NULL, 0, FM_SETTING_BOOL, "0",
-      0, 0, "log every message exchanged" },
+      0, 0, N_("log every message exchanged") },
     //  The bank's own keys: listed so --help shows them and the loader
     //  knows them; fm_bank_load validates them (and `products`)
     { "bank/code", NULL, 0, FM_SETTING_STRING, "",
-      0, 0, "bank code, A-Z 0-9 _ (required); service bank.<code>" },
+      0, 0, N_("bank code, A-Z 0-9 _ (required); service bank.<code>") },
     { "bank/name", NULL, 0, FM_SETTING_STRING, "",
-      0, 0, "bank display name (required)" },
+      0, 0, N_("bank display name (required)") },
     { "bank/lpr_1y_bp", NULL, 0, FM_SETTING_STRING, "",
-      0, 0, "1-year LPR in bp, terms <= 60 months (required)" },
+      0, 0, N_("1-year LPR in bp, terms <= 60 months (required)") },
     { "bank/lpr_5y_bp", NULL, 0, FM_SETTING_STRING, "",
-      0, 0, "5-year LPR in bp, terms > 60 months (required)" },
+      0, 0, N_("5-year LPR in bp, terms > 60 months (required)") },
     { "bank/offer_valid_days", NULL, 0, FM_SETTING_STRING, "7",
-      0, 0, "days an offer may be accepted, 1..365" },
+      0, 0, N_("days an offer may be accepted, 1..365") },
 };
 #define SETTING_COUNT (sizeof (s_settings) / sizeof (s_settings [0]))
 
@@ -100,6 +107,7 @@ s_answer (fm_bank_t *bank, const char *service, zframe_t *body)
 int
 main (int argc, char **argv)
 {
+    fm_i18n_init ();                //  language (LANG, --lang), local zone
     zsys_init ();
     zsys_set_logident ("finmatch-bank");
     zsys_set_logstream (stderr);    //  czmq logs to stdout by default
@@ -112,7 +120,7 @@ main (int argc, char **argv)
         return rc == 1? 0: 2;
     }
     if (fm_config_argc (config) > 0) {
-        fprintf (stderr, "finmatch-bank: unexpected argument '%s'\n",
+        fprintf (stderr, _("finmatch-bank: unexpected argument '%s'\n"),
                  fm_config_arg (config, 0));
         fm_config_destroy (&config);
         return 2;
@@ -120,27 +128,41 @@ main (int argc, char **argv)
     const char *file = fm_config_file (config);
     zconfig_t *zpl = fm_config_zpl (config);
     if (!file || !zpl) {
-        fprintf (stderr, "finmatch-bank: -c FILE is required: the bank and its "
-                 "products are configured there (see finmatch-bank.cfg)\n");
+        fputs (_("finmatch-bank: -c FILE is required: the bank and its "
+                 "products are configured there (see finmatch-bank.cfg)\n"), stderr);
         fm_config_destroy (&config);
         return 2;
     }
     char err [512];
     fm_bank_t *bank = fm_bank_load (zpl, file, err, sizeof err);
     if (!bank) {
-        fprintf (stderr, "finmatch-bank: %s\n", err);
+        fprintf (stderr, _("finmatch-bank: %s\n"), err);
         fm_config_destroy (&config);
         return 2;
     }
     char service [FM_SERVICE_SIZE];
     snprintf (service, sizeof service, "%s%s", FM_SERVICE_BANK_PREFIX, fm_bank_code (bank));
+    fm_curve_t *curve = NULL;
+    if (fm_curve_setup ("finmatch-bank", fm_config_bool (config, "bank/insecure"),
+                        fm_config_str (config, "bank/cert"),
+                        fm_config_str (config, "bank/broker_key"), &curve)) {
+        fm_bank_destroy (&bank);
+        fm_config_destroy (&config);
+        return 2;
+    }
+    if (curve && fm_curve_meta (curve, FM_CERT_BANK)
+    &&  strneq (fm_curve_meta (curve, FM_CERT_BANK), fm_bank_code (bank)))
+        zsys_warning ("%s: our certificate names bank %s: the broker will "
+                      "refuse this service", service, fm_curve_meta (curve, FM_CERT_BANK));
     const char *endpoint = fm_config_str (config, "bank/endpoint");
-    fm_worker_t *worker = fm_worker_new (endpoint, service,
+    fm_worker_t *worker = fm_worker_new_secure (endpoint, service,
                                          (uint32_t) fm_config_int (config, "bank/capacity"),
                                          (uint32_t) fm_config_int (config, "bank/heartbeat_ms"),
-                                         (uint32_t) fm_config_int (config, "bank/liveness"));
+                                         (uint32_t) fm_config_int (config, "bank/liveness"),
+                                         curve);
+    fm_curve_destroy (&curve);      //  the worker keeps its own copy
     if (!worker) {
-        fprintf (stderr, "finmatch-bank: bank/endpoint: cannot connect to '%s'\n", endpoint);
+        fprintf (stderr, _("finmatch-bank: bank/endpoint: cannot connect to '%s'\n"), endpoint);
         fm_bank_destroy (&bank);
         fm_config_destroy (&config);
         return 2;

@@ -628,6 +628,24 @@ s_reason (s_reasons_t *reasons, uint16_t code, const char *product,
 }
 
 
+//  Set what would change the outcome on the reason added last (if it was
+//  kept): the enterprise's way out of a dead end.
+static void
+s_advice (s_reasons_t *reasons, const char *format, ...) CHECK_PRINTF (2);
+
+static void
+s_advice (s_reasons_t *reasons, const char *format, ...)
+{
+    if (reasons->total > reasons->decline.reason_count || reasons->decline.reason_count == 0)
+        return;                 //  The reason itself did not fit
+    fm_reason_t *reason = &reasons->decline.reasons [reasons->decline.reason_count - 1];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (reason->advice, sizeof reason->advice, format, args);
+    va_end (args);
+}
+
+
 //  Cut text back so that strlen (text) <= limit, at a UTF-8 boundary.
 
 static void
@@ -668,6 +686,7 @@ s_product_check (fm_bank_t *self, s_product_t *product, const fm_msg_t *query,
         s_reason (reasons, FM_REASON_KIND_NOT_WANTED, product->code,
                   "产品类型 %s 不在申请类型(%s)之内",
                   s_kind_cn (product->kind), wanted);
+        s_advice (reasons, "申请类型包含%s可获该产品报价", s_kind_cn (product->kind));
     }
     *amount_fen = request->amount_fen;
     if (request->amount_fen < product->min_amount_fen)
@@ -675,6 +694,8 @@ s_product_check (fm_bank_t *self, s_product_t *product, const fm_msg_t *query,
                   "金额 %s 低于产品下限 %s",
                   fm_money_cn (request->amount_fen, have, sizeof have),
                   fm_money_cn (product->min_amount_fen, limit, sizeof limit));
+    if (request->amount_fen < product->min_amount_fen)
+        s_advice (reasons, "申请金额不低于%s可获该产品报价", limit);
     else
     if (request->amount_fen > product->max_amount_fen) {
         if (product->partial)
@@ -684,21 +705,31 @@ s_product_check (fm_bank_t *self, s_product_t *product, const fm_msg_t *query,
                       "金额 %s 超过产品上限 %s",
                       fm_money_cn (request->amount_fen, have, sizeof have),
                       fm_money_cn (product->max_amount_fen, limit, sizeof limit));
+        if (!product->partial)
+            s_advice (reasons, "申请金额不超过%s可获该产品报价", limit);
     }
     if (request->term_months < product->min_term
     ||  request->term_months > product->max_term)
         s_reason (reasons, FM_REASON_TERM_OUT_OF_RANGE, product->code,
                   "期限 %u个月 不在产品期限 %u-%u个月 之内",
                   request->term_months, product->min_term, product->max_term);
+    if (request->term_months < product->min_term
+    ||  request->term_months > product->max_term)
+        s_advice (reasons, "申请期限在 %u-%u个月 之内可获该产品报价",
+                  product->min_term, product->max_term);
     if (!s_list_has (product->industries, profile->industry))
         s_reason (reasons, FM_REASON_INDUSTRY_NOT_SERVED, product->code,
                   "行业 %s 不在产品服务行业之内",
                   *profile->industry? profile->industry: "(未知)");
+    if (!s_list_has (product->industries, profile->industry))
+        s_advice (reasons, "本产品不服务该行业,请选择其他银行或产品");
     //  The broker fills the request's grid from the profile when empty
     const char *grid = *request->grid_id? request->grid_id: profile->grid_id;
     if (!s_list_has (product->grids, grid))
         s_reason (reasons, FM_REASON_GRID_NOT_SERVED, product->code,
                   "网格 %s 不在产品服务网格之内", *grid? grid: "(未知)");
+    if (!s_list_has (product->grids, grid))
+        s_advice (reasons, "本产品不服务该网格,可由网格员对接结对银行");
 
     //  Credit data: a product that needs it declines without consent; one
     //  that does not is priced without it and cannot check the grade
@@ -707,6 +738,8 @@ s_product_check (fm_bank_t *self, s_product_t *product, const fm_msg_t *query,
         if (product->needs_credit_data)
             s_reason (reasons, FM_REASON_NO_CREDIT_CONSENT, product->code,
                       "产品需要企业授权共享纳税信用数据(银税互动)");
+        if (product->needs_credit_data)
+            s_advice (reasons, "授权共享纳税信用数据(--consent tax)可获该产品评估");
     }
     else
     if (s_tax_rank (profile->tax_grade) < s_tax_rank (product->min_tax_grade)) {
@@ -714,6 +747,8 @@ s_product_check (fm_bank_t *self, s_product_t *product, const fm_msg_t *query,
         s_reason (reasons, FM_REASON_CREDIT_GRADE_TOO_LOW, product->code,
                   "纳税信用等级 %s 低于产品要求 %c",
                   s_tax_rank (profile->tax_grade) < 0? "(未知)": grade,
+                  product->min_tax_grade);
+        s_advice (reasons, "纳税信用等级达到 %c 级或以上可获该产品报价",
                   product->min_tax_grade);
     }
     bool collateral_ok = product->require == REQUIRE_NONE
@@ -725,9 +760,15 @@ s_product_check (fm_bank_t *self, s_product_t *product, const fm_msg_t *query,
                   product->require == REQUIRE_ANY? "抵押或保证"
                                                  : s_collateral_cn (product->collateral),
                   s_collateral_cn (request->collateral));
-    if (request->type == FM_REQ_RENEWAL && !product->renewal)
+    if (!collateral_ok)
+        s_advice (reasons, "提供%s可获该产品报价",
+                  product->require == REQUIRE_ANY? "抵押或保证"
+                                                 : s_collateral_cn (product->collateral));
+    if (request->type == FM_REQ_RENEWAL && !product->renewal) {
         s_reason (reasons, FM_REASON_RENEWAL_NOT_OFFERED, product->code,
                   "产品不办理续贷");
+        s_advice (reasons, "以新贷款申请(--type new)可获该产品评估");
+    }
     (void) self;
     return reasons->total == before;
 }
@@ -1198,6 +1239,9 @@ fm_bank_test (bool verbose)
     assert (streq (answer->declines [0].bank, "TEST"));
     assert (streq (answer->declines [0].reasons [0].text,
                    "金额 500万元 超过产品上限 300万元"));
+    //  ...and what would change it
+    assert (streq (answer->declines [0].reasons [0].advice,
+                   "申请金额不超过300万元可获该产品报价"));
     if (verbose)
         printf ("%s\n", answer->declines [0].reasons [1].text);
     fm_msg_destroy (&answer);
@@ -1218,6 +1262,12 @@ fm_bank_test (bool verbose)
                           "109:GUARD,103:GUARD,107:GUARD"));
     fm_decline_t *decline = &answer->declines [0];
     assert (streq (decline->reasons [0].text, "金额 5万元 低于产品下限 10万元"));
+    //  Every reason says what would change the outcome
+    for (size_t index = 0; index < decline->reason_count; index++)
+        assert (*decline->reasons [index].advice);
+    assert (streq (decline->reasons [0].advice, "申请金额不低于10万元可获该产品报价"));
+    assert (streq (decline->reasons [1].advice, "申请期限在 3-36个月 之内可获该产品报价"));
+    assert (streq (decline->reasons [2].advice, "纳税信用等级达到 B 级或以上可获该产品报价"));
     assert (streq (decline->reasons [1].text, "期限 48个月 不在产品期限 3-36个月 之内"));
     assert (streq (decline->reasons [2].text, "纳税信用等级 C 低于产品要求 B"));
     assert (streq (decline->reasons [4].text, "行业 F51 不在产品服务行业之内"));

@@ -534,9 +534,14 @@ fm_policy_load (fm_policy_t *policy, zconfig_t *root, const char *source,
             grades = "ABMCD";
             table = policy->tax_credit;
         }
+        else
+        if (streq (name, "fast_track")) {
+            grades = "ABCD";                //  by party-building grade
+            table = policy->fast_track;
+        }
         else {
-            snprintf (err, size, "%s: policy/%s: unknown lever (party_building "
-                      "or tax_credit)", source, name);
+            snprintf (err, size, "%s: policy/%s: unknown lever (party_building, "
+                      "tax_credit or fast_track)", source, name);
             return -1;
         }
         for (zconfig_t *other = zconfig_child (section); other != lever;
@@ -632,6 +637,17 @@ fm_gov_answer (fm_registry_t *self, const fm_policy_t *policy,
                       enterprise->party_grade);
             lever->bp = bp;
             lever->payer = FM_PAYER_BANK;
+        }
+        //  Fast track: no discount (bp 0, banks skip it), the broker
+        //  shortens the banks' deadlines (SPEC.md 14.3)
+        if (s_policy_bp (policy->fast_track, "ABCD", enterprise->party_grade) > 0
+        &&  profile->lever_count < FM_MAX_LEVERS) {
+            fm_lever_t *lever = &profile->levers [profile->lever_count++];
+            snprintf (lever->code, sizeof lever->code, "fast_track");
+            snprintf (lever->name, sizeof lever->name, "快速通道(党建%c级)",
+                      enterprise->party_grade);
+            lever->bp = 0;
+            lever->payer = FM_PAYER_GOVERNMENT;
         }
     }
     if (consent & FM_CONSENT_TAX) {
@@ -759,6 +775,18 @@ fm_registry_test (bool verbose)
         printf ("encode: %s\n", error.text);
     assert (frame);
     zframe_destroy (&frame);
+    fm_msg_destroy (&reply);
+
+    //  Fast track for party grade A: a third lever, bp 0, paid by nobody
+    //  but the government's attention; the broker shortens deadlines
+    policy.fast_track [0] = 1;
+    reply = fm_gov_answer (registry, &policy, query);
+    profile = &reply->profile;
+    assert (profile->lever_count == 3);
+    assert (streq (profile->levers [1].code, "fast_track"));
+    assert (profile->levers [1].bp == 0);
+    assert (profile->levers [1].payer == FM_PAYER_GOVERNMENT);
+    policy.fast_track [0] = 0;
     fm_msg_destroy (&reply);
     fm_msg_destroy (&query);
 

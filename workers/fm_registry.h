@@ -50,6 +50,9 @@ typedef struct {
 typedef struct {
     int32_t party_building [4];         //  grades A, B, C, D
     int32_t tax_credit [5];             //  grades A, B, M, C, D
+    int32_t fast_track [4];             //  party grades A..D: 1 = the
+                                        //  fast_track lever (bp 0, shorter
+                                        //  bank deadlines at the broker)
 } fm_policy_t;
 
 typedef struct _fm_registry_t fm_registry_t;

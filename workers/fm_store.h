@@ -35,7 +35,8 @@
 
       meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)
           'application'     = 'finmatch-events'   identifies a finmatch log
-          'schema_version'  = '1'
+          'schema_version'  = '2'   (a version 1 log is upgraded:
+                                               ALTER TABLE adds latency_us)
 
       events                -- one broker event
           epoch             INTEGER NOT NULL  broker epoch (start, UTC µs)
@@ -61,6 +62,8 @@
           reason_code       INTEGER           decline.made: first reason
           text              TEXT
           raw               BLOB              the body frame as received
+          latency_us        INTEGER           offer/decline.made, sla.breach,
+                                              reply.late: bank response time
           PRIMARY KEY (epoch, seq)
         Which fields each type sets: brief/SPEC.md "Event stream".  A column
         is NULL when the field was absent from the wire body: the codec
@@ -104,7 +107,7 @@
 extern "C" {
 #endif
 
-#define FM_STORE_SCHEMA_VERSION     1
+#define FM_STORE_SCHEMA_VERSION     2
 #define FM_STORE_APPLICATION        "finmatch-events"
 //  Default wait for a lock held by another connection (msecs)
 #define FM_STORE_BUSY_MS            1000

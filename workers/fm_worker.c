@@ -34,6 +34,7 @@
 #include "fm_worker.h"
 #include "fm_mdp.h"
 #include "fm_proto.h"
+#include "fm_curve.h"
 
 #include <limits.h>
 
@@ -50,6 +51,8 @@ struct _fm_worker_t {
     uint32_t liveness;              //  missed heartbeats before expiry
     uint32_t reconnect_ms;          //  delay before reconnecting
     bool verbose;                   //  log every message
+    fm_curve_t *curve;              //  owned copy of our CURVE keys, or
+                                    //  NULL for an insecure connection
     zsock_t *sock;                  //  owned, DEALER; replaced on reconnect
     zpoller_t *poller;              //  owned, polls sock
     bool connected;                 //  false while waiting to reconnect
@@ -118,6 +121,8 @@ s_connect (fm_worker_t *self, uint32_t delay_ms)
     assert (self->sock);    //  only fails when out of memory or contexts
     zsock_set_sndtimeo (self->sock, 0);
     zsock_set_linger (self->sock, 0);
+    if (self->curve)                //  before connect: CURVE client keys
+        fm_curve_apply_client (self->curve, self->sock);
     self->poller = zpoller_new (self->sock, NULL);
     assert (self->poller);
 
@@ -276,6 +281,20 @@ fm_worker_t *
 fm_worker_new (const char *endpoint, const char *service,
                uint32_t capacity, uint32_t heartbeat_ms, uint32_t liveness)
 {
+    return fm_worker_new_secure (endpoint, service, capacity, heartbeat_ms,
+                                 liveness, NULL);
+}
+
+
+//  --------------------------------------------------------------------------
+//  The same over CURVE: curve is borrowed and copied (every reconnect
+//  makes a new socket with the same keys); NULL = insecure.
+
+fm_worker_t *
+fm_worker_new_secure (const char *endpoint, const char *service,
+                      uint32_t capacity, uint32_t heartbeat_ms,
+                      uint32_t liveness, fm_curve_t *curve)
+{
     assert (endpoint);
     assert (service);
     //  The config tables bound these; out of range is a programmer error
@@ -292,6 +311,10 @@ fm_worker_new (const char *endpoint, const char *service,
     self->heartbeat_ms = heartbeat_ms;
     self->liveness = liveness;
     self->reconnect_ms = FM_RECONNECT_MS;
+    if (curve) {
+        self->curve = fm_curve_dup (curve);
+        assert (self->curve);
+    }
     if (s_connect (self, 0) == -1)
         fm_worker_destroy (&self);
     return self;
@@ -317,6 +340,7 @@ fm_worker_destroy (fm_worker_t **self_p)
         zsock_destroy (&self->sock);
         free (self->endpoint);
         free (self->service);
+        fm_curve_destroy (&self->curve);
         free (self);
         *self_p = NULL;
     }

@@ -14,6 +14,7 @@
 #define FM_WORKER_H_INCLUDED
 
 #include <czmq.h>
+#include "fm_curve.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -28,6 +29,15 @@ fm_worker_t *
     fm_worker_new (const char *endpoint, const char *service,
                    uint32_t capacity, uint32_t heartbeat_ms,
                    uint32_t liveness);
+
+//  The same over CURVE with curve's keys (borrowed, copied: reconnects
+//  reuse them); NULL = insecure, as fm_worker_new.  A broker that refuses
+//  the key (or the service for it) shows as a silent broker: the worker
+//  keeps retrying every reconnect interval.
+fm_worker_t *
+    fm_worker_new_secure (const char *endpoint, const char *service,
+                          uint32_t capacity, uint32_t heartbeat_ms,
+                          uint32_t liveness, fm_curve_t *curve);
 
 //  Send DISCONNECT, then destroy.  Idempotent, nulls *self_p.
 void

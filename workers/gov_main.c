@@ -13,6 +13,7 @@
 
 #include <czmq.h>
 #include "fm_config.h"
+#include "fm_i18n.h"
 #include "fm_version.h"
 #include "fm_mdp.h"
 #include "fm_proto.h"
@@ -21,17 +22,23 @@
 
 static const fm_setting_t s_settings [] = {
     { "gov/endpoint", "endpoint", 'e', FM_SETTING_STRING, "tcp://127.0.0.1:7555",
-      0, 0, "broker endpoint to connect to" },
+      0, 0, N_("broker endpoint to connect to") },
     { "gov/registry", "registry", 'r', FM_SETTING_STRING, NULL,
-      0, 0, "enterprise registry CSV (relative to the config file's directory)" },
+      0, 0, N_("enterprise registry CSV (relative to the config file's directory)") },
     { "gov/capacity", "capacity", 0, FM_SETTING_INT, "32",
-      1, 1024, "credit queries held at once (announced in READY)" },
+      1, 1024, N_("credit queries held at once (announced in READY)") },
     { "gov/heartbeat_ms", "heartbeat", 0, FM_SETTING_INT, "2500",
-      100, 60000, "heartbeat interval in msecs (use the broker's)" },
+      100, 60000, N_("heartbeat interval in msecs (use the broker's)") },
     { "gov/liveness", "liveness", 0, FM_SETTING_INT, "3",
-      1, 100, "missed heartbeats before reconnecting" },
+      1, 100, N_("missed heartbeats before reconnecting") },
+    { "gov/cert", "cert", 0, FM_SETTING_STRING, "",
+      0, 0, N_("our secret certificate (finmatch keygen --role gov)") },
+    { "gov/broker_key", "broker-key", 0, FM_SETTING_STRING, "",
+      0, 0, N_("the broker's public certificate") },
+    { "gov/insecure", "insecure", 0, FM_SETTING_BOOL, "0",
+      0, 0, N_("plain TCP, no authentication: local development only") },
     { "gov/verbose", NULL, 0, FM_SETTING_BOOL, "0",
-      0, 0, "log every message exchanged" },
+      0, 0, N_("log every message exchanged") },
 };
 #define SETTING_COUNT (sizeof (s_settings) / sizeof (s_settings [0]))
 
@@ -92,6 +99,7 @@ s_registry_path (fm_config_t *config)
 int
 main (int argc, char **argv)
 {
+    fm_i18n_init ();                //  language (LANG, --lang), local zone
     zsys_init ();
     zsys_set_logident ("finmatch-gov");
     zsys_set_logstream (stderr);    //  czmq logs to stdout by default
@@ -104,7 +112,7 @@ main (int argc, char **argv)
         return rc == 1? 0: 2;
     }
     if (fm_config_argc (config) > 0) {
-        fprintf (stderr, "finmatch-gov: unexpected argument '%s'\n",
+        fprintf (stderr, _("finmatch-gov: unexpected argument '%s'\n"),
                  fm_config_arg (config, 0));
         fm_config_destroy (&config);
         return 2;
@@ -114,25 +122,36 @@ main (int argc, char **argv)
     const char *file = fm_config_file (config);
     if (fm_policy_load (&policy, fm_config_zpl (config), file? file: "(no config)",
                         err, sizeof err)) {
-        fprintf (stderr, "finmatch-gov: %s\n", err);
+        fprintf (stderr, _("finmatch-gov: %s\n"), err);
         fm_config_destroy (&config);
         return 2;
     }
     char *path = s_registry_path (config);
     fm_registry_t *registry = fm_registry_load (path, err, sizeof err);
     if (!registry) {
-        fprintf (stderr, "finmatch-gov: gov/registry: %s\n", err);
+        fprintf (stderr, _("finmatch-gov: gov/registry: %s\n"), err);
+        free (path);
+        fm_config_destroy (&config);
+        return 2;
+    }
+    fm_curve_t *curve = NULL;
+    if (fm_curve_setup ("finmatch-gov", fm_config_bool (config, "gov/insecure"),
+                        fm_config_str (config, "gov/cert"),
+                        fm_config_str (config, "gov/broker_key"), &curve)) {
+        fm_registry_destroy (&registry);
         free (path);
         fm_config_destroy (&config);
         return 2;
     }
     const char *endpoint = fm_config_str (config, "gov/endpoint");
-    fm_worker_t *worker = fm_worker_new (endpoint, FM_SERVICE_GOV,
+    fm_worker_t *worker = fm_worker_new_secure (endpoint, FM_SERVICE_GOV,
                                          (uint32_t) fm_config_int (config, "gov/capacity"),
                                          (uint32_t) fm_config_int (config, "gov/heartbeat_ms"),
-                                         (uint32_t) fm_config_int (config, "gov/liveness"));
+                                         (uint32_t) fm_config_int (config, "gov/liveness"),
+                                         curve);
+    fm_curve_destroy (&curve);      //  the worker keeps its own copy
     if (!worker) {
-        fprintf (stderr, "finmatch-gov: gov/endpoint: cannot connect to '%s'\n", endpoint);
+        fprintf (stderr, _("finmatch-gov: gov/endpoint: cannot connect to '%s'\n"), endpoint);
         fm_registry_destroy (&registry);
         free (path);
         fm_config_destroy (&config);

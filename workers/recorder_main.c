@@ -22,7 +22,9 @@
 #include <czmq.h>
 #include "fm_proto.h"
 #include "fm_config.h"
+#include "fm_i18n.h"
 #include "fm_store.h"
+#include "fm_curve.h"
 
 //  Backoff of flush retries after a failure: doubles from batch_ms up to
 //  this (msecs).  Long enough not to hammer a full disk, short enough that
@@ -40,22 +42,28 @@
 static const fm_setting_t s_settings [] = {
     { "recorder/events", "events", 'e', FM_SETTING_STRING,
       "tcp://127.0.0.1:7556", 0, 0,
-      "broker event endpoint (XPUB) to subscribe to" },
+      N_("broker event endpoint (XPUB) to subscribe to") },
     { "recorder/db", "db", 'd', FM_SETTING_STRING,
       "finmatch-events.db", 0, 0,
-      "SQLite event log (created if missing)" },
+      N_("SQLite event log (created if missing)") },
     { "recorder/batch_max", "batch-max", 0, FM_SETTING_INT,
       "1000", 1, 100000,
-      "commit when this many events are pending" },
+      N_("commit when this many events are pending") },
     { "recorder/batch_ms", "batch-ms", 0, FM_SETTING_INT,
       "100", 1, 10000,
-      "commit pending events at least this often (msecs)" },
+      N_("commit pending events at least this often (msecs)") },
     { "recorder/pending_max", "pending-max", 0, FM_SETTING_INT,
       "100000", 1, 1000000,
-      "events kept in memory while the log cannot be written" },
+      N_("events kept in memory while the log cannot be written") },
+    { "recorder/cert", "cert", 0, FM_SETTING_STRING, "",
+      0, 0, N_("our secret certificate (finmatch keygen --role monitor)") },
+    { "recorder/broker_key", "broker-key", 0, FM_SETTING_STRING, "",
+      0, 0, N_("the broker's public certificate") },
+    { "recorder/insecure", "insecure", 0, FM_SETTING_BOOL, "0",
+      0, 0, N_("plain TCP, no authentication: local development only") },
     { "recorder/verbose", NULL, 0, FM_SETTING_BOOL,
       "0", 0, 0,
-      "log every event received" },
+      N_("log every event received") },
 };
 #define SETTING_COUNT (sizeof (s_settings) / sizeof (s_settings [0]))
 
@@ -182,6 +190,7 @@ s_on_event (zloop_t *loop, zsock_t *reader, void *arg)
 int
 main (int argc, char **argv)
 {
+    fm_i18n_init ();                //  language (LANG, --lang), local zone
     zsys_init ();
     zsys_set_logident ("finmatch-recorder");
     zsys_set_logstream (stderr);    //  czmq logs to stdout by default
@@ -190,7 +199,7 @@ main (int argc, char **argv)
     assert (config);
     int rc = fm_config_parse (config, argc, argv);
     if (rc == 0 && fm_config_argc (config) > 0) {
-        fprintf (stderr, "finmatch-recorder: unexpected argument '%s'\n",
+        fprintf (stderr, _("finmatch-recorder: unexpected argument '%s'\n"),
                  fm_config_arg (config, 0));
         rc = -1;
     }
@@ -209,8 +218,17 @@ main (int argc, char **argv)
     const char *db = fm_config_str (config, "recorder/db");
     const char *events = fm_config_str (config, "recorder/events");
 
+    //  The event stream admits monitor keys only (SPEC "Security")
+    fm_curve_t *curve = NULL;
+    if (fm_curve_setup ("finmatch-recorder", fm_config_bool (config, "recorder/insecure"),
+                        fm_config_str (config, "recorder/cert"),
+                        fm_config_str (config, "recorder/broker_key"), &curve)) {
+        fm_config_destroy (&config);
+        return 2;
+    }
     self.store = fm_store_new (db, batch_max, pending_max);
     if (!self.store) {
+        fm_curve_destroy (&curve);
         fm_config_destroy (&config);
         return 1;               //  reason logged by fm_store
     }
@@ -218,8 +236,11 @@ main (int argc, char **argv)
     assert (self.sub);
     zsock_set_rcvhwm (self.sub, SUB_RCVHWM);
     zsock_set_subscribe (self.sub, "");
+    if (curve)
+        fm_curve_apply_client (curve, self.sub);
+    fm_curve_destroy (&curve);
     if (zsock_attach (self.sub, events, false)) {
-        fprintf (stderr, "finmatch-recorder: invalid events endpoint '%s'\n",
+        fprintf (stderr, _("finmatch-recorder: invalid events endpoint '%s'\n"),
                  events);
         zsock_destroy (&self.sub);
         fm_store_destroy (&self.store);

@@ -1,0 +1,889 @@
+/*  =========================================================================
+    fm_dash - live aggregation of the event stream for the dashboard
+
+    One hash per kind of distinct id (requests, enterprises, loans) and one
+    accumulator per bank and per grid.  fm_dash_report turns them into the
+    fm_report_t that the SQL report fills, so that both print and chart
+    the same way; the selftest checks that the two agree on the same
+    events.  Integer arithmetic only (128-bit for the weighted mean).
+    =========================================================================
+*/
+
+#include <czmq.h>
+#include <time.h>
+#include "fm_dash.h"
+#include "fm_money.h"
+
+//  One bank's accumulators (loans counted once per loan_id)
+typedef struct {
+    int64_t offers;
+    int64_t declines;
+    int64_t timeouts;
+    int64_t accepted;
+    int64_t loans;
+    int64_t credit_fen;
+    int64_t reduction_bp;               //  Σ base − effective over loans
+} s_bank_t;
+
+//  One grid's accumulators
+typedef struct {
+    int64_t requests;                   //  distinct requests in this grid
+    int64_t loans;
+    int64_t credit_fen;
+    int64_t reduction_bp;
+    zhashx_t *served;                   //  owned: enterprises with a loan
+} s_grid_t;
+
+struct _fm_dash_t {
+    zhashx_t *banks;                    //  owned: code -> s_bank_t
+    zhashx_t *grids;                    //  owned: grid id -> s_grid_t
+    zhashx_t *requests;                 //  owned: request id -> grid (string)
+    zhashx_t *enterprises;              //  owned set: requesting enterprises
+    zhashx_t *served;                   //  owned set: enterprises with a loan
+    zhashx_t *loan_ids;                 //  owned set: loans already counted
+    zhashx_t *epochs;                   //  owned: epoch -> last seq (uint64_t)
+    fm_report_t totals;                 //  scalar figures; no rows here
+    int64_t reduction_bp;               //  Σ base − effective over loans
+    __int128 weighted;                  //  Σ amount × reduction
+    int64_t completed;                  //  request.completed
+    int64_t completed_ok;               //  ... with status 200
+    int64_t sla_breaches;               //  sla.breach (if published)
+    int64_t late_replies;               //  reply.late
+    int64_t rejected;                   //  input.rejected
+    int64_t workers_ready;              //  worker.ready minus worker.expired
+    int64_t malformed;                  //  messages that did not decode
+    uint64_t epoch;                     //  newest broker epoch seen
+    uint64_t generation;                //  events applied
+    fm_event_t *recent;                 //  owned ring of recent_max events
+    size_t recent_max;
+    size_t recent_count;
+    size_t recent_next;                 //  slot the next event goes to
+};
+
+//  Item of the set hashes: they store keys only
+static char s_present [] = "";
+
+static void
+s_bank_destroy (void **item_p)
+{
+    free (*item_p);
+    *item_p = NULL;
+}
+
+static void
+s_grid_destroy (void **item_p)
+{
+    s_grid_t *grid = (s_grid_t *) *item_p;
+    if (grid) {
+        zhashx_destroy (&grid->served);
+        free (grid);
+    }
+    *item_p = NULL;
+}
+
+static void
+s_free_item (void **item_p)
+{
+    free (*item_p);
+    *item_p = NULL;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Create and destroy
+
+fm_dash_t *
+fm_dash_new (size_t recent_max)
+{
+    fm_dash_t *self = (fm_dash_t *) zmalloc (sizeof (fm_dash_t));
+    if (!self)
+        return NULL;
+    self->recent_max = recent_max? recent_max: 1;
+    self->recent = (fm_event_t *) calloc (self->recent_max, sizeof (fm_event_t));
+    self->banks = zhashx_new ();
+    self->grids = zhashx_new ();
+    self->requests = zhashx_new ();
+    self->enterprises = zhashx_new ();
+    self->served = zhashx_new ();
+    self->loan_ids = zhashx_new ();
+    self->epochs = zhashx_new ();
+    if (!self->recent || !self->banks || !self->grids || !self->requests
+    ||  !self->enterprises || !self->served || !self->loan_ids
+    ||  !self->epochs) {
+        fm_dash_destroy (&self);
+        return NULL;
+    }
+    zhashx_set_destructor (self->banks, s_bank_destroy);
+    zhashx_set_destructor (self->grids, s_grid_destroy);
+    zhashx_set_destructor (self->requests, s_free_item);
+    zhashx_set_destructor (self->epochs, s_free_item);
+    return self;
+}
+
+void
+fm_dash_destroy (fm_dash_t **self_p)
+{
+    assert (self_p);
+    fm_dash_t *self = *self_p;
+    if (self) {
+        zhashx_destroy (&self->banks);
+        zhashx_destroy (&self->grids);
+        zhashx_destroy (&self->requests);
+        zhashx_destroy (&self->enterprises);
+        zhashx_destroy (&self->served);
+        zhashx_destroy (&self->loan_ids);
+        zhashx_destroy (&self->epochs);
+        free (self->recent);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+
+//  --------------------------------------------------------------------------
+//  Accumulators, created on first use.  Return NULL if out of memory.
+
+static s_bank_t *
+s_bank_require (fm_dash_t *self, const char *code)
+{
+    s_bank_t *bank = (s_bank_t *) zhashx_lookup (self->banks, code);
+    if (!bank) {
+        bank = (s_bank_t *) zmalloc (sizeof (s_bank_t));
+        if (bank && zhashx_insert (self->banks, code, bank)) {
+            free (bank);
+            bank = NULL;
+        }
+    }
+    return bank;
+}
+
+static s_grid_t *
+s_grid_require (fm_dash_t *self, const char *code)
+{
+    s_grid_t *grid = (s_grid_t *) zhashx_lookup (self->grids, code);
+    if (!grid) {
+        grid = (s_grid_t *) zmalloc (sizeof (s_grid_t));
+        if (!grid)
+            return NULL;
+        grid->served = zhashx_new ();
+        if (!grid->served || zhashx_insert (self->grids, code, grid)) {
+            zhashx_destroy (&grid->served);
+            free (grid);
+            return NULL;
+        }
+    }
+    return grid;
+}
+
+//  Add key to a set.  Returns 1 if it was new, 0 if already there.
+static int
+s_set_add (zhashx_t *set, const char *key)
+{
+    return zhashx_insert (set, key, s_present) == 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Gap detection per epoch, as the recorder does it: a jump in seq is a
+//  gap; a new epoch whose first seq is above 1 lost its first events.
+
+static void
+s_track_seq (fm_dash_t *self, const fm_event_t *event)
+{
+    char key [32];
+    snprintf (key, sizeof key, "%" PRIu64, event->epoch);
+    uint64_t *last = (uint64_t *) zhashx_lookup (self->epochs, key);
+    if (!last) {
+        last = (uint64_t *) malloc (sizeof (uint64_t));
+        if (!last || zhashx_insert (self->epochs, key, last)) {
+            free (last);
+            return;
+        }
+        *last = 0;
+        self->totals.epochs++;
+    }
+    if (event->seq > *last + 1) {
+        self->totals.gaps++;
+        self->totals.missing_events += (int64_t) (event->seq - *last - 1);
+    }
+    if (event->seq > *last)
+        *last = event->seq;
+    if (event->epoch > self->epoch)
+        self->epoch = event->epoch;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Fold one event in
+
+static int
+s_apply_loan (fm_dash_t *self, const fm_event_t *event)
+{
+    //  The report reduces loans to one per loan_id; a loan without an id
+    //  is its own (epoch/seq)
+    char key [FM_LOAN_ID_SIZE + 48];
+    if (*event->loan_id)
+        snprintf (key, sizeof key, "%s", event->loan_id);
+    else
+        snprintf (key, sizeof key, "%" PRIu64 "/%" PRIu64,
+                  event->epoch, event->seq);
+    if (!s_set_add (self->loan_ids, key))
+        return 0;
+    int64_t reduction = (int64_t) event->base_rate_bp - event->effective_rate_bp;
+    s_bank_t *bank = s_bank_require (self, event->bank);
+    s_grid_t *grid = s_grid_require (self, event->grid_id);
+    if (!bank || !grid)
+        return -1;
+    self->totals.loans++;
+    self->totals.credit_fen += event->amount_fen;
+    self->reduction_bp += reduction;
+    self->weighted += (__int128) event->amount_fen * reduction;
+    s_set_add (self->served, event->enterprise_id);
+    bank->loans++;
+    bank->credit_fen += event->amount_fen;
+    bank->reduction_bp += reduction;
+    grid->loans++;
+    grid->credit_fen += event->amount_fen;
+    grid->reduction_bp += reduction;
+    s_set_add (grid->served, event->enterprise_id);
+    return 0;
+}
+
+//  request.received: a new request counts in its grid ("" until enriched)
+static int
+s_apply_received (fm_dash_t *self, const fm_event_t *event)
+{
+    s_set_add (self->enterprises, event->enterprise_id);
+    if (zhashx_lookup (self->requests, event->request_id))
+        return 0;               //  a replay
+    char *grid_id = strdup (event->grid_id);
+    s_grid_t *grid = s_grid_require (self, event->grid_id);
+    if (!grid_id || !grid
+    ||  zhashx_insert (self->requests, event->request_id, grid_id)) {
+        free (grid_id);
+        return -1;
+    }
+    self->totals.requests++;
+    grid->requests++;
+    return 0;
+}
+
+//  request.enriched: a request sent without a grid moves to the registry's
+static int
+s_apply_enriched (fm_dash_t *self, const fm_event_t *event)
+{
+    const char *known = (const char *) zhashx_lookup (self->requests,
+                                                      event->request_id);
+    if (!known || *known || !*event->grid_id)
+        return 0;
+    s_grid_t *from = s_grid_require (self, "");
+    s_grid_t *to = s_grid_require (self, event->grid_id);
+    char *grid_id = strdup (event->grid_id);
+    if (!from || !to || !grid_id) {
+        free (grid_id);
+        return -1;
+    }
+    from->requests--;
+    to->requests++;
+    zhashx_update (self->requests, event->request_id, grid_id);
+    return 0;
+}
+
+int
+fm_dash_apply (fm_dash_t *self, const fm_event_t *event)
+{
+    assert (self);
+    assert (event);
+    self->generation++;
+    self->recent [self->recent_next] = *event;
+    self->recent_next = (self->recent_next + 1) % self->recent_max;
+    if (self->recent_count < self->recent_max)
+        self->recent_count++;
+
+    self->totals.events++;
+    if (self->totals.first_ts_us == 0 || event->ts_us < self->totals.first_ts_us)
+        self->totals.first_ts_us = event->ts_us;
+    if (event->ts_us > self->totals.last_ts_us)
+        self->totals.last_ts_us = event->ts_us;
+    s_track_seq (self, event);
+
+    const char *type = fm_event_type_name (event->type);
+    s_bank_t *bank = NULL;
+    switch (event->type) {
+        case FM_EV_REQUEST_RECEIVED:
+            return s_apply_received (self, event);
+        case FM_EV_REQUEST_ENRICHED:
+            return s_apply_enriched (self, event);
+        case FM_EV_OFFER_MADE:
+            self->totals.offers++;
+            if (!(bank = s_bank_require (self, event->bank)))
+                return -1;
+            bank->offers++;
+            return 0;
+        case FM_EV_DECLINE_MADE:
+            self->totals.declines++;
+            if (!(bank = s_bank_require (self, event->bank)))
+                return -1;
+            bank->declines++;
+            return 0;
+        case FM_EV_BANK_TIMEOUT:
+            self->totals.timeouts++;
+            if (!(bank = s_bank_require (self, event->bank)))
+                return -1;
+            bank->timeouts++;
+            return 0;
+        case FM_EV_OFFER_ACCEPTED:
+            self->totals.accepted++;
+            if (!(bank = s_bank_require (self, event->bank)))
+                return -1;
+            bank->accepted++;
+            return 0;
+        case FM_EV_OFFER_WITHDRAWN:
+            self->totals.withdrawn++;
+            return 0;
+        case FM_EV_LOAN_GRANTED:
+            return s_apply_loan (self, event);
+        case FM_EV_REQUEST_COMPLETED:
+            self->completed++;
+            if (event->status == 200)
+                self->completed_ok++;
+            return 0;
+        case FM_EV_WORKER_READY:
+            self->workers_ready++;
+            return 0;
+        case FM_EV_WORKER_EXPIRED:
+            self->workers_ready--;
+            return 0;
+        case FM_EV_INPUT_REJECTED:
+            self->rejected++;
+            return 0;
+        case FM_EV_LATE_REPLY:
+            self->late_replies++;
+            return 0;
+        default:
+            //  Types added after this file: matched by name so a broker
+            //  that publishes sla.breach is counted without a rebuild of
+            //  this switch
+            if (type && streq (type, "sla.breach"))
+                self->sla_breaches++;
+            return 0;
+    }
+}
+
+void
+fm_dash_malformed (fm_dash_t *self)
+{
+    assert (self);
+    self->malformed++;
+    self->generation++;
+}
+
+uint64_t
+fm_dash_generation (fm_dash_t *self)
+{
+    assert (self);
+    return self->generation;
+}
+
+
+//  --------------------------------------------------------------------------
+//  The figures as a report
+
+static int64_t
+s_round_div (__int128 a, __int128 b)
+{
+    if (b <= 0)
+        return 0;
+    if (a >= 0)
+        return (int64_t) ((2 * a + b) / (2 * b));
+    else
+        return -(int64_t) ((-2 * a + b) / (2 * b));
+}
+
+static int
+s_compare_keys (const void *a, const void *b)
+{
+    return strcmp (*(const char * const *) a, *(const char * const *) b);
+}
+
+//  The keys of hash, sorted (byte order, as SQLite's ORDER BY).  Returns a
+//  new array of borrowed keys (free only the array), or NULL (count 0 or
+//  out of memory; *count says which).
+static const char **
+s_sorted_keys (zhashx_t *hash, size_t *count)
+{
+    *count = zhashx_size (hash);
+    if (*count == 0)
+        return NULL;
+    const char **keys = (const char **) calloc (*count, sizeof (char *));
+    if (!keys)
+        return NULL;
+    size_t index = 0;
+    for (void *item = zhashx_first (hash); item; item = zhashx_next (hash))
+        keys [index++] = (const char *) zhashx_cursor (hash);
+    qsort (keys, *count, sizeof (char *), s_compare_keys);
+    return keys;
+}
+
+int
+fm_dash_report (fm_dash_t *self, fm_report_t *out)
+{
+    assert (self);
+    assert (out);
+    *out = self->totals;
+    out->banks = NULL;
+    out->grids = NULL;
+    out->bank_count = 0;
+    out->grid_count = 0;
+    out->enterprises = (int64_t) zhashx_size (self->enterprises);
+    out->enterprises_served = (int64_t) zhashx_size (self->served);
+    out->avg_reduction_tenth_bp =
+        s_round_div ((__int128) self->reduction_bp * 10, out->loans);
+    out->weighted_reduction_tenth_bp =
+        s_round_div (self->weighted * 10, out->credit_fen);
+
+    size_t count;
+    const char **keys = s_sorted_keys (self->banks, &count);
+    if (count && !keys)
+        return -1;
+    out->banks = (fm_report_bank_t *) calloc (count + 1, sizeof (fm_report_bank_t));
+    for (size_t index = 0; out->banks && index < count; index++) {
+        const s_bank_t *bank = (const s_bank_t *) zhashx_lookup (self->banks,
+                                                                  keys [index]);
+        fm_report_bank_t *row = &out->banks [out->bank_count++];
+        snprintf (row->bank, sizeof row->bank, "%s", keys [index]);
+        row->offers = bank->offers;
+        row->declines = bank->declines;
+        row->timeouts = bank->timeouts;
+        row->accepted = bank->accepted;
+        row->loans = bank->loans;
+        row->credit_fen = bank->credit_fen;
+        row->avg_reduction_tenth_bp =
+            s_round_div ((__int128) bank->reduction_bp * 10, bank->loans);
+    }
+    free (keys);
+
+    keys = s_sorted_keys (self->grids, &count);
+    if (out->banks && (keys || !count))
+        out->grids = (fm_report_grid_t *) calloc (count + 1,
+                                                  sizeof (fm_report_grid_t));
+    for (size_t index = 0; out->grids && index < count; index++) {
+        s_grid_t *grid = (s_grid_t *) zhashx_lookup (self->grids, keys [index]);
+        //  A grid left without requests or loans (its only request moved
+        //  to the registry's grid) is not a row of the SQL report either
+        if (grid->requests == 0 && grid->loans == 0)
+            continue;
+        fm_report_grid_t *row = &out->grids [out->grid_count++];
+        snprintf (row->grid, sizeof row->grid, "%s", keys [index]);
+        row->requests = grid->requests;
+        row->enterprises_served = (int64_t) zhashx_size (grid->served);
+        row->loans = grid->loans;
+        row->credit_fen = grid->credit_fen;
+        row->avg_reduction_tenth_bp =
+            s_round_div ((__int128) grid->reduction_bp * 10, grid->loans);
+    }
+    free (keys);
+    if (!out->banks || !out->grids) {
+        fm_report_release (out);
+        return -1;
+    }
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Chinese event labels
+
+static const struct {
+    const char *type;
+    const char *label;
+} s_labels [] = {
+    { "request.received",   "收到融资需求" },
+    { "request.enriched",   "政府增信画像" },
+    { "request.dispatched", "分发至银行" },
+    { "offer.made",         "银行报价" },
+    { "decline.made",       "银行婉拒" },
+    { "bank.timeout",       "银行超时" },
+    { "request.completed",  "匹配完成" },
+    { "offer.accepted",     "企业接受报价" },
+    { "loan.granted",       "放款成功" },
+    { "offer.withdrawn",    "报价撤回" },
+    { "worker.ready",       "服务上线" },
+    { "worker.expired",     "服务失联" },
+    { "input.rejected",     "拒收报文" },
+    { "reply.late",         "迟到应答" },
+    { "sla.breach",         "超出承诺时限" },
+};
+
+const char *
+fm_dash_type_cn (const char *type)
+{
+    if (!type)
+        return "?";
+    for (size_t index = 0; index < sizeof s_labels / sizeof s_labels [0]; index++)
+        if (streq (s_labels [index].type, type))
+            return s_labels [index].label;
+    return type;
+}
+
+
+//  --------------------------------------------------------------------------
+//  The page's snapshot
+
+static void
+s_set_text (json_t *object, const char *key, const char *value)
+{
+    json_object_set_new (object, key, json_string (value? value: ""));
+}
+
+static void
+s_set_int (json_t *object, const char *key, int64_t value)
+{
+    json_object_set_new (object, key, json_integer ((json_int_t) value));
+}
+
+//  "20.3bp", or "-" without loans
+static void
+s_set_reduction (json_t *object, int64_t tenths, int64_t loans)
+{
+    char number [32], text [40];
+    if (loans == 0)
+        snprintf (text, sizeof text, "-");
+    else
+        snprintf (text, sizeof text, "%sbp",
+                  fm_report_tenths (tenths, number, sizeof number));
+    s_set_text (object, "reduction_text", text);
+}
+
+static void
+s_set_money (json_t *object, int64_t fen)
+{
+    char text [64];
+    s_set_text (object, "credit_text", fm_money_cn (fen, text, sizeof text));
+}
+
+static json_t *
+s_event_json (const fm_event_t *event)
+{
+    json_t *row = json_object ();
+    if (!row)
+        return NULL;
+    const char *type = fm_event_type_name (event->type);
+    char text [64];
+    time_t seconds = (time_t) (event->ts_us / 1000000);
+    struct tm tm;
+    if (localtime_r (&seconds, &tm))
+        strftime (text, sizeof text, "%H:%M:%S", &tm);
+    else
+        snprintf (text, sizeof text, "-");
+    s_set_int (row, "seq", (int64_t) event->seq);
+    s_set_int (row, "ts_us", event->ts_us);
+    s_set_text (row, "time", text);
+    s_set_text (row, "type", type);
+    s_set_text (row, "type_cn", fm_dash_type_cn (type));
+    s_set_text (row, "request_id", event->request_id);
+    s_set_text (row, "enterprise_id", event->enterprise_id);
+    s_set_text (row, "grid_id", event->grid_id);
+    s_set_text (row, "bank", *event->bank? event->bank: event->service);
+    if (event->amount_fen)
+        s_set_text (row, "amount_text",
+                    fm_money_cn (event->amount_fen, text, sizeof text));
+    if (event->effective_rate_bp)
+        s_set_text (row, "rate_text",
+                    fm_rate_pct (event->effective_rate_bp, text, sizeof text));
+    //  One detail column: what identifies or explains the event
+    char detail [FM_TEXT_SIZE + 64] = "";
+    if (*event->loan_id)
+        snprintf (detail, sizeof detail, "%s", event->loan_id);
+    else
+    if (*event->offer_id)
+        snprintf (detail, sizeof detail, "%s", event->offer_id);
+    else
+    if (event->type == FM_EV_REQUEST_COMPLETED)
+        snprintf (detail, sizeof detail, "状态 %u，报价 %u",
+                  event->status, event->count);
+    else
+    if (event->type == FM_EV_REQUEST_DISPATCHED)
+        snprintf (detail, sizeof detail, "%u 家银行", event->count);
+    else
+    if (*event->text)
+        snprintf (detail, sizeof detail, "%s", event->text);
+    s_set_text (row, "detail", detail);
+    return row;
+}
+
+json_t *
+fm_dash_json (fm_dash_t *self, const fm_report_t *db_report)
+{
+    assert (self);
+    fm_report_t stream;
+    const fm_report_t *report = db_report;
+    if (!report) {
+        if (fm_dash_report (self, &stream))
+            return NULL;
+        report = &stream;
+    }
+    json_t *root = json_object ();
+    json_t *figures = fm_report_json (report);
+    json_t *live = json_object ();
+    json_t *recent = json_array ();
+    if (!root || !figures || !live || !recent) {
+        json_decref (root);
+        json_decref (figures);
+        json_decref (live);
+        json_decref (recent);
+        if (report == &stream)
+            fm_report_release (&stream);
+        return NULL;
+    }
+    //  Formatted amounts beside the integers: the page never does money
+    //  arithmetic
+    s_set_money (figures, report->credit_fen);
+    s_set_reduction (figures, report->avg_reduction_tenth_bp, report->loans);
+    json_t *rows = json_object_get (figures, "banks");
+    for (size_t index = 0; index < report->bank_count; index++) {
+        json_t *row = json_array_get (rows, index);
+        s_set_money (row, report->banks [index].credit_fen);
+        s_set_reduction (row, report->banks [index].avg_reduction_tenth_bp,
+                         report->banks [index].loans);
+    }
+    rows = json_object_get (figures, "grids");
+    for (size_t index = 0; index < report->grid_count; index++) {
+        json_t *row = json_array_get (rows, index);
+        s_set_money (row, report->grids [index].credit_fen);
+        s_set_reduction (row, report->grids [index].avg_reduction_tenth_bp,
+                         report->grids [index].loans);
+    }
+    s_set_int (live, "generation", (int64_t) self->generation);
+    s_set_int (live, "events", self->totals.events);
+    s_set_int (live, "epoch", (int64_t) self->epoch);
+    s_set_int (live, "completed", self->completed);
+    s_set_int (live, "completed_ok", self->completed_ok);
+    s_set_int (live, "timeouts", self->totals.timeouts);
+    s_set_int (live, "sla_breaches", self->sla_breaches);
+    s_set_int (live, "deadline_misses", self->totals.timeouts + self->sla_breaches);
+    s_set_int (live, "late_replies", self->late_replies);
+    s_set_int (live, "rejected", self->rejected);
+    s_set_int (live, "workers", self->workers_ready);
+    s_set_int (live, "malformed", self->malformed);
+    s_set_int (live, "gaps", self->totals.gaps);
+    s_set_int (live, "missing_events", self->totals.missing_events);
+    //  Newest first
+    for (size_t index = 0; index < self->recent_count; index++) {
+        size_t slot = (self->recent_next + self->recent_max - 1 - index)
+                    % self->recent_max;
+        json_array_append_new (recent, s_event_json (&self->recent [slot]));
+    }
+    json_object_set_new (root, "report", figures);
+    json_object_set_new (root, "live", live);
+    json_object_set_new (root, "recent", recent);
+    s_set_text (root, "source", db_report? "db": "stream");
+    if (report == &stream)
+        fm_report_release (&stream);
+    return root;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Selftest: the same events through fm_dash and through the recorder's
+//  log and the SQL report must give the same figures
+
+#include "fm_store.h"
+
+typedef struct {
+    uint64_t epoch, seq;
+    fm_event_type_t type;
+    const char *request_id, *enterprise_id, *grid_id, *bank, *loan_id;
+    int64_t amount_yuan;
+    int32_t base_rate_bp, effective_rate_bp;
+} s_row_t;
+
+#define E1  UINT64_C(1714521600000000)
+#define E2  UINT64_C(1714608000000000)
+#define R1  "a1a1a1a1a1a1a1a1"
+#define R2  "b2b2b2b2b2b2b2b2"
+#define R3  "c3c3c3c3c3c3c3c3"
+#define EA  "91500105MA5U0AAAA1"
+#define EB  "91500105MA5U0BBBB2"
+#define EC  "91500105MA5U0CCCC3"
+
+static const s_row_t s_rows [] = {
+    { E1, 1, FM_EV_REQUEST_RECEIVED, R1, EA, "GYQ-01-01", "", "", 3000000, 0, 0 },
+    { E1, 2, FM_EV_REQUEST_RECEIVED, R2, EB, "", "", "", 1000000, 0, 0 },
+    { E1, 3, FM_EV_REQUEST_RECEIVED, R3, EC, "YZ-01-02", "", "", 5000000, 0, 0 },
+    { E1, 4, FM_EV_REQUEST_ENRICHED, R2, EB, "GYQ-01-01", "", "", 0, 0, 0 },
+    { E1, 5, FM_EV_OFFER_MADE, R1, EA, "GYQ-01-01", "CQRCB", "", 3000000, 375, 345 },
+    { E1, 6, FM_EV_OFFER_MADE, R1, EA, "GYQ-01-01", "BCQ", "", 3000000, 380, 360 },
+    { E1, 7, FM_EV_DECLINE_MADE, R2, EB, "GYQ-01-01", "BCQ", "", 0, 0, 0 },
+    { E1, 8, FM_EV_OFFER_MADE, R2, EB, "GYQ-01-01", "CQRCB", "", 1000000, 375, 355 },
+    { E1, 9, FM_EV_OFFER_MADE, R3, EC, "YZ-01-02", "BCQ", "", 5000000, 400, 385 },
+    { E1, 10, FM_EV_BANK_TIMEOUT, R3, EC, "YZ-01-02", "CQRCB", "", 0, 0, 0 },
+    { E1, 11, FM_EV_REQUEST_COMPLETED, R3, EC, "YZ-01-02", "", "", 0, 0, 0 },
+    { E1, 12, FM_EV_OFFER_ACCEPTED, R1, EA, "GYQ-01-01", "CQRCB", "", 3000000, 0, 0 },
+    { E1, 13, FM_EV_LOAN_GRANTED, R1, EA, "GYQ-01-01", "CQRCB", "CQRCB-" R1, 3000000, 375, 345 },
+    { E1, 14, FM_EV_OFFER_ACCEPTED, R3, EC, "YZ-01-02", "BCQ", "", 5000000, 0, 0 },
+    { E1, 15, FM_EV_LOAN_GRANTED, R3, EC, "YZ-01-02", "BCQ", "BCQ-" R3, 5000000, 400, 385 },
+    //  A restarted broker, its first two events lost; a replay and a
+    //  repeated loan event must not count twice
+    { E2, 3, FM_EV_WORKER_READY, "", "", "", "", "", 0, 0, 0 },
+    { E2, 4, FM_EV_REQUEST_RECEIVED, R1, EA, "GYQ-01-01", "", "", 3000000, 0, 0 },
+    { E2, 5, FM_EV_LOAN_GRANTED, R1, EA, "GYQ-01-01", "CQRCB", "CQRCB-" R1, 3000000, 375, 345 },
+    { E2, 7, FM_EV_OFFER_WITHDRAWN, R2, EB, "", "CQRCB", "", 0, 0, 0 },
+};
+#define ROW_COUNT (sizeof (s_rows) / sizeof (s_rows [0]))
+
+static void
+s_row_event (const s_row_t *row, fm_event_t *event)
+{
+    memset (event, 0, sizeof *event);
+    event->epoch = row->epoch;
+    event->seq = row->seq;
+    event->ts_us = (int64_t) (row->epoch + row->seq * 1000000);
+    event->type = row->type;
+    snprintf (event->request_id, sizeof event->request_id, "%s", row->request_id);
+    snprintf (event->enterprise_id, sizeof event->enterprise_id, "%s",
+              row->enterprise_id);
+    snprintf (event->grid_id, sizeof event->grid_id, "%s", row->grid_id);
+    snprintf (event->bank, sizeof event->bank, "%s", row->bank);
+    snprintf (event->loan_id, sizeof event->loan_id, "%s", row->loan_id);
+    if (row->type == FM_EV_WORKER_READY)
+        snprintf (event->service, sizeof event->service, "bank.CQRCB");
+    if (row->type == FM_EV_REQUEST_COMPLETED)
+        event->status = 200;
+    event->amount_fen = row->amount_yuan * 100;
+    event->base_rate_bp = row->base_rate_bp;
+    event->effective_rate_bp = row->effective_rate_bp;
+}
+
+void
+fm_dash_test (bool verbose)
+{
+    printf (" * fm_dash: ");
+    //  @selftest
+    char dir [] = "/tmp/fm_dash_test.XXXXXX";
+    assert (mkdtemp (dir));
+    char path [256];
+    snprintf (path, sizeof path, "%s/events.db", dir);
+
+    fm_dash_t *dash = fm_dash_new (4);
+    assert (dash);
+    fm_store_t *store = fm_store_new (path, 1000, 1000);
+    assert (store);
+    for (size_t index = 0; index < ROW_COUNT; index++) {
+        fm_event_t event;
+        s_row_event (&s_rows [index], &event);
+        int rc = fm_dash_apply (dash, &event);
+        assert (rc == 0);
+        rc = fm_store_append (store, &event, NULL, 0);
+        assert (rc == 0);
+    }
+    int rc = fm_store_flush (store);
+    assert (rc == 0);
+    fm_store_destroy (&store);
+    assert (fm_dash_generation (dash) == ROW_COUNT);
+
+    fm_report_t sql, live;
+    char err [256];
+    rc = fm_report_compute_path (path, &sql, err, sizeof err);
+    if (rc)
+        zsys_error ("fm_dash_test: %s", err);
+    assert (rc == 0);
+    rc = fm_dash_report (dash, &live);
+    assert (rc == 0);
+    if (verbose) {
+        fm_report_print (&sql, stdout);
+        fm_report_print (&live, stdout);
+    }
+    //  Hand-checked figures first, then field by field against SQL
+    assert (live.requests == 3);
+    assert (live.loans == 2);
+    assert (live.credit_fen == INT64_C(800000000));
+    assert (live.avg_reduction_tenth_bp == 225);     //  (30 + 15) / 2
+    assert (live.gaps == 2);                         //  E2 1..2 and 6
+    assert (live.missing_events == 3);
+    assert (live.grid_count == 2);
+    assert (streq (live.grids [0].grid, "GYQ-01-01"));
+    assert (live.grids [0].requests == 2);           //  R2 moved by enrichment
+    assert (live.bank_count == 2);
+    assert (streq (live.banks [0].bank, "BCQ"));
+
+    assert (live.events == sql.events);
+    assert (live.epochs == sql.epochs);
+    assert (live.first_ts_us == sql.first_ts_us);
+    assert (live.last_ts_us == sql.last_ts_us);
+    assert (live.gaps == sql.gaps);
+    assert (live.missing_events == sql.missing_events);
+    assert (live.requests == sql.requests);
+    assert (live.enterprises == sql.enterprises);
+    assert (live.enterprises_served == sql.enterprises_served);
+    assert (live.offers == sql.offers);
+    assert (live.declines == sql.declines);
+    assert (live.timeouts == sql.timeouts);
+    assert (live.accepted == sql.accepted);
+    assert (live.withdrawn == sql.withdrawn);
+    assert (live.loans == sql.loans);
+    assert (live.credit_fen == sql.credit_fen);
+    assert (live.avg_reduction_tenth_bp == sql.avg_reduction_tenth_bp);
+    assert (live.weighted_reduction_tenth_bp == sql.weighted_reduction_tenth_bp);
+    assert (live.bank_count == sql.bank_count);
+    for (size_t index = 0; index < live.bank_count; index++) {
+        const fm_report_bank_t *a = &live.banks [index], *b = &sql.banks [index];
+        assert (streq (a->bank, b->bank));
+        assert (a->offers == b->offers && a->declines == b->declines);
+        assert (a->timeouts == b->timeouts && a->accepted == b->accepted);
+        assert (a->loans == b->loans && a->credit_fen == b->credit_fen);
+        assert (a->avg_reduction_tenth_bp == b->avg_reduction_tenth_bp);
+    }
+    assert (live.grid_count == sql.grid_count);
+    for (size_t index = 0; index < live.grid_count; index++) {
+        const fm_report_grid_t *a = &live.grids [index], *b = &sql.grids [index];
+        assert (streq (a->grid, b->grid));
+        assert (a->requests == b->requests);
+        assert (a->enterprises_served == b->enterprises_served);
+        assert (a->loans == b->loans && a->credit_fen == b->credit_fen);
+        assert (a->avg_reduction_tenth_bp == b->avg_reduction_tenth_bp);
+    }
+
+    //  The snapshot: Chinese money text, live counters, newest event first
+    json_t *snapshot = fm_dash_json (dash, NULL);
+    assert (snapshot);
+    json_t *figures = json_object_get (snapshot, "report");
+    assert (streq (json_string_value (json_object_get (figures, "credit_text")),
+                   "800万元"));
+    assert (streq (json_string_value (json_object_get (figures, "reduction_text")),
+                   "22.5bp"));
+    json_t *live_json = json_object_get (snapshot, "live");
+    assert (json_integer_value (json_object_get (live_json, "deadline_misses")) == 1);
+    assert (json_integer_value (json_object_get (live_json, "completed_ok")) == 1);
+    json_t *recent = json_object_get (snapshot, "recent");
+    assert (json_array_size (recent) == 4);
+    json_t *newest = json_array_get (recent, 0);
+    assert (streq (json_string_value (json_object_get (newest, "type_cn")),
+                   "报价撤回"));
+    assert (json_integer_value (json_object_get (newest, "seq")) == 7);
+    //  From the log instead: same rows, source says so
+    json_t *from_db = fm_dash_json (dash, &sql);
+    assert (from_db);
+    assert (streq (json_string_value (json_object_get (from_db, "source")), "db"));
+    json_decref (from_db);
+    json_decref (snapshot);
+
+    assert (streq (fm_dash_type_cn ("loan.granted"), "放款成功"));
+    assert (streq (fm_dash_type_cn ("new.kind"), "new.kind"));
+    fm_dash_malformed (dash);
+    assert (fm_dash_generation (dash) == ROW_COUNT + 1);
+
+    fm_report_release (&sql);
+    fm_report_release (&live);
+    fm_dash_destroy (&dash);
+    fm_dash_destroy (&dash);
+    unlink (path);
+    char name [300];
+    snprintf (name, sizeof name, "%s-wal", path);
+    unlink (name);
+    snprintf (name, sizeof name, "%s-shm", path);
+    unlink (name);
+    rmdir (dir);
+    //  @end
+    printf ("OK\n");
+}

@@ -1,0 +1,87 @@
+/*  =========================================================================
+    fm_dash - live aggregation of the event stream for the dashboard
+
+    Folds broker events, one at a time, into the same figures that
+    `finmatch report` computes by SQL over the recorder's log (definitions
+    in client/fm_report.h), so the dashboard needs no database: requests
+    and enterprises are distinct ids, loans are counted once per loan_id, a
+    request's grid is that of its request.received or, when the client
+    left it empty, that of its request.enriched.  It also keeps the live
+    extras the report does not have: requests completed, deadline misses
+    (bank.timeout plus sla.breach when the broker publishes it), and the
+    most recent events.
+
+    Costs: every distinct request id, enterprise and loan id is kept in a
+    hash so that replays and repeats never count twice; memory grows with
+    the stream (about 100 bytes a request).  A dashboard meant to run for
+    years should be restarted, or read the figures from the log (--db).
+    Not thread safe: the dashboard holds its own lock around every call.
+    =========================================================================
+*/
+
+#ifndef FM_DASH_H_INCLUDED
+#define FM_DASH_H_INCLUDED
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <jansson.h>
+#include "fm_proto.h"
+#include "fm_report.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct _fm_dash_t fm_dash_t;
+
+//  Create an empty aggregation that keeps the recent_max newest events
+//  (at least 1).  Returns NULL if out of memory.
+fm_dash_t *
+    fm_dash_new (size_t recent_max);
+
+//  Destroy; idempotent, nulls *self_p.
+void
+    fm_dash_destroy (fm_dash_t **self_p);
+
+//  Fold one event in (event borrowed).  Returns 0, or -1 if out of memory
+//  (the figures may then be low; the event is still in the recent list).
+int
+    fm_dash_apply (fm_dash_t *self, const fm_event_t *event);
+
+//  Count a message that did not decode (shown on the page).  Cannot fail.
+void
+    fm_dash_malformed (fm_dash_t *self);
+
+//  How many events were applied so far: changes whenever the page must
+//  be redrawn.  Cannot fail.
+uint64_t
+    fm_dash_generation (fm_dash_t *self);
+
+//  The figures as a report (banks and grids ordered by code, as the SQL
+//  report orders them).  *out need not be initialised.  Returns 0 with
+//  *out filled (release with fm_report_release), or -1 if out of memory
+//  with nothing owned in *out.
+int
+    fm_dash_report (fm_dash_t *self, fm_report_t *out);
+
+//  The page's snapshot: the report (from db_report if not NULL, borrowed,
+//  else from the stream), formatted Chinese amounts beside the integer
+//  fen, live counters and the recent events, newest first.  Returns a new
+//  reference the caller owns, or NULL if out of memory.
+json_t *
+    fm_dash_json (fm_dash_t *self, const fm_report_t *db_report);
+
+//  Chinese label of an event type ("offer.made" -> "银行报价"); the type
+//  name itself for a type it does not know.  Cannot fail.
+const char *
+    fm_dash_type_cn (const char *type);
+
+//  Self test
+void
+    fm_dash_test (bool verbose);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
