@@ -221,6 +221,8 @@ struct _request_t {
     size_t candidate_count;
     size_t candidate_next;
     bool fast_track;                //  Profile carries the fast_track lever
+    bool prior_alone;               //  A renewal's prior bank is asked
+                                    //  alone; its no refers to a full round
     asked_t *asked_banks;           //  Owned, once retained: banks asked
     size_t asked_banks_count;
     size_t banks_pending;           //  slots QUEUED or SENT
@@ -1193,6 +1195,16 @@ s_request_bank_deadline (request_t *self, service_t *service)
     return deadline > 0? deadline: 1;
 }
 
+//  How many of available banks one round asks: the broker's first_round,
+//  0 = all.  Cannot fail.
+static size_t
+s_request_round (request_t *self, size_t available)
+{
+    int64_t first_round = self->broker->first_round;
+    return first_round > 0 && (size_t) first_round < available?
+           (size_t) first_round: available;
+}
+
 //  Ask the next candidate bank: a new slot, its own deadline.  Returns
 //  true if a bank was asked (or counted as missed because its queue is
 //  full), false if no candidate is left.
@@ -1225,7 +1237,15 @@ s_request_ask_next (request_t *self)
 static void
 s_request_refer (request_t *self, const char *bank, const char *why)
 {
-    while (self->candidate_next < self->candidate_count) {
+    //  One bank per decline or miss; but when a renewal's prior bank says
+    //  no, the others get the round a new request would have had
+    size_t round = 1;
+    if (self->prior_alone) {
+        self->prior_alone = false;
+        round = s_request_round (self, self->candidate_count - self->candidate_next);
+    }
+    size_t asked = 0;
+    while (asked < round && self->candidate_next < self->candidate_count) {
         fm_event_t event;
         s_event_request (&event, FM_EV_REQUEST_REFERRED, self);
         snprintf (event.bank, sizeof (event.bank), "%s",
@@ -1234,10 +1254,14 @@ s_request_refer (request_t *self, const char *bank, const char *why)
         snprintf (event.text, sizeof (event.text), "%s %s", bank, why);
         s_event_publish (self->broker, &event);
         size_t pending = self->banks_pending;
-        if (!s_request_ask_next (self) || self->banks_pending > pending)
-            break;                      //  Asked: it answers or misses later
-        bank = self->banks [self->bank_count - 1].service->bank;
-        why = "missed";
+        if (!s_request_ask_next (self))
+            break;
+        if (self->banks_pending > pending)
+            asked++;                    //  Asked: it answers or misses later
+        else {
+            bank = self->banks [self->bank_count - 1].service->bank;
+            why = "missed";
+        }
     }
 }
 
@@ -1378,12 +1402,13 @@ s_request_enriched (request_t *self, const fm_profile_t *profile)
     }
     qsort (self->candidates, self->candidate_count, sizeof (service_t *),
            s_service_compare);
-    size_t first_round = broker->first_round > 0
-                      && (size_t) broker->first_round < self->candidate_count?
-                         (size_t) broker->first_round: self->candidate_count;
+    size_t first_round = s_request_round (self, self->candidate_count);
     //  续贷: a renewal goes first to the bank of its prior loan
-    //  ("<BANK>-<request id>"): it heads the asking order, so it is in the
-    //  first round whatever first_round says, and asked before the others
+    //  ("<BANK>-<request id>"), and to it alone, whatever first_round
+    //  says: it heads the asking order and is the whole first round.  Its
+    //  decline or miss refers the request to the others (s_request_refer).
+    //  A prior bank without live workers is not a candidate: the request
+    //  then goes out as a new one would.
     if (self->asked.type == FM_REQ_RENEWAL && *self->asked.prior_loan_id) {
         char prior [FM_CODE_SIZE];
         size_t length = strcspn (self->asked.prior_loan_id, "-");
@@ -1394,6 +1419,8 @@ s_request_enriched (request_t *self, const fm_profile_t *profile)
                 service_t *first = self->candidates [index];
                 memmove (self->candidates + 1, self->candidates, index * sizeof (service_t *));
                 self->candidates [0] = first;
+                first_round = 1;
+                self->prior_alone = self->candidate_count > 1;
                 break;
             }
     }

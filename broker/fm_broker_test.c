@@ -1641,18 +1641,37 @@ s_test_referral (bool verbose)
 
 
 //  --------------------------------------------------------------------------
-//  (k) Renewals (续贷) go first, alone, to the bank of the prior loan; a
-//      decline there refers them on.  Fast-track requests get a shorter
-//      deadline.
+//  (k) Renewals (续贷) go first, alone, to the bank of the prior loan,
+//      whatever first_round says; its decline or miss refers them to the
+//      rest (a full round).  Fast-track requests get a shorter deadline.
+
+//  Submit a renewal whose prior loan is at bank prior; banks = how many
+//  the first round must ask.  Returns nothing; the events up to
+//  request.dispatched are consumed.
+static void
+s_submit_renewal (fixture_t *fx, zsock_t *client, zsock_t *gov, const char *code,
+                  const char *key, const char *prior, uint32_t banks)
+{
+    fm_msg_t *request = s_request (code, key, INT64_C (100000000));
+    request->request.type = FM_REQ_RENEWAL;
+    if (prior)
+        snprintf (request->request.prior_loan_id, sizeof (request->request.prior_loan_id),
+                  "%s-0123456789abcdef", prior);
+    s_submit (fx, client, gov, request, false, banks);
+    fm_msg_destroy (&request);
+}
 
 static void
 s_test_renewal (bool verbose)
 {
     fixture_t fx;
     s_fixture_start (&fx, verbose);
+    s_set (&fx, "deadline_ms.CQRCB", "100");    //  the prior bank's own
     zsock_t *gov = s_worker_new (&fx, "gov.credit", 4, 0);
     s_expect (&fx, FM_EV_WORKER_READY);
     zsock_t *abc = s_worker_new (&fx, "bank.ABC", 4, 0);
+    s_expect (&fx, FM_EV_WORKER_READY);
+    zsock_t *boc = s_worker_new (&fx, "bank.BOC", 4, 0);
     s_expect (&fx, FM_EV_WORKER_READY);
     zsock_t *cqrcb = s_worker_new (&fx, "bank.CQRCB", 4, 0);
     s_expect (&fx, FM_EV_WORKER_READY);
@@ -1660,75 +1679,134 @@ s_test_renewal (bool verbose)
     s_code (code, 22);
     zsock_t *client = s_client_new (&fx);
 
-    //  With first_round 1, CQRCB, which holds the prior loan, is asked
-    //  first and alone, although ABC comes first by name; it offers
-    s_set (&fx, "first_round", "1");
-    fm_msg_t *request = s_request (code, "k-1", INT64_C (100000000));
-    request->request.type = FM_REQ_RENEWAL;
-    strcpy (request->request.prior_loan_id, "CQRCB-0123456789abcdef");
-    s_submit (&fx, client, gov, request, false, 1);
-    fm_msg_destroy (&request);
+    //  first_round 0 (all), yet CQRCB, which holds the prior loan, is
+    //  asked alone although ABC and BOC come first by name; it offers,
+    //  and the others are never asked
+    s_submit_renewal (&fx, client, gov, code, "k-1", "CQRCB", 1);
     s_worker_expect_quiet (abc);
+    s_worker_expect_quiet (boc);
+    char id [FM_REQUEST_ID_SIZE];
+    fm_request_id_make (code, "k-1", id);
+    fm_msg_t *status = s_status (client, id, code);
+    assert (streq (status->state, "dispatched"));
+    assert (status->asked_count == 1 && streq (status->asked [0], "CQRCB"));
+    fm_msg_destroy (&status);
     s_bank_answers (cqrcb, "CQRCB", "GRIDE", 300);
     s_expect (&fx, FM_EV_OFFER_MADE);
     s_expect (&fx, FM_EV_REQUEST_COMPLETED);
     fm_msg_t *result = s_client_expect (client, FM_SERVICE_REQUEST, FM_MSG_RESULT, 200);
     assert (result->offer_count == 1 && streq (result->offers [0].bank, "CQRCB"));
+    assert (result->decline_count == 0 && result->timed_out_count == 0);
     fm_msg_destroy (&result);
     s_worker_expect_quiet (abc);
+    s_worker_expect_quiet (boc);
+    s_expect_no_events (&fx);
 
-    //  The prior bank declines the renewal: referred to ABC
-    request = s_request (code, "k-2", INT64_C (100000000));
-    request->request.type = FM_REQ_RENEWAL;
-    strcpy (request->request.prior_loan_id, "CQRCB-0123456789abcdef");
-    s_submit (&fx, client, gov, request, false, 1);
-    fm_msg_destroy (&request);
+    //  The prior bank declines the renewal: referred to the rest, ABC
+    //  and BOC, at once
+    s_submit_renewal (&fx, client, gov, code, "k-2", "CQRCB", 1);
+    s_worker_expect_quiet (abc);
     s_bank_declines (cqrcb, "CQRCB");
     s_expect (&fx, FM_EV_DECLINE_MADE);
     fm_event_t event = s_expect (&fx, FM_EV_REQUEST_REFERRED);
+    assert (streq (event.bank, "ABC") && event.count == 2);
+    assert (streq (event.text, "CQRCB declined"));
+    event = s_expect (&fx, FM_EV_REQUEST_REFERRED);
+    assert (streq (event.bank, "BOC") && event.count == 3);
+    assert (streq (event.text, "CQRCB declined"));
+    s_bank_answers (abc, "ABC", "P1", 310);
+    s_expect (&fx, FM_EV_OFFER_MADE);
+    s_bank_declines (boc, "BOC");
+    s_expect (&fx, FM_EV_DECLINE_MADE);
+    s_expect (&fx, FM_EV_REQUEST_COMPLETED);
+    result = s_client_expect (client, FM_SERVICE_REQUEST, FM_MSG_RESULT, 200);
+    assert (result->offer_count == 1 && streq (result->offers [0].bank, "ABC"));
+    assert (result->decline_count == 2);
+    assert (streq (result->declines [0].bank, "CQRCB") && streq (result->declines [1].bank, "BOC"));
+    fm_msg_destroy (&result);
+
+    //  The prior bank misses its 100 ms: sla.breach, referred to the rest
+    s_submit_renewal (&fx, client, gov, code, "k-3", "CQRCB", 1);
+    fm_msg_t *ignored = s_worker_expect (cqrcb, FM_MSG_BANK_QUERY);
+    s_expect (&fx, FM_EV_BANK_TIMEOUT);
+    event = s_expect (&fx, FM_EV_SLA_BREACH);
+    assert (streq (event.bank, "CQRCB") && event.count == 100);
+    event = s_expect (&fx, FM_EV_REQUEST_REFERRED);
+    assert (streq (event.bank, "ABC") && streq (event.text, "CQRCB missed"));
+    event = s_expect (&fx, FM_EV_REQUEST_REFERRED);
+    assert (streq (event.bank, "BOC") && streq (event.text, "CQRCB missed"));
+    s_bank_answers (abc, "ABC", "P1", 310);
+    s_expect (&fx, FM_EV_OFFER_MADE);
+    s_bank_answers (boc, "BOC", "P1", 305);
+    s_expect (&fx, FM_EV_OFFER_MADE);
+    s_expect (&fx, FM_EV_REQUEST_COMPLETED);
+    result = s_client_expect (client, FM_SERVICE_REQUEST, FM_MSG_RESULT, 200);
+    assert (result->offer_count == 2 && streq (result->offers [0].bank, "BOC"));
+    assert (result->timed_out_count == 1 && streq (result->timed_out [0], "CQRCB"));
+    fm_msg_destroy (&result);
+    fm_msg_destroy (&ignored);
+
+    //  With first_round 1 the referral after the prior bank is one bank,
+    //  as for any request
+    s_set (&fx, "first_round", "1");
+    s_submit_renewal (&fx, client, gov, code, "k-4", "CQRCB", 1);
+    s_bank_declines (cqrcb, "CQRCB");
+    s_expect (&fx, FM_EV_DECLINE_MADE);
+    event = s_expect (&fx, FM_EV_REQUEST_REFERRED);
     assert (streq (event.bank, "ABC"));
+    s_worker_expect_quiet (boc);
     s_bank_answers (abc, "ABC", "P1", 310);
     s_expect (&fx, FM_EV_OFFER_MADE);
     s_expect (&fx, FM_EV_REQUEST_COMPLETED);
     result = s_client_expect (client, FM_SERVICE_REQUEST, FM_MSG_RESULT, 200);
     assert (result->offer_count == 1 && result->decline_count == 1);
     fm_msg_destroy (&result);
-
-    //  A new request: both banks at once (first_round all)
     s_set (&fx, "first_round", "0");
-    request = s_request (code, "k-3", INT64_C (100000000));
-    s_submit (&fx, client, gov, request, false, 2);
+
+    //  A renewal whose prior bank is not registered, or that names no
+    //  prior loan, goes out as a new request: every bank at once
+    const char *priors [] = { "ICBC", NULL };
+    for (size_t index = 0; index < 2; index++) {
+        char key [16];
+        snprintf (key, sizeof (key), "k-5-%zu", index);
+        s_submit_renewal (&fx, client, gov, code, key, priors [index], 3);
+        s_bank_answers (abc, "ABC", "P1", 310);
+        s_expect (&fx, FM_EV_OFFER_MADE);
+        s_bank_answers (boc, "BOC", "P1", 320);
+        s_expect (&fx, FM_EV_OFFER_MADE);
+        s_bank_answers (cqrcb, "CQRCB", "GRIDE", 300);
+        s_expect (&fx, FM_EV_OFFER_MADE);
+        s_expect (&fx, FM_EV_REQUEST_COMPLETED);
+        result = s_client_expect (client, FM_SERVICE_REQUEST, FM_MSG_RESULT, 200);
+        assert (result->offer_count == 3);
+        fm_msg_destroy (&result);
+    }
+    //  Fast track: 2000 ms deadline at 10 % = 200 ms (BOC has no
+    //  override of its own)
+    s_set (&fx, "fast_track_pct", "10");
+    fm_msg_t *request = s_request (code, "k-6", INT64_C (100000000));
+    int64_t sent = zclock_mono ();
+    s_submit (&fx, client, gov, request, true, 3);
     fm_msg_destroy (&request);
     s_bank_answers (abc, "ABC", "P1", 310);
     s_expect (&fx, FM_EV_OFFER_MADE);
     s_bank_answers (cqrcb, "CQRCB", "GRIDE", 300);
     s_expect (&fx, FM_EV_OFFER_MADE);
-    s_expect (&fx, FM_EV_REQUEST_COMPLETED);
-    result = s_client_expect (client, FM_SERVICE_REQUEST, FM_MSG_RESULT, 200);
-    fm_msg_destroy (&result);
-
-    //  Fast track: 2000 ms deadline at 10 % = 200 ms
-    s_set (&fx, "fast_track_pct", "10");
-    request = s_request (code, "k-4", INT64_C (100000000));
-    int64_t sent = zclock_mono ();
-    s_submit (&fx, client, gov, request, true, 2);
-    fm_msg_destroy (&request);
-    s_bank_answers (abc, "ABC", "P1", 310);
-    s_expect (&fx, FM_EV_OFFER_MADE);
-    fm_msg_t *ignored = s_worker_expect (cqrcb, FM_MSG_BANK_QUERY);
+    ignored = s_worker_expect (boc, FM_MSG_BANK_QUERY);
     s_expect (&fx, FM_EV_BANK_TIMEOUT);
     event = s_expect (&fx, FM_EV_SLA_BREACH);
-    assert (streq (event.bank, "CQRCB") && event.count == 200);
+    assert (streq (event.bank, "BOC") && event.count == 200);
     assert (zclock_mono () - sent < 1500);
     s_expect (&fx, FM_EV_REQUEST_COMPLETED);
     result = s_client_expect (client, FM_SERVICE_REQUEST, FM_MSG_RESULT, 200);
-    assert (result->timed_out_count == 1 && streq (result->timed_out [0], "CQRCB"));
+    assert (result->timed_out_count == 1 && streq (result->timed_out [0], "BOC"));
     fm_msg_destroy (&result);
     fm_msg_destroy (&ignored);
 
     zsock_destroy (&client);
     zsock_destroy (&gov);
     zsock_destroy (&abc);
+    zsock_destroy (&boc);
     zsock_destroy (&cqrcb);
     s_fixture_stop (&fx);
 }

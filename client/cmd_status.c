@@ -114,8 +114,13 @@ s_status_json (const fm_msg_t *status)
 static int
 s_status_live (fm_cli_t *cli, const char *request_id, const char *enterprise)
 {
+    //  Keys now, not in main: status --db reads a local file only
+    fm_curve_t *curve = NULL;
+    if (fm_cli_enterprise_keys (cli, enterprise, &curve))
+        return 2;
     fm_msg_t *msg = fm_msg_new (FM_MSG_STATUS_QUERY);
-    fm_client_t *client = fm_client_new_secure (cli->broker, cli->curve);
+    fm_client_t *client = fm_client_new_secure (cli->broker, curve);
+    fm_curve_destroy (&curve);          //  the socket has the keys now
     if (!msg || !client) {
         fprintf (stderr, _("finmatch status: %s\n"), msg? "bad broker endpoint"
                                                       : "out of memory");

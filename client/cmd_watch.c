@@ -88,6 +88,8 @@ fm_cmd_watch (fm_cli_t *cli, int argc, char **argv)
     }
     const char *prefix = optind < argc? argv [optind]: "";
 
+    if (fm_cli_keys (cli))
+        return 2;
     zsock_t *sub = fm_events_subscribe_secure (cli->events, prefix, cli->curve);
     if (!sub) {
         fprintf (stderr, _("finmatch watch: cannot subscribe to %s\n"), cli->events);

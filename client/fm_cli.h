@@ -27,9 +27,29 @@ typedef struct {
     int timeout_ms;                     //  per reply
     bool json;                          //  machine output (fen, bp)
     bool verbose;
-    struct _fm_curve_t *curve;          //  our CURVE keys (fm_curve.h),
-                                        //  NULL with --insecure; borrowed
+    bool insecure;                      //  --insecure: plain TCP
+    const char *cert;                   //  --cert FILE, or ""
+    const char *broker_key;             //  --broker-key FILE, or ""
+    const char *cert_dir;               //  --cert-dir DIR, or "": one
+                                        //  certificate per enterprise
+    struct _fm_curve_t *curve;          //  our CURVE keys (fm_curve.h):
+                                        //  NULL until fm_cli_keys, and
+                                        //  with --insecure; owned by main
+    bool keys_loaded;                   //  fm_cli_keys succeeded
 } fm_cli_t;
+
+//  Load our own keys (--cert, --broker-key) into cli->curve, once: call
+//  right before connecting, so usage errors and local-only commands never
+//  need keys.  Returns 0 (cli->curve is NULL with --insecure), or -1 after
+//  printing "finmatch: reason" to stderr (exit 2).
+int fm_cli_keys (fm_cli_t *cli);
+
+//  The keys to act for enterprise: with --cert-dir DIR (and not
+//  --insecure), DIR/<enterprise>.cert and its _secret; else our own keys
+//  (fm_cli_keys).  Returns 0 with *curve_p a new instance the caller owns
+//  (NULL with --insecure), or -1 after printing why to stderr.
+int fm_cli_enterprise_keys (fm_cli_t *cli, const char *enterprise,
+                            struct _fm_curve_t **curve_p);
 
 int fm_cmd_request (fm_cli_t *cli, int argc, char **argv);
 int fm_cmd_accept  (fm_cli_t *cli, int argc, char **argv);

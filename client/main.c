@@ -31,6 +31,9 @@ static const fm_setting_t s_settings [] = {
       0, 0, N_("our secret certificate (finmatch keygen)") },
     { "client/broker_key", "broker-key", 0, FM_SETTING_STRING, "",
       0, 0, N_("the broker's public certificate") },
+    { "client/cert_dir", "cert-dir", 0, FM_SETTING_STRING, "",
+      0, 0, N_("certificates of enterprises, DIR/<credit code>.cert: request "
+               "and accept connect as the enterprise they act for") },
     { "client/insecure", "insecure", 0, FM_SETTING_BOOL, "0",
       0, 0, N_("plain TCP, no authentication: local development only") },
     { "client/verbose", NULL, 0, FM_SETTING_BOOL, "0",
@@ -134,6 +137,10 @@ main (int argc, char **argv)
         .timeout_ms = (int) fm_config_int (config, "client/timeout_ms"),
         .json = fm_config_bool (config, "client/json"),
         .verbose = fm_config_bool (config, "client/verbose"),
+        .insecure = fm_config_bool (config, "client/insecure"),
+        .cert = fm_config_str (config, "client/cert"),
+        .broker_key = fm_config_str (config, "client/broker_key"),
+        .cert_dir = fm_config_str (config, "client/cert_dir"),
     };
 
     const s_command_t *command = NULL;
@@ -146,23 +153,11 @@ main (int argc, char **argv)
         fm_config_destroy (&config);
         return 2;
     }
-    //  Keys for the commands that talk to the broker, unless they were
-    //  only asked for their --help
-    bool connects = command->run != fm_cmd_report && command->run != fm_cmd_keygen;
-    for (int argn = 1; connects && argn < cmd_argc; argn++)
-        if (streq (cmd_argv [argn], "-h") || streq (cmd_argv [argn], "--help"))
-            connects = false;
-    fm_curve_t *curve = NULL;
-    if (connects
-    &&  fm_curve_setup ("finmatch", fm_config_bool (config, "client/insecure"),
-                        fm_config_str (config, "client/cert"),
-                        fm_config_str (config, "client/broker_key"), &curve)) {
-        fm_config_destroy (&config);
-        return 2;
-    }
-    cli.curve = curve;
+    //  Keys are loaded by the commands right before they connect
+    //  (fm_cli_keys): a usage error is reported as such, and commands that
+    //  read local files only (report, status --db, keygen) need none
     rc = command->run (&cli, cmd_argc, cmd_argv);
-    fm_curve_destroy (&curve);
+    fm_curve_destroy (&cli.curve);
     fm_config_destroy (&config);
     return rc;
 }
