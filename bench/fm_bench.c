@@ -44,7 +44,7 @@
 #define REPLY_MS            10000   //  bound for any single reply
 #define LOG_WAIT_MS         60000   //  bound for the log to be complete
 #define MAX_ENTERPRISES     1024
-#define MAX_BANKS           16
+#define MAX_BANKS           64      //  deploy/banks holds 33 institutions
 #define MAX_CLIENTS         64
 
 typedef struct {
@@ -63,7 +63,7 @@ typedef struct {
 
 //  The system under test
 typedef struct {
-    fm_proc_t *procs [32];
+    fm_proc_t *procs [MAX_BANKS + 8];  //  banks, gov, broker, recorder
     int proc_count;
     char router [64];
     char events [64];
@@ -256,7 +256,7 @@ s_echo_run (int64_t count)
 static fm_proc_t *
 s_start (system_t *sys, const char *name, const char *binary, const char **args)
 {
-    assert (sys->proc_count < 32);
+    assert (sys->proc_count < MAX_BANKS + 8);
     fm_proc_t *proc = fm_proc_start (name, binary, args);
     FM_CHECK (proc, "cannot start %s", binary);
     sys->procs [sys->proc_count++] = proc;

@@ -56,6 +56,8 @@
 #include "fm_rank.h"
 #include "fm_auth.h"
 #include "fm_lifecycle.h"
+#include "fm_replay.h"
+#include "fm_curve.h"
 #include <time.h>
 
 //  Defaults; each is a setting (SET name value, finmatch-broker.cfg)
@@ -70,6 +72,8 @@
 #define FAST_TRACK_PCT      50      //  % of a bank's deadline for a request
                                     //  carrying the fast_track lever
 #define FAST_TRACK_LEVER    "fast_track"    //  lever code (gov policy)
+#define REPLAY_MAX          100000  //  recent events kept for fm.replay
+#define REPLAY_BYTES        (64 * 1024 * 1024)  //  and their bytes at most
 
 //  Fixed limits
 #define ROUTER_HWM          100000  //  one client DEALER may hold thousands
@@ -169,6 +173,9 @@ struct _broker_t {
     uint64_t epoch;                 //  start time, UTC µs
     uint64_t seq;                   //  last seq published
     byte *event_buffer;             //  Owned, EVENT_BUFFER_SIZE bytes
+    fm_replay_t *replay;            //  Owned: recent events for fm.replay
+    int64_t replay_max;             //  its bounds: events
+    int64_t replay_bytes;           //  and bytes
 };
 
 struct _service_t {
@@ -178,6 +185,8 @@ struct _service_t {
     zlistx_t *workers;              //  worker_t, borrowed from broker;
                                     //  round-robin order
     zlistx_t *queue;                //  slot_t waiting for capacity, borrowed
+    char towns [FM_TEXT_SIZE];      //  towns the bank is paired with
+                                    //  (READY "towns", last announced)
 };
 
 struct _worker_t {
@@ -515,6 +524,7 @@ s_event_publish (broker_t *self, fm_event_t *event)
         return;
     }
     self->seq++;
+    fm_replay_store (self->replay, self->seq, self->event_buffer, size);
     char topic [128];
     size_t topic_size = fm_event_topic (event, topic, sizeof (topic));
     if (self->verbose)
@@ -1279,6 +1289,52 @@ s_request_rearm (request_t *self)
         s_deadline_set (self, due - zclock_mono ());
 }
 
+//  Encode a RESULT or STATUS that must reach the client whatever its
+//  size.  Declines carry up to 16 reasons of two 255-byte texts each, so
+//  a few dozen declining banks exceed FM_MAX_BODY (413 from the codec).
+//  Then msg is cut in steps until it fits, least useful first: reasons per
+//  decline down to 8, 4, 2, 1 (each decline keeps its first ones), then
+//  whole declines from the end, then offers from the end (ranked: the
+//  worst go).  msg->text says what was left out.  Returns the body, or
+//  NULL (logged, err filled) on any other encoding failure.
+static zframe_t *
+s_encode_fitting (fm_msg_t *msg, fm_error_t *err)
+{
+    char text [FM_TEXT_SIZE];
+    snprintf (text, sizeof (text), "%s", msg->text);
+    size_t max_reasons = FM_MAX_REASONS;
+    size_t declines = msg->decline_count;
+    size_t offers = msg->offer_count;
+    zframe_t *body = fm_msg_encode (msg, err);
+    while (!body && err->status == FM_STATUS_TOO_LARGE) {
+        if (max_reasons > 1)
+            max_reasons /= 2;
+        else
+        if (msg->decline_count > 0)
+            msg->decline_count--;
+        else
+        if (msg->offer_count > 0)
+            msg->offer_count--;
+        else
+            break;                      //  Nothing left to cut
+        for (size_t index = 0; index < msg->decline_count; index++)
+            if (msg->declines [index].reason_count > max_reasons)
+                msg->declines [index].reason_count = max_reasons;
+        if (snprintf (msg->text, sizeof (msg->text),
+                      "%s%s[超过 %d KiB: 每家谢绝只列前 %zu 条原因, 另有 %zu 家谢绝、"
+                      "%zu 个报价未列出]", text, *text? " ": "",
+                      FM_MAX_BODY / 1024, max_reasons, declines - msg->decline_count,
+                      offers - msg->offer_count) >= (int) sizeof (msg->text))
+            s_utf8_trim (msg->text);    //  Back to whole characters
+        body = fm_msg_encode (msg, err);
+    }
+    if (body && (msg->decline_count < declines || max_reasons < FM_MAX_REASONS
+             ||  msg->offer_count < offers))
+        zsys_warning ("broker: %s for %s too large, cut: %s",
+                      fm_msg_type_name (msg->type), msg->request_id, msg->text);
+    return body;
+}
+
 //  Every bank asked answered or missed, and nobody is left to refer to:
 //  rank, answer the clients, publish request.completed, retain.
 static void
@@ -1306,7 +1362,7 @@ s_request_complete (request_t *self)
                   "未获报价: %zu 家银行谢绝, %zu 家未按时答复",
                   result->decline_count, result->timed_out_count);
     fm_error_t err;
-    self->result_body = fm_msg_encode (result, &err);
+    self->result_body = s_encode_fitting (result, &err);
     if (!self->result_body) {
         zsys_error ("broker: cannot encode RESULT for %s: %s", self->id, err.text);
         s_request_fail (self, FM_STATUS_INTERNAL, "cannot encode result: %s", err.text);
@@ -1345,6 +1401,20 @@ s_request_no_banks (request_t *self)
     event.status = FM_STATUS_UNAVAILABLE;
     s_event_publish (broker, &event);
     s_request_delete (self);
+}
+
+//  True if the comma list of town codes has town.  Cannot fail.
+static bool
+s_towns_have (const char *towns, const char *town)
+{
+    size_t length = strlen (town);
+    for (const char *at = towns; *at; ) {
+        size_t span = strcspn (at, ",");
+        if (span == length && memcmp (at, town, length) == 0)
+            return true;
+        at += span + (at [span] == ',');
+    }
+    return false;
 }
 
 static int
@@ -1403,6 +1473,20 @@ s_request_enriched (request_t *self, const fm_profile_t *profile)
     qsort (self->candidates, self->candidate_count, sizeof (service_t *),
            s_service_compare);
     size_t first_round = s_request_round (self, self->candidate_count);
+    //  三网融合: banks paired with the town of the request's grid (the
+    //  profile's town) go first and are the first round; the others hear
+    //  of the request only by referral (a paired bank declined or missed)
+    size_t paired = 0;
+    if (*profile->town)
+        for (size_t index = 0; index < self->candidate_count; index++)
+            if (s_towns_have (self->candidates [index]->towns, profile->town)) {
+                service_t *first = self->candidates [index];
+                memmove (self->candidates + paired + 1, self->candidates + paired,
+                         (index - paired) * sizeof (service_t *));
+                self->candidates [paired++] = first;
+            }
+    if (paired > 0)
+        first_round = paired;
     //  续贷: a renewal goes first to the bank of its prior loan
     //  ("<BANK>-<request id>"), and to it alone, whatever first_round
     //  says: it heads the asking order and is the whole first round.  Its
@@ -1769,7 +1853,7 @@ s_client_status (broker_t *self, zframe_t *identity, const fm_msg_t *msg)
               "%s: %zu asked, %zu offers, %zu declined, %zu missed, %zu pending",
               status->state, status->asked_count, status->offer_count,
               status->decline_count, status->timed_out_count, pending);
-    zframe_t *body = fm_msg_encode (status, &err);
+    zframe_t *body = s_encode_fitting (status, &err);
     if (body)
         s_client_send (self, identity, FM_SERVICE_STATUS, body);
     else
@@ -1898,7 +1982,7 @@ s_client_mmi (broker_t *self, zframe_t *identity, const char *service,
         char name [FM_SERVICE_SIZE];
         s_printable (zframe_data (body), zframe_size (body), name, sizeof (name));
         if (streq (name, FM_SERVICE_REQUEST) || streq (name, FM_SERVICE_ACCEPT)
-        ||  streq (name, FM_SERVICE_STATUS))
+        ||  streq (name, FM_SERVICE_STATUS) || streq (name, FM_SERVICE_REPLAY))
             status = "200";
         else
             status = s_service_live (self, name)? "200": "404";
@@ -1906,6 +1990,29 @@ s_client_mmi (broker_t *self, zframe_t *identity, const char *service,
     zframe_t *reply = zframe_new (status, 3);
     s_client_send (self, identity, service, reply);
     zframe_destroy (&reply);
+}
+
+//  fm.replay: body = "<epoch> <from_seq> <to_seq>" as text; the answer is
+//  a status line and the stored event bodies (fm_replay.h).  In secure
+//  mode only monitor keys, the ones that may read the event stream.
+static void
+s_client_replay (broker_t *self, zframe_t *identity, zframe_t *body)
+{
+    const char *role = self->auth && self->auth_key?
+                       fm_auth_role (self->auth, self->auth_key): NULL;
+    if (self->auth && (!role || strneq (role, FM_ROLE_MONITOR))) {
+        s_client_error (self, identity, FM_SERVICE_REPLAY, "", FM_STATUS_FORBIDDEN,
+                        "fm.replay is for monitor keys");
+        return;
+    }
+    zmsg_t *answer = fm_replay_answer (self->replay, zframe_data (body),
+                                       zframe_size (body));
+    zmsg_pushstr (answer, FM_SERVICE_REPLAY);
+    zmsg_pushstr (answer, FM_MDPC);
+    zmsg_pushmem (answer, "", 0);
+    zmsg_push (answer, zframe_dup (identity));
+    if (zmsg_send (&answer, self->router))
+        zmsg_destroy (&answer);
 }
 
 //  A client message: [service][body] left in msg after the envelope.
@@ -1916,6 +2023,7 @@ typedef enum {
     CLIENT_SERVICE_ACCEPT,          //  fm.accept: ACCEPT -> CONFIRMATION | ERROR
     CLIENT_SERVICE_STATUS,          //  fm.status: STATUS_QUERY -> STATUS | ERROR
     CLIENT_SERVICE_MMI,             //  mmi.*: "200" | "404" | "501"
+    CLIENT_SERVICE_REPLAY,          //  fm.replay: text -> status + events
     CLIENT_SERVICE_WORKER,          //  gov.credit, bank.*: ERROR 403
     CLIENT_SERVICE_UNKNOWN          //  anything else: ERROR 501
 } client_service_t;
@@ -1969,6 +2077,9 @@ s_client_message (broker_t *self, zframe_t *identity, zmsg_t *msg)
     if (strncmp (service, "mmi.", 4) == 0)
         kind = CLIENT_SERVICE_MMI;
     else
+    if (streq (service, FM_SERVICE_REPLAY))
+        kind = CLIENT_SERVICE_REPLAY;
+    else
     if (s_worker_service_valid (service_frame))
         kind = CLIENT_SERVICE_WORKER;
 
@@ -2015,6 +2126,9 @@ s_client_message (broker_t *self, zframe_t *identity, zmsg_t *msg)
             break;
         case CLIENT_SERVICE_MMI:
             s_client_mmi (self, identity, service, body);
+            break;
+        case CLIENT_SERVICE_REPLAY:
+            s_client_replay (self, identity, body);
             break;
         case CLIENT_SERVICE_WORKER:
             s_client_error (self, identity, service, "", FM_STATUS_FORBIDDEN,
@@ -2321,6 +2435,9 @@ s_worker_ready (broker_t *self, zframe_t *identity, const char *key, zmsg_t *msg
         service_t *service = s_service_require (self, name);
         worker_t *worker = service?
             s_worker_new (self, identity, key, service, opts_frame? &opts: NULL): NULL;
+        //  三网融合: the bank's paired towns, for grid-first routing
+        if (worker && opts_frame)
+            snprintf (service->towns, sizeof (service->towns), "%s", opts.towns);
         if (!worker)
             s_worker_reject (self, identity, NULL, FM_STATUS_INTERNAL, "out of memory");
         else {
@@ -2557,6 +2674,8 @@ static const s_setting_t s_settings [] = {
     { "events_hwm",      offsetof (broker_t, events_hwm),      0, 100000000 },
     { "first_round",     offsetof (broker_t, first_round),     0, FM_MAX_BANKS },
     { "fast_track_pct",  offsetof (broker_t, fast_track_pct),  1, 100 },
+    { "replay_max",      offsetof (broker_t, replay_max),      0, 100000000 },
+    { "replay_bytes",    offsetof (broker_t, replay_bytes),    0, INT64_C (1) << 40 },
 };
 
 //  SET deadline_ms.<BANK> ms: a bank's own deadline (10..600000), or 0 to
@@ -2634,6 +2753,14 @@ s_setting_set (broker_t *self, const char *name, const char *value,
         else
         if (streq (name, "events_hwm"))     //  Applies to later subscribers
             zsock_set_sndhwm (self->publisher, (int) number);
+        else
+        if (streq (name, "replay_max") || streq (name, "replay_bytes")) {
+            if (fm_replay_set_bounds (self->replay, (size_t) self->replay_max,
+                                      (size_t) self->replay_bytes)) {
+                snprintf (reason, size, "out of memory for %s", name);
+                return -1;
+            }
+        }
         else
         if (streq (name, "max_retained"))
             while ((int64_t) zlistx_size (self->retained) > self->max_retained)
@@ -2772,6 +2899,7 @@ s_broker_destroy (broker_t **self_p)
         zsock_destroy (&self->publisher);
         free (self->heap);
         free (self->event_buffer);
+        fm_replay_destroy (&self->replay);
         free (self);
         *self_p = NULL;
     }
@@ -2799,6 +2927,9 @@ s_broker_new (zsock_t *pipe)
     self->heartbeat_timer = -1;
     self->epoch = (uint64_t) s_now_us ();
     self->event_buffer = (byte *) malloc (EVENT_BUFFER_SIZE);
+    self->replay_max = REPLAY_MAX;
+    self->replay_bytes = REPLAY_BYTES;
+    self->replay = fm_replay_new (self->epoch, REPLAY_MAX, REPLAY_BYTES);
     self->services = zhashx_new ();
     self->workers = zhashx_new ();
     self->requests = zhashx_new ();
@@ -2806,7 +2937,7 @@ s_broker_new (zsock_t *pipe)
     self->router = zsock_new (ZMQ_ROUTER);
     self->publisher = zsock_new (ZMQ_XPUB);
     self->loop = zloop_new ();
-    if (!self->event_buffer || !self->services || !self->workers || !self->requests
+    if (!self->event_buffer || !self->replay || !self->services || !self->workers || !self->requests
     ||  !self->bank_deadlines
     ||  !self->retained || !self->router || !self->publisher || !self->loop) {
         s_broker_destroy (&self);
@@ -2831,6 +2962,36 @@ s_broker_new (zsock_t *pipe)
     zloop_reader_set_tolerant (self->loop, self->publisher);
     s_heartbeat_start (self);
     return self;
+}
+
+//  Fuzzing hook (tests/fuzz/fuzz_broker.c): one broker, bound nowhere,
+//  with short deadlines and heartbeats so that expiry paths run too.  Each
+//  call handles one ROUTER message as if it had arrived, then runs the
+//  deadline and heartbeat handlers.  Replies go nowhere (a ROUTER drops
+//  what it cannot route).  Test code: not thread safe, never freed.
+void
+fm_broker_feed (zmsg_t **msg_p)
+{
+    static broker_t *self = NULL;
+    static zsock_t *pipe = NULL;
+    assert (msg_p && *msg_p);
+    if (!self) {
+        pipe = zsock_new_pair ("@inproc://fm-broker-feed");
+        assert (pipe);
+        self = s_broker_new (pipe);
+        assert (self);
+        char reason [FM_TEXT_SIZE];
+        assert (s_setting_set (self, "deadline_ms", "10", reason, sizeof (reason)) == 0);
+        assert (s_setting_set (self, "gov_deadline_ms", "10", reason, sizeof (reason)) == 0);
+        assert (s_setting_set (self, "heartbeat_ms", "10", reason, sizeof (reason)) == 0);
+        assert (s_setting_set (self, "max_retained", "50", reason, sizeof (reason)) == 0);
+        assert (s_setting_set (self, "replay_max", "100", reason, sizeof (reason)) == 0);
+    }
+    if (zmsg_size (*msg_p) > 0)
+        s_router_message (self, *msg_p);
+    zmsg_destroy (msg_p);
+    s_deadline_expired (self->loop, -1, self);
+    s_heartbeat (self->loop, -1, self);
 }
 
 void

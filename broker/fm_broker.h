@@ -49,6 +49,12 @@ extern "C" {
 void
     fm_broker (zsock_t *pipe, void *args);
 
+//  Fuzzing hook: handle one ROUTER message ([identity][""][protocol]...,
+//  taken and destroyed) in a process-wide broker bound nowhere.  Test
+//  code only (tests/fuzz); not thread safe.
+void
+    fm_broker_feed (zmsg_t **msg_p);
+
 //  Self test
 void
     fm_broker_test (bool verbose);

@@ -216,7 +216,7 @@ s_worker_new (fixture_t *fx, const char *service, uint32_t capacity,
     zmsg_addmem (msg, "\001", 1);
     zmsg_addstr (msg, service);
     if (capacity) {
-        fm_ready_opts_t opts = { capacity, heartbeat_ms };
+        fm_ready_opts_t opts = { capacity, heartbeat_ms, "" };
         zframe_t *frame = fm_ready_opts_encode (&opts);
         assert (frame);
         zmsg_append (msg, &frame);
@@ -1364,51 +1364,87 @@ s_test_mmi (bool verbose)
 static void
 s_test_expiry (bool verbose)
 {
+    //  Timing here is checked only in the direction load cannot break: a
+    //  busy machine delays heartbeats and expiries, it never hurries
+    //  them.  So: "at least N heartbeats within a bound far below the
+    //  alternative interval", "expired no earlier than liveness x
+    //  interval", and workers that must stay alive heartbeat with seconds
+    //  of margin, not 300 ms.  Every wait is a poll with a deadline.
     fixture_t fx;
     s_fixture_start (&fx, verbose);
     //  A worker that announces 100 ms hears from the broker every 100 ms,
-    //  not every 2500 (min of the two intervals)
-    zsock_t *alive = s_worker_new (&fx, "bank.ALIVE", 1, 100);
+    //  not every 2500 (min of the two intervals): at 2500 ms no more than
+    //  one heartbeat could arrive within 2000 ms, at 100 ms about 20 do
+    zsock_t *fast = s_worker_new (&fx, "bank.FAST", 1, 100);
     s_expect (&fx, FM_EV_WORKER_READY);
     int64_t start = zclock_mono ();
-    assert (s_worker_next (alive, 1000, true, NULL, NULL) == FM_MDPW_HEARTBEAT);
-    assert (s_worker_next (alive, 1000, true, NULL, NULL) == FM_MDPW_HEARTBEAT);
-    assert (zclock_mono () - start < 1000);
+    int heartbeats = 0;
+    while (heartbeats < 3) {
+        int64_t left = start + 2000 - zclock_mono ();
+        assert (left > 0);
+        if (s_worker_next (fast, (int) left, true, NULL, NULL) == FM_MDPW_HEARTBEAT)
+            heartbeats++;
+    }
+    //  Leave quietly (no event), so that no expiry of FAST comes later
+    zstr_sendx (fast, "", FM_MDPW, "\005", NULL);
+    s_expect_no_events (&fx);
 
     s_set (&fx, "heartbeat_ms", "100");     //  liveness 3: 300 ms
+    //  SILENT announces 100 ms and never answers: expires after >= 300 ms
+    int64_t silent_at = zclock_mono ();
     zsock_t *silent = s_worker_new (&fx, "bank.SILENT", 1, 100);
     fm_event_t event = s_expect (&fx, FM_EV_WORKER_READY);
-    char peer [FM_CODE_SIZE];
-    strcpy (peer, event.peer);
-    //  Announced a 1 s interval: expires after 3 s, not 300 ms
+    char silent_peer [FM_CODE_SIZE];
+    strcpy (silent_peer, event.peer);
+    //  SLOW announces 1 s and never answers: expires after >= 3 s, not
+    //  after the broker's 300 ms
+    int64_t slow_at = zclock_mono ();
     zsock_t *slow = s_worker_new (&fx, "bank.SLOW", 1, 1000);
+    event = s_expect (&fx, FM_EV_WORKER_READY);
+    char slow_peer [FM_CODE_SIZE];
+    strcpy (slow_peer, event.peer);
+    //  ALIVE announces 1 s too, but heartbeats every ~50 ms: it outlives
+    //  SLOW, with 3 s of margin for a stalled test
+    zsock_t *alive = s_worker_new (&fx, "bank.ALIVE", 1, 1000);
     s_expect (&fx, FM_EV_WORKER_READY);
 
     //  The broker heartbeats its workers
-    assert (s_worker_next (silent, 1000, true, NULL, NULL) == FM_MDPW_HEARTBEAT);
+    assert (s_worker_next (silent, WAIT_MS, true, NULL, NULL) == FM_MDPW_HEARTBEAT);
 
-    //  ALIVE heartbeats back, SILENT does not: only SILENT expires
-    int64_t deadline = zclock_mono () + WAIT_MS;
-    bool expired = false;
-    while (!expired && zclock_mono () < deadline) {
+    //  Until both silent workers expired: each no earlier than its own
+    //  liveness x interval after its READY; ALIVE never
+    int64_t deadline = zclock_mono () + 10 * WAIT_MS;
+    int64_t silent_gone = 0, slow_gone = 0;
+    while (!(silent_gone && slow_gone)) {
+        assert (zclock_mono () < deadline);
         zstr_sendx (alive, "", FM_MDPW, "\004", NULL);
         fm_event_t next;
-        if (s_event_next (&fx, &next, 50, true) == 0) {
-            assert (next.type == FM_EV_WORKER_EXPIRED);
-            assert (streq (next.service, "bank.SILENT") && streq (next.peer, peer));
-            expired = true;
+        if (s_event_next (&fx, &next, 50, true))
+            continue;
+        assert (next.type == FM_EV_WORKER_EXPIRED);
+        if (streq (next.service, "bank.SILENT")) {
+            assert (streq (next.peer, silent_peer) && !silent_gone);
+            silent_gone = zclock_mono ();
+            assert (silent_gone - silent_at >= 300);
+        }
+        else {
+            assert (streq (next.service, "bank.SLOW"));
+            assert (streq (next.peer, slow_peer) && !slow_gone);
+            slow_gone = zclock_mono ();
+            assert (slow_gone - slow_at >= 3000);
         }
     }
-    assert (expired);
+    zstr_sendx (alive, "", FM_MDPW, "\004", NULL);
     zsock_t *client = s_client_new (&fx);
     assert (streq (s_mmi (client, FM_SERVICE_MMI, "bank.SILENT"), "404"));
+    assert (streq (s_mmi (client, FM_SERVICE_MMI, "bank.SLOW"), "404"));
     assert (streq (s_mmi (client, FM_SERVICE_MMI, "bank.ALIVE"), "200"));
-    assert (streq (s_mmi (client, FM_SERVICE_MMI, "bank.SLOW"), "200"));
 
     zsock_destroy (&client);
     zsock_destroy (&silent);
     zsock_destroy (&alive);
     zsock_destroy (&slow);
+    zsock_destroy (&fast);
     s_fixture_stop (&fx);
 }
 
@@ -1666,7 +1702,6 @@ s_test_renewal (bool verbose)
 {
     fixture_t fx;
     s_fixture_start (&fx, verbose);
-    s_set (&fx, "deadline_ms.CQRCB", "100");    //  the prior bank's own
     zsock_t *gov = s_worker_new (&fx, "gov.credit", 4, 0);
     s_expect (&fx, FM_EV_WORKER_READY);
     zsock_t *abc = s_worker_new (&fx, "bank.ABC", 4, 0);
@@ -1725,7 +1760,9 @@ s_test_renewal (bool verbose)
     assert (streq (result->declines [0].bank, "CQRCB") && streq (result->declines [1].bank, "BOC"));
     fm_msg_destroy (&result);
 
-    //  The prior bank misses its 100 ms: sla.breach, referred to the rest
+    //  The prior bank misses its own 100 ms: sla.breach, referred to the
+    //  rest
+    s_set (&fx, "deadline_ms.CQRCB", "100");
     s_submit_renewal (&fx, client, gov, code, "k-3", "CQRCB", 1);
     fm_msg_t *ignored = s_worker_expect (cqrcb, FM_MSG_BANK_QUERY);
     s_expect (&fx, FM_EV_BANK_TIMEOUT);
@@ -1745,6 +1782,7 @@ s_test_renewal (bool verbose)
     assert (result->timed_out_count == 1 && streq (result->timed_out [0], "CQRCB"));
     fm_msg_destroy (&result);
     fm_msg_destroy (&ignored);
+    s_set (&fx, "deadline_ms.CQRCB", "2000");
 
     //  With first_round 1 the referral after the prior bank is one bank,
     //  as for any request
@@ -1996,6 +2034,104 @@ s_test_pipe (bool verbose)
 }
 
 
+//  --------------------------------------------------------------------------
+//  (m) A RESULT too large for FM_MAX_BODY: 40 banks decline, each with 16
+//      reasons whose text and advice are 249 bytes (about 350 KiB in
+//      all).  The broker must still answer 200, with every decline, its
+//      reasons cut to what fits and the result text saying so; STATUS too.
+
+#define LARGE_BANKS     40
+
+static void
+s_test_large_result (bool verbose)
+{
+    fixture_t fx;
+    s_fixture_start (&fx, verbose);
+    zsock_t *gov = s_worker_new (&fx, "gov.credit", 4, 0);
+    s_expect (&fx, FM_EV_WORKER_READY);
+    zsock_t *banks [LARGE_BANKS];
+    for (size_t index = 0; index < LARGE_BANKS; index++) {
+        char service [FM_SERVICE_SIZE];
+        snprintf (service, sizeof (service), "bank.B%02zu", index);
+        banks [index] = s_worker_new (&fx, service, 4, 0);
+        s_expect (&fx, FM_EV_WORKER_READY);
+    }
+    char long_text [FM_TEXT_SIZE] = "";
+    for (size_t index = 0; index < 83; index++)
+        strcat (long_text, "额");               //  3 bytes each: 249
+    char code [FM_ENTERPRISE_ID_SIZE];
+    s_code (code, 30);
+    char id [FM_REQUEST_ID_SIZE];
+    fm_request_id_make (code, "m-1", id);
+    zsock_t *client = s_client_new (&fx);
+    fm_msg_t *request = s_request (code, "m-1", INT64_C (100000000));
+    s_submit (&fx, client, gov, request, false, LARGE_BANKS);
+    fm_msg_destroy (&request);
+    size_t encoded = 0;
+    for (size_t index = 0; index < LARGE_BANKS; index++) {
+        char bank [FM_CODE_SIZE];
+        snprintf (bank, sizeof (bank), "B%02zu", index);
+        fm_msg_t *query = s_worker_expect (banks [index], FM_MSG_BANK_QUERY);
+        fm_msg_t *answer = fm_msg_new (FM_MSG_BANK_ANSWER);
+        strcpy (answer->request_id, query->request_id);
+        strcpy (answer->bank, bank);
+        fm_decline_t decline;
+        memset (&decline, 0, sizeof (decline));
+        strcpy (decline.bank, bank);
+        for (size_t reason = 0; reason < FM_MAX_REASONS; reason++) {
+            decline.reasons [reason].code = FM_REASON_AMOUNT_ABOVE_MAX;
+            snprintf (decline.reasons [reason].product, FM_CODE_SIZE, "P%02zu", reason);
+            strcpy (decline.reasons [reason].text, long_text);
+            strcpy (decline.reasons [reason].advice, long_text);
+        }
+        decline.reason_count = FM_MAX_REASONS;
+        assert (fm_msg_add_decline (answer, &decline) == 0);
+        fm_error_t err;
+        zframe_t *frame = fm_msg_encode (answer, &err);
+        assert (frame);
+        encoded += zframe_size (frame);
+        zframe_destroy (&frame);
+        s_worker_reply (banks [index], answer);
+        fm_msg_destroy (&answer);
+        fm_msg_destroy (&query);
+        s_expect (&fx, FM_EV_DECLINE_MADE);
+    }
+    assert (encoded > FM_MAX_BODY);             //  the test means something
+    fm_event_t event = s_expect (&fx, FM_EV_REQUEST_COMPLETED);
+    assert (event.status == 200 && event.count == 0);
+    fm_msg_t *result = s_client_expect (client, FM_SERVICE_REQUEST, FM_MSG_RESULT, 200);
+    assert (result->offer_count == 0 && result->decline_count == LARGE_BANKS);
+    for (size_t index = 0; index < LARGE_BANKS; index++) {
+        assert (result->declines [index].reason_count == FM_MAX_REASONS / 2);
+        assert (streq (result->declines [index].reasons [0].advice, long_text));
+    }
+    if (verbose)
+        zsys_debug ("test: large result text: %s", result->text);
+    assert (strstr (result->text, "40 家银行谢绝"));
+    assert (strstr (result->text, "每家谢绝只列前 8 条原因, 另有 0 家谢绝、0 个报价未列出"));
+    fm_msg_destroy (&result);
+    //  The stored result is replayed as it was sent
+    request = s_request (code, "m-1", INT64_C (100000000));
+    s_client_send (client, FM_SERVICE_REQUEST, request);
+    fm_msg_destroy (&request);
+    result = s_client_expect (client, FM_SERVICE_REQUEST, FM_MSG_RESULT, 200);
+    assert (result->decline_count == LARGE_BANKS && strstr (result->text, "8 条原因"));
+    fm_msg_destroy (&result);
+    //  STATUS carries the same declines and fits too
+    fm_msg_t *status = s_status (client, id, code);
+    assert (streq (status->state, "declined"));
+    assert (status->asked_count == LARGE_BANKS && status->decline_count == LARGE_BANKS);
+    assert (status->declines [0].reason_count == FM_MAX_REASONS / 2);
+    fm_msg_destroy (&status);
+
+    zsock_destroy (&client);
+    zsock_destroy (&gov);
+    for (size_t index = 0; index < LARGE_BANKS; index++)
+        zsock_destroy (&banks [index]);
+    s_fixture_stop (&fx);
+}
+
+
 void
 fm_broker_test (bool verbose)
 {
@@ -2015,5 +2151,6 @@ fm_broker_test (bool verbose)
     s_test_referral (verbose);
     s_test_renewal (verbose);
     s_test_binding (verbose);
+    s_test_large_result (verbose);
     printf ("OK\n");
 }

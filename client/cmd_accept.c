@@ -37,6 +37,9 @@ s_usage (FILE *file)
 "Exit: 0 loan granted, 1 refused or withdrawn, 2 bad input,\n"
 "      3 broker did not answer.\n"),
 file);
+    fputs (_("\nKeys: only the requesting enterprise's own key may accept.  With\n"
+"--cert-dir DIR (here or before the command) the key is DIR/CODE.cert with\n"
+"DIR/CODE.cert_secret, CODE = --enterprise; else --cert FILE.\n"), file);
 }
 
 int
@@ -45,6 +48,7 @@ fm_cmd_accept (fm_cli_t *cli, int argc, char **argv)
     assert (cli);
     static const struct option options [] = {
         { "enterprise", required_argument, NULL, 'E' },
+        { "cert-dir",   required_argument, NULL, 'D' },
         { "json",       no_argument,       NULL, 'j' },
         { "help",       no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
@@ -56,6 +60,7 @@ fm_cmd_accept (fm_cli_t *cli, int argc, char **argv)
     while ((opt = getopt_long (argc, argv, ":h", options, NULL)) != -1) {
         switch (opt) {
             case 'E': enterprise = optarg; break;
+            case 'D': cli->cert_dir = optarg; break;
             case 'j': cli->json = true; break;
             case 'h':
                 s_usage (stdout);
@@ -100,8 +105,13 @@ fm_cmd_accept (fm_cli_t *cli, int argc, char **argv)
         return 2;
     }
 
+    //  The accepting enterprise's own key: the broker refuses any other
+    fm_curve_t *curve = NULL;
+    if (fm_cli_enterprise_keys (cli, enterprise, &curve))
+        return 2;
     fm_msg_t *msg = fm_msg_new (FM_MSG_ACCEPT);
-    fm_client_t *client = fm_client_new_secure (cli->broker, cli->curve);
+    fm_client_t *client = fm_client_new_secure (cli->broker, curve);
+    fm_curve_destroy (&curve);          //  the socket has the keys now
     if (!msg || !client) {
         fprintf (stderr, _("finmatch accept: %s\n"), msg? "bad broker endpoint"
                                                       : "out of memory");

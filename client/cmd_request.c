@@ -14,6 +14,14 @@
     Nothing is sent unless every row of the file is valid: a half-submitted
     file is harder to reason about than a refused one.
 
+    Keys: the broker lets an enterprise key submit only for its own
+    enterprise, so with --cert-dir DIR each row goes over a connection
+    made with DIR/<enterprise>.cert: one connection per distinct
+    enterprise, opened when its first row is sent and closed when none of
+    its rows is in flight (so at most WINDOW are open).  Every key is
+    loaded before anything is sent.  Without --cert-dir, one connection
+    with --cert carries every row.
+
     Each row gets timeout_ms from the moment it was sent; rows are sent in
     order, so the oldest unprinted row always has the earliest deadline and
     is the only one the wait needs to consider.  Printing in input order
@@ -64,11 +72,20 @@ typedef struct {
     bool has_kinds;                     //  else default: loan
     bool has_type;
     s_state_t state;
+    size_t conn;                        //  index into s_cmd_t.conns
     int64_t deadline;                   //  zclock_mono msecs, once sent
     fm_msg_t *reply;                    //  owned, once done (NULL: local error)
     int local_status;                   //  when reply is NULL: 504 or 500
     char local_text [FM_TEXT_SIZE];     //  when reply is NULL
 } s_row_t;
+
+//  One connection to the broker and the keys it is made with
+typedef struct {
+    char enterprise [FM_ENTERPRISE_ID_SIZE];    //  "" when shared by all
+    fm_curve_t *curve;                  //  owned; NULL with --insecure
+    fm_client_t *client;                //  owned while open, else NULL
+    size_t in_flight;                   //  rows sent, not yet done
+} s_conn_t;
 
 //  Command state
 typedef struct {
@@ -78,7 +95,10 @@ typedef struct {
     s_row_t *rows;                      //  owned array
     size_t row_count;
     zhashx_t *by_id;                    //  request id -> row index + 1
-    fm_client_t *client;                //  owned
+    s_conn_t *conns;                    //  owned array
+    size_t conn_count;
+    bool per_enterprise;                //  --cert-dir: a conn per enterprise
+    zpoller_t *poller;                  //  owned: open conns + events
     zsock_t *events;                    //  --live SUB socket, owned
     //  --live: events seen so far, to know when the drain is complete
     size_t seen_offers;
@@ -126,6 +146,15 @@ _("Usage: finmatch request --enterprise CODE --amount AMOUNT --term MONTHS [OPTI
 "Exit: 0 offers received, 1 refused or no offer, 2 bad input,\n"
 "      3 broker did not answer; with --file, the worst row's code.\n"),
              FM_MAX_TERM_MONTHS, WINDOW);
+    fputs (_("\nKeys: an enterprise key may submit only for its own enterprise.\n"
+"  --cert-dir DIR      connect as the enterprise of each request, with\n"
+"                      DIR/CODE.cert and DIR/CODE.cert_secret (made by\n"
+"                      finmatch keygen --role enterprise --enterprise CODE\n"
+"                      --out DIR/CODE.cert): one connection per distinct\n"
+"                      enterprise of --file; every key is checked before\n"
+"                      anything is sent.  Also a global option.\n"
+"Without --cert-dir, every request goes with --cert FILE.  --live needs a\n"
+"monitor key (--cert) to read the event stream.\n"), file);
 }
 
 //  -------------------------------------------------------------------------
@@ -773,6 +802,75 @@ s_row_print (s_cmd_t *self, s_row_t *row)
     fflush (stdout);
 }
 
+//  Connections: one per distinct enterprise with --cert-dir, else one.
+//  Load every key now, so a missing key stops the command before anything
+//  is sent.  Returns 0, or -1 after printing why.
+static int
+s_conns_prepare (s_cmd_t *self)
+{
+    fm_cli_t *cli = self->cli;
+    self->per_enterprise = !cli->insecure && cli->cert_dir && *cli->cert_dir;
+    self->conns = (s_conn_t *) calloc (self->per_enterprise? self->row_count: 1,
+                                       sizeof (s_conn_t));
+    zhashx_t *by_enterprise = zhashx_new ();    //  code -> conn index + 1
+    if (!self->conns || !by_enterprise) {
+        fputs (_("finmatch request: out of memory\n"), stderr);
+        zhashx_destroy (&by_enterprise);
+        return -1;
+    }
+    int rc = 0;
+    for (size_t index = 0; index < self->row_count && rc == 0; index++) {
+        s_row_t *row = &self->rows [index];
+        const char *enterprise = self->per_enterprise? row->request.enterprise_id: "";
+        uintptr_t found = (uintptr_t) zhashx_lookup (by_enterprise, enterprise);
+        if (found) {
+            row->conn = found - 1;
+            continue;
+        }
+        s_conn_t *conn = &self->conns [self->conn_count];
+        snprintf (conn->enterprise, sizeof conn->enterprise, "%s", enterprise);
+        if (fm_cli_enterprise_keys (cli, self->per_enterprise? enterprise: NULL,
+                                    &conn->curve)) {
+            if (self->file)
+                fprintf (stderr, _("%s:%zu: no key to submit this request\n"),
+                         self->file, row->line);
+            rc = -1;
+            break;
+        }
+        row->conn = self->conn_count++;
+        zhashx_insert (by_enterprise, enterprise, (void *) (uintptr_t) self->conn_count);
+    }
+    zhashx_destroy (&by_enterprise);
+    return rc;
+}
+
+//  Open conn if it is not open.  Returns 0, or -1 (bad endpoint).
+static int
+s_conn_open (s_cmd_t *self, s_conn_t *conn)
+{
+    if (conn->client)
+        return 0;
+    conn->client = fm_client_new_secure (self->cli->broker, conn->curve);
+    if (!conn->client)
+        return -1;
+    zpoller_add (self->poller, fm_client_sock (conn->client));
+    return 0;
+}
+
+//  A row of conn is done (answered, timed out or failed to send).  With a
+//  connection per enterprise, close it when nothing of it is in flight:
+//  a late reply then has nowhere to arrive, which is what we want.
+static void
+s_conn_row_done (s_cmd_t *self, s_conn_t *conn)
+{
+    assert (conn->in_flight > 0);       //  only sent rows get here
+    conn->in_flight--;
+    if (self->per_enterprise && conn->in_flight == 0 && conn->client) {
+        zpoller_remove (self->poller, fm_client_sock (conn->client));
+        fm_client_destroy (&conn->client);
+    }
+}
+
 static void
 s_row_send (s_cmd_t *self, s_row_t *row, fm_msg_t *msg)
 {
@@ -780,7 +878,17 @@ s_row_send (s_cmd_t *self, s_row_t *row, fm_msg_t *msg)
     strcpy (msg->request_id, row->request_id);
     fm_error_t err = { 0 };
     row->deadline = zclock_mono () + self->cli->timeout_ms;
-    if (fm_client_send (self->client, FM_SERVICE_REQUEST, msg, &err)) {
+    s_conn_t *conn = &self->conns [row->conn];
+    if (s_conn_open (self, conn)) {
+        row->state = ROW_DONE;
+        row->local_status = FM_STATUS_INTERNAL;
+        snprintf (row->local_text, sizeof row->local_text,
+                  _("bad broker endpoint '%.60s'"), self->cli->broker);
+        return;
+    }
+    conn->in_flight++;
+    if (fm_client_send (conn->client, FM_SERVICE_REQUEST, msg, &err)) {
+        s_conn_row_done (self, conn);
         row->state = ROW_DONE;
         row->local_status = FM_STATUS_INTERNAL;
         snprintf (row->local_text, sizeof row->local_text,
@@ -793,12 +901,12 @@ s_row_send (s_cmd_t *self, s_row_t *row, fm_msg_t *msg)
         zsys_debug ("sent request %s (line %zu)", row->request_id, row->line);
 }
 
-//  Take one reply off the client socket and attach it to its row
+//  Take one reply off conn's socket and attach it to its row
 static void
-s_take_reply (s_cmd_t *self, size_t first, size_t last)
+s_take_reply (s_cmd_t *self, s_conn_t *conn, size_t first, size_t last)
 {
     fm_error_t err = { 0 };
-    fm_msg_t *reply = fm_client_recv (self->client, 0, &err);
+    fm_msg_t *reply = fm_client_recv (conn->client, 0, &err);
     if (!reply) {
         if (err.status && err.status != FM_STATUS_TIMEOUT)
             zsys_warning ("undecodable reply dropped: %u %s",
@@ -812,10 +920,11 @@ s_take_reply (s_cmd_t *self, size_t first, size_t last)
         index = found - 1;
     else {
         //  An ERROR without request id (the broker could not read ours):
-        //  it belongs to a row only if exactly one is in flight
+        //  it belongs to a row only if exactly one is in flight on conn
         size_t in_flight = 0;
         for (size_t scan = first; scan < last; scan++)
-            if (self->rows [scan].state == ROW_SENT) {
+            if (self->rows [scan].state == ROW_SENT
+            &&  &self->conns [self->rows [scan].conn] == conn) {
                 in_flight++;
                 index = scan;
             }
@@ -837,6 +946,7 @@ s_take_reply (s_cmd_t *self, size_t first, size_t last)
     }
     row->reply = reply;
     row->state = ROW_DONE;
+    s_conn_row_done (self, &self->conns [row->conn]);
 }
 
 //  Run every row through send / wait / print.  Returns the worst exit code
@@ -845,15 +955,11 @@ static int
 s_run (s_cmd_t *self)
 {
     fm_msg_t *msg = fm_msg_new (FM_MSG_REQUEST);
-    zpoller_t *poller = zpoller_new (fm_client_sock (self->client), NULL);
-    if (!msg || !poller) {
+    zpoller_t *poller = self->poller;
+    if (!msg) {
         fputs (_("finmatch request: out of memory\n"), stderr);
-        fm_msg_destroy (&msg);
-        zpoller_destroy (&poller);
         return 3;
     }
-    if (self->events)
-        zpoller_add (poller, self->events);
 
     int worst = 0;
     size_t timed_out = 0;
@@ -880,6 +986,7 @@ s_run (s_cmd_t *self)
                 s_row_t *row = &self->rows [index];
                 if (row->state == ROW_SENT && row->deadline <= now) {
                     row->state = ROW_DONE;
+                    s_conn_row_done (self, &self->conns [row->conn]);
                     row->local_status = FM_STATUS_TIMEOUT;
                     snprintf (row->local_text, sizeof row->local_text,
                               _("broker did not answer within %d ms"),
@@ -895,11 +1002,21 @@ s_run (s_cmd_t *self)
             worst = 3;
             break;
         }
-        if (which == fm_client_sock (self->client))
-            s_take_reply (self, next_print, next_send);
-        else
         if (which && which == self->events)
             s_live_event (self);
+        else
+        if (which) {
+            //  Open connections are those with rows in flight: at most
+            //  WINDOW, each of them at least one row between the print
+            //  and send points
+            for (size_t index = next_print; index < next_send; index++) {
+                s_conn_t *conn = &self->conns [self->rows [index].conn];
+                if (conn->client && which == fm_client_sock (conn->client)) {
+                    s_take_reply (self, conn, next_print, next_send);
+                    break;
+                }
+            }
+        }
     }
     if (timed_out == 1 && self->row_count == 1)
         fprintf (stderr, _("finmatch: broker did not answer within %d ms "
@@ -914,7 +1031,6 @@ s_run (s_cmd_t *self)
     //  Replies of rows we never printed (interrupt)
     for (size_t index = next_print; index < self->row_count; index++)
         fm_msg_destroy (&self->rows [index].reply);
-    zpoller_destroy (&poller);
     fm_msg_destroy (&msg);
     return worst;
 }
@@ -939,6 +1055,7 @@ fm_cmd_request (fm_cli_t *cli, int argc, char **argv)
         { "key",        required_argument, NULL, 'I' },
         { "file",       required_argument, NULL, 'F' },
         { "live",       no_argument,       NULL, 'l' },
+        { "cert-dir",   required_argument, NULL, 'D' },
         { "json",       no_argument,       NULL, 'j' },
         { "help",       no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
@@ -971,6 +1088,7 @@ fm_cmd_request (fm_cli_t *cli, int argc, char **argv)
             case 'I': name = "key"; break;
             case 'F': self.file = optarg; break;
             case 'l': self.live = true; break;
+            case 'D': cli->cert_dir = optarg; break;
             case 'j': cli->json = true; break;
             case 'h':
                 s_usage (stdout);
@@ -1037,9 +1155,19 @@ fm_cmd_request (fm_cli_t *cli, int argc, char **argv)
     }
     fm_msg_destroy (&scratch);
 
+    //  Keys only now that every flag and row is known to be valid
+    if (rc == 0 && s_conns_prepare (&self))
+        rc = 2;
     if (rc == 0) {
-        self.client = fm_client_new_secure (cli->broker, cli->curve);
-        if (!self.client) {
+        self.poller = zpoller_new (NULL);
+        if (!self.poller) {
+            fputs (_("finmatch request: out of memory\n"), stderr);
+            rc = 2;
+        }
+        else
+        if (s_conn_open (&self, &self.conns [0])) {
+            //  Checked before the first row's send, which would only
+            //  report it per row
             fprintf (stderr, _("finmatch request: bad broker endpoint '%s'\n"),
                      cli->broker);
             rc = 2;
@@ -1047,8 +1175,19 @@ fm_cmd_request (fm_cli_t *cli, int argc, char **argv)
     }
     if (rc == 0 && self.live) {
         s_row_t *row = &self.rows [0];
-        self.events = s_live_open (cli->events, row->request_id, cli->curve);
+        //  The event stream admits monitor keys: --cert if given (with
+        //  --cert-dir for the request), else the request's own key
+        fm_curve_t *curve = self.conns [0].curve;
+        if (cli->cert && *cli->cert && !cli->insecure) {
+            if (fm_cli_keys (cli))
+                rc = 2;
+            curve = cli->curve;
+        }
+        self.events = rc? NULL: s_live_open (cli->events, row->request_id, curve);
         if (!self.events)
+            rc = 2;
+        else
+        if (zpoller_add (self.poller, self.events))
             rc = 2;
         else
         if (!cli->json) {
@@ -1060,7 +1199,12 @@ fm_cmd_request (fm_cli_t *cli, int argc, char **argv)
         rc = s_run (&self);
 
     zsock_destroy (&self.events);
-    fm_client_destroy (&self.client);
+    zpoller_destroy (&self.poller);
+    for (size_t index = 0; index < self.conn_count; index++) {
+        fm_client_destroy (&self.conns [index].client);
+        fm_curve_destroy (&self.conns [index].curve);
+    }
+    free (self.conns);
     zhashx_destroy (&self.by_id);
     free (self.rows);
     return rc;

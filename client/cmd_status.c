@@ -19,7 +19,6 @@
 #include "fm_client.h"
 #include "fm_ids.h"
 #include "fm_mdp.h"
-#include "fm_money.h"
 #include "fm_lifecycle.h"
 #include "fm_i18n.h"
 
@@ -46,26 +45,26 @@ file);
 static void
 s_print_status (const fm_msg_t *status)
 {
-    printf (_("请求 %s  状态 %s\n"), status->request_id, status->state);
-    printf (_("企业 %s\n"), status->request.enterprise_id);
+    printf (_("Request %s  state %s\n"), status->request_id, status->state);
+    printf (_("Enterprise %s\n"), status->request.enterprise_id);
     if (*status->offer_id)
-        printf (_("已接受报价 %s\n"), status->offer_id);
-    printf (_("已询银行:"));
+        printf (_("Accepted offer %s\n"), status->offer_id);
+    printf ("%s", _("Banks asked:"));
     for (size_t index = 0; index < status->asked_count; index++)
         printf (" %s", status->asked [index]);
     printf ("\n");
     for (size_t index = 0; index < status->offer_count; index++) {
         const fm_offer_t *offer = &status->offers [index];
         char amount [48];
-        printf (_("  报价 %-20s %s  %u个月  %d bp\n"), offer->offer_id,
-                fm_money_cn (offer->amount_fen, amount, sizeof amount),
+        printf (_("  offer   %-20s %s  %u months  %d bp\n"), offer->offer_id,
+                fm_i18n_money (offer->amount_fen, amount, sizeof amount),
                 offer->term_months, offer->effective_rate_bp);
     }
     for (size_t index = 0; index < status->decline_count; index++) {
         const fm_decline_t *decline = &status->declines [index];
         for (size_t reason = 0; reason < decline->reason_count; reason++) {
             const fm_reason_t *item = &decline->reasons [reason];
-            printf (_("  谢绝 %-8s %u %s: %s"), decline->bank, item->code,
+            printf (_("  decline %-8s %u %s: %s"), decline->bank, item->code,
                     item->product, item->text);
             if (*item->advice)
                 printf (" → %s", item->advice);
@@ -73,7 +72,7 @@ s_print_status (const fm_msg_t *status)
         }
     }
     for (size_t index = 0; index < status->timed_out_count; index++)
-        printf (_("  超时 %s\n"), status->timed_out [index]);
+        printf (_("  missed  %s\n"), status->timed_out [index]);
     printf ("%s\n", status->text);
 }
 
@@ -122,8 +121,8 @@ s_status_live (fm_cli_t *cli, const char *request_id, const char *enterprise)
     fm_client_t *client = fm_client_new_secure (cli->broker, curve);
     fm_curve_destroy (&curve);          //  the socket has the keys now
     if (!msg || !client) {
-        fprintf (stderr, _("finmatch status: %s\n"), msg? "bad broker endpoint"
-                                                      : "out of memory");
+        fprintf (stderr, "finmatch status: %s\n", msg? _("bad broker endpoint")
+                                                    : _("out of memory"));
         fm_msg_destroy (&msg);
         fm_client_destroy (&client);
         return 2;
@@ -228,7 +227,7 @@ s_status_log (fm_cli_t *cli, const char *request_id, const char *path)
     else {
         json_decref (list);
         if (events)
-            printf (_("请求 %s  状态 %s  (%zu 个事件)\n"), request_id,
+            printf (_("Request %s  state %s  (%zu events)\n"), request_id,
                     fm_lifecycle_name (state), events);
     }
     if (events == 0) {

@@ -28,6 +28,13 @@ fm_cli_keys (fm_cli_t *cli)
     assert (cli);
     if (cli->curve || cli->keys_loaded)
         return 0;
+    if (!cli->insecure && (!cli->cert || !*cli->cert)) {
+        fprintf (stderr, _("finmatch: no certificate: give --cert FILE (or, "
+                 "for request and accept, --cert-dir DIR of enterprise keys; "
+                 "made by 'finmatch keygen'), or --insecure for local "
+                 "development\n"));
+        return -1;
+    }
     if (fm_curve_setup ("finmatch", cli->insecure, cli->cert,
                         cli->broker_key? cli->broker_key: "", &cli->curve))
         return -1;

@@ -55,12 +55,114 @@ fm_print_levers (const fm_lever_t *levers, size_t count,
     for (size_t index = 0; index < count && used < size; index++) {
         const char *name = *levers [index].name? levers [index].name
                                                : levers [index].code;
-        int rc = snprintf (buf + used, size - used, "%s%s-%dbp",
+        int rc = snprintf (buf + used, size - used, "%s%s -%d BP",
                            index? ", ": "", name, (int) levers [index].bp);
         if (rc < 0)
             break;
         used += (size_t) rc;
     }
+    return buf;
+}
+
+//  --------------------------------------------------------------------------
+//  Codes for the user.  Texts that other processes put on the wire (ERROR
+//  and RESULT texts from the broker, decline reasons and withdrawals from
+//  banks) are data: the broker writes English, banks write Chinese, and
+//  nobody translates them in transit.  The user reads the code's meaning
+//  from our catalogue, in their language, and the wire text after it as
+//  the detail: it names the ids and figures involved.
+
+const char *
+fm_print_status_meaning (uint16_t status)
+{
+    switch (status) {
+        case FM_STATUS_OK:
+            return _("done");
+        case FM_STATUS_BAD_REQUEST:
+            return _("invalid request");
+        case FM_STATUS_FORBIDDEN:
+            return _("not allowed (another enterprise's request, or a "
+                     "service clients may not call)");
+        case FM_STATUS_NOT_FOUND:
+            return _("not found (no such enterprise, request or offer)");
+        case FM_STATUS_CONFLICT:
+            return _("conflict (the key was used for another request, or "
+                     "another offer was already accepted)");
+        case FM_STATUS_GONE:
+            return _("the offer has expired or was withdrawn");
+        case FM_STATUS_TOO_LARGE:
+            return _("message too large");
+        case FM_STATUS_INTERNAL:
+            return _("internal error in the broker");
+        case FM_STATUS_NOT_IMPLEMENTED:
+            return _("not supported");
+        case FM_STATUS_UNAVAILABLE:
+            return _("service unavailable (no worker, or busy); try again later");
+        case FM_STATUS_TIMEOUT:
+            return _("a service did not answer in time; try again later");
+        case FM_STATUS_BAD_VERSION:
+            return _("protocol version not supported");
+    }
+    return _("unknown status");
+}
+
+const char *
+fm_print_reason_meaning (uint16_t code)
+{
+    switch (code) {
+        case FM_REASON_AMOUNT_BELOW_MIN:
+            return _("amount below the product's minimum");
+        case FM_REASON_AMOUNT_ABOVE_MAX:
+            return _("amount above the product's maximum");
+        case FM_REASON_TERM_OUT_OF_RANGE:
+            return _("term outside the product's range");
+        case FM_REASON_INDUSTRY_NOT_SERVED:
+            return _("industry not served by the product");
+        case FM_REASON_GRID_NOT_SERVED:
+            return _("grid not served by the product");
+        case FM_REASON_CREDIT_GRADE_TOO_LOW:
+            return _("tax credit grade below the product's requirement");
+        case FM_REASON_COLLATERAL_REQUIRED:
+            return _("the product requires other collateral");
+        case FM_REASON_NO_CREDIT_CONSENT:
+            return _("the product needs consent to share tax credit data");
+        case FM_REASON_KIND_NOT_WANTED:
+            return _("product kind not asked for");
+        case FM_REASON_RENEWAL_NOT_OFFERED:
+            return _("the product does not serve renewals");
+        case FM_REASON_NO_PRODUCTS:
+            return _("the bank has no product to apply for");
+    }
+    return _("other reason");
+}
+
+//  True if a wire text adds something to the status meaning: not empty
+//  and not just the status's English name
+static bool
+s_text_adds (const char *text, uint16_t status)
+{
+    return *text && strcasecmp (text, fm_status_name (status)) != 0;
+}
+
+char *
+fm_print_reason (const fm_reason_t *reason, char *buf, size_t size)
+{
+    assert (reason && buf && size);
+    const char *meaning = fm_print_reason_meaning (reason->code);
+    //  The bank's text is data in the bank's language; shown as given
+    if (*reason->product && *reason->text)
+        snprintf (buf, size, _("[%s] %s (%u) — bank: %s"), reason->product,
+                  meaning, (unsigned) reason->code, reason->text);
+    else
+    if (*reason->product)
+        snprintf (buf, size, _("[%s] %s (%u)"), reason->product, meaning,
+                  (unsigned) reason->code);
+    else
+    if (*reason->text)
+        snprintf (buf, size, _("%s (%u) — bank: %s"), meaning,
+                  (unsigned) reason->code, reason->text);
+    else
+        snprintf (buf, size, _("%s (%u)"), meaning, (unsigned) reason->code);
     return buf;
 }
 
@@ -185,11 +287,16 @@ void
 fm_print_result (FILE *file, const fm_msg_t *msg)
 {
     assert (file && msg);
-    if (msg->status != FM_STATUS_OK)
+    if (msg->status != FM_STATUS_OK) {
         fprintf (file, _("Status %u: %s\n"), (unsigned) msg->status,
-                 *msg->text? msg->text: fm_status_name (msg->status));
+                 fm_print_status_meaning (msg->status));
+        if (s_text_adds (msg->text, msg->status))
+            fprintf (file, _("  detail: %s\n"), msg->text);
+    }
     if (msg->offer_count) {
-        fprintf (file, _("%zu offers (ranked by effective rate):\n"), msg->offer_count);
+        fprintf (file, P_("%zu offer (ranked by effective rate):\n",
+                          "%zu offers (ranked by effective rate):\n",
+                          (int64_t) msg->offer_count), msg->offer_count);
         s_print_offers (file, msg);
     }
     else
@@ -197,21 +304,23 @@ fm_print_result (FILE *file, const fm_msg_t *msg)
         fprintf (file, "%s\n", _("No bank made an offer"));
 
     if (msg->decline_count) {
-        fprintf (file, _("Declined by %zu banks:\n"), msg->decline_count);
+        fprintf (file, P_("Declined by %zu bank:\n", "Declined by %zu banks:\n",
+                          (int64_t) msg->decline_count), msg->decline_count);
         for (size_t index = 0; index < msg->decline_count; index++) {
             const fm_decline_t *decline = &msg->declines [index];
             fprintf (file, "  %s\n", decline->bank);
             for (size_t reason = 0; reason < decline->reason_count; reason++) {
-                const fm_reason_t *it = &decline->reasons [reason];
-                fprintf (file, "    %u %s%s%s%s %s\n",
-                         (unsigned) it->code, fm_reason_name (it->code),
-                         *it->product? " [": "", it->product,
-                         *it->product? "]": "", it->text);
+                char line [FM_TEXT_SIZE + FM_CODE_SIZE + 256];
+                fprintf (file, "    %s\n",
+                         fm_print_reason (&decline->reasons [reason],
+                                          line, sizeof line));
             }
         }
     }
     if (msg->timed_out_count) {
-        fprintf (file, _("No answer in time from %zu banks:"), msg->timed_out_count);
+        fprintf (file, P_("No answer in time from %zu bank:",
+                          "No answer in time from %zu banks:",
+                          (int64_t) msg->timed_out_count), msg->timed_out_count);
         for (size_t index = 0; index < msg->timed_out_count; index++)
             fprintf (file, " %s", msg->timed_out [index]);
         fprintf (file, "\n");
@@ -246,7 +355,9 @@ fm_print_error (FILE *file, const fm_msg_t *msg)
 {
     assert (file && msg);
     fprintf (file, _("Error %u: %s\n"), (unsigned) msg->status,
-             *msg->text? msg->text: fm_status_name (msg->status));
+             fm_print_status_meaning (msg->status));
+    if (s_text_adds (msg->text, msg->status))
+        fprintf (file, _("  detail: %s\n"), msg->text);
 }
 
 void
@@ -313,7 +424,8 @@ fm_print_event (FILE *file, const fm_event_t *event)
                      *levers? _(" reductions "): "", levers);
             break;
         case FM_EV_REQUEST_DISPATCHED:
-            fprintf (file, _(" enterprise %s sent to %u banks"),
+            fprintf (file, P_(" enterprise %s sent to %u bank",
+                              " enterprise %s sent to %u banks", event->count),
                      event->enterprise_id, (unsigned) event->count);
             break;
         case FM_EV_OFFER_MADE:
@@ -322,16 +434,17 @@ fm_print_event (FILE *file, const fm_event_t *event)
                      *levers? _(" reductions "): "", levers);
             break;
         case FM_EV_DECLINE_MADE:
-            fprintf (file, _(" %s declined %u %s %s"), event->bank,
-                     (unsigned) event->reason_code,
-                     fm_reason_name (event->reason_code), event->text);
+            fprintf (file, _(" %s declined: %s (%u) %s"), event->bank,
+                     fm_print_reason_meaning (event->reason_code),
+                     (unsigned) event->reason_code, event->text);
             break;
         case FM_EV_BANK_TIMEOUT:
             fprintf (file, _(" %s did not answer in time"), event->bank);
             break;
         case FM_EV_REQUEST_COMPLETED:
-            fprintf (file, _(" status %u offers %u"), (unsigned) event->status,
-                     (unsigned) event->count);
+            fprintf (file, P_(" status %u, %u offer", " status %u, %u offers",
+                              event->count),
+                     (unsigned) event->status, (unsigned) event->count);
             break;
         case FM_EV_OFFER_ACCEPTED:
             fprintf (file, _(" %s %s amount %s"), event->bank, event->offer_id,
@@ -389,4 +502,113 @@ fm_print_credit_code_problem (const char *code, char *buf, size_t size)
         snprintf (buf, size, _("'%s': bad check character '%c' (expected '%c')"),
                   code, code [17], check);
     return buf;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Selftest: codes are rendered in the user's language, wire texts follow
+//  as the detail, untranslated; counted nouns agree with their number
+
+//  Render msg with fm_print_reply in lang into a new string (caller frees)
+static char *
+s_test_render (const fm_msg_t *msg, const char *lang)
+{
+    int rc = fm_i18n_set_lang (lang);
+    assert (rc == 0);
+    char *text = NULL;
+    size_t size = 0;
+    FILE *file = open_memstream (&text, &size);
+    assert (file);
+    fm_print_reply (file, msg);
+    fclose (file);
+    return text;
+}
+
+void
+fm_print_test (bool verbose)
+{
+    printf (" * fm_print: ");
+    //  @selftest
+    //  A broker ERROR: its text is English data from the wire
+    fm_msg_t *error = fm_msg_new_error ("0123456789abcdef", FM_STATUS_CONFLICT,
+                                        "offer ABC/P1 was already accepted for "
+                                        "request 0123456789abcdef");
+    assert (error);
+    char *text = s_test_render (error, "zh");
+    assert (fm_i18n_catalogue_loaded ());
+    if (verbose)
+        printf ("\n%s", text);
+    assert (strstr (text, "错误 409"));
+    assert (strstr (text, "已接受其他报价"));
+    assert (strstr (text, "详情：offer ABC/P1 was already accepted"));
+    free (text);
+    text = s_test_render (error, "en");
+    assert (strstr (text, "Error 409: conflict"));
+    assert (strstr (text, "detail: offer ABC/P1 was already accepted"));
+    free (text);
+    //  A text that only repeats the status name adds nothing
+    snprintf (error->text, sizeof error->text, "not found");
+    error->status = FM_STATUS_NOT_FOUND;
+    text = s_test_render (error, "en");
+    assert (strstr (text, "Error 404: not found (no such"));
+    assert (!strstr (text, "detail"));
+    free (text);
+    fm_msg_destroy (&error);
+
+    //  A RESULT with one decline: the bank's Chinese text stays as given,
+    //  the code's meaning is in the user's language
+    fm_msg_t *result = fm_msg_new (FM_MSG_RESULT);
+    assert (result);
+    result->status = FM_STATUS_OK;
+    fm_decline_t decline;
+    memset (&decline, 0, sizeof decline);
+    snprintf (decline.bank, sizeof decline.bank, "CQRCB");
+    decline.reason_count = 2;
+    decline.reasons [0].code = FM_REASON_AMOUNT_ABOVE_MAX;
+    snprintf (decline.reasons [0].product, sizeof decline.reasons [0].product, "GRIDE");
+    snprintf (decline.reasons [0].text, sizeof decline.reasons [0].text,
+              "金额 500万元 超过产品上限 300万元");
+    decline.reasons [1].code = FM_REASON_NO_PRODUCTS;
+    int rc = fm_msg_add_decline (result, &decline);
+    assert (rc == 0);
+    text = s_test_render (result, "en");
+    if (verbose)
+        printf ("%s", text);
+    assert (strstr (text, "No bank made an offer"));
+    assert (strstr (text, "Declined by 1 bank:\n"));
+    assert (strstr (text, "[GRIDE] amount above the product's maximum (102)"
+                          " — bank: 金额 500万元 超过产品上限 300万元"));
+    assert (strstr (text, "the bank has no product to apply for (111)\n"));
+    free (text);
+    text = s_test_render (result, "zh");
+    if (verbose)
+        printf ("%s", text);
+    assert (strstr (text, "1 家银行婉拒"));
+    assert (strstr (text, "[GRIDE] 金额超过产品上限（102）— 银行说明：金额 500万元"));
+    free (text);
+    //  A failed RESULT: the meaning, then the broker's text
+    result->status = FM_STATUS_UNAVAILABLE;
+    snprintf (result->text, sizeof result->text, "no bank service registered");
+    text = s_test_render (result, "zh");
+    assert (strstr (text, "状态 503"));
+    assert (strstr (text, "服务暂不可用"));
+    assert (strstr (text, "详情：no bank service registered"));
+    free (text);
+    fm_msg_destroy (&result);
+
+    //  Reductions in BP in both languages
+    fm_i18n_set_lang ("en");
+    fm_lever_t levers [2];
+    memset (levers, 0, sizeof levers);
+    snprintf (levers [0].code, sizeof levers [0].code, "party_building");
+    snprintf (levers [0].name, sizeof levers [0].name, "党建增信(A级)");
+    levers [0].bp = 30;
+    snprintf (levers [1].code, sizeof levers [1].code, "tax_credit");
+    levers [1].bp = 10;
+    char buf [200];
+    assert (streq (fm_print_levers (levers, 2, buf, sizeof buf),
+                   "党建增信(A级) -30 BP, tax_credit -10 BP"));
+    assert (streq (fm_print_reason_meaning (999), "other reason"));
+    //  @end
+    printf ("OK\n");
 }

@@ -39,9 +39,29 @@ void
 void
     fm_print_confirmation (FILE *file, const fm_msg_t *msg);
 
-//  An ERROR reply: "错误 404: text".
+//  An ERROR reply: the status and its localized meaning ("错误 404：未找到
+//  (企业、需求或报价不存在)"), then the broker's text as the detail when it
+//  adds something (the ids involved).  Wire texts are data in English and
+//  are never translated (proto/SPEC.md, "Texts").
 void
     fm_print_error (FILE *file, const fm_msg_t *msg);
+
+//  What a status code means, in the user's language ("not found: no such
+//  enterprise, request or offer").  Borrowed (catalogue); cannot fail.
+const char *
+    fm_print_status_meaning (uint16_t status);
+
+//  What a decline reason code means, in the user's language ("amount above
+//  the product's maximum").  Borrowed (catalogue); cannot fail.
+const char *
+    fm_print_reason_meaning (uint16_t code);
+
+//  One decline reason for the user into buf: the product, the localized
+//  meaning of the code and, as the detail, the bank's own text (wire data
+//  in the bank's language: never translated) when it says more than the
+//  meaning.  Returns buf.
+char *
+    fm_print_reason (const fm_reason_t *reason, char *buf, size_t size);
 
 //  Any reply, dispatching on its type.
 void
@@ -63,6 +83,10 @@ char *
 //  buf and returns it; "" if the code is valid.
 char *
     fm_print_credit_code_problem (const char *code, char *buf, size_t size);
+
+//  Self test
+void
+    fm_print_test (bool verbose);
 
 #ifdef __cplusplus
 }

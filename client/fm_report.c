@@ -429,7 +429,8 @@ fm_report_tenths (int64_t tenths, char *buf, size_t size)
 
 
 //  --------------------------------------------------------------------------
-//  Reduction as a table cell: "20.3bp", or "-" without loans
+//  Reduction as a table cell: "20.3 BP" (basis points, in both languages),
+//  or "-" without loans
 
 static char *
 s_reduction_cell (int64_t tenths, int64_t loans, char *buf, size_t size)
@@ -438,7 +439,7 @@ s_reduction_cell (int64_t tenths, int64_t loans, char *buf, size_t size)
         snprintf (buf, size, "-");
     else {
         char number [32];
-        snprintf (buf, size, "%sbp",
+        snprintf (buf, size, "%s BP",
                   fm_report_tenths (tenths, number, sizeof number));
     }
     return buf;
@@ -462,13 +463,22 @@ fm_report_print (const fm_report_t *self, FILE *file)
     assert (file);
     char money [64], cell [64], pct [32], from [32], to [32];
     if (self->gaps) {
-        fprintf (file, _("!!! WARNING: the event log has %lld gaps (%lld events "
-                         "missing); figures may be low (see the gaps table) !!!\n"),
-                 (long long) self->gaps, (long long) self->missing_events);
+        //  Counted nouns go through P_: "1 gap", "2 gaps"
+        fprintf (file, P_("!!! WARNING: the event log has %lld gap",
+                          "!!! WARNING: the event log has %lld gaps",
+                          self->gaps), (long long) self->gaps);
+        fprintf (file, P_(" (%lld event missing)", " (%lld events missing)",
+                          self->missing_events),
+                 (long long) self->missing_events);
+        fprintf (file, "%s\n", _("; figures may be low (see the gaps table) !!!"));
         fputc ('\n', file);
     }
-    fprintf (file, _("Event log: %lld events, %lld epochs, %s to %s\n"),
-             (long long) self->events, (long long) self->epochs,
+    char events [48], epochs [48];
+    snprintf (events, sizeof events, P_("%lld event", "%lld events", self->events),
+              (long long) self->events);
+    snprintf (epochs, sizeof epochs, P_("%lld epoch", "%lld epochs", self->epochs),
+              (long long) self->epochs);
+    fprintf (file, _("Event log: %s, %s, %s to %s\n"), events, epochs,
              s_local_time (self->first_ts_us, from, sizeof from),
              s_local_time (self->last_ts_us, to, sizeof to));
     fputc ('\n', file);
@@ -720,13 +730,37 @@ static const s_fixture_t s_fixture [] = {
 };
 #define FIXTURE_COUNT (sizeof (s_fixture) / sizeof (s_fixture [0]))
 
+//  Scoring by deadline misses: every acceptance honoured (none made), so
+//  sla.breach decides before response time.  CQRCB answers fastest but
+//  missed twice, ABC once, BOC never: by misses BOC, ABC, CQRCB; by
+//  response time alone it would be CQRCB, BOC, ABC.
+static const s_fixture_t s_scoring [] = {
+    { E1, 1, FM_EV_REQUEST_RECEIVED, R1, EA, "JB-GN-01", "", "", "", 1000000, 0, 0 },
+    { E1, 2, FM_EV_OFFER_MADE, R1, EA, "JB-GN-01", "CQRCB", "GRIDE", "", 1000000, 375, 345 },
+    { E1, 3, FM_EV_BANK_TIMEOUT, R1, EA, "JB-GN-01", "ABC", "", "", 0, 0, 0 },
+    { E1, 4, FM_EV_SLA_BREACH, R1, EA, "JB-GN-01", "ABC", "", "", 0, 0, 0 },
+    { E1, 5, FM_EV_OFFER_MADE, R1, EA, "JB-GN-01", "BOC", "P1", "", 1000000, 380, 360 },
+    { E1, 6, FM_EV_REQUEST_RECEIVED, R2, EB, "JB-GN-01", "", "", "", 1000000, 0, 0 },
+    { E1, 7, FM_EV_BANK_TIMEOUT, R2, EB, "JB-GN-01", "CQRCB", "", "", 0, 0, 0 },
+    { E1, 8, FM_EV_SLA_BREACH, R2, EB, "JB-GN-01", "CQRCB", "", "", 0, 0, 0 },
+    { E1, 9, FM_EV_OFFER_MADE, R2, EB, "JB-GN-01", "ABC", "KJD", "", 1000000, 380, 360 },
+    { E1, 10, FM_EV_DECLINE_MADE, R2, EB, "JB-GN-01", "BOC", "", "", 0, 0, 0 },
+    { E1, 11, FM_EV_REQUEST_RECEIVED, R3, EC, "JB-GN-02", "", "", "", 1000000, 0, 0 },
+    { E1, 12, FM_EV_BANK_TIMEOUT, R3, EC, "JB-GN-02", "CQRCB", "", "", 0, 0, 0 },
+    { E1, 13, FM_EV_SLA_BREACH, R3, EC, "JB-GN-02", "CQRCB", "", "", 0, 0, 0 },
+    { E1, 14, FM_EV_OFFER_MADE, R3, EC, "JB-GN-02", "BOC", "P1", "", 1000000, 380, 360 },
+    { E1, 15, FM_EV_OFFER_MADE, R3, EC, "JB-GN-02", "ABC", "KJD", "", 1000000, 380, 360 },
+};
+#define SCORING_COUNT (sizeof (s_scoring) / sizeof (s_scoring [0]))
+
+//  Write count fixture rows into a new event log at path.
 static void
-s_fixture_write (const char *path)
+s_fixture_write_rows (const char *path, const s_fixture_t *rows, size_t count)
 {
     fm_store_t *store = fm_store_new (path, 1000, 1000);
     assert (store);
-    for (size_t i = 0; i < FIXTURE_COUNT; i++) {
-        const s_fixture_t *row = &s_fixture [i];
+    for (size_t i = 0; i < count; i++) {
+        const s_fixture_t *row = &rows [i];
         fm_event_t event;
         memset (&event, 0, sizeof event);
         event.epoch = row->epoch;
@@ -752,12 +786,23 @@ s_fixture_write (const char *path)
         //  Bank response time: seq milliseconds, for the scoring
         if (row->type == FM_EV_OFFER_MADE || row->type == FM_EV_DECLINE_MADE)
             event.latency_us = (int64_t) row->seq * 1000;
+        //  A miss: the bank had 2000 ms and took longer
+        if (row->type == FM_EV_SLA_BREACH) {
+            event.count = 2000;
+            event.latency_us = INT64_C (2000000) + (int64_t) row->seq * 1000;
+        }
         int rc = fm_store_append (store, &event, NULL, 0);
         assert (rc == 0);
     }
     int rc = fm_store_flush (store);
     assert (rc == 0);
     fm_store_destroy (&store);
+}
+
+static void
+s_fixture_write (const char *path)
+{
+    s_fixture_write_rows (path, s_fixture, FIXTURE_COUNT);
 }
 
 static void
@@ -923,14 +968,19 @@ fm_report_test (bool verbose)
             assert (strstr (text, "警告"));
             assert (strstr (text, "按银行"));
             assert (strstr (text, "800万元"));
-            assert (strstr (text, "22.5bp（约 0.23%）"));
+            assert (strstr (text, "22.5 BP（约 0.23%）"));
+            assert (strstr (text, "有 1 处缺口，共缺失 2 条事件"));
             assert (strstr (text, "2024-05-01 08:00:01 至 2024-05-02 08:00:05"));
         }
         else {
             assert (strstr (text, "WARNING"));
             assert (strstr (text, "By bank"));
             assert (strstr (text, "¥8 million"));
-            assert (strstr (text, "22.5bp (about 0.23%)"));
+            assert (strstr (text, "22.5 BP (about 0.23%)"));
+            //  Counted nouns agree with their number
+            assert (strstr (text, "has 1 gap (2 events missing);"));
+            assert (strstr (text, "17 events, 2 epochs"));
+            assert (!strstr (text, "1 gaps"));
         }
         if (source) {
             char golden [512];
@@ -1010,7 +1060,7 @@ fm_report_test (bool verbose)
     assert (rc == -1);
     assert (strstr (err, "not an SQLite database"));
 
-    fm_cli_t cli = { NULL, NULL, 1000, false, false, NULL };
+    fm_cli_t cli = { .timeout_ms = 1000 };
     char *args_missing [] = { "report", "--db", missing, NULL };
     assert (fm_cmd_report (&cli, 3, args_missing) == 2);
     char *args_other [] = { "report", "--db", other, "--json", NULL };
@@ -1019,6 +1069,35 @@ fm_report_test (bool verbose)
     assert (fm_cmd_report (&cli, 1, args_none) == 2);
     char *args_bad [] = { "report", "--bogus", NULL };
     assert (fm_cmd_report (&cli, 2, args_bad) == 2);
+
+    //  Deadline misses (sla.breach) rank a bank down before response time
+    char scoring [256];
+    snprintf (scoring, sizeof scoring, "%s/scoring.db", dir);
+    s_fixture_write_rows (scoring, s_scoring, SCORING_COUNT);
+    rc = fm_report_compute_path (scoring, &report, err, sizeof err);
+    assert (rc == 0);
+    assert (report.requests == 3 && report.timeouts == 3 && report.loans == 0);
+    assert (report.bank_count == 3);
+    const fm_report_bank_t *by_abc = &report.banks [0];
+    const fm_report_bank_t *by_boc = &report.banks [1];
+    const fm_report_bank_t *by_cqrcb = &report.banks [2];
+    assert (streq (by_abc->bank, "ABC") && streq (by_boc->bank, "BOC")
+         && streq (by_cqrcb->bank, "CQRCB"));
+    assert (by_abc->breaches == 1 && by_boc->breaches == 0 && by_cqrcb->breaches == 2);
+    assert (by_abc->timeouts == 1 && by_boc->timeouts == 0 && by_cqrcb->timeouts == 2);
+    //  Response times (misses are not answers): CQRCB 2 ms, BOC (5, 10,
+    //  14) 9.666 ms, ABC (9, 15) 12 ms
+    assert (by_cqrcb->avg_latency_us == 2000);
+    assert (by_boc->avg_latency_us == 9666 && by_abc->avg_latency_us == 12000);
+    assert (by_boc->rank == 1 && by_abc->rank == 2 && by_cqrcb->rank == 3);
+    json = fm_report_json (&report);
+    assert (json);
+    json_t *row = json_array_get (json_object_get (json, "banks"), 2);
+    assert (json_integer_value (json_object_get (row, "sla_breaches")) == 2);
+    assert (json_integer_value (json_object_get (row, "rank")) == 3);
+    json_decref (json);
+    fm_report_release (&report);
+    s_unlink_db (scoring);
 
     s_unlink_db (path);
     s_unlink_db (empty);

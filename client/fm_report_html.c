@@ -3,8 +3,10 @@
 
     Charts are horizontal bars in inline SVG, one row per bank or grid,
     lengths in whole pixels computed with integer arithmetic (128-bit: a
-    credit in fen times the chart width can pass int64).  Labels are the
-    same Chinese money text as the tables (fm_money_cn).
+    credit in fen times the chart width can pass int64).  Every text is in
+    the user's language (fm_i18n: --lang, LANG...; Chinese by default),
+    sharing its msgids with the text report, and labels are the same money
+    text as the tables (fm_i18n_money: "500万元" / "¥5 million").
     =========================================================================
 */
 
@@ -12,6 +14,7 @@
 #include <time.h>
 #include "fm_report_html.h"
 #include "fm_money.h"
+#include "fm_i18n.h"
 
 #define CHART_BAR_W     420             //  pixels of the longest bar
 #define CHART_LABEL_W   110             //  bank code / grid id column
@@ -50,7 +53,7 @@ fm_html_escape (FILE *file, const char *str)
         }
 }
 
-//  "20.3bp", or "-" without loans
+//  "20.3 BP" (basis points, in both languages), or "-" without loans
 static char *
 s_reduction (int64_t tenths, int64_t loans, char *buf, size_t size)
 {
@@ -58,8 +61,8 @@ s_reduction (int64_t tenths, int64_t loans, char *buf, size_t size)
     if (loans == 0)
         snprintf (buf, size, "-");
     else
-        snprintf (buf, size, "%sbp", fm_report_tenths (tenths, number,
-                                                       sizeof number));
+        snprintf (buf, size, "%s BP", fm_report_tenths (tenths, number,
+                                                        sizeof number));
     return buf;
 }
 
@@ -69,7 +72,9 @@ s_card (FILE *file, const char *label, const char *value)
 {
     fprintf (file, "<div class=\"card\"><b>");
     fm_html_escape (file, value);
-    fprintf (file, "</b><span>%s</span></div>\n", label);
+    fprintf (file, "</b><span>");
+    fm_html_escape (file, label);
+    fprintf (file, "</span></div>\n");
 }
 
 static void
@@ -78,6 +83,23 @@ s_card_int (FILE *file, const char *label, int64_t value)
     char text [32];
     snprintf (text, sizeof text, "%" PRId64, value);
     s_card (file, label, text);
+}
+
+
+//  A heading and the head row of a table (headings are msgids)
+static void
+s_table_head (FILE *file, const char *title, const char *id,
+              const char **heads, size_t count)
+{
+    fprintf (file, "<h2>");
+    fm_html_escape (file, title);
+    fprintf (file, "</h2>\n<table id=\"%s\">\n<tr>", id);
+    for (size_t col = 0; col < count; col++) {
+        fprintf (file, "<th>");
+        fm_html_escape (file, _(heads [col]));
+        fprintf (file, "</th>");
+    }
+    fprintf (file, "</tr>\n");
 }
 
 
@@ -90,9 +112,13 @@ s_chart (FILE *file, const char *title, const char *id, size_t count,
          const char **labels, const int64_t *values, char **texts,
          const char *color)
 {
-    fprintf (file, "<h2>%s</h2>\n", title);
+    fprintf (file, "<h2>");
+    fm_html_escape (file, title);
+    fprintf (file, "</h2>\n");
     if (count == 0) {
-        fprintf (file, "<p class=\"meta\">（暂无数据）</p>\n");
+        fprintf (file, "<p class=\"meta\">");
+        fm_html_escape (file, _("(no data yet)"));
+        fprintf (file, "</p>\n");
         return;
     }
     int64_t max = 0;
@@ -103,7 +129,9 @@ s_chart (FILE *file, const char *title, const char *id, size_t count,
     int height = (int) count * CHART_ROW_H + 8;
     fprintf (file, "<svg id=\"%s\" xmlns=\"http://www.w3.org/2000/svg\""
              " width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\""
-             " aria-label=\"%s\">\n", id, width, height, width, height, title);
+             " aria-label=\"", id, width, height, width, height);
+    fm_html_escape (file, title);
+    fprintf (file, "\">\n");
     for (size_t i = 0; i < count; i++) {
         int y = (int) i * CHART_ROW_H + 4;
         int64_t bar = max > 0
@@ -114,7 +142,7 @@ s_chart (FILE *file, const char *title, const char *id, size_t count,
             bar = 1;            //  a non-zero value stays visible
         fprintf (file, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">",
                  CHART_LABEL_W - 6, y + 16);
-        fm_html_escape (file, *labels [i]? labels [i]: "(未知)");
+        fm_html_escape (file, *labels [i]? labels [i]: _("(unknown)"));
         fprintf (file, "</text><rect x=\"%d\" y=\"%d\" width=\"%" PRId64
                  "\" height=\"%d\" fill=\"%s\"/>", CHART_LABEL_W, y + 3, bar,
                  CHART_ROW_H - 8, color);
@@ -168,67 +196,103 @@ fm_report_html (const fm_report_t *self, const char *source, FILE *file)
     assert (self);
     assert (file);
     char money [64], cell [64], from [32], to [32], now_text [32];
-    time_t now = time (NULL);
-    struct tm tm;
-    strftime (now_text, sizeof now_text, "%Y-%m-%d %H:%M:%S",
-              localtime_r (&now, &tm));
-    time_t seconds = (time_t) (self->first_ts_us / 1000000);
-    if (self->first_ts_us > 0 && localtime_r (&seconds, &tm))
-        strftime (from, sizeof from, "%Y-%m-%d %H:%M:%S", &tm);
-    else
-        snprintf (from, sizeof from, "-");
-    seconds = (time_t) (self->last_ts_us / 1000000);
-    if (self->last_ts_us > 0 && localtime_r (&seconds, &tm))
-        strftime (to, sizeof to, "%Y-%m-%d %H:%M:%S", &tm);
-    else
-        snprintf (to, sizeof to, "-");
+    //  Local time (Asia/Shanghai unless TZ says otherwise: fm_i18n)
+    fm_i18n_time ((int64_t) time (NULL) * 1000000, "%Y-%m-%d %H:%M:%S",
+                  now_text, sizeof now_text);
+    fm_i18n_time (self->first_ts_us, "%Y-%m-%d %H:%M:%S", from, sizeof from);
+    fm_i18n_time (self->last_ts_us, "%Y-%m-%d %H:%M:%S", to, sizeof to);
 
-    fprintf (file, "<!DOCTYPE html>\n<html lang=\"zh-CN\">\n<head>\n"
-             "<meta charset=\"utf-8\">\n"
-             "<title>finmatch 融资对接报告</title>\n<style>%s</style>\n"
-             "</head>\n<body>\n<h1>finmatch 融资对接报告 · 政银企对接</h1>\n",
-             s_css);
-    fprintf (file, "<p class=\"meta\">数据来源：");
+    //  Texts come from the catalogue and are escaped like data: a
+    //  translation can never inject markup
+    fprintf (file, "<!DOCTYPE html>\n<html lang=\"%s\">\n<head>\n"
+             "<meta charset=\"utf-8\">\n<title>",
+             fm_i18n_lang () == FM_LANG_EN? "en": "zh-CN");
+    fm_html_escape (file, _("finmatch financing report"));
+    fprintf (file, "</title>\n<style>%s</style>\n</head>\n<body>\n<h1>", s_css);
+    fm_html_escape (file, _("finmatch financing report · government, "
+                            "banks and enterprises"));
+    fprintf (file, "</h1>\n<p class=\"meta\">");
+    fm_html_escape (file, _("Source: "));
     fm_html_escape (file, source);
-    fprintf (file, "　生成时间：%s<br>事件日志：%" PRId64 " 条事件，%" PRId64
-             " 个纪元，%s 至 %s</p>\n", now_text, self->events, self->epochs,
-             from, to);
-    if (self->gaps)
-        fprintf (file, "<p class=\"warn\">警告：事件日志有 %" PRId64
-                 " 处缺口，共缺失 %" PRId64 " 条事件，以下统计可能偏低。"
-                 "</p>\n", self->gaps, self->missing_events);
+    snprintf (cell, sizeof cell, _("  Generated: %s"), now_text);
+    fm_html_escape (file, cell);
+    fprintf (file, "<br>");
+    char events [48], epochs [48], line [256];
+    snprintf (events, sizeof events, P_("%lld event", "%lld events", self->events),
+              (long long) self->events);
+    snprintf (epochs, sizeof epochs, P_("%lld epoch", "%lld epochs", self->epochs),
+              (long long) self->epochs);
+    snprintf (line, sizeof line, _("Event log: %s, %s, %s to %s\n"),
+              events, epochs, from, to);
+    fm_html_escape (file, line);
+    fprintf (file, "</p>\n");
+    if (self->gaps) {
+        fprintf (file, "<p class=\"warn\">");
+        snprintf (line, sizeof line, P_("Warning: the event log has %lld gap",
+                                        "Warning: the event log has %lld gaps",
+                                        self->gaps), (long long) self->gaps);
+        fm_html_escape (file, line);
+        snprintf (line, sizeof line, P_(" (%lld event missing)",
+                                        " (%lld events missing)",
+                                        self->missing_events),
+                  (long long) self->missing_events);
+        fm_html_escape (file, line);
+        fm_html_escape (file, _("; the figures below may be low."));
+        fprintf (file, "</p>\n");
+    }
 
-    fprintf (file, "<h2>总体指标</h2>\n<div class=\"cards\">\n");
-    s_card_int (file, "融资需求", self->requests);
-    s_card_int (file, "银行报价", self->offers);
-    s_card_int (file, "企业接受报价", self->accepted);
-    s_card_int (file, "放款笔数", self->loans);
-    s_card (file, "授信金额", fm_money_cn (self->credit_fen, money, sizeof money));
-    s_card (file, "平均降息", s_reduction (self->avg_reduction_tenth_bp,
-                                          self->loans, cell, sizeof cell));
-    fprintf (file, "</div>\n<table id=\"summary\">\n"
-             "<tr><th>指标</th><th>数值</th></tr>\n");
+    fprintf (file, "<h2>");
+    fm_html_escape (file, _("Overview"));
+    fprintf (file, "</h2>\n<div class=\"cards\">\n");
+    s_card_int (file, _("Financing requests"), self->requests);
+    s_card_int (file, _("Bank offers"), self->offers);
+    s_card_int (file, _("Offers accepted"), self->accepted);
+    s_card_int (file, _("Loans granted"), self->loans);
+    s_card (file, _("Credit granted"),
+            fm_i18n_money (self->credit_fen, money, sizeof money));
+    s_card (file, _("Average rate reduction"),
+            s_reduction (self->avg_reduction_tenth_bp, self->loans,
+                         cell, sizeof cell));
+    fprintf (file, "</div>\n<table id=\"summary\">\n<tr><th>");
+    fm_html_escape (file, _("Figure"));
+    fprintf (file, "</th><th>");
+    fm_html_escape (file, _("Value"));
+    fprintf (file, "</th></tr>\n");
+    //  The text report's labels (same msgids)
     const struct { const char *label; int64_t value; } rows [] = {
-        { "融资需求", self->requests },
-        { "提出需求的企业", self->enterprises },
-        { "获贷企业", self->enterprises_served },
-        { "银行报价", self->offers },
-        { "银行婉拒", self->declines },
-        { "银行超时", self->timeouts },
-        { "企业接受报价", self->accepted },
-        { "报价撤回", self->withdrawn },
-        { "放款笔数", self->loans },
+        { N_("Financing requests"), self->requests },
+        { N_("Enterprises asking"), self->enterprises },
+        { N_("Enterprises served"), self->enterprises_served },
+        { N_("Bank offers"), self->offers },
+        { N_("Bank declines"), self->declines },
+        { N_("Bank timeouts"), self->timeouts },
+        { N_("Offers accepted"), self->accepted },
+        { N_("Offers withdrawn"), self->withdrawn },
+        { N_("Loans granted"), self->loans },
     };
-    for (size_t i = 0; i < sizeof rows / sizeof rows [0]; i++)
-        fprintf (file, "<tr><td>%s</td><td class=\"n\">%" PRId64
-                 "</td></tr>\n", rows [i].label, rows [i].value);
-    fprintf (file, "<tr><td>授信金额</td><td class=\"n\">%s</td></tr>\n",
-             fm_money_cn (self->credit_fen, money, sizeof money));
-    fprintf (file, "<tr><td>平均降息</td><td class=\"n\">%s</td></tr>\n",
-             s_reduction (self->avg_reduction_tenth_bp, self->loans,
-                          cell, sizeof cell));
-    fprintf (file, "<tr><td>按金额加权平均降息</td><td class=\"n\">%s</td>"
-             "</tr>\n</table>\n",
+    for (size_t i = 0; i < sizeof rows / sizeof rows [0]; i++) {
+        fprintf (file, "<tr><td>");
+        fm_html_escape (file, _(rows [i].label));
+        fprintf (file, "</td><td class=\"n\">%" PRId64 "</td></tr>\n",
+                 rows [i].value);
+    }
+    const struct { const char *label; const char *value; } texts [] = {
+        { N_("Credit granted"),
+          fm_i18n_money (self->credit_fen, money, sizeof money) },
+        { N_("Average rate reduction"),
+          s_reduction (self->avg_reduction_tenth_bp, self->loans,
+                       cell, sizeof cell) },
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof texts [0]; i++) {
+        fprintf (file, "<tr><td>");
+        fm_html_escape (file, _(texts [i].label));
+        fprintf (file, "</td><td class=\"n\">");
+        fm_html_escape (file, texts [i].value);
+        fprintf (file, "</td></tr>\n");
+    }
+    fprintf (file, "<tr><td>");
+    fm_html_escape (file, _("Amount-weighted rate reduction"));
+    fprintf (file, "</td><td class=\"n\">%s</td></tr>\n</table>\n",
              s_reduction (self->weighted_reduction_tenth_bp, self->loans,
                           cell, sizeof cell));
 
@@ -248,21 +312,23 @@ fm_report_html (const fm_report_t *self, const char *source, FILE *file)
             const fm_report_bank_t *bank = &self->banks [i];
             offers.labels [i] = credit.labels [i] = bank->bank;
             offers.values [i] = bank->offers;
-            snprintf (offers.texts [i], 64, "%" PRId64 " 笔报价", bank->offers);
+            snprintf (offers.texts [i], 64,
+                      P_("%lld offer", "%lld offers", bank->offers),
+                      (long long) bank->offers);
             credit.values [i] = bank->credit_fen;
-            fm_money_cn (bank->credit_fen, credit.texts [i], 64);
+            fm_i18n_money (bank->credit_fen, credit.texts [i], 64);
         }
         for (size_t i = 0; i < self->grid_count; i++) {
             const fm_report_grid_t *grid = &self->grids [i];
             grids.labels [i] = grid->grid;
             grids.values [i] = grid->credit_fen;
-            fm_money_cn (grid->credit_fen, grids.texts [i], 64);
+            fm_i18n_money (grid->credit_fen, grids.texts [i], 64);
         }
-        s_chart (file, "各银行报价笔数", "chart-offers", offers.count,
+        s_chart (file, _("Offers by bank"), "chart-offers", offers.count,
                  offers.labels, offers.values, offers.texts, "#1565c0");
-        s_chart (file, "各银行授信金额", "chart-bank-credit", credit.count,
+        s_chart (file, _("Credit granted by bank"), "chart-bank-credit", credit.count,
                  credit.labels, credit.values, credit.texts, "#b71c1c");
-        s_chart (file, "各网格授信金额", "chart-grid-credit", grids.count,
+        s_chart (file, _("Credit granted by grid"), "chart-grid-credit", grids.count,
                  grids.labels, grids.values, grids.texts, "#2e7d32");
     }
     s_series_free (&offers);
@@ -271,40 +337,49 @@ fm_report_html (const fm_report_t *self, const char *source, FILE *file)
     if (rc)
         return -1;
 
-    fprintf (file, "<h2>按银行</h2>\n<table id=\"banks\">\n<tr><th>银行</th>"
-             "<th>报价</th><th>婉拒</th><th>超时</th><th>接受</th><th>放款</th>"
-             "<th>授信金额</th><th>平均降息</th></tr>\n");
+    const char *bank_heads [] = {
+        N_("Bank"), N_("Offers"), N_("Declines"), N_("Timeouts"),
+        N_("Accepted"), N_("Loans"), N_("Credit granted"), N_("Avg reduction")
+    };
+    s_table_head (file, _("By bank"), "banks", bank_heads,
+                  sizeof bank_heads / sizeof bank_heads [0]);
     for (size_t i = 0; i < self->bank_count; i++) {
         const fm_report_bank_t *bank = &self->banks [i];
         fprintf (file, "<tr><td>");
-        fm_html_escape (file, *bank->bank? bank->bank: "(未知)");
+        fm_html_escape (file, *bank->bank? bank->bank: _("(unknown)"));
         fprintf (file, "</td><td class=\"n\">%" PRId64 "</td><td class=\"n\">%"
                  PRId64 "</td><td class=\"n\">%" PRId64 "</td><td class=\"n\">%"
                  PRId64 "</td><td class=\"n\">%" PRId64 "</td><td class=\"n\">"
                  "%s</td><td class=\"n\">%s</td></tr>\n",
                  bank->offers, bank->declines, bank->timeouts, bank->accepted,
-                 bank->loans, fm_money_cn (bank->credit_fen, money, sizeof money),
+                 bank->loans, fm_i18n_money (bank->credit_fen, money, sizeof money),
                  s_reduction (bank->avg_reduction_tenth_bp, bank->loans,
                               cell, sizeof cell));
     }
-    fprintf (file, "</table>\n<h2>按网格</h2>\n<table id=\"grids\">\n"
-             "<tr><th>网格</th><th>融资需求</th><th>获贷企业</th><th>放款</th>"
-             "<th>授信金额</th><th>平均降息</th></tr>\n");
+    const char *grid_heads [] = {
+        N_("Grid"), N_("Requests"), N_("Enterprises served"), N_("Loans"),
+        N_("Credit granted"), N_("Avg reduction")
+    };
+    fprintf (file, "</table>\n");
+    s_table_head (file, _("By grid"), "grids", grid_heads,
+                  sizeof grid_heads / sizeof grid_heads [0]);
     for (size_t i = 0; i < self->grid_count; i++) {
         const fm_report_grid_t *grid = &self->grids [i];
         fprintf (file, "<tr><td>");
-        fm_html_escape (file, *grid->grid? grid->grid: "(未知)");
+        fm_html_escape (file, *grid->grid? grid->grid: _("(unknown)"));
         fprintf (file, "</td><td class=\"n\">%" PRId64 "</td><td class=\"n\">%"
                  PRId64 "</td><td class=\"n\">%" PRId64 "</td><td class=\"n\">"
                  "%s</td><td class=\"n\">%s</td></tr>\n",
                  grid->requests, grid->enterprises_served, grid->loans,
-                 fm_money_cn (grid->credit_fen, money, sizeof money),
+                 fm_i18n_money (grid->credit_fen, money, sizeof money),
                  s_reduction (grid->avg_reduction_tenth_bp, grid->loans,
                               cell, sizeof cell));
     }
-    fprintf (file, "</table>\n<p class=\"meta\">金额单位：元/万元/亿元；"
-             "降息 = 基准利率 − 执行利率（bp，0.01%%）。由 finmatch 生成。</p>\n"
-             "</body>\n</html>\n");
+    fprintf (file, "</table>\n<p class=\"meta\">");
+    fm_html_escape (file, _("Rate reduction = base rate − effective rate, in "
+                            "basis points (BP, 0.01 percentage point).  "
+                            "Generated by finmatch."));
+    fprintf (file, "</p>\n</body>\n</html>\n");
     fflush (file);
     return ferror (file)? -1: 0;
 }
@@ -340,19 +415,54 @@ fm_report_html_test (bool verbose)
     report.grids = grids;
     report.grid_count = 1;
 
+    //  Chinese (the default) from the catalogue built from po/zh_CN.po
+    int rc = fm_i18n_set_lang ("zh");
+    assert (rc == 0);
+    assert (fm_i18n_catalogue_loaded ());
     char *text = NULL;
     size_t size = 0;
     FILE *file = open_memstream (&text, &size);
     assert (file);
-    int rc = fm_report_html (&report, "log<1>.db", file);
+    rc = fm_report_html (&report, "log<1>.db", file);
     fclose (file);
     assert (rc == 0);
     if (verbose)
         puts (text);
     assert (strstr (text, "<!DOCTYPE html>"));
+    assert (strstr (text, "<html lang=\"zh-CN\">"));
+    assert (strstr (text, "<title>finmatch 融资对接报告</title>"));
+    assert (strstr (text, "<th>银行</th><th>报价</th><th>婉拒</th>"));
+    assert (strstr (text, "<span>授信金额</span>"));
     assert (strstr (text, "500万元"));
-    assert (strstr (text, "15.0bp"));
-    assert (strstr (text, "缺口"));
+    assert (strstr (text, "15.0 BP"));
+    assert (strstr (text, "有 1 处缺口，共缺失 2 条事件"));
+    assert (strstr (text, "1 笔报价"));
+    assert (!strstr (text, "Credit granted"));
+    assert (!strstr (text, "bp<"));
+    free (text);
+
+    //  English: the msgids, ¥ with million, the same BP
+    fm_i18n_set_lang ("en");
+    text = NULL;
+    file = open_memstream (&text, &size);
+    assert (file);
+    rc = fm_report_html (&report, "log<1>.db", file);
+    fclose (file);
+    assert (rc == 0);
+    if (verbose)
+        puts (text);
+    assert (strstr (text, "<html lang=\"en\">"));
+    assert (strstr (text, "<title>finmatch financing report</title>"));
+    assert (strstr (text, "<th>Bank</th><th>Offers</th><th>Declines</th>"));
+    assert (strstr (text, "<span>Credit granted</span>"));
+    assert (strstr (text, "¥5 million"));
+    assert (strstr (text, "15.0 BP"));
+    assert (strstr (text, "has 1 gap (2 events missing)"));
+    assert (strstr (text, ">1 offer<"));
+    assert (strstr (text, ">3 offers<"));
+    //  Nothing Chinese is left in English but the data
+    for (const char *p = text; *p; p++)
+        assert ((unsigned char) *p < 0xE4 || (unsigned char) *p > 0xE9);
     assert (strstr (text, "id=\"chart-offers\""));
     assert (strstr (text, "id=\"chart-grid-credit\""));
     //  Escaped, never raw
@@ -374,8 +484,18 @@ fm_report_html_test (bool verbose)
     rc = fm_report_html (&report, "empty.db", file);
     fclose (file);
     assert (rc == 0);
+    assert (strstr (text, "(no data yet)"));
+    free (text);
+    fm_i18n_set_lang ("zh");
+    text = NULL;
+    file = open_memstream (&text, &size);
+    assert (file);
+    rc = fm_report_html (&report, "empty.db", file);
+    fclose (file);
+    assert (rc == 0);
     assert (strstr (text, "暂无数据"));
     free (text);
+    fm_i18n_set_lang ("en");
     //  @end
     printf ("OK\n");
 }

@@ -51,7 +51,8 @@ set (CPACK_DEBIAN_PACKAGE_DEPENDS
      "libc6 (>= 2.34), libczmq4 (>= 4.2.1), libzmq5 (>= 4.3.4), libmsgpackc2 (>= 4.0), libsqlite3-0 (>= 3.40), libjansson4 (>= 2.14), libmicrohttpd12 (>= 0.9.75), adduser")
 set (CPACK_DEBIAN_PACKAGE_SUGGESTS "systemd, sqlite3")
 set (CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
-     ${CMAKE_SOURCE_DIR}/deploy/debian/postinst)
+     ${CMAKE_SOURCE_DIR}/deploy/debian/postinst
+     ${CMAKE_SOURCE_DIR}/deploy/debian/postrm)
 set (CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 include (CPack)
 

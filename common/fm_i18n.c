@@ -269,6 +269,17 @@ fm_i18n_gettext (const char *msgid)
 }
 
 
+const char *
+fm_i18n_ngettext (const char *singular, const char *plural, int64_t n)
+{
+    if (s_lang != FM_LANG_ZH)
+        return n == 1? singular: plural;
+    //  A plural entry's key in the .mo is "singular\0plural": strcmp on
+    //  the singular finds it, and its first form ends at its own NUL
+    return fm_i18n_gettext (singular);
+}
+
+
 //  --------------------------------------------------------------------------
 //  The language the environment asks for
 
@@ -456,6 +467,13 @@ fm_i18n_test (bool verbose)
     const char *marked = N_("By bank");
     assert (streq (marked, "By bank"));
     assert (streq (_(marked), "按银行"));
+    //  Plural entries: Chinese has one form; English picks by the count
+    assert (streq (P_("%lld event", "%lld events", 1), "%lld 条事件"));
+    assert (streq (P_("%lld event", "%lld events", 7), "%lld 条事件"));
+    fm_i18n_set_lang ("en");
+    assert (streq (P_("%lld event", "%lld events", 1), "%lld event"));
+    assert (streq (P_("%lld event", "%lld events", 0), "%lld events"));
+    fm_i18n_set_lang ("zh");
 
     //  Every translation keeps the printf conversions of its msgid, in
     //  order: a translator's slip must not become a crash

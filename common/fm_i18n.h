@@ -61,8 +61,16 @@ typedef enum {
 const char *
     fm_i18n_gettext (const char *msgid);
 
+//  The same for a text with a count: in English singular when n is 1,
+//  else plural; in Chinese the one translated form (Chinese has no
+//  plural: the catalogue's Plural-Forms is nplurals=1).  Both borrowed as
+//  above.  Mark with P_(singular, plural, n).  Cannot fail.
+const char *
+    fm_i18n_ngettext (const char *singular, const char *plural, int64_t n);
+
 #define _(text)     fm_i18n_gettext (text)
 #define N_(text)    text
+#define P_(singular, plural, n) fm_i18n_ngettext (singular, plural, n)
 
 //  Decide the language from the environment, load its catalogue, and set
 //  TZ to the default zone if unset (see above).  Call first thing in

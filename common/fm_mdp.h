@@ -38,6 +38,8 @@
 #define FM_SERVICE_REQUEST      "fm.request"    //  handled inside the broker
 #define FM_SERVICE_ACCEPT       "fm.accept"     //  handled inside the broker
 #define FM_SERVICE_STATUS       "fm.status"     //  handled inside the broker
+#define FM_SERVICE_REPLAY       "fm.replay"     //  handled inside the broker:
+                                                //  recent events (fm_replay.h)
 #define FM_SERVICE_GOV          "gov.credit"
 #define FM_SERVICE_BANK_PREFIX  "bank."         //  + bank code
 #define FM_SERVICE_MMI          "mmi.service"   //  8/MMI

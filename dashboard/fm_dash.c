@@ -13,6 +13,7 @@
 #include <time.h>
 #include "fm_dash.h"
 #include "fm_money.h"
+#include "fm_i18n.h"
 
 //  One bank's accumulators (loans counted once per loan_id)
 typedef struct {
@@ -492,27 +493,27 @@ fm_dash_report (fm_dash_t *self, fm_report_t *out)
 
 
 //  --------------------------------------------------------------------------
-//  Chinese event labels
+//  Event labels in the user's language (msgids; fm_i18n)
 
 static const struct {
     const char *type;
     const char *label;
 } s_labels [] = {
-    { "request.received",   "收到融资需求" },
-    { "request.enriched",   "政府增信画像" },
-    { "request.dispatched", "分发至银行" },
-    { "offer.made",         "银行报价" },
-    { "decline.made",       "银行婉拒" },
-    { "bank.timeout",       "银行超时" },
-    { "request.completed",  "匹配完成" },
-    { "offer.accepted",     "企业接受报价" },
-    { "loan.granted",       "放款成功" },
-    { "offer.withdrawn",    "报价撤回" },
-    { "worker.ready",       "服务上线" },
-    { "worker.expired",     "服务失联" },
-    { "input.rejected",     "拒收报文" },
-    { "reply.late",         "迟到应答" },
-    { "sla.breach",         "超出承诺时限" },
+    { "request.received",   N_("Request received") },
+    { "request.enriched",   N_("Government credit profile") },
+    { "request.dispatched", N_("Sent to banks") },
+    { "offer.made",         N_("Bank offer") },
+    { "decline.made",       N_("Bank declined") },
+    { "bank.timeout",       N_("Bank timed out") },
+    { "request.completed",  N_("Match completed") },
+    { "offer.accepted",     N_("Offer accepted") },
+    { "loan.granted",       N_("Loan granted") },
+    { "offer.withdrawn",    N_("Offer withdrawn") },
+    { "worker.ready",       N_("Service online") },
+    { "worker.expired",     N_("Service lost") },
+    { "input.rejected",     N_("Message rejected") },
+    { "reply.late",         N_("Late reply") },
+    { "sla.breach",         N_("Deadline missed") },
 };
 
 const char *
@@ -522,7 +523,7 @@ fm_dash_type_cn (const char *type)
         return "?";
     for (size_t index = 0; index < sizeof s_labels / sizeof s_labels [0]; index++)
         if (streq (s_labels [index].type, type))
-            return s_labels [index].label;
+            return _(s_labels [index].label);
     return type;
 }
 
@@ -542,7 +543,7 @@ s_set_int (json_t *object, const char *key, int64_t value)
     json_object_set_new (object, key, json_integer ((json_int_t) value));
 }
 
-//  "20.3bp", or "-" without loans
+//  "20.3 BP" (basis points, in both languages), or "-" without loans
 static void
 s_set_reduction (json_t *object, int64_t tenths, int64_t loans)
 {
@@ -550,7 +551,7 @@ s_set_reduction (json_t *object, int64_t tenths, int64_t loans)
     if (loans == 0)
         snprintf (text, sizeof text, "-");
     else
-        snprintf (text, sizeof text, "%sbp",
+        snprintf (text, sizeof text, "%s BP",
                   fm_report_tenths (tenths, number, sizeof number));
     s_set_text (object, "reduction_text", text);
 }
@@ -559,7 +560,7 @@ static void
 s_set_money (json_t *object, int64_t fen)
 {
     char text [64];
-    s_set_text (object, "credit_text", fm_money_cn (fen, text, sizeof text));
+    s_set_text (object, "credit_text", fm_i18n_money (fen, text, sizeof text));
 }
 
 static json_t *
@@ -587,7 +588,7 @@ s_event_json (const fm_event_t *event)
     s_set_text (row, "bank", *event->bank? event->bank: event->service);
     if (event->amount_fen)
         s_set_text (row, "amount_text",
-                    fm_money_cn (event->amount_fen, text, sizeof text));
+                    fm_i18n_money (event->amount_fen, text, sizeof text));
     if (event->effective_rate_bp)
         s_set_text (row, "rate_text",
                     fm_rate_pct (event->effective_rate_bp, text, sizeof text));
@@ -600,11 +601,13 @@ s_event_json (const fm_event_t *event)
         snprintf (detail, sizeof detail, "%s", event->offer_id);
     else
     if (event->type == FM_EV_REQUEST_COMPLETED)
-        snprintf (detail, sizeof detail, "状态 %u，报价 %u",
+        snprintf (detail, sizeof detail,
+                  P_("status %u, %u offer", "status %u, %u offers", event->count),
                   event->status, event->count);
     else
     if (event->type == FM_EV_REQUEST_DISPATCHED)
-        snprintf (detail, sizeof detail, "%u 家银行", event->count);
+        snprintf (detail, sizeof detail, P_("%u bank", "%u banks", event->count),
+                  event->count);
     else
     if (*event->text)
         snprintf (detail, sizeof detail, "%s", event->text);
@@ -685,10 +688,138 @@ fm_dash_json (fm_dash_t *self, const fm_report_t *db_report)
 
 
 //  --------------------------------------------------------------------------
+//  The page in the user's language.  page.html writes its texts in
+//  English between double braces; here they are listed again with N_()
+//  so that po/update.sh extracts them (xgettext does not read HTML), and
+//  the selftest checks that the two lists agree.
+
+static const char *s_page_texts [] = {
+    N_("Government-bank-enterprise financing · live monitor"),
+    N_("Jiangbei district government-bank-enterprise financing · live "
+       "monitor (party-building platform)"),
+    N_("Download report (HTML)"), N_("connecting…"),
+    N_("Financing requests"), N_("Bank offers"), N_("Offers accepted"),
+    N_("Loans granted"), N_("Credit granted"), N_("Average rate reduction"),
+    N_("Deadline misses (bank timeouts + SLA breaches)"),
+    N_("Matches completed"), N_("Offers by bank"), N_("Credit granted by grid"),
+    N_("By bank"), N_("Bank"), N_("Offers"), N_("Declines"), N_("Timeouts"),
+    N_("Accepted"), N_("Loans"), N_("Avg reduction"),
+    N_("By grid"), N_("Grid"), N_("Requests"), N_("Enterprises served"),
+    N_("Latest events"), N_("Time"), N_("Event"), N_("Request id"),
+    N_("Enterprise"), N_("Bank / service"), N_("Amount"), N_("Rate"),
+    N_("Detail"), N_("Data: "), N_("live event stream"),
+    N_("(unknown)"), N_("(no data yet)"), N_("1 offer"), N_("%s offers"),
+    N_("bank and grid tables from the event log (SQLite), "),
+    N_(", events received: %s"), N_("; warning: events missing: %s"),
+    N_("; malformed messages: %s"), N_("● live"),
+    N_("disconnected, reconnecting…"),
+};
+
+//  Append text to buf as HTML (escaped) or as a JavaScript string
+//  literal (JSON, with "</" broken so it cannot end the script element)
+static void
+s_page_put (zchunk_t *buf, const char *text, bool js)
+{
+    if (!js) {
+        for (const char *p = text; *p; p++) {
+            const char *entity = *p == '&'? "&amp;": *p == '<'? "&lt;":
+                                 *p == '>'? "&gt;": *p == '"'? "&quot;":
+                                 *p == '\''? "&#39;": NULL;
+            if (entity)
+                zchunk_extend (buf, entity, strlen (entity));
+            else
+                zchunk_extend (buf, p, 1);
+        }
+        return;
+    }
+    json_t *string = json_string (text);
+    char *literal = string? json_dumps (string, JSON_ENCODE_ANY): NULL;
+    json_decref (string);
+    for (const char *p = literal? literal: "\"\""; *p; p++) {
+        if (p [0] == '<' && p [1] == '/')
+            zchunk_extend (buf, "<\\", 2);
+        else
+            zchunk_extend (buf, p, 1);
+    }
+    free (literal);
+}
+
+char *
+fm_dash_page_render (const char *page, size_t size, size_t *size_p)
+{
+    assert (page);
+    zchunk_t *buf = zchunk_new (NULL, size + size / 2 + 1);
+    if (!buf)
+        return NULL;
+    const char *end = page + size;
+    const char *cursor = page;
+    while (cursor < end) {
+        const char *open = strstr (cursor, "{{");
+        if (!open || open >= end) {
+            zchunk_extend (buf, cursor, (size_t) (end - cursor));
+            break;
+        }
+        zchunk_extend (buf, cursor, (size_t) (open - cursor));
+        const char *close = strstr (open + 2, "}}");
+        if (!close || close >= end) {
+            zsys_error ("dashboard page: '{{' without '}}'");
+            zchunk_destroy (&buf);
+            return NULL;
+        }
+        char key [256];
+        size_t length = (size_t) (close - open - 2);
+        if (length >= sizeof key) {
+            zsys_error ("dashboard page: text too long at '%.40s'", open);
+            zchunk_destroy (&buf);
+            return NULL;
+        }
+        memcpy (key, open + 2, length);
+        key [length] = 0;
+        bool js = strncmp (key, "js:", 3) == 0;
+        const char *msgid = js? key + 3: key;
+        if (streq (key, "lang"))
+            zchunk_extend (buf, fm_i18n_lang () == FM_LANG_EN? "en": "zh-CN",
+                           fm_i18n_lang () == FM_LANG_EN? 2: 5);
+        else {
+            size_t index = 0;
+            size_t count = sizeof s_page_texts / sizeof s_page_texts [0];
+            while (index < count && !streq (s_page_texts [index], msgid))
+                index++;
+            if (index == count) {
+                //  A page text missing from s_page_texts: a bug
+                zsys_error ("dashboard page: '%s' is not in s_page_texts", msgid);
+                zchunk_destroy (&buf);
+                return NULL;
+            }
+            s_page_put (buf, _(msgid), js);
+        }
+        cursor = close + 2;
+    }
+    zchunk_extend (buf, "", 1);         //  the NUL
+    if (zchunk_size (buf) == 0) {       //  extend failed: out of memory
+        zchunk_destroy (&buf);
+        return NULL;
+    }
+    size_t text_size = zchunk_size (buf) - 1;
+    char *text = (char *) malloc (text_size + 1);
+    if (text)
+        memcpy (text, zchunk_data (buf), text_size + 1);
+    zchunk_destroy (&buf);
+    if (text && size_p)
+        *size_p = text_size;
+    return text;
+}
+
+
+//  --------------------------------------------------------------------------
 //  Selftest: the same events through fm_dash and through the recorder's
 //  log and the SQL report must give the same figures
 
 #include "fm_store.h"
+
+//  The page as compiled in (dashboard/embed.cmake)
+extern const char fm_dash_page [];
+extern const size_t fm_dash_page_size;
 
 typedef struct {
     uint64_t epoch, seq;
@@ -844,14 +975,18 @@ fm_dash_test (bool verbose)
         assert (a->avg_reduction_tenth_bp == b->avg_reduction_tenth_bp);
     }
 
-    //  The snapshot: Chinese money text, live counters, newest event first
+    //  The snapshot: Chinese money text (the default language), live
+    //  counters, newest event first
+    int lang_rc = fm_i18n_set_lang ("zh");
+    assert (lang_rc == 0);
+    assert (fm_i18n_catalogue_loaded ());
     json_t *snapshot = fm_dash_json (dash, NULL);
     assert (snapshot);
     json_t *figures = json_object_get (snapshot, "report");
     assert (streq (json_string_value (json_object_get (figures, "credit_text")),
                    "800万元"));
     assert (streq (json_string_value (json_object_get (figures, "reduction_text")),
-                   "22.5bp"));
+                   "22.5 BP"));
     json_t *live_json = json_object_get (snapshot, "live");
     assert (json_integer_value (json_object_get (live_json, "deadline_misses")) == 1);
     assert (json_integer_value (json_object_get (live_json, "completed_ok")) == 1);
@@ -870,6 +1005,67 @@ fm_dash_test (bool verbose)
 
     assert (streq (fm_dash_type_cn ("loan.granted"), "放款成功"));
     assert (streq (fm_dash_type_cn ("new.kind"), "new.kind"));
+    //  English: the same snapshot with English labels and ¥
+    fm_i18n_set_lang ("en");
+    snapshot = fm_dash_json (dash, NULL);
+    assert (snapshot);
+    figures = json_object_get (snapshot, "report");
+    assert (streq (json_string_value (json_object_get (figures, "credit_text")),
+                   "¥8 million"));
+    assert (streq (json_string_value (json_object_get (figures, "reduction_text")),
+                   "22.5 BP"));
+    newest = json_array_get (json_object_get (snapshot, "recent"), 0);
+    assert (streq (json_string_value (json_object_get (newest, "type_cn")),
+                   "Offer withdrawn"));
+    json_decref (snapshot);
+
+    //  The page in both languages: every text is in s_page_texts (else
+    //  NULL), translated, and escaped for where it stands
+    const char *langs [] = { "zh", "en" };
+    for (size_t index = 0; index < 2; index++) {
+        fm_i18n_set_lang (langs [index]);
+        size_t page_size = 0;
+        char *page = fm_dash_page_render (fm_dash_page, fm_dash_page_size,
+                                          &page_size);
+        assert (page);
+        assert (page_size == strlen (page));
+        assert (!strstr (page, "{{") && !strstr (page, "}}"));
+        if (verbose)
+            printf ("%s\n", page);
+        if (index == 0) {
+            assert (strstr (page, "<html lang=\"zh-CN\">"));
+            assert (strstr (page, "<span>授信金额</span>"));
+            assert (strstr (page, "<th>银行</th><th>报价</th>"));
+            assert (strstr (page, "政银企融资对接"));
+            assert (strstr (page, "box.textContent = \"（暂无数据）\";"));
+            assert (!strstr (page, "Credit granted"));
+        }
+        else {
+            assert (strstr (page, "<html lang=\"en\">"));
+            assert (strstr (page, "<span>Credit granted</span>"));
+            assert (strstr (page, "<th>Bank</th><th>Offers</th>"));
+            assert (strstr (page, "box.textContent = \"(no data yet)\";"));
+            //  Nothing Chinese left in the English page
+            for (const char *p = page; *p; p++)
+                assert ((unsigned char) *p < 0xE4 || (unsigned char) *p > 0xE9);
+        }
+        //  Every page text has a Chinese translation in the catalogue
+        if (index == 0)
+            for (size_t text = 0; text < sizeof s_page_texts / sizeof s_page_texts [0];
+                 text++)
+                assert (!streq (_(s_page_texts [text]), s_page_texts [text]));
+        free (page);
+    }
+    //  Escaping, and a text that is not listed
+    const char *probe = "<a title='{{Time}}'>{{js:Time}}</a>{{lang}}";
+    char *out = fm_dash_page_render (probe, strlen (probe), NULL);
+    assert (out);
+    assert (streq (out, "<a title='Time'>\"Time\"</a>en"));
+    free (out);
+    probe = "{{No such text}}";
+    assert (fm_dash_page_render (probe, strlen (probe), NULL) == NULL);
+    probe = "{{Time";
+    assert (fm_dash_page_render (probe, strlen (probe), NULL) == NULL);
     fm_dash_malformed (dash);
     assert (fm_dash_generation (dash) == ROW_COUNT + 1);
 

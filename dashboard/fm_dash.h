@@ -65,16 +65,28 @@ int
     fm_dash_report (fm_dash_t *self, fm_report_t *out);
 
 //  The page's snapshot: the report (from db_report if not NULL, borrowed,
-//  else from the stream), formatted Chinese amounts beside the integer
-//  fen, live counters and the recent events, newest first.  Returns a new
+//  else from the stream), amounts and labels formatted in the user's
+//  language (fm_i18n) beside the integer fen, live counters and the
+//  recent events, newest first.  Returns a new
 //  reference the caller owns, or NULL if out of memory.
 json_t *
     fm_dash_json (fm_dash_t *self, const fm_report_t *db_report);
 
-//  Chinese label of an event type ("offer.made" -> "银行报价"); the type
-//  name itself for a type it does not know.  Cannot fail.
+//  Label of an event type in the user's language ("offer.made" ->
+//  "银行报价" / "Bank offer"; fm_i18n); the type name itself for a type it
+//  does not know.  Borrowed; cannot fail.
 const char *
     fm_dash_type_cn (const char *type);
+
+//  The dashboard page (size bytes, dashboard/page.html) in the user's
+//  language: every English text between double braces replaced by its
+//  translation, HTML-escaped, or with a "js:" prefix by a JavaScript
+//  string literal of it; "lang" by "zh-CN" or "en".  Returns a new
+//  NUL-terminated string (caller frees) and its length in *size_p (may be
+//  NULL), or NULL if out of memory or the page has a text that is not in
+//  the catalogue's list (logged: a bug the selftest catches).
+char *
+    fm_dash_page_render (const char *page, size_t size, size_t *size_p);
 
 //  Self test
 void

@@ -43,32 +43,35 @@
 #define DB_REFRESH_MS       1000        //  --db: re-read the log this often
 #define HTTP_CONNECTIONS    64          //  one thread each
 
-//  The page, generated from page.html by embed.cmake
+//  The page, generated from page.html by embed.cmake; main renders it in
+//  the user's language once (fm_dash_page_render) into s_page
 extern const char fm_dash_page [];
 extern const size_t fm_dash_page_size;
+static char *s_page;                    //  owned by main
+static size_t s_page_size;
 
 static const fm_setting_t s_settings [] = {
     { "dashboard/events", "events", 'e', FM_SETTING_STRING,
       "tcp://127.0.0.1:7556", 0, 0,
-      "broker event endpoint (XPUB) to subscribe to" },
+      N_("broker event endpoint (XPUB) to subscribe to") },
     { "dashboard/http", "http", 0, FM_SETTING_STRING,
       "127.0.0.1:8080", 0, 0,
-      "HTTP address:port to serve on (port 0 = any free port; * = all addresses)" },
+      N_("HTTP address:port to serve on (port 0 = any free port; * = all addresses)") },
     { "dashboard/db", "db", 'd', FM_SETTING_STRING,
       "", 0, 0,
-      "recorder's SQLite log: bank and grid tables from it (default: from the stream)" },
+      N_("recorder's SQLite log: bank and grid tables from it (default: from the stream)") },
     { "dashboard/recent", "recent", 0, FM_SETTING_INT,
       "50", 1, 1000,
-      "recent events shown" },
+      N_("recent events shown") },
     { "dashboard/cert", "cert", 0, FM_SETTING_STRING, "", 0, 0,
-      "our secret certificate (finmatch keygen --role monitor)" },
+      N_("our secret certificate (finmatch keygen --role monitor)") },
     { "dashboard/broker_key", "broker-key", 0, FM_SETTING_STRING, "", 0, 0,
-      "the broker's public certificate" },
+      N_("the broker's public certificate") },
     { "dashboard/insecure", "insecure", 0, FM_SETTING_BOOL, "0", 0, 0,
-      "plain TCP, no authentication: local development only" },
+      N_("plain TCP, no authentication: local development only") },
     { "dashboard/verbose", NULL, 0, FM_SETTING_BOOL,
       "0", 0, 0,
-      "log every event and HTTP request" },
+      N_("log every event and HTTP request") },
 };
 #define SETTING_COUNT (sizeof (s_settings) / sizeof (s_settings [0]))
 
@@ -276,12 +279,12 @@ s_on_request (void *cls, struct MHD_Connection *connection, const char *url,
         return s_reply_text (connection, MHD_HTTP_BAD_REQUEST, "no body\n");
 
     if (streq (url, "/") || streq (url, "/index.html")) {
-        char *body = (char *) malloc (fm_dash_page_size);
+        char *body = (char *) malloc (s_page_size);
         if (!body)
             return MHD_NO;
-        memcpy (body, fm_dash_page, fm_dash_page_size);
+        memcpy (body, s_page, s_page_size);
         return s_reply (connection, MHD_HTTP_OK, "text/html; charset=utf-8",
-                        body, fm_dash_page_size);
+                        body, s_page_size);
     }
     if (streq (url, "/api/state")) {
         pthread_mutex_lock (&self->lock);
@@ -401,15 +404,15 @@ main (int argc, char **argv)
     assert (config);
     int rc = fm_config_parse (config, argc, argv);
     if (rc == 0 && fm_config_argc (config) > 0) {
-        fprintf (stderr, "finmatch-dashboard: unexpected argument '%s'\n",
+        fprintf (stderr, _("finmatch-dashboard: unexpected argument '%s'\n"),
                  fm_config_arg (config, 0));
         rc = -1;
     }
     struct sockaddr_in address;
     if (rc == 0
     &&  s_parse_listen (fm_config_str (config, "dashboard/http"), &address)) {
-        fprintf (stderr, "finmatch-dashboard: --http '%s' is not"
-                 " IPV4-ADDRESS:PORT\n", fm_config_str (config, "dashboard/http"));
+        fprintf (stderr, _("finmatch-dashboard: --http '%s' is not"
+                 " IPV4-ADDRESS:PORT\n"), fm_config_str (config, "dashboard/http"));
         rc = -1;
     }
     if (rc != 0) {
@@ -418,6 +421,12 @@ main (int argc, char **argv)
     }
     const char *events = fm_config_str (config, "dashboard/events");
     const char *db = fm_config_str (config, "dashboard/db");
+    //  The language is settled now (--lang, LANG...): the page follows it
+    s_page = fm_dash_page_render (fm_dash_page, fm_dash_page_size, &s_page_size);
+    if (!s_page) {
+        fm_config_destroy (&config);
+        return 1;
+    }
 
     server_t self;
     memset (&self, 0, sizeof self);
@@ -435,15 +444,17 @@ main (int argc, char **argv)
                         fm_config_str (config, "dashboard/broker_key"), &curve)) {
         fm_dash_destroy (&self.dash);
         fm_config_destroy (&config);
+        free (s_page);
         return 2;
     }
     zsock_t *sub = fm_events_subscribe_secure (events, "", curve);
     fm_curve_destroy (&curve);
     if (!sub) {
-        fprintf (stderr, "finmatch-dashboard: invalid events endpoint '%s'\n",
+        fprintf (stderr, _("finmatch-dashboard: invalid events endpoint '%s'\n"),
                  events);
         fm_dash_destroy (&self.dash);
         fm_config_destroy (&config);
+        free (s_page);
         return 2;
     }
     struct MHD_Daemon *daemon = MHD_start_daemon (
@@ -459,6 +470,7 @@ main (int argc, char **argv)
         zsock_destroy (&sub);
         fm_dash_destroy (&self.dash);
         fm_config_destroy (&config);
+        free (s_page);
         return 1;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info (
@@ -532,5 +544,6 @@ main (int argc, char **argv)
     pthread_cond_destroy (&self.changed);
     pthread_mutex_destroy (&self.lock);
     fm_config_destroy (&config);
+    free (s_page);
     return 0;
 }

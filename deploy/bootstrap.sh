@@ -28,6 +28,8 @@ PACKAGES=(build-essential cmake pkg-config libczmq-dev libzmq3-dev
 #   for CPack's .deb.  Node.js and npm only if there is no node already.
 if [[ "${FM_BOOTSTRAP_TESTS:-0}" == 1 ]]; then
     PACKAGES+=(chromium fonts-noto-cjk systemd iproute2 dpkg-dev)
+    #   clang: libFuzzer targets (tests/fuzz/run.sh; ctest fuzz_*)
+    PACKAGES+=(clang)
     if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
         PACKAGES+=(nodejs npm)
     fi

@@ -9,14 +9,17 @@
 #                    emptied at start)
 #     FM_NO_BUILD=1  skip deploy/bootstrap.sh (binaries already built)
 #
-#   What it does: builds (deploy/bootstrap.sh), picks two free loopback
-#   ports, starts the broker, the event recorder, the government credit
+#   What it does: builds (deploy/bootstrap.sh), makes a throwaway CURVE
+#   key set in $FM_RUN_DIR/keys (finmatch keygen: broker, gov, one key per
+#   bank, the recorder and an operator as monitors, one key per enterprise
+#   of the request file), picks two free loopback ports, starts the broker, the event recorder, the government credit
 #   service, every bank in deploy/banks/ (two processes for CQRCB), waits
 #   until all have registered, submits deploy/scenarios/demo-requests.csv,
 #   accepts the best loan offer of several requests, prints the report from
 #   the SQLite log, then stops every process it started.  It never leaves a
 #   process behind: an EXIT trap stops them (SIGTERM, a bounded wait, then
 #   SIGKILL) whether the demo succeeds, fails or is interrupted.
+#   Everything runs SECURED: no process is started with --insecure.
 
 set -euo pipefail
 
@@ -177,11 +180,55 @@ echo "binaries: $bin"
 
 rm -rf "$run"
 mkdir -p "$run"
-#   The demo submits requests for many enterprises from one CSV and waits
-#   with fm-wait-ready, which has no key: it runs with --insecure (every
-#   process logs a loud warning).  A secured deployment: proto/SPEC.md
-#   "Security" and tests/security.sh.
-insecure=--insecure
+
+#   --------------------------------------------------------------------------
+heading "密钥 / Throwaway CURVE keys"
+#   keys/certs: the PUBLIC certificate of every peer, the broker's --certs
+#   directory (it reads roles and identities from their metadata).  The
+#   secrets stay outside it: keys/private (mode 0600 files) for the
+#   daemons, keys/enterprises/<code>.cert(_secret) for the client's
+#   --cert-dir.  proto/SPEC.md section 15 says who may do what.
+keys=$run/keys
+mkdir -p "$keys/certs" "$keys/private" "$keys/enterprises"
+chmod 700 "$keys"
+#   keygen NAME DIR ARGS...: DIR/NAME (+ _secret), public copy in certs/
+keygen () {
+    local name=$1 dir=$2
+    shift 2
+    "$bin/finmatch" keygen "$@" --out "$dir/$name" >/dev/null \
+        || die "finmatch keygen $* failed"
+    cp "$dir/$name" "$keys/certs/$name"
+}
+"$bin/finmatch" keygen --role broker --name finmatch-broker --out "$keys/broker" >/dev/null \
+    || die "finmatch keygen --role broker failed"
+keygen gov "$keys/private" --role gov --name 江北区政府
+keygen recorder "$keys/private" --role monitor --name finmatch-recorder
+keygen operator "$keys/private" --role monitor --name demo-operator
+n_bank=0
+for cfg in "$here"/banks/*.cfg; do
+    code=$(awk '/^bank/ { b = 1; next } /^[^ \t#]/ { b = 0 }
+                b && $1 == "code" { print $3; exit }' "$cfg")
+    [ -n "$code" ] || die "$cfg: no bank/code"
+    keygen "bank-$code" "$keys/private" --role bank --bank "$code"
+    n_bank=$(( n_bank + 1 ))
+done
+#   One key per enterprise of the request file: an enterprise key may
+#   submit and accept only for its own enterprise
+enterprises=$(awk -F, '/^(#|$)/ { next }
+                       !col { for (i = 1; i <= NF; i++) if ($i == "enterprise") col = i; next }
+                       { print $col }' "$root/$requests" | sort -u)
+n_ent=0
+for code in $enterprises; do
+    keygen "$code.cert" "$keys/enterprises" --role enterprise --enterprise "$code"
+    n_ent=$(( n_ent + 1 ))
+done
+echo "  broker, gov, recorder + operator (monitor), $n_bank banks, $n_ent enterprises"
+echo "  public certificates (broker --certs): $keys/certs ($(ls "$keys/certs" | wc -l) files)"
+#   What every secured client or worker gives: its own secret, the broker's
+#   public certificate.  key_args NAME sets the array KA.
+key_args () {
+    KA=(--cert "$keys/private/$1_secret" --broker-key "$keys/broker")
+}
 
 #   --------------------------------------------------------------------------
 heading "启动服务 / Starting services"
@@ -193,7 +240,7 @@ for (( try = 7555; try < 7655; try += 2 )); do
     if s_listening $try || s_listening $(( try + 1 )); then
         continue
     fi
-    start broker "$bin/finmatch-broker" $insecure \
+    start broker "$bin/finmatch-broker" --cert "$keys/broker" --certs "$keys/certs" \
         --endpoint "tcp://127.0.0.1:$try" --events "tcp://127.0.0.1:$(( try + 1 ))"
     for (( n = 0; n < 50; n++ )); do
         s_gone "${pids[-1]}" && break
@@ -212,7 +259,8 @@ broker_ep=tcp://127.0.0.1:$port
 events_ep=tcp://127.0.0.1:$(( port + 1 ))
 printf '  %-22s %s (router)  %s (events)\n' "finmatch-broker" "$broker_ep" "$events_ep"
 
-start recorder "$bin/finmatch-recorder" $insecure --events "$events_ep" --db "$db"
+key_args recorder
+start recorder "$bin/finmatch-recorder" "${KA[@]}" --events "$events_ep" --db "$db"
 printf '  %-22s %s\n' "finmatch-recorder" "$db"
 #   A subscriber misses what is published before it has connected (the
 #   recorder would log a gap): let it connect before any worker registers.
@@ -224,7 +272,8 @@ for (( n = 0; n < 100; n++ )); do
     sleep 0.05
 done
 s_connected $(( port + 1 )) || die "the recorder did not connect to $events_ep (see $run/recorder.log)"
-start gov "$bin/finmatch-gov" $insecure -c "$here/gov.cfg" --endpoint "$broker_ep"
+key_args gov
+start gov "$bin/finmatch-gov" "${KA[@]}" -c "$here/gov.cfg" --endpoint "$broker_ep"
 printf '  %-22s %s\n' "finmatch-gov" "gov.credit <- deploy/gov.cfg"
 
 services=(gov.credit)
@@ -234,25 +283,32 @@ for cfg in "$here"/banks/*.cfg; do
                 b && $1 == "code" { print $3; exit }' "$cfg")
     [ -n "$code" ] || die "$cfg: no bank/code"
     services+=("bank.$code")
-    start "bank-$name" "$bin/finmatch-bank" $insecure -c "$cfg" --endpoint "$broker_ep"
+    key_args "bank-$code"
+    start "bank-$name" "$bin/finmatch-bank" "${KA[@]}" -c "$cfg" --endpoint "$broker_ep"
     printf '  %-22s %s\n' "finmatch-bank" "bank.$code <- deploy/banks/$name.cfg"
     if [ "$code" = CQRCB ]; then
         #   A second process for the same bank: the broker spreads its
         #   requests over both workers
-        start "bank-$name-2" "$bin/finmatch-bank" $insecure -c "$cfg" --endpoint "$broker_ep"
+        start "bank-$name-2" "$bin/finmatch-bank" "${KA[@]}" -c "$cfg" --endpoint "$broker_ep"
         printf '  %-22s %s\n' "finmatch-bank" "bank.$code <- deploy/banks/$name.cfg (second worker)"
     fi
 done
 
-if ! "$bin/fm-wait-ready" --quiet --broker "$broker_ep" --timeout $READY_TIMEOUT_MS "${services[@]}"; then
+key_args operator
+if ! "$bin/fm-wait-ready" "${KA[@]}" --quiet --broker "$broker_ep" --timeout $READY_TIMEOUT_MS "${services[@]}"; then
     check_alive
     die "services did not register within ${READY_TIMEOUT_MS} ms (logs in $run)"
 fi
 check_alive
 echo "  all ${#services[@]} services registered: ${services[*]}"
 
+#   The client acts for each enterprise with that enterprise's own key:
+#   request --file opens one connection per enterprise of the file, accept
+#   uses the accepting enterprise's key (--cert-dir).  report reads the
+#   SQLite file only and needs no key.
 fm () {
-    "$bin/finmatch" $insecure --broker "$broker_ep" --events "$events_ep" "$@"
+    "$bin/finmatch" --broker "$broker_ep" --events "$events_ep" \
+        --cert-dir "$keys/enterprises" --broker-key "$keys/broker" "$@"
 }
 
 #   --------------------------------------------------------------------------

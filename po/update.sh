@@ -6,7 +6,8 @@
 #                                  #   Chinese translation (ctest i18n_po)
 #
 #   Texts are marked in C with _("...") where printed and N_("...") in
-#   static tables (common/fm_i18n.h).  After an update, translate the new
+#   static tables, P_("one", "many", n) with a count (common/fm_i18n.h).
+#   After an update, translate the new
 #   entries (empty msgstr, or marked "fuzzy") in po/zh_CN.po; the build
 #   compiles it with msgfmt.
 set -euo pipefail
@@ -15,7 +16,7 @@ cd "$ROOT"
 
 SOURCES=$(find common proto broker workers client dashboard -name '*.c' | LC_ALL=C sort)
 extract () {
-    xgettext --language=C --from-code=UTF-8 --keyword=_ --keyword=N_ \
+    xgettext --language=C --from-code=UTF-8 --keyword=_ --keyword=N_ --keyword=P_:1,2 \
         --add-comments=TRANSLATORS: --package-name=finmatch \
         --msgid-bugs-address=finmatch --sort-by-file --output="$1" $SOURCES
 }

@@ -153,7 +153,7 @@ struct _desc_t {
 #define COUNT(T_, m)    .count_offset = offsetof (T_, m), .count_size = MEMBER_SIZE (T_, m)
 #define ROWS(a)         a, sizeof (a) / sizeof (a [0])
 
-static rule_fn s_profile_rule, s_confirmation_rule, s_msg_rule;
+static rule_fn s_profile_rule, s_offer_rule, s_confirmation_rule, s_msg_rule;
 
 static const field_t s_lever_fields [] = {
     { .key = "code", .kind = FK_STR, AT (fm_lever_t, code), .required = ALL },
@@ -211,9 +211,15 @@ static const field_t s_offer_fields [] = {
       .flags = F_SIGNED, .lo = 0, .hi = INT64_MAX },
     { .key = "without_credit_data", .kind = FK_BOOL,
       AT (fm_offer_t, without_credit_data) },
+    { .key = "risk_gov_pct", .kind = FK_INT, AT (fm_offer_t, risk_gov_pct),
+      .lo = 0, .hi = 100 },
+    { .key = "risk_bank_pct", .kind = FK_INT, AT (fm_offer_t, risk_bank_pct),
+      .lo = 0, .hi = 100 },
+    { .key = "risk_guarantor_pct", .kind = FK_INT, AT (fm_offer_t, risk_guarantor_pct),
+      .lo = 0, .hi = 100 },
 };
 static const desc_t s_offer_desc = {
-    "offer", ROWS (s_offer_fields), sizeof (fm_offer_t), false, NULL
+    "offer", ROWS (s_offer_fields), sizeof (fm_offer_t), false, s_offer_rule
 };
 
 static const field_t s_request_fields [] = {
@@ -256,6 +262,8 @@ static const field_t s_profile_fields [] = {
     { .key = "levers", .kind = FK_LIST, AT (fm_profile_t, levers),
       COUNT (fm_profile_t, lever_count), .lo = 0, .hi = FM_MAX_LEVERS,
       .sub = &s_lever_desc },
+    { .key = "town", .kind = FK_STR, AT (fm_profile_t, town) },
+    { .key = "warnings", .kind = FK_STR, AT (fm_profile_t, warnings) },
 };
 static const desc_t s_profile_desc = {
     "profile", ROWS (s_profile_fields), sizeof (fm_profile_t), false, s_profile_rule
@@ -305,6 +313,13 @@ static const field_t s_msg_fields [] = {
       .types = T (CREDIT_QUERY) },
     { .key = "consent", .kind = FK_BITS, AT (fm_msg_t, request.consent),
       .names = s_consent_names, .types = T (CREDIT_QUERY) },
+    //  Issue 3: the government checks the officer against the grid and
+    //  caps its interest subsidy by the amount asked
+    { .key = "submitted_by", .kind = FK_STR, AT (fm_msg_t, request.submitted_by),
+      .types = T (CREDIT_QUERY) },
+    { .key = "amount_fen", .kind = FK_INT, AT (fm_msg_t, request.amount_fen),
+      .flags = F_SIGNED | F_ZERO_OK, .lo = 1, .hi = FM_MAX_AMOUNT_FEN,
+      .types = T (CREDIT_QUERY) },
     { .key = "profile", .kind = FK_REC, AT (fm_msg_t, profile), .sub = &s_profile_desc,
       .types = T (PROFILE) | T (BANK_QUERY), .required = T (PROFILE) | T (BANK_QUERY) },
     { .key = "bank", .kind = FK_STR, AT (fm_msg_t, bank), .flags = F_BANK,
@@ -393,6 +408,7 @@ static const field_t s_ready_fields [] = {
       .lo = 1, .hi = 1024 },
     { .key = "heartbeat_ms", .kind = FK_INT, AT (fm_ready_opts_t, heartbeat_ms),
       .lo = 100, .hi = 60000, .flags = F_ZERO_OK },
+    { .key = "towns", .kind = FK_STR, AT (fm_ready_opts_t, towns) },
 };
 static const desc_t s_ready_desc = {
     "ready", ROWS (s_ready_fields), sizeof (fm_ready_opts_t), true, NULL
@@ -681,6 +697,22 @@ s_profile_rule (const void *base, uint32_t tbit, const char *path, fm_error_t *e
         s_path (field_path, sizeof (field_path), path, "social_insurance_months");
         return s_fail (err, FM_STATUS_BAD_REQUEST, field_path,
                        "set but \"social_insurance\" not shared");
+    }
+    return 0;
+}
+
+//  Offer: the risk shares are all zero (no scheme) or sum to 100
+static int
+s_offer_rule (const void *base, uint32_t tbit, const char *path, fm_error_t *err)
+{
+    (void) tbit;
+    const fm_offer_t *offer = (const fm_offer_t *) base;
+    int sum = offer->risk_gov_pct + offer->risk_bank_pct + offer->risk_guarantor_pct;
+    if (sum != 0 && sum != 100) {
+        char field_path [FM_TEXT_SIZE];
+        s_path (field_path, sizeof (field_path), path, "risk_gov_pct");
+        return s_fail (err, FM_STATUS_BAD_REQUEST, field_path,
+                       "risk shares must sum to 100 (or all be 0)");
     }
     return 0;
 }
@@ -1649,9 +1681,9 @@ fm_ready_opts_decode (const byte *data, size_t size, fm_ready_opts_t *opts,
     fm_error_t local;
     if (!err)
         err = &local;
-    //  Absent keys: capacity 1, heartbeat 0 = "not announced"
+    //  Absent keys: capacity 1, heartbeat 0 = "not announced", no towns
+    memset (opts, 0, sizeof (*opts));
     opts->capacity = 1;
-    opts->heartbeat_ms = 0;
     msgpack_unpacked result;
     if (s_unpack_body (data, size, &result, NULL, NULL, err))
         return -1;
@@ -1659,8 +1691,8 @@ fm_ready_opts_decode (const byte *data, size_t size, fm_ready_opts_t *opts,
           || s_check (&s_ready_desc, opts, ALL, "", err)? -1: 0;
     msgpack_unpacked_destroy (&result);
     if (rc) {
+        memset (opts, 0, sizeof (*opts));
         opts->capacity = 1;
-        opts->heartbeat_ms = 0;
     }
     return rc;
 }
@@ -1761,6 +1793,7 @@ fm_reason_name (uint16_t code)
         case FM_REASON_KIND_NOT_WANTED:      return "KIND_NOT_WANTED";
         case FM_REASON_RENEWAL_NOT_OFFERED:  return "RENEWAL_NOT_OFFERED";
         case FM_REASON_NO_PRODUCTS:          return "NO_PRODUCTS";
+        case FM_REASON_RISK_WARNING:         return "RISK_WARNING";
     }
     return "UNKNOWN";
 }
@@ -1912,6 +1945,12 @@ s_test_msg (fm_msg_type_t type, size_t max_items)
         msg->decline_count = 1;
     if (type == FM_MSG_GRANT_QUERY)
         msg->offer_count = 1;
+    //  s_offer_rule: risk shares sum to 100
+    for (size_t index = 0; index < msg->offer_count; index++) {
+        msg->offers [index].risk_gov_pct = 30;
+        msg->offers [index].risk_bank_pct = 20;
+        msg->offers [index].risk_guarantor_pct = 50;
+    }
     return msg;
 }
 
@@ -2667,13 +2706,22 @@ static void
 s_test_ready (void)
 {
     fm_error_t err = { 0, "" };
-    fm_ready_opts_t opts = { 32, 2500 }, copy;
+    fm_ready_opts_t opts = { 32, 2500, "" }, copy;
     zframe_t *frame = fm_ready_opts_encode (&opts);
     assert (frame);
     assert (fm_ready_opts_decode (zframe_data (frame), zframe_size (frame), &copy, &err) == 0);
     assert (copy.capacity == 32 && copy.heartbeat_ms == 2500);
+    assert (copy.towns [0] == 0);           //  absent: no pairing
     s_test_prefixes (zframe_data (frame), zframe_size (frame), s_test_decode_ready);
     zframe_destroy (&frame);
+    //  A bank announces the towns it is paired with (三网融合)
+    strcpy (opts.towns, "GYQ,JBZ");
+    frame = fm_ready_opts_encode (&opts);
+    assert (frame);
+    assert (fm_ready_opts_decode (zframe_data (frame), zframe_size (frame), &copy, &err) == 0);
+    assert (streq (copy.towns, "GYQ,JBZ") && copy.capacity == 32);
+    zframe_destroy (&frame);
+    opts.towns [0] = 0;
     opts.heartbeat_ms = 0;                  //  not announced: key left out
     frame = fm_ready_opts_encode (&opts);
     assert (frame && zframe_size (frame) == 14);
@@ -2733,7 +2781,7 @@ s_test_names (void)
     assert (streq (fm_kind_name (FM_KIND_COUNT), "?"));
     assert (streq (fm_collateral_name ((fm_collateral_t) 99), "?"));
     assert (streq (fm_collateral_name (FM_COLLATERAL_RECEIVABLES), "receivables"));
-    for (uint16_t code = FM_REASON_AMOUNT_BELOW_MIN; code <= FM_REASON_NO_PRODUCTS; code++)
+    for (uint16_t code = FM_REASON_AMOUNT_BELOW_MIN; code <= FM_REASON_RISK_WARNING; code++)
         assert (!streq (fm_reason_name (code), "UNKNOWN"));
     assert (streq (fm_reason_name (FM_REASON_AMOUNT_ABOVE_MAX), "AMOUNT_ABOVE_MAX"));
     assert (streq (fm_reason_name (100), "UNKNOWN"));

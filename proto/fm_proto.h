@@ -163,6 +163,10 @@ typedef struct {
     uint16_t social_insurance_months;   //  0 if not shared
     fm_lever_t levers [FM_MAX_LEVERS];  //  policy levers earned
     uint8_t lever_count;
+    char town [FM_CODE_SIZE];           //  town code of the request's grid
+                                        //  (三网融合 pairing), "" = unknown
+    char warnings [FM_TEXT_SIZE];       //  risk warnings on the enterprise
+                                        //  or its grid, "; "-joined, "" = none
 } fm_profile_t;
 
 //  One reason a product was declined.  Codes are listed in SPEC.md.
@@ -186,6 +190,8 @@ typedef struct {
 #define FM_REASON_KIND_NOT_WANTED       109     //  enterprise asked for other kinds
 #define FM_REASON_RENEWAL_NOT_OFFERED   110
 #define FM_REASON_NO_PRODUCTS           111     //  bank has no product at all
+#define FM_REASON_RISK_WARNING          112     //  a risk warning is raised on the
+                                                //  enterprise or its grid
 
 //  A bank's decline of a request: every failing reason of every product
 typedef struct {
@@ -210,6 +216,12 @@ typedef struct {
     int32_t effective_rate_bp;          //  base minus applied levers, >= floor
     int64_t valid_until_us;             //  offer validity, UTC µs
     bool without_credit_data;           //  priced with no consented credit data
+    //  Guarantee risk sharing (政银担): shares of a default borne by the
+    //  government, the lending bank and the guarantor, percent; all 0 =
+    //  no scheme, else they sum to 100 (Chongqing: 30/20/50)
+    uint8_t risk_gov_pct;
+    uint8_t risk_bank_pct;
+    uint8_t risk_guarantor_pct;
 } fm_offer_t;
 
 //  A bank's confirmation (or withdrawal) of an accepted offer
@@ -437,12 +449,15 @@ const char *fm_status_name (uint16_t status);
 //  ---------------------------------------------------------------------
 //  READY options: finmatch's extension to 7/MDP READY.  A worker MAY send
 //  a third frame after the service name, one msgpack map
-//  {"v":1, "capacity":N, "heartbeat_ms":M}.  A plain 7/MDP worker sends
+//  {"v":1, "capacity":N, "heartbeat_ms":M, "towns":"GYQ,JBZ"}.  A plain 7/MDP worker sends
 //  none and is treated as capacity 1 with the broker's own heartbeat.
 typedef struct {
     uint32_t capacity;                  //  requests it may hold at once, 1..1024
     uint32_t heartbeat_ms;              //  its heartbeat interval, 100..60000;
                                         //  0 = not announced (key absent)
+    char towns [FM_TEXT_SIZE];          //  bank workers: town codes it is
+                                        //  paired with, comma-separated;
+                                        //  "" = none (key absent)
 } fm_ready_opts_t;
 
 //  Encode READY options (heartbeat_ms 0 is left out).  Returns a new

@@ -8,6 +8,8 @@
 #   tests/dashboard/browser_test.js with playwright-core driving Debian's
 #   /usr/bin/chromium: page loads, a request submitted during the test is
 #   on the page within 1 s, OUT_DIR/dashboard.png and report.png written.
+#   Before that, without the browser, a second dashboard with --lang en
+#   serves the English page and report (labels checked with curl).
 #   playwright-core comes from npm into a cache directory
 #   ($FM_NODE_CACHE, default ~/.cache/finmatch-node) once.
 #   Exit 0 pass, 1 fail, 77 skipped (no chromium or node: install them
@@ -69,23 +71,60 @@ done
 EP=tcp://127.0.0.1:$BROKER
 EVENTS=tcp://127.0.0.1:$((BROKER + 1))
 
-"$BIN/finmatch-dashboard" --insecure --events "$EVENTS" --http 127.0.0.1:0 \
-    >"$TMP/dash.out" 2>"$TMP/dash.log" &
-PIDS+=($!)
-URL=
-for _ in $(seq 100); do
-    URL=$(head -n 1 "$TMP/dash.out" 2>/dev/null)
-    [ -n "$URL" ] && break
-    sleep 0.05
+#   start_dashboard NAME ARGS...: a dashboard on a free port; its URL in
+#   $URL (the browser test reads the Chinese page: --lang zh whatever the
+#   caller's LANG)
+start_dashboard () {
+    local name=$1
+    shift
+    "$BIN/finmatch-dashboard" --insecure --events "$EVENTS" --http 127.0.0.1:0 "$@" \
+        >"$TMP/$name.out" 2>"$TMP/$name.log" &
+    PIDS+=($!)
+    URL=
+    for _ in $(seq 100); do
+        URL=$(head -n 1 "$TMP/$name.out" 2>/dev/null)
+        [ -n "$URL" ] && break
+        sleep 0.05
+    done
+    [ -n "$URL" ] || { echo "FAIL: the dashboard printed no URL"; cat "$TMP/$name.log"; exit 1; }
+}
+
+#   http_get URL: the body of a GET (HTTP/1.0 over bash's /dev/tcp: no
+#   extra package needed); exit status 1 unless 200
+http_get () {
+    local rest=${1#http://} hostport path
+    hostport=${rest%%/*}
+    path=/${rest#*/}
+    exec 3<>"/dev/tcp/${hostport%:*}/${hostport#*:}" || return 1
+    printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$path" "$hostport" >&3
+    local response
+    response=$(timeout 10 cat <&3)
+    exec 3<&-
+    case "$response" in "HTTP/1."?" 200"*) ;; *) return 1 ;; esac
+    printf '%s\n' "${response#*$'\r\n\r\n'}"
+}
+
+#   The page in English (--lang en): labels from the catalogue's msgids
+start_dashboard dash-en --lang en
+http_get "$URL" >"$TMP/page-en.html" || { echo "FAIL: GET $URL (--lang en)"; exit 1; }
+for label in '<html lang="en">' '<span>Credit granted</span>' '<th>Bank</th>'; do
+    grep -qF "$label" "$TMP/page-en.html" || { echo "FAIL: English page lacks $label"; exit 1; }
 done
-[ -n "$URL" ] || { echo "FAIL: the dashboard printed no URL"; cat "$TMP/dash.log"; exit 1; }
+if grep -q '{{' "$TMP/page-en.html"; then echo "FAIL: untranslated marker"; exit 1; fi
+http_get "${URL}report.html" | grep -qF '<th>Avg reduction</th>' \
+    || { echo "FAIL: English report.html"; exit 1; }
+echo "English page: OK"
+
+start_dashboard dash --lang zh
+grep -qF '<span>授信金额</span>' <(http_get "$URL") \
+    || { echo "FAIL: Chinese page lacks 授信金额"; exit 1; }
 echo "dashboard: $URL (events $EVENTS)"
 
 "$BIN/finmatch-gov" --insecure -c "$SRC/deploy/gov.cfg" --endpoint "$EP" >"$TMP/gov.log" 2>&1 &
 PIDS+=($!)
 "$BIN/finmatch-bank" --insecure -c "$SRC/deploy/banks/cqrcb.cfg" --endpoint "$EP" >"$TMP/bank.log" 2>&1 &
 PIDS+=($!)
-"$BIN/fm-wait-ready" --quiet --broker "$EP" --timeout 20000 gov.credit bank.CQRCB \
+"$BIN/fm-wait-ready" --insecure --quiet --broker "$EP" --timeout 20000 gov.credit bank.CQRCB \
     || { echo "FAIL: services did not register"; tail "$TMP"/*.log; exit 1; }
 
 #   A registered enterprise with tax grade A (CQRCB offers it a loan)

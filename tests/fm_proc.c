@@ -24,7 +24,8 @@
 #include <sys/wait.h>
 #include <arpa/inet.h>
 
-#define MAX_PROCS       32              //  tracked at once per test
+#define MAX_PROCS       64              //  tracked at once per test (the
+                                        //  bench runs all 33 institutions)
 #define LOG_TAIL        3000            //  bytes of log shown on failure
 
 struct _fm_proc_t {

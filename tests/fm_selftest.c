@@ -20,11 +20,13 @@
 #include "fm_broker.h"
 #include "fm_auth.h"
 #include "fm_rank.h"
+#include "fm_replay.h"
 #include "fm_worker.h"
 #include "fm_bank.h"
 #include "fm_registry.h"
 #include "fm_store.h"
 #include "fm_report.h"
+#include "fm_print.h"
 
 typedef struct {
     const char *name;
@@ -43,6 +45,7 @@ static const selftest_t s_tests [] = {
     { "fm_client",   fm_client_test },
     { "fm_curve",    fm_curve_test },
     { "fm_rank",     fm_rank_test },
+    { "fm_replay",   fm_replay_test },
     { "fm_broker",   fm_broker_test },
     { "fm_auth",     fm_auth_test },
     { "fm_worker",   fm_worker_test },
@@ -50,6 +53,7 @@ static const selftest_t s_tests [] = {
     { "fm_registry", fm_registry_test },
     { "fm_store",    fm_store_test },
     { "fm_report",   fm_report_test },
+    { "fm_print",    fm_print_test },
 };
 #define TEST_COUNT (sizeof (s_tests) / sizeof (s_tests [0]))
 

@@ -38,8 +38,35 @@ run "$BIN/finmatch-broker" --cert "$TMP/broker"
 [ $RC -eq 2 ] && grep -q -- "--certs" "$TMP/err" || fail "broker without --certs: exit $RC"
 run "$BIN/finmatch-bank" -c "$SRC/tests/data/system/bank_cqrcb.cfg"
 [ $RC -eq 2 ] && grep -q -- "--cert" "$TMP/err" || fail "bank without a key: exit $RC"
-run "$BIN/finmatch" request --enterprise 91500000000000000X --amount 100万 --term 12
+ENT=915000000000000005            #   a valid credit code
+run "$BIN/finmatch" request --enterprise $ENT --amount 100万 --term 12
 [ $RC -eq 2 ] && grep -q -- "--cert" "$TMP/err" || fail "client without a key: exit $RC"
+run "$BIN/fm-wait-ready" --timeout 100 gov.credit
+[ $RC -eq 2 ] && grep -q -- "--cert" "$TMP/err" || fail "fm-wait-ready without a key: exit $RC"
+
+#   Keys are loaded at connect time: usage errors stay usage errors, and
+#   commands that read local files need no key
+run "$BIN/finmatch" --lang en request --no-such-flag
+[ $RC -eq 2 ] && grep -q -- "--no-such-flag" "$TMP/err" && ! grep -q "certificate" "$TMP/err" \
+    || fail "request --no-such-flag: exit $RC, not reported as the unknown flag"
+run "$BIN/finmatch" --lang en report --db "$TMP/none.db"
+[ $RC -eq 2 ] && grep -q "none.db" "$TMP/err" && ! grep -q "certificate" "$TMP/err" \
+    || fail "report --db asked for a key (exit $RC)"
+run "$BIN/finmatch" --lang en status 0123456789abcdef --db "$TMP/none.db"
+[ $RC -eq 2 ] && grep -q "none.db" "$TMP/err" && ! grep -q "certificate" "$TMP/err" \
+    || fail "status --db asked for a key (exit $RC)"
+#   --cert-dir: the enterprise's own key, DIR/<code>.cert, must exist
+mkdir "$TMP/ents"
+run "$BIN/finmatch" --lang en --cert-dir "$TMP/ents" --broker-key "$TMP/broker" \
+    request --enterprise $ENT --amount 100万 --term 12
+[ $RC -eq 2 ] && grep -q "no key for enterprise $ENT" "$TMP/err" \
+    || fail "request --cert-dir without the enterprise's key: exit $RC"
+run "$BIN/finmatch" keygen --role enterprise --enterprise $ENT --out "$TMP/ents/$ENT.cert"
+[ $RC -eq 0 ] || fail "keygen enterprise exited $RC"
+#   With the key, it gets as far as the broker (none here: exit 3)
+run "$BIN/finmatch" --lang en --timeout 200 --broker-key "$TMP/broker" \
+    accept 0123456789abcdef A/B --enterprise $ENT --cert-dir "$TMP/ents"
+[ $RC -eq 3 ] || fail "accept --cert-dir with the key: exit $RC, want 3 (no broker)"
 run "$BIN/finmatch-recorder" --db "$TMP/events.db"
 [ $RC -eq 2 ] && grep -q -- "--cert" "$TMP/err" || fail "recorder without a key: exit $RC"
 
@@ -55,8 +82,8 @@ run "$BIN/finmatch-broker" --cert "$TMP/broker" --certs "$TMP/certs"
 
 #   --insecure says so, loudly
 chmod 600 "$TMP/cqrcb_secret"
-run "$BIN/finmatch" --insecure --timeout 1 accept 0123456789abcdef A/B --enterprise 91500000000000000X
+run "$BIN/finmatch" --insecure --timeout 1 accept 0123456789abcdef A/B --enterprise $ENT
 grep -q "NO ENCRYPTION" "$TMP/err" || fail "--insecure gave no warning"
 
-[ $FAILED -eq 0 ] && echo "OK: keygen, refusals without a key and with a readable key, --insecure warning"
+[ $FAILED -eq 0 ] && echo "OK: keygen, refusals without a key and with a readable key, keys at connect time, --cert-dir, --insecure warning"
 exit $FAILED

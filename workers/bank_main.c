@@ -50,6 +50,8 @@ static const fm_setting_t s_settings [] = {
       0, 0, N_("5-year LPR in bp, terms > 60 months (required)") },
     { "bank/offer_valid_days", NULL, 0, FM_SETTING_STRING, "7",
       0, 0, N_("days an offer may be accepted, 1..365") },
+    { "bank/towns", NULL, 0, FM_SETTING_STRING, "",
+      0, 0, N_("town codes this institution is paired with, comma list (announced in READY)") },
 };
 #define SETTING_COUNT (sizeof (s_settings) / sizeof (s_settings [0]))
 
@@ -168,6 +170,9 @@ main (int argc, char **argv)
         return 2;
     }
     fm_worker_set_verbose (worker, fm_config_bool (config, "bank/verbose"));
+    //  三网融合: the broker asks us first for requests from these towns
+    if (*fm_bank_towns (bank))
+        fm_worker_set_towns (worker, fm_bank_towns (bank));
     zsys_info ("finmatch-bank %s: serving %s (%s) from %s, %zu products, broker %s",
                FM_VERSION, service, fm_bank_name (bank), file,
                fm_bank_product_count (bank), endpoint);

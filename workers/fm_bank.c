@@ -56,6 +56,9 @@ typedef struct {
     int32_t spread_bp;              //  may be negative
     int32_t floor_bp;
     zlist_t *levers;                //  owned strings; NULL = all
+    uint8_t risk_share [3];         //  government, bank, guarantor %;
+                                    //  all 0 = no risk-sharing scheme
+    bool decline_on_warning;        //  decline (112) under a risk warning
 } s_product_t;
 
 struct _fm_bank_t {
@@ -64,6 +67,8 @@ struct _fm_bank_t {
     int32_t lpr_1y_bp;
     int32_t lpr_5y_bp;
     int32_t offer_valid_days;
+    char towns [FM_TEXT_SIZE];      //  paired town codes (三网融合), comma
+                                    //  list; "" = not paired
     s_product_t *products;          //  owned array, file order
     size_t product_count;
 };
@@ -71,13 +76,13 @@ struct _fm_bank_t {
 //  Keys we accept; bank_main's worker settings live in the same section
 static const char *s_bank_keys [] = {
     "code", "name", "lpr_1y_bp", "lpr_5y_bp", "offer_valid_days",
-    "endpoint", "capacity", "heartbeat_ms", "liveness", "verbose", NULL
+    "endpoint", "capacity", "heartbeat_ms", "liveness", "verbose", "towns", NULL
 };
 static const char *s_product_keys [] = {
     "name", "kind", "min_amount_yuan", "max_amount_yuan", "partial",
     "min_term_months", "max_term_months", "industries", "grids",
     "min_tax_grade", "collateral", "renewal", "needs_credit_data",
-    "spread_bp", "floor_bp", "levers", NULL
+    "spread_bp", "floor_bp", "levers", "risk_share", "on_warning", NULL
 };
 
 //  Error reporting context for the loader
@@ -443,6 +448,30 @@ s_product_load (fm_bank_t *bank, s_product_t *product, zconfig_t *section,
         return -1;
     product->floor_bp = (int32_t) value;
 
+    //  risk_share = government,bank,guarantor percent, summing to 100
+    text = s_value (section, "risk_share");
+    snprintf (path, sizeof path, "%s/risk_share", prefix);
+    if (text) {
+        unsigned gov, bank_pct, guarantor;
+        char extra;
+        if (sscanf (text, "%u,%u,%u%c", &gov, &bank_pct, &guarantor, &extra) != 3
+        ||  gov + bank_pct + guarantor != 100)
+            return s_fail (ctx, path, "'%s' is not government,bank,guarantor "
+                           "percent summing to 100", text);
+        product->risk_share [0] = (uint8_t) gov;
+        product->risk_share [1] = (uint8_t) bank_pct;
+        product->risk_share [2] = (uint8_t) guarantor;
+    }
+    text = s_value (section, "on_warning");
+    snprintf (path, sizeof path, "%s/on_warning", prefix);
+    if (!text || streq (text, "ignore"))
+        product->decline_on_warning = false;
+    else
+    if (streq (text, "decline"))
+        product->decline_on_warning = true;
+    else
+        return s_fail (ctx, path, "'%s' is not ignore or decline", text);
+
     //  The base rate for every term the product serves must be a valid
     //  rate, and the floor may not lie above it
     int32_t lowest_base = FM_MAX_RATE_BP;
@@ -525,6 +554,29 @@ fm_bank_load (zconfig_t *root, const char *source, char *err, size_t size)
     if (s_get_int (&ctx, section, "bank", "offer_valid_days", "7", 1, 365, &value))
         goto failed;
     self->offer_valid_days = (int32_t) value;
+    //  towns = comma list of town codes this institution is paired with;
+    //  bank_main announces them in READY so the broker asks us first for
+    //  requests from those towns' grids
+    text = s_value (section, "towns");
+    if (text) {
+        char copy [FM_TEXT_SIZE];
+        if (strlen (text) >= sizeof copy) {
+            s_fail (&ctx, "bank/towns", "longer than %d bytes", FM_TEXT_SIZE - 1);
+            goto failed;
+        }
+        snprintf (copy, sizeof copy, "%s", text);
+        for (char *town = strtok (copy, ","); town; town = strtok (NULL, ","))
+            if (!s_code_valid (town, FM_CODE_SIZE - 1, false)) {
+                s_fail (&ctx, "bank/towns", "'%s' is not a comma list of town "
+                        "codes (A-Z 0-9 _)", text);
+                goto failed;
+            }
+        if (*text && (text [strlen (text) - 1] == ',' || *text == ',')) {
+            s_fail (&ctx, "bank/towns", "'%s' has an empty entry", text);
+            goto failed;
+        }
+        snprintf (self->towns, sizeof self->towns, "%s", text);
+    }
 
     zconfig_t *products = zconfig_locate (root, "products");
     size_t count = 0;
@@ -590,6 +642,13 @@ fm_bank_name (fm_bank_t *self)
 {
     assert (self);
     return self->name;
+}
+
+const char *
+fm_bank_towns (fm_bank_t *self)
+{
+    assert (self);
+    return self->towns;
 }
 
 size_t
@@ -764,6 +823,11 @@ s_product_check (fm_bank_t *self, s_product_t *product, const fm_msg_t *query,
         s_advice (reasons, "提供%s可获该产品报价",
                   product->require == REQUIRE_ANY? "抵押或保证"
                                                  : s_collateral_cn (product->collateral));
+    if (product->decline_on_warning && *profile->warnings) {
+        s_reason (reasons, FM_REASON_RISK_WARNING, product->code,
+                  "风险预警: %s", profile->warnings);
+        s_advice (reasons, "风险预警解除后可重新申请");
+    }
     if (request->type == FM_REQ_RENEWAL && !product->renewal) {
         s_reason (reasons, FM_REASON_RENEWAL_NOT_OFFERED, product->code,
                   "产品不办理续贷");
@@ -799,9 +863,11 @@ s_product_price (fm_bank_t *self, s_product_t *product, const fm_msg_t *query,
     base = base < 0? 0: base > FM_MAX_RATE_BP? FM_MAX_RATE_BP: base;
     int32_t floor = product->floor_bp < base? product->floor_bp: base;
 
+    //  Levers the bank pays cut its own rate, down to the floor
     int64_t sum = 0;
     for (size_t index = 0; index < profile->lever_count && index < FM_MAX_LEVERS; index++)
         if (s_list_has (product->levers, profile->levers [index].code)
+        &&  profile->levers [index].payer == FM_PAYER_BANK
         &&  profile->levers [index].bp > 0)
             sum += profile->levers [index].bp;
     int32_t effective = base - sum < floor? floor: (int32_t) (base - sum);
@@ -811,7 +877,8 @@ s_product_price (fm_bank_t *self, s_product_t *product, const fm_msg_t *query,
     int32_t budget = base - effective;
     for (size_t index = 0; index < profile->lever_count && index < FM_MAX_LEVERS; index++) {
         const fm_lever_t *lever = &profile->levers [index];
-        if (!s_list_has (product->levers, lever->code) || lever->bp <= 0)
+        if (!s_list_has (product->levers, lever->code) || lever->bp <= 0
+        ||  lever->payer != FM_PAYER_BANK)
             continue;
         int32_t give = lever->bp < budget? lever->bp: budget;
         if (give <= 0)
@@ -822,6 +889,29 @@ s_product_price (fm_bank_t *self, s_product_t *product, const fm_msg_t *query,
         budget -= give;
     }
     assert (budget == 0);   //  sum of applied == base - effective, by construction
+
+    //  Levers the government pays (区级贴息) do not touch the bank's rate
+    //  (base minus the bank's levers, at or above its floor): they lower
+    //  what the enterprise pays on a loan, below the floor if need be, and
+    //  are always honoured (it is not the bank's money).  The bank earns
+    //  effective + the government levers' bp.
+    for (size_t index = 0; index < profile->lever_count && index < FM_MAX_LEVERS
+                           && offer->lever_count < FM_MAX_LEVERS; index++) {
+        const fm_lever_t *lever = &profile->levers [index];
+        if (lever->payer != FM_PAYER_GOVERNMENT || lever->bp <= 0
+        ||  product->kind != FM_KIND_LOAN)
+            continue;
+        int32_t give = lever->bp < effective? lever->bp: effective;
+        if (give <= 0)
+            break;
+        offer->levers [offer->lever_count] = *lever;
+        offer->levers [offer->lever_count].bp = give;
+        offer->lever_count++;
+        effective -= give;
+    }
+    offer->risk_gov_pct = product->risk_share [0];
+    offer->risk_bank_pct = product->risk_share [1];
+    offer->risk_guarantor_pct = product->risk_share [2];
     offer->base_rate_bp = base;
     offer->effective_rate_bp = effective;
     offer->valid_until_us = now_us + self->offer_valid_days * FM_USEC_PER_DAY;
@@ -1474,5 +1564,110 @@ fm_bank_test (bool verbose)
         s_test_config_error (text, cases [index].expected);
         zstr_free (&text);
     }
+
+    //  Issue 3: a government-paid lever (区级贴息) lowers what the
+    //  enterprise pays, not the bank's rate: applied after the floor
+    bank = s_test_bank (s_test_cfg, err, sizeof err);
+    assert (bank);
+    query = s_test_query ();
+    fm_lever_t *subsidy = &query->profile.levers [query->profile.lever_count++];
+    strcpy (subsidy->code, "subsidy");
+    strcpy (subsidy->name, "区级贴息(制造业)");
+    subsidy->bp = 50;
+    subsidy->payer = FM_PAYER_GOVERNMENT;
+    answer = fm_bank_answer (bank, query, now);
+    assert (answer && answer->offer_count == 1);
+    offer = &answer->offers [0];
+    //  base 375, bank levers 30 + 10, then 50 paid by the district
+    assert (offer->base_rate_bp == 375 && offer->effective_rate_bp == 285);
+    assert (offer->lever_count == 3);
+    assert (streq (offer->levers [2].code, "subsidy") && offer->levers [2].bp == 50);
+    assert (offer->levers [2].payer == FM_PAYER_GOVERNMENT);
+    s_test_levers_exact (offer);
+    assert (offer->risk_gov_pct == 0 && offer->risk_guarantor_pct == 0);
+    fm_msg_destroy (&answer);
+    //  The floor (250) binds the bank's levers only: 125 from the bank,
+    //  the full 50 from the district, 200 to the enterprise
+    query->profile.levers [0].bp = 200;
+    answer = fm_bank_answer (bank, query, now);
+    offer = &answer->offers [0];
+    assert (offer->effective_rate_bp == 200);
+    assert (offer->levers [0].bp == 125 && offer->lever_count == 2);
+    assert (offer->levers [1].payer == FM_PAYER_GOVERNMENT && offer->levers [1].bp == 50);
+    s_test_levers_exact (offer);
+    fm_msg_destroy (&answer);
+    fm_msg_destroy (&query);
+    fm_bank_destroy (&bank);
+
+    //  Risk sharing on the offer, decline on a risk warning, towns
+    const char *at = strstr (s_test_cfg, "        levers = party_building,tax_credit\n");
+    assert (at);
+    char *text = zsys_sprintf ("%.*s        risk_share = 30,20,50\n        on_warning = decline\n%s",
+                               (int) (at - s_test_cfg), s_test_cfg, at);
+    at = strstr (text, "    offer_valid_days");
+    assert (at);
+    char *with_towns = zsys_sprintf ("%.*s    towns = GYQ,JBZ\n%s", (int) (at - text), text, at);
+    bank = s_test_bank (with_towns, err, sizeof err);
+    if (!bank)
+        printf ("%s\n", err);
+    assert (bank && streq (fm_bank_towns (bank), "GYQ,JBZ"));
+    query = s_test_query ();
+    answer = fm_bank_answer (bank, query, now);
+    assert (answer->offer_count == 1);
+    assert (answer->offers [0].risk_gov_pct == 30 && answer->offers [0].risk_bank_pct == 20
+            && answer->offers [0].risk_guarantor_pct == 50);
+    zframe_t *encoded = fm_msg_encode (answer, NULL);
+    assert (encoded);
+    fm_msg_t *decoded = fm_msg_decode (zframe_data (encoded), zframe_size (encoded), NULL);
+    assert (decoded && decoded->offers [0].risk_guarantor_pct == 50);
+    fm_msg_destroy (&decoded);
+    zframe_destroy (&encoded);
+    fm_msg_destroy (&answer);
+    strcpy (query->profile.warnings, "网格 JB01: 非法集资风险提示");
+    answer = fm_bank_answer (bank, query, now);
+    s_test_reasons (answer, codes, sizeof codes);
+    assert (strstr (codes, "112:GRIDE"));
+    bool warned = false;
+    for (size_t index = 0; index < answer->declines [0].reason_count; index++)
+        if (answer->declines [0].reasons [index].code == FM_REASON_RISK_WARNING)
+            warned = strstr (answer->declines [0].reasons [index].text,
+                             "风险预警: 网格 JB01") != NULL;
+    assert (warned);
+    fm_msg_destroy (&answer);
+    fm_msg_destroy (&query);
+    fm_bank_destroy (&bank);
+    zstr_free (&with_towns);
+    zstr_free (&text);
+
+    //  The deployed institutions (deploy/banks): 33, 70 products, every
+    //  one paired with at least one town
+    char *dir_path = zsys_sprintf ("%s/deploy/banks", source_dir);
+    zdir_t *dir = zdir_new (dir_path, NULL);
+    assert (dir);
+    zlist_t *cfg_files = zdir_list (dir);
+    size_t institutions = 0, products = 0;
+    for (zfile_t *file = (zfile_t *) zlist_first (cfg_files); file;
+         file = (zfile_t *) zlist_next (cfg_files)) {
+        const char *name = zfile_filename (file, NULL);
+        if (strlen (name) < 4 || !streq (name + strlen (name) - 4, ".cfg"))
+            continue;
+        zconfig_t *root = zconfig_load (name);
+        assert (root);
+        bank = fm_bank_load (root, name, err, sizeof err);
+        if (!bank)
+            printf ("%s\n", err);
+        assert (bank);
+        assert (*fm_bank_towns (bank));
+        institutions++;
+        products += fm_bank_product_count (bank);
+        fm_bank_destroy (&bank);
+        zconfig_destroy (&root);
+    }
+    if (verbose)
+        printf ("deploy/banks: %zu institutions, %zu products\n", institutions, products);
+    assert (institutions == 33 && products == 70);
+    zlist_destroy (&cfg_files);
+    zdir_destroy (&dir);
+    zstr_free (&dir_path);
     //  @end
 }

@@ -50,6 +50,11 @@ const char *
 const char *
     fm_bank_name (fm_bank_t *self);
 
+//  The towns this institution is paired with (三网融合): comma list of
+//  town codes from bank/towns, "" if none.  Borrowed until destroy.
+const char *
+    fm_bank_towns (fm_bank_t *self);
+
 //  Number of products (may be 0: every request is then declined, 111).
 size_t
     fm_bank_product_count (fm_bank_t *self);

@@ -46,7 +46,15 @@ typedef struct {
     size_t line;                    //  line in the file, for duplicates
 } s_entry_t;
 
+//  A party-building rating's provenance (ratings.csv)
+typedef struct {
+    char org [8];                   //  "own", "joint", "none"
+} s_rating_t;
+
 struct _fm_registry_t {
+    zhashx_t *grids;                //  grid id -> town code, owned strings
+    zhashx_t *officers;             //  officer id -> ";grid;grid;", owned
+    zhashx_t *ratings;              //  credit code -> s_rating_t, owned
     zhashx_t *index;                //  credit code -> s_entry_t, owns entries
     size_t skipped;                 //  bad or duplicate rows
     zlist_t *rejects;               //  owned strings, first rejections
@@ -368,6 +376,16 @@ fm_registry_load (const char *path, char *err, size_t size)
     self->index = zhashx_new ();
     assert (self->index);
     zhashx_set_destructor (self->index, s_entry_destroy);
+    self->grids = zhashx_new ();
+    self->officers = zhashx_new ();
+    self->ratings = zhashx_new ();
+    assert (self->grids && self->officers && self->ratings);
+    zhashx_set_destructor (self->ratings, s_entry_destroy);
+    //  grids and officers hold strings: zhashx duplicates and frees them
+    zhashx_set_duplicator (self->grids, (zhashx_duplicator_fn *) strdup);
+    zhashx_set_destructor (self->grids, (zhashx_destructor_fn *) zstr_free);
+    zhashx_set_duplicator (self->officers, (zhashx_duplicator_fn *) strdup);
+    zhashx_set_destructor (self->officers, (zhashx_destructor_fn *) zstr_free);
     self->rejects = zlist_new ();
     assert (self->rejects);
     zlist_autofree (self->rejects);
@@ -467,6 +485,9 @@ fm_registry_destroy (fm_registry_t **self_p)
     if (*self_p) {
         fm_registry_t *self = *self_p;
         zhashx_destroy (&self->index);
+        zhashx_destroy (&self->grids);
+        zhashx_destroy (&self->officers);
+        zhashx_destroy (&self->ratings);
         zlist_destroy (&self->rejects);
         free (self);
         *self_p = NULL;
@@ -506,6 +527,187 @@ fm_registry_find (fm_registry_t *self, const char *credit_code)
 
 
 //  --------------------------------------------------------------------------
+//  Issue 3 tables.  One small reader for the three: the whole file, a
+//  header naming the columns wanted (any order, extra columns ignored),
+//  each row handed to a function that validates it.
+
+typedef const char *(s_row_fn) (fm_registry_t *self, const char **fields,
+                                char *why, size_t size);
+
+static int
+s_table_load (fm_registry_t *self, const char *path, const char **names,
+              size_t count, s_row_fn *row_fn, char *err, size_t size)
+{
+    FILE *file = fopen (path, "rb");
+    if (!file) {
+        snprintf (err, size, "%s: cannot open: %s", path, strerror (errno));
+        return -1;
+    }
+    zchunk_t *chunk = zchunk_read (file, FM_REGISTRY_MAX_FILE);
+    fclose (file);
+    if (!chunk) {
+        snprintf (err, size, "%s: cannot read", path);
+        return -1;
+    }
+    s_csv_t csv;
+    memset (&csv, 0, sizeof csv);
+    csv.data = (const char *) zchunk_data (chunk);
+    csv.size = zchunk_size (chunk);
+    csv.line = 1;
+    if (csv.size >= 3 && memcmp (csv.data, "\xEF\xBB\xBF", 3) == 0)
+        csv.pos = 3;
+    size_t line, column [8];
+    const char *why;
+    assert (count <= 8);
+    int rc = s_csv_record (&csv, &line, &why);
+    size_t header_count = csv.count;
+    *err = 0;
+    if (rc != 1)
+        snprintf (err, size, "%s: no header row", path);
+    for (size_t col = 0; !*err && col < count; col++) {
+        size_t found = 0;
+        for (size_t index = 0; index < csv.count && index < FM_CSV_MAX_FIELDS; index++)
+            if (streq (s_csv_field (&csv, index), names [col])) {
+                column [col] = index;
+                found++;
+            }
+        if (found != 1)
+            snprintf (err, size, "%s:1: header row %s column '%s'", path,
+                      found? "repeats": "lacks", names [col]);
+    }
+    int loaded = 0;
+    while (!*err && (rc = s_csv_record (&csv, &line, &why)) != 0) {
+        if (rc == -1) {
+            s_reject (self, path, line, "%s", why);
+            continue;
+        }
+        if (csv.count == 1 && csv.lengths [0] == 0)
+            continue;
+        if (csv.count != header_count) {
+            s_reject (self, path, line, "%zu fields, expected %zu", csv.count, header_count);
+            continue;
+        }
+        const char *fields [8];
+        bool valid = true;
+        for (size_t col = 0; col < count; col++) {
+            fields [col] = s_csv_field (&csv, column [col]);
+            if (!fm_utf8_valid (fields [col], csv.lengths [column [col]]))
+                valid = false;
+        }
+        char reason [160];
+        const char *bad = valid? row_fn (self, fields, reason, sizeof reason)
+                               : "invalid UTF-8 or control character";
+        if (bad)
+            s_reject (self, path, line, "%s", bad);
+        else
+            loaded++;
+    }
+    free (csv.buf);
+    zchunk_destroy (&chunk);
+    return *err? -1: loaded;
+}
+
+static const char *
+s_grid_row (fm_registry_t *self, const char **fields, char *why, size_t size)
+{
+    if (!s_code_valid (fields [0], strlen (fields [0]))
+    ||  !s_code_valid (fields [1], strlen (fields [1]))) {
+        snprintf (why, size, "grid_id and town_code must be codes");
+        return why;
+    }
+    if (zhashx_lookup (self->grids, fields [0])) {
+        snprintf (why, size, "duplicate grid %s", fields [0]);
+        return why;
+    }
+    zhashx_insert (self->grids, fields [0], (void *) fields [1]);
+    return NULL;
+}
+
+int
+fm_registry_load_grids (fm_registry_t *self, const char *path, char *err, size_t size)
+{
+    assert (self && path && err);
+    static const char *names [] = { "grid_id", "town_code" };
+    return s_table_load (self, path, names, 2, s_grid_row, err, size);
+}
+
+static const char *
+s_officer_row (fm_registry_t *self, const char **fields, char *why, size_t size)
+{
+    if (!s_code_valid (fields [0], strlen (fields [0])) || !*fields [1]) {
+        snprintf (why, size, "officer_id must be a code and grids not empty");
+        return why;
+    }
+    if (zhashx_lookup (self->officers, fields [0])) {
+        snprintf (why, size, "duplicate officer %s", fields [0]);
+        return why;
+    }
+    //  Stored as ";g1;g2;" so that a lookup is one strstr of ";grid;"
+    char *grids = zsys_sprintf (";%s;", fields [1]);
+    assert (grids);
+    zhashx_insert (self->officers, fields [0], grids);
+    zstr_free (&grids);
+    return NULL;
+}
+
+int
+fm_registry_load_officers (fm_registry_t *self, const char *path, char *err, size_t size)
+{
+    assert (self && path && err);
+    static const char *names [] = { "officer_id", "grids" };
+    return s_table_load (self, path, names, 2, s_officer_row, err, size);
+}
+
+static const char *
+s_rating_row (fm_registry_t *self, const char **fields, char *why, size_t size)
+{
+    s_entry_t *entry = (s_entry_t *) zhashx_lookup (self->index, fields [0]);
+    if (!entry) {
+        snprintf (why, size, "rating for %.20s, not in the registry", fields [0]);
+        return why;
+    }
+    const char *org = fields [1], *party = fields [2], *tax = fields [3];
+    bool none = streq (org, "none");
+    if ((!none && !streq (org, "own") && !streq (org, "joint"))
+    ||  strlen (party) != 1 || !strchr ("ABCD-", party [0])
+    ||  (none != (party [0] == '-'))) {
+        snprintf (why, size, "party_org '%.8s' with party_grade '%.4s': expected "
+                  "own|joint with A-D, or none with -", org, party);
+        return why;
+    }
+    if (strlen (tax) != 1 || !strchr ("ABMCD", tax [0])) {
+        snprintf (why, size, "tax_grade '%.4s' is not one of A B M C D", tax);
+        return why;
+    }
+    char *end;
+    long months = strtol (fields [4], &end, 10);
+    if (!*fields [4] || *end || months < 0 || months > FM_MAX_SOCIAL_MONTHS) {
+        snprintf (why, size, "social_insurance_months '%.8s' is not 0..%d",
+                  fields [4], FM_MAX_SOCIAL_MONTHS);
+        return why;
+    }
+    s_rating_t *rating = (s_rating_t *) zmalloc (sizeof (s_rating_t));
+    assert (rating);
+    snprintf (rating->org, sizeof rating->org, "%s", org);
+    zhashx_update (self->ratings, fields [0], rating);
+    entry->enterprise.party_grade = party [0];
+    entry->enterprise.tax_grade = tax [0];
+    entry->enterprise.social_insurance_months = (uint16_t) months;
+    return NULL;
+}
+
+int
+fm_registry_load_ratings (fm_registry_t *self, const char *path, char *err, size_t size)
+{
+    assert (self && path && err);
+    static const char *names [] = {
+        "credit_code", "party_org", "party_grade", "tax_grade", "social_insurance_months"
+    };
+    return s_table_load (self, path, names, 5, s_rating_row, err, size);
+}
+
+
+//  --------------------------------------------------------------------------
 //  Fill policy from the `policy` section.  Returns 0 or -1 with err.
 
 int
@@ -535,13 +737,37 @@ fm_policy_load (fm_policy_t *policy, zconfig_t *root, const char *source,
             table = policy->tax_credit;
         }
         else
+        if (streq (name, "subsidy")) {
+            //  区级贴息: bp, industries, max_amount_yuan
+            const char *bp = zconfig_get (lever, "bp", "0");
+            char *end;
+            long value = strtol (bp, &end, 10);
+            if (!*bp || *end || value < 0 || value > FM_MAX_POLICY_BP) {
+                snprintf (err, size, "%s: policy/subsidy/bp: '%s' is not an integer "
+                          "0..%d (bp)", source, bp, FM_MAX_POLICY_BP);
+                return -1;
+            }
+            policy->subsidy_bp = (int32_t) value;
+            const char *cap = zconfig_get (lever, "max_amount_yuan", "0");
+            long long yuan = strtoll (cap, &end, 10);
+            if (!*cap || *end || yuan < 0 || yuan > FM_MAX_AMOUNT_FEN / 100) {
+                snprintf (err, size, "%s: policy/subsidy/max_amount_yuan: '%s' is not "
+                          "an amount in yuan", source, cap);
+                return -1;
+            }
+            policy->subsidy_cap_fen = (int64_t) yuan * 100;
+            snprintf (policy->subsidy_industries, sizeof policy->subsidy_industries,
+                      "%s", zconfig_get (lever, "industries", "*"));
+            continue;
+        }
+        else
         if (streq (name, "fast_track")) {
             grades = "ABCD";                //  by party-building grade
             table = policy->fast_track;
         }
         else {
             snprintf (err, size, "%s: policy/%s: unknown lever (party_building, "
-                      "tax_credit or fast_track)", source, name);
+                      "tax_credit, fast_track or subsidy)", source, name);
             return -1;
         }
         for (zconfig_t *other = zconfig_child (section); other != lever;
@@ -581,6 +807,29 @@ fm_policy_load (fm_policy_t *policy, zconfig_t *root, const char *source,
 }
 
 
+//  True if the comma list is "*" or has code.  Cannot fail.
+
+static bool
+s_list_has_code (const char *list, const char *code)
+{
+    if (streq (list, "*"))
+        return true;
+    size_t length = strlen (code);
+    for (const char *at = list; *at; ) {
+        while (*at == ' ')
+            at++;
+        size_t span = strcspn (at, ",");
+        size_t trimmed = span;
+        while (trimmed && at [trimmed - 1] == ' ')
+            trimmed--;
+        if (trimmed == length && memcmp (at, code, length) == 0)
+            return true;
+        at += span + (at [span] == ',');
+    }
+    return false;
+}
+
+
 //  The discount for grade in the table ordered as grades, or 0.
 
 static int32_t
@@ -611,11 +860,32 @@ fm_gov_answer (fm_registry_t *self, const fm_policy_t *policy,
         return fm_msg_new_error (credit_query->request_id, FM_STATUS_NOT_FOUND,
                                  "enterprise %s is not in the registry", id);
 
+    //  The request's grid: as asked, else as registered.  A grid officer
+    //  submitting on the enterprise's behalf must serve that grid
+    const char *grid = *credit_query->request.grid_id? credit_query->request.grid_id
+                                                     : enterprise->grid_id;
+    const char *officer = credit_query->request.submitted_by;
+    if (*officer) {
+        const char *grids = (const char *) zhashx_lookup (self->officers, officer);
+        char needle [FM_CODE_SIZE + 2];
+        snprintf (needle, sizeof needle, ";%s;", grid);
+        if (!grids || !strstr (grids, needle)) {
+            zsys_warning ("gov.credit: officer %s refused for grid %s (request %s)",
+                          officer, grid, credit_query->request_id);
+            return fm_msg_new_error (credit_query->request_id, FM_STATUS_FORBIDDEN,
+                                     "officer %s is not a grid officer of grid %s",
+                                     officer, grid);
+        }
+    }
+
     fm_msg_t *reply = fm_msg_new (FM_MSG_PROFILE);
     if (!reply)
         return NULL;
     snprintf (reply->request_id, sizeof reply->request_id, "%s",
               credit_query->request_id);
+    const char *town = (const char *) zhashx_lookup (self->grids, grid);
+    if (town)
+        snprintf (reply->profile.town, sizeof reply->profile.town, "%s", town);
     fm_profile_t *profile = &reply->profile;
     memcpy (profile->enterprise_id, enterprise->credit_code, sizeof profile->enterprise_id);
     memcpy (profile->name, enterprise->name, sizeof profile->name);
@@ -633,8 +903,12 @@ fm_gov_answer (fm_registry_t *self, const fm_policy_t *policy,
         if (bp > 0) {
             fm_lever_t *lever = &profile->levers [profile->lever_count++];
             snprintf (lever->code, sizeof lever->code, "party_building");
-            snprintf (lever->name, sizeof lever->name, "党建增信(%c级)",
-                      enterprise->party_grade);
+            //  A firm in a joint organisation is rated in its own class
+            s_rating_t *rating = (s_rating_t *) zhashx_lookup (self->ratings,
+                                                               enterprise->credit_code);
+            snprintf (lever->name, sizeof lever->name, "党建增信(%c级%s)",
+                      enterprise->party_grade,
+                      rating && streq (rating->org, "joint")? "·联合党组织": "");
             lever->bp = bp;
             lever->payer = FM_PAYER_BANK;
         }
@@ -664,6 +938,24 @@ fm_gov_answer (fm_registry_t *self, const fm_policy_t *policy,
     }
     if (consent & FM_CONSENT_SOCIAL)
         profile->social_insurance_months = enterprise->social_insurance_months;
+
+    //  区级贴息: by industry (public data, no consent needed), paid by the
+    //  district; above the cap the bp is cut pro rata so that the district
+    //  never pays more than bp on cap_fen of principal
+    if (policy->subsidy_bp > 0 && profile->lever_count < FM_MAX_LEVERS
+    &&  s_list_has_code (policy->subsidy_industries, enterprise->industry)) {
+        int64_t amount = credit_query->request.amount_fen;
+        int64_t bp = policy->subsidy_bp;
+        if (policy->subsidy_cap_fen > 0 && amount > policy->subsidy_cap_fen)
+            bp = bp * policy->subsidy_cap_fen / amount;
+        if (bp > 0) {
+            fm_lever_t *lever = &profile->levers [profile->lever_count++];
+            snprintf (lever->code, sizeof lever->code, "subsidy");
+            snprintf (lever->name, sizeof lever->name, "区级贴息(%s)", enterprise->industry);
+            lever->bp = (int32_t) bp;
+            lever->payer = FM_PAYER_GOVERNMENT;
+        }
+    }
     return reply;
 }
 
@@ -936,5 +1228,92 @@ fm_registry_test (bool verbose)
     //  No policy section: no levers at all
     rc = fm_policy_load (&policy, NULL, "gov.cfg", err, sizeof err);
     assert (rc == 0 && policy.party_building [0] == 0 && policy.tax_credit [0] == 0);
+
+    //  Issue 3: the Jiangbei dataset with its grids, officers and ratings
+    const char *source_dir = getenv ("FM_SOURCE_DIR");
+    path = zsys_sprintf ("%s/deploy/data/enterprises.csv", source_dir? source_dir: ".");
+    registry = fm_registry_load (path, err, sizeof err);
+    assert (registry && fm_registry_size (registry) >= 4000);
+    assert (fm_registry_skipped (registry) == 0);
+    zstr_free (&path);
+    const char *tables [] = { "grids", "officers", "ratings" };
+    int rows [3];
+    for (size_t index = 0; index < 3; index++) {
+        path = zsys_sprintf ("%s/deploy/data/%s.csv", source_dir? source_dir: ".",
+                             tables [index]);
+        rows [index] = index == 0? fm_registry_load_grids (registry, path, err, sizeof err)
+                     : index == 1? fm_registry_load_officers (registry, path, err, sizeof err)
+                                 : fm_registry_load_ratings (registry, path, err, sizeof err);
+        if (rows [index] < 0)
+            printf ("%s\n", err);
+        zstr_free (&path);
+    }
+    assert (rows [0] == 1372 && rows [1] == 496);
+    assert ((size_t) rows [2] == fm_registry_size (registry));
+    assert (fm_registry_skipped (registry) == 0);
+    root = zconfig_str_load (
+        "policy\n"
+        "    party_building\n"
+        "        B = 20\n"
+        "    subsidy\n"
+        "        bp = 25\n"
+        "        industries = manufacturing, agriculture\n"
+        "        max_amount_yuan = 5000000\n");
+    rc = fm_policy_load (&policy, root, "gov.cfg", err, sizeof err);
+    assert (rc == 0 && policy.subsidy_bp == 25);
+    assert (policy.subsidy_cap_fen == INT64_C (500000000));
+    zconfig_destroy (&root);
+    //  GYQ-01-01's catering firm, party grade B in a joint organisation,
+    //  submitted by the officer who serves that grid: town GYQ
+    query = s_test_query ("91500105MA2987XB1W", FM_CONSENT_ALL);
+    query->request.amount_fen = INT64_C (100000000);
+    strcpy (query->request.submitted_by, "JBO0001");
+    reply = fm_gov_answer (registry, &policy, query);
+    assert (reply && reply->type == FM_MSG_PROFILE);
+    assert (streq (reply->profile.town, "GYQ"));
+    assert (reply->profile.lever_count == 1);
+    assert (streq (reply->profile.levers [0].name, "党建增信(B级·联合党组织)"));
+    fm_msg_destroy (&reply);
+    //  An officer of another grid is refused: 403, nothing released
+    strcpy (query->request.submitted_by, "JBO0002");
+    reply = fm_gov_answer (registry, &policy, query);
+    assert (reply && reply->type == FM_MSG_ERROR && reply->status == FM_STATUS_FORBIDDEN);
+    assert (streq (reply->text, "officer JBO0002 is not a grid officer of grid GYQ-01-01"));
+    fm_msg_destroy (&reply);
+    strcpy (query->request.submitted_by, "NOBODY");
+    reply = fm_gov_answer (registry, &policy, query);
+    assert (reply->status == FM_STATUS_FORBIDDEN);
+    fm_msg_destroy (&reply);
+    //  ... unless the request names a grid that officer serves
+    strcpy (query->request.submitted_by, "JBO0002");
+    strcpy (query->request.grid_id, "GYQ-01-02");
+    reply = fm_gov_answer (registry, &policy, query);
+    assert (reply->type == FM_MSG_PROFILE && streq (reply->profile.town, "GYQ"));
+    fm_msg_destroy (&reply);
+    fm_msg_destroy (&query);
+    //  Subsidy (manufacturing, SMH-01-01): no consent needed, paid by the
+    //  government; 25 bp up to the 500万 cap, pro rata above (1000万: 12)
+    query = s_test_query ("91500105826604409M", 0);
+    query->request.amount_fen = INT64_C (300000000);
+    reply = fm_gov_answer (registry, &policy, query);
+    assert (reply->profile.lever_count == 1 && streq (reply->profile.town, "SMH"));
+    assert (streq (reply->profile.levers [0].code, "subsidy"));
+    assert (reply->profile.levers [0].bp == 25);
+    assert (reply->profile.levers [0].payer == FM_PAYER_GOVERNMENT);
+    assert (streq (reply->profile.levers [0].name, "区级贴息(manufacturing)"));
+    fm_msg_destroy (&reply);
+    query->request.amount_fen = INT64_C (1000000000);
+    reply = fm_gov_answer (registry, &policy, query);
+    assert (reply->profile.levers [0].bp == 12);
+    fm_msg_destroy (&reply);
+    fm_msg_destroy (&query);
+    //  Not a subsidised industry: no lever
+    query = s_test_query ("91500105MA2987XB1W", 0);
+    query->request.amount_fen = INT64_C (100000000);
+    reply = fm_gov_answer (registry, &policy, query);
+    assert (reply->profile.lever_count == 0);
+    fm_msg_destroy (&reply);
+    fm_msg_destroy (&query);
+    fm_registry_destroy (&registry);
     //  @end
 }

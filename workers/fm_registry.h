@@ -53,6 +53,11 @@ typedef struct {
     int32_t fast_track [4];             //  party grades A..D: 1 = the
                                         //  fast_track lever (bp 0, shorter
                                         //  bank deadlines at the broker)
+    //  区级贴息: interest subsidy paid by the district (payer government)
+    int32_t subsidy_bp;                 //  0 = no subsidy programme
+    int64_t subsidy_cap_fen;            //  principal subsidised at most;
+                                        //  above it bp is cut pro rata
+    char subsidy_industries [FM_TEXT_SIZE];  //  comma list, "*" = all
 } fm_policy_t;
 
 typedef struct _fm_registry_t fm_registry_t;
@@ -84,6 +89,22 @@ zlist_t *
 //  The enterprise with this credit code, or NULL.  Borrowed until destroy.
 const fm_enterprise_t *
     fm_registry_find (fm_registry_t *self, const char *credit_code);
+
+//  Load the territory and the ratings (issue 3), each optional:
+//    grids.csv     grid_id,town_code,...  -> PROFILE.town (三网融合)
+//    officers.csv  officer_id,...,grids (';' list) -> submitted_by check
+//    ratings.csv   credit_code,party_org,party_grade,party_source,
+//                  party_rated_on,tax_grade,tax_year,social_insurance_months
+//                  -> overrides the registry's grades (the ratings table
+//                  is the government's own record; party_org own|joint|none)
+//  Bad rows are logged and skipped.  Returns the number of rows loaded,
+//  or -1 with err filled if the file cannot be read or lacks a column.
+int
+    fm_registry_load_grids (fm_registry_t *self, const char *path, char *err, size_t size);
+int
+    fm_registry_load_officers (fm_registry_t *self, const char *path, char *err, size_t size);
+int
+    fm_registry_load_ratings (fm_registry_t *self, const char *path, char *err, size_t size);
 
 //  Fill policy from the `policy` section of the ZPL tree root
 //  (policy/party_building/<A-D> and policy/tax_credit/<A,B,M,C,D>, each

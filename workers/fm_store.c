@@ -765,6 +765,59 @@ fm_store_set_busy_timeout (fm_store_t *self, int msecs)
 
 
 //  --------------------------------------------------------------------------
+//  Gaps and last seq, for the recorder's replay requests (rare: prepared
+//  per call)
+
+int
+fm_store_gaps (fm_store_t *self, fm_store_gap_t *gaps, size_t max)
+{
+    assert (self);
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2 (self->db, "SELECT epoch, from_seq, to_seq FROM gaps"
+                                 " ORDER BY epoch DESC, from_seq LIMIT ?1", -1, &stmt, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64 (stmt, 1, (int64_t) max);
+    int count = 0;
+    while (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        gaps [count].epoch = (uint64_t) sqlite3_column_int64 (stmt, 0);
+        gaps [count].from_seq = (uint64_t) sqlite3_column_int64 (stmt, 1);
+        gaps [count].to_seq = (uint64_t) sqlite3_column_int64 (stmt, 2);
+        count++;
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize (stmt);
+    if (rc != SQLITE_DONE) {
+        zsys_warning ("fm_store: %s: cannot read gaps: %s", self->path,
+                      sqlite3_errmsg (self->db));
+        return -1;
+    }
+    return count;
+}
+
+int
+fm_store_last_seq (fm_store_t *self, uint64_t epoch, uint64_t *last)
+{
+    assert (self);
+    assert (last);
+    *last = 0;
+    sqlite3_bind_int64 (self->last_seq, 1, (int64_t) epoch);
+    int rc = sqlite3_step (self->last_seq);
+    if (rc == SQLITE_ROW)
+        *last = (uint64_t) sqlite3_column_int64 (self->last_seq, 0);
+    sqlite3_reset (self->last_seq);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        zsys_warning ("fm_store: %s: cannot read the last seq: %s", self->path,
+                      sqlite3_errmsg (self->db));
+        return -1;
+    }
+    for (size_t i = 0; i < self->pending_count; i++)
+        if (self->pending [i].event.epoch == epoch && self->pending [i].event.seq > *last)
+            *last = self->pending [i].event.seq;
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
 //  Selftest helpers
 
 static fm_event_t

@@ -178,6 +178,25 @@ void
 void
     fm_store_set_busy_timeout (fm_store_t *self, int msecs);
 
+//  One gaps row
+typedef struct {
+    uint64_t epoch;
+    uint64_t from_seq;
+    uint64_t to_seq;
+} fm_store_gap_t;
+
+//  Copy up to max gaps rows into gaps, newest epoch first, then by
+//  from_seq (what is most likely still replayable comes first).  Reads
+//  the file: pending events are not seen until flushed.  Returns the
+//  number copied, or -1 if the query failed (logged).
+int
+    fm_store_gaps (fm_store_t *self, fm_store_gap_t *gaps, size_t max);
+
+//  Last seq of epoch in the file or in the queue (0 if none) into *last.
+//  Returns 0, or -1 if the query failed (logged).
+int
+    fm_store_last_seq (fm_store_t *self, uint64_t epoch, uint64_t *last);
+
 //  Self test
 void
     fm_store_test (bool verbose);

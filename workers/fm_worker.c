@@ -51,6 +51,7 @@ struct _fm_worker_t {
     uint32_t liveness;              //  missed heartbeats before expiry
     uint32_t reconnect_ms;          //  delay before reconnecting
     bool verbose;                   //  log every message
+    char towns [FM_TEXT_SIZE];      //  announced in READY options ("" none)
     fm_curve_t *curve;              //  owned copy of our CURVE keys, or
                                     //  NULL for an insecure connection
     zsock_t *sock;                  //  owned, DEALER; replaced on reconnect
@@ -147,7 +148,8 @@ s_connect (fm_worker_t *self, uint32_t delay_ms)
 
     //  READY [service][opts]: the options frame tells the broker our
     //  capacity and heartbeat so it expires us on our schedule, not its own
-    fm_ready_opts_t opts = { self->capacity, self->heartbeat_ms };
+    fm_ready_opts_t opts = { self->capacity, self->heartbeat_ms, "" };
+    snprintf (opts.towns, sizeof (opts.towns), "%s", self->towns);
     zframe_t *opts_frame = fm_ready_opts_encode (&opts);
     zmsg_t *tail = zmsg_new ();
     zmsg_addstr (tail, self->service);
@@ -318,6 +320,28 @@ fm_worker_new_secure (const char *endpoint, const char *service,
     if (s_connect (self, 0) == -1)
         fm_worker_destroy (&self);
     return self;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Announce the towns a bank is paired with (READY options "towns").  The
+//  worker has already sent READY without them, so it says DISCONNECT and
+//  registers again on a fresh socket.  Returns 0, or -1 if towns is too
+//  long (nothing changed).
+
+int
+fm_worker_set_towns (fm_worker_t *self, const char *towns)
+{
+    assert (self);
+    assert (towns);
+    if (strlen (towns) >= sizeof (self->towns))
+        return -1;
+    snprintf (self->towns, sizeof (self->towns), "%s", towns);
+    if (self->connected) {
+        s_send_command (self, FM_MDPW_DISCONNECT, NULL);
+        s_connect (self, 0);
+    }
+    return 0;
 }
 
 

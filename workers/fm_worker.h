@@ -47,6 +47,12 @@ void
 void
     fm_worker_set_verbose (fm_worker_t *self, bool verbose);
 
+//  Announce the towns a bank worker is paired with (comma-separated town
+//  codes, READY options "towns"): re-registers with the broker.  Returns
+//  0, or -1 if longer than FM_TEXT_SIZE - 1 bytes.
+int
+    fm_worker_set_towns (fm_worker_t *self, const char *towns);
+
 //  Set the delay before reconnecting after the broker went silent or sent
 //  DISCONNECT twice in a row (default FM_RECONNECT_MS).  Tests shorten it.
 void

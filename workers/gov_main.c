@@ -25,6 +25,12 @@ static const fm_setting_t s_settings [] = {
       0, 0, N_("broker endpoint to connect to") },
     { "gov/registry", "registry", 'r', FM_SETTING_STRING, NULL,
       0, 0, N_("enterprise registry CSV (relative to the config file's directory)") },
+    { "gov/grids", "grids", 0, FM_SETTING_STRING, "",
+      0, 0, N_("grids CSV: grid -> town, for 三网融合 routing (\"\" = none)") },
+    { "gov/officers", "officers", 0, FM_SETTING_STRING, "",
+      0, 0, N_("grid officers CSV: who may submit for which grids (\"\" = none)") },
+    { "gov/ratings", "ratings", 0, FM_SETTING_STRING, "",
+      0, 0, N_("ratings CSV (党建增信, tax, social insurance); overrides the registry's") },
     { "gov/capacity", "capacity", 0, FM_SETTING_INT, "32",
       1, 1024, N_("credit queries held at once (announced in READY)") },
     { "gov/heartbeat_ms", "heartbeat", 0, FM_SETTING_INT, "2500",
@@ -84,12 +90,12 @@ s_answer (fm_registry_t *registry, const fm_policy_t *policy, zframe_t *body)
 //  The registry path to open: relative paths that came from the config
 //  file are taken relative to its directory.  Caller frees.
 static char *
-s_registry_path (fm_config_t *config)
+s_data_path (fm_config_t *config, const char *key)
 {
-    const char *path = fm_config_str (config, "gov/registry");
+    const char *path = fm_config_str (config, key);
     const char *file = fm_config_file (config);
     zconfig_t *zpl = fm_config_zpl (config);
-    const char *from_file = zpl? zconfig_get (zpl, "gov/registry", NULL): NULL;
+    const char *from_file = zpl? zconfig_get (zpl, key, NULL): NULL;
     const char *slash = file? strrchr (file, '/'): NULL;
     if (*path != '/' && slash && from_file && streq (from_file, path))
         return zsys_sprintf ("%.*s/%s", (int) (slash - file), file, path);
@@ -126,13 +132,32 @@ main (int argc, char **argv)
         fm_config_destroy (&config);
         return 2;
     }
-    char *path = s_registry_path (config);
+    char *path = s_data_path (config, "gov/registry");
     fm_registry_t *registry = fm_registry_load (path, err, sizeof err);
     if (!registry) {
         fprintf (stderr, _("finmatch-gov: gov/registry: %s\n"), err);
         free (path);
         fm_config_destroy (&config);
         return 2;
+    }
+    //  Issue 3 tables, each optional: grid -> town, officers, ratings
+    const char *tables [] = { "gov/grids", "gov/officers", "gov/ratings" };
+    for (size_t index = 0; index < 3; index++) {
+        if (!*fm_config_str (config, tables [index]))
+            continue;
+        char *table = s_data_path (config, tables [index]);
+        int rows = index == 0? fm_registry_load_grids (registry, table, err, sizeof err)
+                 : index == 1? fm_registry_load_officers (registry, table, err, sizeof err)
+                             : fm_registry_load_ratings (registry, table, err, sizeof err);
+        free (table);
+        if (rows < 0) {
+            fprintf (stderr, _("finmatch-gov: %s: %s\n"), tables [index], err);
+            fm_registry_destroy (&registry);
+            free (path);
+            fm_config_destroy (&config);
+            return 2;
+        }
+        zsys_info ("finmatch-gov: %s: %d rows", tables [index], rows);
     }
     fm_curve_t *curve = NULL;
     if (fm_curve_setup ("finmatch-gov", fm_config_bool (config, "gov/insecure"),

@@ -11,7 +11,10 @@
 
     SUB is a "slow joiner": events published before the subscription is
     active are lost.  The store records that as a gap from seq 1 when the
-    first event it sees in an epoch has seq > 1.
+    first event it sees in an epoch has seq > 1, and every later seq jump
+    as a gap too.  fm_catchup then asks the broker's fm.replay service for
+    each gap and the store fills it; what the broker no longer has stays
+    a gap row (recorder/broker = "" turns replay off).
 
     Runs in the foreground until SIGINT/SIGTERM, then flushes, closes the
     log and prints one summary line.  Exit 0, 1 if events were lost at
@@ -24,6 +27,7 @@
 #include "fm_config.h"
 #include "fm_i18n.h"
 #include "fm_store.h"
+#include "fm_catchup.h"
 #include "fm_curve.h"
 
 //  Backoff of flush retries after a failure: doubles from batch_ms up to
@@ -43,6 +47,9 @@ static const fm_setting_t s_settings [] = {
     { "recorder/events", "events", 'e', FM_SETTING_STRING,
       "tcp://127.0.0.1:7556", 0, 0,
       N_("broker event endpoint (XPUB) to subscribe to") },
+    { "recorder/broker", "broker", 'b', FM_SETTING_STRING,
+      "tcp://127.0.0.1:7555", 0, 0,
+      N_("broker endpoint (ROUTER) to ask for missed events, \"\" = never ask") },
     { "recorder/db", "db", 'd', FM_SETTING_STRING,
       "finmatch-events.db", 0, 0,
       N_("SQLite event log (created if missing)") },
@@ -69,6 +76,7 @@ static const fm_setting_t s_settings [] = {
 
 typedef struct {
     fm_store_t *store;                  //  owned
+    fm_catchup_t *catchup;              //  owned, or NULL: no replay
     zsock_t *sub;                       //  owned
     bool verbose;
     int batch_ms;                       //  flush interval, and first backoff
@@ -107,7 +115,10 @@ s_on_timer (zloop_t *loop, int timer_id, void *arg)
 {
     (void) loop;
     (void) timer_id;
-    s_recorder_flush ((recorder_t *) arg);
+    recorder_t *self = (recorder_t *) arg;
+    s_recorder_flush (self);
+    if (self->catchup && !fm_store_failing (self->store))
+        fm_catchup_tick (self->catchup);
     return 0;
 }
 
@@ -169,6 +180,15 @@ s_receive_one (recorder_t *self)
         }
     }
     zmsg_destroy (&msg);
+}
+
+static int
+s_on_replay (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    (void) reader;
+    fm_catchup_recv (((recorder_t *) arg)->catchup);
+    return 0;
 }
 
 static int
@@ -238,7 +258,16 @@ main (int argc, char **argv)
     zsock_set_subscribe (self.sub, "");
     if (curve)
         fm_curve_apply_client (curve, self.sub);
+    const char *broker = fm_config_str (config, "recorder/broker");
+    if (*broker)
+        self.catchup = fm_catchup_new (broker, curve, self.store);
     fm_curve_destroy (&curve);
+    if (*broker && !self.catchup) {
+        zsock_destroy (&self.sub);
+        fm_store_destroy (&self.store);
+        fm_config_destroy (&config);
+        return 2;
+    }
     if (zsock_attach (self.sub, events, false)) {
         fprintf (stderr, _("finmatch-recorder: invalid events endpoint '%s'\n"),
                  events);
@@ -253,10 +282,16 @@ main (int argc, char **argv)
     zloop_t *loop = zloop_new ();
     assert (loop);
     zloop_reader (loop, self.sub, s_on_event, &self);
+    if (self.catchup)
+        zloop_reader (loop, fm_catchup_sock (self.catchup), s_on_replay, &self);
     zloop_timer (loop, (size_t) self.batch_ms, 0, s_on_timer, &self);
     zloop_start (loop);         //  returns on SIGINT/SIGTERM
     zloop_destroy (&loop);
     zsock_destroy (&self.sub);
+    fm_catchup_stats_t replay = { 0 };
+    if (self.catchup)
+        fm_catchup_stats (self.catchup, &replay);
+    fm_catchup_destroy (&self.catchup);
 
     //  Final flush: a locked file may be released in a moment, so retry a
     //  few times before giving up on what is still in memory
@@ -274,9 +309,10 @@ main (int argc, char **argv)
     zsys_info ("stopped: %" PRIu64 " events received, %" PRIu64 " stored, %"
                PRIu64 " gaps (%" PRIu64 " events missing), %" PRIu64
                " duplicates, %" PRIu64 " malformed, %" PRIu64 " dropped,"
-               " %zu unwritten", self.received, stats.stored, stats.gaps,
-               stats.missing, stats.duplicates, self.malformed,
-               stats.dropped, unwritten);
+               " %zu unwritten; replay: %" PRIu64 " asked, %" PRIu64
+               " events replayed, %" PRIu64 " gone", self.received, stats.stored,
+               stats.gaps, stats.missing, stats.duplicates, self.malformed,
+               stats.dropped, unwritten, replay.asked, replay.replayed, replay.gone);
     //  Destroy makes one last attempt and logs the events it loses
     fm_store_destroy (&self.store);
     fm_config_destroy (&config);

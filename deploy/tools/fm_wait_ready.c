@@ -12,6 +12,11 @@
     still missing are printed); 2 usage error.  A broker that does not
     answer yet (still starting) counts as "not ready", not as an error.
 
+    Keys as every finmatch binary (proto/SPEC.md "Security"): --cert FILE
+    (any certificate the broker's directory holds: MMI is open to every
+    authenticated key) and --broker-key FILE, or --insecure.  A key the
+    broker refuses looks like a broker that never answers: exit 1.
+
     A probe that timed out may be answered late; since an MMI reply does
     not name the service it is about, a late "200" could be taken for the
     next probe's answer.  So after a timeout the client socket is thrown
@@ -22,6 +27,7 @@
 #include <czmq.h>
 #include <getopt.h>
 #include "fm_client.h"
+#include "fm_curve.h"
 
 #define POLL_INTERVAL_MS    100         //  between rounds of probes
 #define PROBE_TIMEOUT_MS    500         //  one MMI round trip on loopback
@@ -35,6 +41,9 @@ s_usage (FILE *file)
         "  -b, --broker EP      broker endpoint (default tcp://127.0.0.1:7555)\n"
         "  -t, --timeout MS     give up after MS milliseconds (default 30000)\n"
         "  -q, --quiet          print nothing on success\n"
+        "      --cert FILE      our secret certificate (finmatch keygen)\n"
+        "      --broker-key FILE  the broker's public certificate\n"
+        "      --insecure       plain TCP, no authentication (development)\n"
         "  -h, --help           this text\n"
         "Exit: 0 ready, 1 timed out (missing services printed), 2 usage.\n");
 }
@@ -45,10 +54,16 @@ main (int argc, char **argv)
     const char *broker = "tcp://127.0.0.1:7555";
     long timeout_ms = 30000;
     bool quiet = false;
+    bool insecure = false;
+    const char *cert = "";
+    const char *broker_key = "";
     static const struct option options [] = {
         { "broker", required_argument, NULL, 'b' },
         { "timeout", required_argument, NULL, 't' },
         { "quiet", no_argument, NULL, 'q' },
+        { "cert", required_argument, NULL, 'C' },
+        { "broker-key", required_argument, NULL, 'K' },
+        { "insecure", no_argument, NULL, 'I' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -70,6 +85,15 @@ main (int argc, char **argv)
             case 'q':
                 quiet = true;
                 break;
+            case 'C':
+                cert = optarg;
+                break;
+            case 'K':
+                broker_key = optarg;
+                break;
+            case 'I':
+                insecure = true;
+                break;
             case 'h':
                 s_usage (stdout);
                 return 0;
@@ -84,14 +108,18 @@ main (int argc, char **argv)
         return 2;
     }
     char **services = argv + optind;
+    zsys_set_logident ("fm-wait-ready");
+    fm_curve_t *curve = NULL;
+    if (fm_curve_setup ("fm-wait-ready", insecure, cert, broker_key, &curve))
+        return 2;
     bool *ready = calloc ((size_t) count, sizeof (bool));
     assert (ready);
-    zsys_set_logident ("fm-wait-ready");
 
     int64_t deadline = zclock_mono () + timeout_ms;
-    fm_client_t *client = fm_client_new (broker);
+    fm_client_t *client = fm_client_new_secure (broker, curve);
     if (!client) {
         fprintf (stderr, "fm-wait-ready: bad broker endpoint '%s'\n", broker);
+        fm_curve_destroy (&curve);
         free (ready);
         return 2;
     }
@@ -122,7 +150,7 @@ main (int argc, char **argv)
                 //  Unanswered: drop the socket so a late reply cannot be
                 //  mistaken for the answer to the next probe
                 fm_client_destroy (&client);
-                client = fm_client_new (broker);
+                client = fm_client_new_secure (broker, curve);
                 assert (client);        //  the endpoint parsed a moment ago
                 break;
             }
@@ -131,6 +159,7 @@ main (int argc, char **argv)
             zclock_sleep (POLL_INTERVAL_MS);
     }
     fm_client_destroy (&client);
+    fm_curve_destroy (&curve);
     if (missing > 0) {
         fprintf (stderr, "fm-wait-ready: no worker after %ld ms for:", timeout_ms);
         for (int index = 0; index < count; index++)

@@ -70,7 +70,7 @@ main (int argc, char *argv [])
     assert (error_body);
     s_write (codec, "error", zframe_data (error_body), zframe_size (error_body));
 
-    fm_ready_opts_t opts = { 8, 1000 };
+    fm_ready_opts_t opts = { 8, 1000, "" };
     zframe_t *ready = fm_ready_opts_encode (&opts);
     s_write (codec, "ready_opts", zframe_data (ready), zframe_size (ready));
 
