@@ -45,6 +45,9 @@
 #define LOG_WAIT_MS         60000   //  bound for the log to be complete
 #define MAX_ENTERPRISES     1024
 #define MAX_BANKS           64      //  deploy/banks holds 33 institutions
+//  Issue 7 measures "5 banks + gov": the two pilot banks and three others
+#define DEFAULT_BANKS       "cqrcb,bcq,ccbjb,icbcjb,abcjb"
+#define MAX_SYSTEM_PROCS    (MAX_BANKS + 8)    //  banks' workers, gov, broker, recorder
 #define MAX_CLIENTS         64
 
 typedef struct {
@@ -52,6 +55,8 @@ typedef struct {
     int inflight;                   //  throughput phase, total
     int clients;                    //  client connections
     int workers;                    //  processes per bank
+    const char *banks;              //  comma list of deploy/banks/<name>.cfg,
+                                    //  or "all"
     int64_t latency_requests;       //  1-in-flight phase
     int64_t echo_messages;          //  raw echo round trips
     int capacity;                   //  bank/gov capacity (READY), 0: config
@@ -63,7 +68,7 @@ typedef struct {
 
 //  The system under test
 typedef struct {
-    fm_proc_t *procs [MAX_BANKS + 8];  //  banks, gov, broker, recorder
+    fm_proc_t *procs [MAX_SYSTEM_PROCS];  //  banks, gov, broker, recorder
     int proc_count;
     char router [64];
     char events [64];
@@ -256,7 +261,7 @@ s_echo_run (int64_t count)
 static fm_proc_t *
 s_start (system_t *sys, const char *name, const char *binary, const char **args)
 {
-    assert (sys->proc_count < MAX_BANKS + 8);
+    assert (sys->proc_count < MAX_SYSTEM_PROCS);
     fm_proc_t *proc = fm_proc_start (name, binary, args);
     FM_CHECK (proc, "cannot start %s", binary);
     sys->procs [sys->proc_count++] = proc;
@@ -355,6 +360,30 @@ s_workers_up (void *arg)
                      " AND type = 'worker.ready'") >= ready->want;
 }
 
+//  True if path is a bank config (*.cfg) named in the comma list banks,
+//  or banks is "all".  "cqrcb,bcq" selects .../cqrcb.cfg and .../bcq.cfg.
+static bool
+s_bank_selected (const char *banks, const char *path)
+{
+    size_t length = strlen (path);
+    if (length <= 4 || !streq (path + length - 4, ".cfg"))
+        return false;
+    if (streq (banks, "all"))
+        return true;
+    const char *slash = strrchr (path, '/');
+    const char *name = slash? slash + 1: path;
+    size_t name_length = (size_t) (path + length - 4 - name);
+    for (const char *item = banks; *item; ) {
+        size_t item_length = strcspn (item, ",");
+        if (item_length == name_length && memcmp (item, name, name_length) == 0)
+            return true;
+        item += item_length;
+        if (*item == ',')
+            item++;
+    }
+    return false;
+}
+
 static void
 s_load_enterprises (system_t *sys, const char *path)
 {
@@ -427,8 +456,7 @@ s_system_start (system_t *sys, const options_t *opts)
     zlistx_set_duplicator (paths, (czmq_duplicator *) strdup);
     zlistx_set_comparator (paths, (czmq_comparator *) strcmp);
     for (; file; file = (zfile_t *) zlist_next (files))
-        if (strlen (zfile_filename (file, NULL)) > 4
-        &&  streq (zfile_filename (file, NULL) + strlen (zfile_filename (file, NULL)) - 4, ".cfg"))
+        if (s_bank_selected (opts->banks, zfile_filename (file, NULL)))
             zlistx_add_end (paths, (void *) zfile_filename (file, NULL));
     zlistx_sort (paths);
     zlist_destroy (&files);
@@ -596,10 +624,10 @@ s_load_run (system_t *sys, fm_client_t **clients, int client_count,
 
 typedef struct {
     system_t *sys;
-    long cpu_start [33];            //  CPU ticks at load start
-    long cpu_end [33];
-    long hwm_100k [33];             //  per process, then the bench itself
-    long hwm_end [33];
+    long cpu_start [MAX_SYSTEM_PROCS + 1];            //  CPU ticks at load start
+    long cpu_end [MAX_SYSTEM_PROCS + 1];
+    long hwm_100k [MAX_SYSTEM_PROCS + 1];             //  per process, then the bench itself
+    long hwm_end [MAX_SYSTEM_PROCS + 1];
     bool have_100k;
 } rss_t;
 
@@ -639,12 +667,14 @@ s_usage (void)
 {
     puts ("Usage: fm-bench [OPTIONS]\n"
           "\n"
-          "Starts broker, recorder, gov and every bank of deploy/banks (W processes\n"
-          "each) on loopback, drives load, prints one result table.\n"
+          "Starts broker, recorder, gov and the chosen banks of deploy/banks (W\n"
+          "processes each) on loopback, drives load, prints one result table.\n"
           "\n"
           "  -n, --requests N          requests in the throughput phase [100000]\n"
           "  -k, --inflight K          requests in flight in total [200]\n"
           "  -C, --clients C           client connections (fm_client) [4]\n"
+          "  -b, --banks LIST          deploy/banks configs to run, comma list or\n"
+          "                            'all' [" DEFAULT_BANKS "]\n"
           "  -w, --workers-per-bank W  finmatch-bank processes per bank [1]\n"
           "      --capacity N          gov/bank capacity announced in READY [config]\n"
           "  -l, --latency N           requests of the 1-in-flight phase [5000]\n"
@@ -664,12 +694,14 @@ main (int argc, char *argv [])
 {
     options_t opts = {
         .requests = 100000, .inflight = 200, .clients = 4, .workers = 1,
+        .banks = DEFAULT_BANKS,
         .latency_requests = 5000, .echo_messages = 1000000
     };
     static struct option long_options [] = {
         { "requests", required_argument, 0, 'n' },
         { "inflight", required_argument, 0, 'k' },
         { "clients", required_argument, 0, 'C' },
+        { "banks", required_argument, 0, 'b' },
         { "workers-per-bank", required_argument, 0, 'w' },
         { "capacity", required_argument, 0, 'K' },
         { "latency", required_argument, 0, 'l' },
@@ -681,11 +713,12 @@ main (int argc, char *argv [])
         { 0, 0, 0, 0 }
     };
     int option;
-    while ((option = getopt_long (argc, argv, "n:k:C:w:l:e:h", long_options, NULL)) != -1) {
+    while ((option = getopt_long (argc, argv, "n:k:C:b:w:l:e:h", long_options, NULL)) != -1) {
         switch (option) {
             case 'n': opts.requests = atoll (optarg); break;
             case 'k': opts.inflight = atoi (optarg); break;
             case 'C': opts.clients = atoi (optarg); break;
+            case 'b': opts.banks = optarg; break;
             case 'w': opts.workers = atoi (optarg); break;
             case 'K': opts.capacity = atoi (optarg); break;
             case 'l': opts.latency_requests = atoll (optarg); break;
@@ -790,7 +823,7 @@ main (int argc, char *argv [])
     //  6. RSS, then stop (peaks first: processes are still up)
     s_rss_snapshot (&sys, rss.hwm_end);
     int proc_count = sys.proc_count;
-    char names [33][64];
+    char names [MAX_SYSTEM_PROCS + 1][64];
     for (int i = 0; i < proc_count; i++)
         snprintf (names [i], sizeof names [i], "%s", fm_proc_name (sys.procs [i]));
     snprintf (names [proc_count], sizeof names [proc_count], "fm-bench (clients)");

@@ -670,7 +670,9 @@ s_deadline_set (request_t *request, int64_t delay_ms)
                                              self->heap_max * sizeof (request_t *));
         assert (self->heap);
     }
-    request->deadline = zclock_mono () + delay_ms;
+    //  + 1: zclock_mono truncates to whole msecs, and a deadline must
+    //  never fire before delay_ms have fully passed
+    request->deadline = zclock_mono () + delay_ms + 1;
     self->heap [self->heap_size] = request;
     request->heap_index = self->heap_size++;
     s_heap_up (self, request->heap_index);
@@ -1184,7 +1186,7 @@ s_request_missed (request_t *self, slot_t *slot)
     s_event_publish (broker, &event);
     s_event_request (&event, FM_EV_SLA_BREACH, self);
     snprintf (event.bank, sizeof (event.bank), "%s", slot->service->bank);
-    event.count = (uint32_t) ((slot->deadline * 1000 - slot->dispatched_us + 999) / 1000);
+    event.count = (uint32_t) ((slot->deadline * 1000 - slot->dispatched_us) / 1000);
     event.latency_us = waited_us > 0? waited_us: 0;
     s_event_publish (broker, &event);
     fm_msg_add_timed_out (self->result, slot->service->bank);
@@ -1227,8 +1229,12 @@ s_request_ask_next (request_t *self)
     slot_t *slot = &self->banks [self->bank_count++];
     slot->request = self;
     slot->service = service;
+    //  Rounded up to whole msecs of the same monotonic clock, so that the
+    //  bank always has its full deadline (zclock_mono truncates: "now +
+    //  100" could fire after 99.1 ms)
     slot->dispatched_us = zclock_usecs ();
-    slot->deadline = zclock_mono () + s_request_bank_deadline (self, service);
+    slot->deadline = (slot->dispatched_us + s_request_bank_deadline (self, service) * 1000
+                      + 999) / 1000;
     if (s_slot_dispatch (slot, service, self->bank_query) == 0)
         self->banks_pending++;
     else {
