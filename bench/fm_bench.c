@@ -291,7 +291,9 @@ s_probe (system_t *sys, int timeout_ms)
     zmsg_t *reply = zmsg_recv (sys->probe);
     FM_CHECK (reply, "no reply to a probe within %d ms", timeout_ms);
     zmsg_destroy (&reply);
-    zsock_set_rcvtimeo (sys->sub, timeout_ms);
+    //  The reply proves the event was published; it may still miss a SUB
+    //  that is not connected yet, so don't wait long for it
+    zsock_set_rcvtimeo (sys->sub, timeout_ms < 500? timeout_ms: 500);
     if (fm_events_recv (sys->sub, &event, &err) != 0)
         return 0;
     FM_CHECK (event.type == FM_EV_INPUT_REJECTED, "probe: event %s",
@@ -341,7 +343,7 @@ s_recorder_up (void *arg)
     static uint64_t probed = 0;
     if (probed && s_db_max_seq (sys) >= (int64_t) probed)
         return true;
-    uint64_t seq = s_probe (sys, 200);
+    uint64_t seq = s_probe (sys, REPLY_MS);     //  a loaded machine may take a while
     if (seq)
         probed = seq;
     return false;

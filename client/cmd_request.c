@@ -77,6 +77,7 @@ typedef struct {
     fm_msg_t *reply;                    //  owned, once done (NULL: local error)
     int local_status;                   //  when reply is NULL: 504 or 500
     char local_text [FM_TEXT_SIZE];     //  when reply is NULL
+    char best_offer [FM_OFFER_ID_SIZE]; //  campaign: the offer to accept, or ""
 } s_row_t;
 
 //  One connection to the broker and the keys it is made with
@@ -104,6 +105,12 @@ typedef struct {
     size_t seen_offers;
     size_t seen_declines;
     size_t seen_timeouts;
+    //  finmatch campaign: rows are summarised, not printed, and a second
+    //  round over the same rows sends ACCEPT for each row's best offer
+    bool campaign;
+    bool accept_best;                   //  --accept best
+    bool accepting;                     //  in the ACCEPT round
+    struct _s_summary_t *summary;       //  owned, campaign only
 } s_cmd_t;
 
 static void
@@ -129,15 +136,17 @@ _("Usage: finmatch request --enterprise CODE --amount AMOUNT --term MONTHS [OPTI
 "  --prior-loan ID     renewal: the loan being renewed\n"
 "  --key KEY           idempotency key, 1..64 bytes (default: a fresh one).\n"
 "                      The same key again replays the first result.\n"
+"  --officer ID        submitted by this grid officer (金融网格员) on the\n"
+"                      enterprise's behalf; the officer must serve the grid\n"
 "  --live              print offers and declines the moment banks make them\n"
 "  --json              one JSON object per line (fen, bp) instead of tables\n"
 "  -h, --help          this help\n"
 "\n"
 "--file FILE: CSV, first row a header whose column names are the flag names\n"
 "(enterprise,amount,term,purpose,grid,collateral,consent,kinds,type,\n"
-"prior_loan,key); only enterprise, amount and term are required.  Fields may\n"
-"be double-quoted (RFC 4180, on one line).  Inside a field, lists use ';' or\n"
-"'|' (\"tax;party_building\").  Empty fields take the default; flags given\n"
+"prior_loan,key,officer); only enterprise, amount and term are required.\n"
+"Fields may be double-quoted (RFC 4180, on one line).  Inside a field, lists\n"
+"use ';' or '|' (\"tax;party_building\").  Empty fields take the default; flags given\n"
 "with --file are defaults for every row.  Blank lines and lines starting\n"
 "with '#' are skipped.  Every row is checked before anything is sent; all\n"
 "rows are then submitted concurrently (at most %d in flight) and printed in\n"
@@ -328,6 +337,9 @@ s_row_set (s_row_t *row, const char *name, const char *value,
     if (streq (name, "key"))
         return s_copy_text (name, value, request->idem_key,
                             sizeof request->idem_key, err, size);
+    if (streq (name, "officer"))
+        return s_copy_text (name, value, request->submitted_by,
+                            sizeof request->submitted_by, err, size);
     if (streq (name, "collateral")) {
         if (fm_collateral_parse (value, &request->collateral) == 0)
             return 0;
@@ -362,7 +374,7 @@ s_column_known (const char *name)
 {
     static const char *columns [] = {
         "enterprise", "amount", "term", "purpose", "grid", "collateral",
-        "consent", "kinds", "type", "prior_loan", "key"
+        "consent", "kinds", "type", "prior_loan", "key", "officer"
     };
     for (size_t index = 0; index < sizeof columns / sizeof columns [0]; index++)
         if (streq (name, columns [index]))
@@ -547,7 +559,7 @@ s_load_file (s_cmd_t *self, const s_row_t *template, fm_msg_t *scratch)
                 if (!s_column_known (columns [col])) {
                     fprintf (stderr, _("%s:%zu: unknown column '%s' (known: "
                              "enterprise,amount,term,purpose,grid,collateral,"
-                             "consent,kinds,type,prior_loan,key)\n"),
+                             "consent,kinds,type,prior_loan,key,officer)\n"),
                              self->file, line_no, columns [col]);
                     errors++;
                 }
@@ -874,8 +886,15 @@ s_conn_row_done (s_cmd_t *self, s_conn_t *conn)
 static void
 s_row_send (s_cmd_t *self, s_row_t *row, fm_msg_t *msg)
 {
+    if (self->accepting && *row->best_offer == 0) {
+        //  Campaign ACCEPT round: nothing to accept for this row
+        row->state = ROW_DONE;
+        return;
+    }
     msg->request = row->request;
     strcpy (msg->request_id, row->request_id);
+    if (self->accepting)
+        strcpy (msg->offer_id, row->best_offer);
     fm_error_t err = { 0 };
     row->deadline = zclock_mono () + self->cli->timeout_ms;
     s_conn_t *conn = &self->conns [row->conn];
@@ -887,7 +906,8 @@ s_row_send (s_cmd_t *self, s_row_t *row, fm_msg_t *msg)
         return;
     }
     conn->in_flight++;
-    if (fm_client_send (conn->client, FM_SERVICE_REQUEST, msg, &err)) {
+    if (fm_client_send (conn->client, self->accepting? FM_SERVICE_ACCEPT
+                                                     : FM_SERVICE_REQUEST, msg, &err)) {
         s_conn_row_done (self, conn);
         row->state = ROW_DONE;
         row->local_status = FM_STATUS_INTERNAL;
@@ -954,7 +974,7 @@ s_take_reply (s_cmd_t *self, s_conn_t *conn, size_t first, size_t last)
 static int
 s_run (s_cmd_t *self)
 {
-    fm_msg_t *msg = fm_msg_new (FM_MSG_REQUEST);
+    fm_msg_t *msg = fm_msg_new (self->accepting? FM_MSG_ACCEPT: FM_MSG_REQUEST);
     zpoller_t *poller = self->poller;
     if (!msg) {
         fputs (_("finmatch request: out of memory\n"), stderr);
@@ -972,8 +992,11 @@ s_run (s_cmd_t *self)
         if (head->state == ROW_DONE) {
             if (self->events)
                 s_live_drain (self, head->reply);
-            s_row_print (self, head);
             int code = s_row_exit (head);
+            if (self->campaign)
+                code = s_campaign_note (self, head);
+            else
+                s_row_print (self, head);
             worst = code > worst? code: worst;
             fm_msg_destroy (&head->reply);
             next_print++;
@@ -1053,6 +1076,7 @@ fm_cmd_request (fm_cli_t *cli, int argc, char **argv)
         { "type",       required_argument, NULL, 'Y' },
         { "prior-loan", required_argument, NULL, 'L' },
         { "key",        required_argument, NULL, 'I' },
+        { "officer",    required_argument, NULL, 'O' },
         { "file",       required_argument, NULL, 'F' },
         { "live",       no_argument,       NULL, 'l' },
         { "cert-dir",   required_argument, NULL, 'D' },
@@ -1086,6 +1110,7 @@ fm_cmd_request (fm_cli_t *cli, int argc, char **argv)
             case 'Y': name = "type"; break;
             case 'L': name = "prior_loan"; break;
             case 'I': name = "key"; break;
+            case 'O': name = "officer"; break;
             case 'F': self.file = optarg; break;
             case 'l': self.live = true; break;
             case 'D': cli->cert_dir = optarg; break;
