@@ -41,6 +41,7 @@
 #include "fm_json.h"
 #include "fm_print.h"
 #include "fm_i18n.h"
+#include "fm_report.h"
 
 //  Rows between "sent" and "printed", at most.  Bounds broker load from
 //  one CLI and the replies held for in-order printing.
@@ -814,6 +815,204 @@ s_row_print (s_cmd_t *self, s_row_t *row)
     fflush (stdout);
 }
 
+//  -------------------------------------------------------------------------
+//  finmatch campaign: a batch of requests, summarised (政银企对接活动)
+
+//  What a campaign adds up.  Sets hold bank codes or credit codes (keys
+//  only).  Money in fen, rates in bp; no float.
+typedef struct _s_summary_t {
+    size_t requests;                    //  rows noted in the request round
+    size_t with_offers;                 //  RESULT 200 with at least one offer
+    size_t refused;                     //  ERROR, or RESULT without offers
+    size_t unanswered;                  //  no reply within the timeout
+    size_t offers;                      //  offers over all rows
+    zhashx_t *offering;                 //  banks that made an offer (set)
+    int64_t offered_fen;                //  Σ amount of each row's best offer
+    size_t accepts;                     //  ACCEPT sent
+    size_t loans;                       //  CONFIRMATION granted
+    size_t not_granted;                 //  refused, withdrawn or unanswered
+    size_t accepts_unanswered;          //  of those, no reply in time
+    zhashx_t *granting;                 //  banks that granted a loan (set)
+    zhashx_t *served;                   //  enterprises with a loan (set)
+    int64_t granted_fen;                //  Σ amount of the granted loans
+    int64_t reduction_bp;               //  Σ base - effective over the loans
+} s_summary_t;
+
+//  Returns a new summary, or NULL if out of memory.
+static s_summary_t *
+s_summary_new (void)
+{
+    s_summary_t *self = (s_summary_t *) calloc (1, sizeof (s_summary_t));
+    if (!self)
+        return NULL;
+    self->offering = zhashx_new ();
+    self->granting = zhashx_new ();
+    self->served = zhashx_new ();
+    if (!self->offering || !self->granting || !self->served) {
+        zhashx_destroy (&self->offering);
+        zhashx_destroy (&self->granting);
+        zhashx_destroy (&self->served);
+        free (self);
+        return NULL;
+    }
+    return self;
+}
+
+static void
+s_summary_destroy (s_summary_t **self_p)
+{
+    if (*self_p) {
+        zhashx_destroy (&(*self_p)->offering);
+        zhashx_destroy (&(*self_p)->granting);
+        zhashx_destroy (&(*self_p)->served);
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
+
+//  One line on stderr for a row that did not go through, so a batch of
+//  hundreds still says which line failed and why
+static void
+s_campaign_complain (s_cmd_t *self, const s_row_t *row, const char *what)
+{
+    const fm_msg_t *reply = row->reply;
+    int status = reply? (int) reply->status: row->local_status;
+    const char *text = reply? reply->text: row->local_text;
+    if (reply && reply->type == FM_MSG_CONFIRMATION) {
+        status = 0;
+        text = reply->confirmation.text;
+    }
+    fprintf (stderr, "%s:%zu: %s %s: %d %s\n", self->file, row->line, what,
+             row->request_id, status, text);
+}
+
+//  Note a finished row of either round in the summary (the reply is not
+//  printed).  In the request round, pick the offer the ACCEPT round will
+//  take: the best-ranked loan offer, else the best-ranked offer (the
+//  broker ranks by effective rate).  Returns the row's exit code.
+static int
+s_campaign_note (s_cmd_t *self, s_row_t *row)
+{
+    s_summary_t *sum = self->summary;
+    const fm_msg_t *reply = row->reply;
+    if (!self->accepting) {
+        sum->requests++;
+        *row->best_offer = 0;
+        if (!reply) {
+            sum->unanswered++;
+            s_campaign_complain (self, row, _("no answer to request"));
+            return 3;
+        }
+        if (reply->type != FM_MSG_RESULT || reply->status != FM_STATUS_OK
+        ||  reply->offer_count == 0) {
+            sum->refused++;
+            if (reply->type != FM_MSG_RESULT || reply->status != FM_STATUS_OK)
+                s_campaign_complain (self, row, _("request refused"));
+            return 1;
+        }
+        sum->with_offers++;
+        sum->offers += reply->offer_count;
+        const fm_offer_t *best = NULL;
+        for (size_t index = 0; index < reply->offer_count; index++) {
+            const fm_offer_t *offer = &reply->offers [index];
+            zhashx_insert (sum->offering, offer->bank, (void *) "");
+            if (!best && offer->kind == FM_KIND_LOAN)
+                best = offer;
+        }
+        if (!best)
+            best = &reply->offers [0];
+        sum->offered_fen += best->amount_fen;
+        if (self->accept_best)
+            strcpy (row->best_offer, best->offer_id);
+        return 0;
+    }
+    if (*row->best_offer == 0)
+        return 0;                       //  nothing was accepted for it
+    sum->accepts++;
+    if (reply && reply->type == FM_MSG_CONFIRMATION && reply->confirmation.granted) {
+        const fm_confirmation_t *loan = &reply->confirmation;
+        sum->loans++;
+        sum->granted_fen += loan->amount_fen;
+        sum->reduction_bp += loan->base_rate_bp - loan->effective_rate_bp;
+        zhashx_insert (sum->granting, loan->bank, (void *) "");
+        zhashx_insert (sum->served, row->request.enterprise_id, (void *) "");
+        return 0;
+    }
+    sum->not_granted++;
+    if (!reply)
+        sum->accepts_unanswered++;
+    s_campaign_complain (self, row, _("offer not granted for"));
+    return reply? 1: 3;
+}
+
+//  Print the campaign summary (table or one JSON object).  Returns the
+//  exit code: 3 if a request or an acceptance went unanswered, else 1 if
+//  no request received an offer, else 0.
+static int
+s_campaign_print (s_cmd_t *self)
+{
+    s_summary_t *sum = self->summary;
+    //  Mean reduction in tenths of a bp, rounded half up (values are >= 0)
+    int64_t tenths = sum->loans
+        ? (sum->reduction_bp * 20 + (int64_t) sum->loans) / (2 * (int64_t) sum->loans): 0;
+    if (self->cli->json) {
+        json_t *json = json_pack ("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
+                                  " s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+            "type", "campaign", "file", self->file,
+            "requests", (json_int_t) sum->requests,
+            "with_offers", (json_int_t) sum->with_offers,
+            "refused", (json_int_t) sum->refused,
+            "unanswered", (json_int_t) sum->unanswered,
+            "offers", (json_int_t) sum->offers,
+            "institutions_offering", (json_int_t) zhashx_size (sum->offering),
+            "offered_fen", (json_int_t) sum->offered_fen,
+            "accepted", (json_int_t) sum->accepts,
+            "loans", (json_int_t) sum->loans,
+            "not_granted", (json_int_t) sum->not_granted,
+            "institutions_granting", (json_int_t) zhashx_size (sum->granting),
+            "enterprises_served", (json_int_t) zhashx_size (sum->served),
+            "granted_fen", (json_int_t) sum->granted_fen,
+            "avg_reduction_tenth_bp", (json_int_t) tenths);
+        fm_json_print (&json, stdout);
+    }
+    else {
+        char money [64], cell [32];
+        printf (_("Campaign %s\n"), self->file);
+        fm_table_t *table = fm_table_new (2);
+        assert (table);
+        fm_table_column (table, 0, _("Figure"), FM_ALIGN_LEFT, 0);
+        fm_table_column (table, 1, _("Value"), FM_ALIGN_RIGHT, 0);
+        fm_table_rowf (table, "%s\t%zu", _("Requests submitted"), sum->requests);
+        fm_table_rowf (table, "%s\t%zu", _("Requests with offers"), sum->with_offers);
+        fm_table_rowf (table, "%s\t%zu", _("Requests refused or without offer"),
+                       sum->refused);
+        fm_table_rowf (table, "%s\t%zu", _("Requests unanswered"), sum->unanswered);
+        fm_table_rowf (table, "%s\t%zu", _("Offers"), sum->offers);
+        fm_table_rowf (table, "%s\t%zu", _("Institutions offering"),
+                       zhashx_size (sum->offering));
+        fm_table_rowf (table, "%s\t%s", _("Credit offered (best offer each)"),
+                       fm_i18n_money (sum->offered_fen, money, sizeof money));
+        if (self->accept_best) {
+            fm_table_rowf (table, "%s\t%zu", _("Offers accepted"), sum->accepts);
+            fm_table_rowf (table, "%s\t%zu", _("Loans granted"), sum->loans);
+            fm_table_rowf (table, "%s\t%zu", _("Institutions granting"),
+                           zhashx_size (sum->granting));
+            fm_table_rowf (table, "%s\t%zu", _("Enterprises served"),
+                           zhashx_size (sum->served));
+            fm_table_rowf (table, "%s\t%s", _("Credit accepted"),
+                           fm_i18n_money (sum->granted_fen, money, sizeof money));
+            fm_table_rowf (table, "%s\t%s BP", _("Average rate reduction"),
+                           fm_report_tenths (tenths, cell, sizeof cell));
+        }
+        fm_table_print (table, stdout);
+        fm_table_destroy (&table);
+        fflush (stdout);
+    }
+    if (sum->unanswered || sum->accepts_unanswered)
+        return 3;
+    return sum->with_offers? 0: 1;
+}
+
 //  Connections: one per distinct enterprise with --cert-dir, else one.
 //  Load every key now, so a missing key stops the command before anything
 //  is sent.  Returns 0, or -1 after printing why.
@@ -1060,6 +1259,9 @@ s_run (s_cmd_t *self)
 
 //  -------------------------------------------------------------------------
 
+static int
+    s_execute (s_cmd_t *selfp, s_row_t *templatep, bool request_flags);
+
 int
 fm_cmd_request (fm_cli_t *cli, int argc, char **argv)
 {
@@ -1154,6 +1356,21 @@ fm_cmd_request (fm_cli_t *cli, int argc, char **argv)
                  "it cannot be used with --file\n"), stderr);
         return 2;
     }
+    return s_execute (&self, &template, request_flags);
+}
+
+//  Load the rows (--file, or the flags' one row), prepare the keys and
+//  connections, and run them; a campaign then runs its ACCEPT round and
+//  prints its summary.  Releases everything self holds.  Returns the exit
+//  code (fm_cli.h).
+static int
+s_execute (s_cmd_t *selfp, s_row_t *templatep, bool request_flags)
+{
+    s_cmd_t self = *selfp;
+    s_row_t template = *templatep;
+    fm_cli_t *cli = self.cli;
+    int rc = 0;
+    char err [FM_TEXT_SIZE + 64];
     fm_msg_t *scratch = fm_msg_new (FM_MSG_REQUEST);
     self.by_id = zhashx_new ();
     if (!scratch || !self.by_id) {
@@ -1222,6 +1439,23 @@ fm_cmd_request (fm_cli_t *cli, int argc, char **argv)
     }
     if (rc == 0)
         rc = s_run (&self);
+    if (self.campaign && rc != 2 && self.summary->requests == self.row_count) {
+        //  Every row was answered or given up on (not interrupted): the
+        //  ACCEPT round goes over the same rows and connections
+        if (self.accept_best && self.summary->with_offers > 0) {
+            for (size_t index = 0; index < self.row_count; index++) {
+                s_row_t *row = &self.rows [index];
+                row->state = ROW_NEW;
+                row->reply = NULL;      //  destroyed when it was noted
+                row->local_status = 0;
+                *row->local_text = 0;
+            }
+            self.accepting = true;
+            s_run (&self);
+        }
+        if (!zsys_interrupted)
+            rc = s_campaign_print (&self);
+    }
 
     zsock_destroy (&self.events);
     zpoller_destroy (&self.poller);
@@ -1232,5 +1466,95 @@ fm_cmd_request (fm_cli_t *cli, int argc, char **argv)
     free (self.conns);
     zhashx_destroy (&self.by_id);
     free (self.rows);
+    s_summary_destroy (&self.summary);
     return rc;
+}
+
+//  -------------------------------------------------------------------------
+
+static void
+s_campaign_usage (FILE *file)
+{
+    fprintf (file,
+_("Usage: finmatch campaign FILE [--accept best] [OPTIONS]\n"
+"\n"
+"A matchmaking campaign (政银企对接): submits every request of FILE at once\n"
+"(at most %d in flight), then prints one summary instead of each result:\n"
+"requests, requests with offers, institutions offering, credit offered\n"
+"(the best offer of each request).  With --accept best, it then accepts the\n"
+"best offer of every request that has one (the best-ranked loan offer, else\n"
+"the best-ranked offer), concurrently, and adds loans granted, institutions\n"
+"granting, enterprises served, credit accepted and the average rate\n"
+"reduction (base minus effective rate over the granted loans).\n"
+"\n"
+"  FILE                CSV of requests, as for finmatch request --file\n"
+"                      (columns enterprise,amount,term,purpose,grid,\n"
+"                      collateral,consent,kinds,type,prior_loan,key,officer)\n"
+"  --accept MODE       best: accept the best offer of each request;\n"
+"                      none (default): only ask\n"
+"  --cert-dir DIR      act for each enterprise with DIR/CODE.cert (as for\n"
+"                      finmatch request); also a global option\n"
+"  --json              the summary as one JSON object (fen, bp)\n"
+"  -h, --help          this help\n"
+"\n"
+"Rows that fail are named on stderr (file:line, request id, status).\n"
+"Exit: 0 some request received offers, 1 none did, 2 bad input,\n"
+"      3 a request or an acceptance went unanswered.\n"), WINDOW);
+}
+
+int
+fm_cmd_campaign (fm_cli_t *cli, int argc, char **argv)
+{
+    assert (cli);
+    static const struct option options [] = {
+        { "accept",   required_argument, NULL, 'a' },
+        { "cert-dir", required_argument, NULL, 'D' },
+        { "json",     no_argument,       NULL, 'j' },
+        { "help",     no_argument,       NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    s_cmd_t self = { .cli = cli, .campaign = true };
+    s_row_t template = { .line = 0 };
+    optind = 0;                         //  GNU: full re-initialisation
+    opterr = 0;
+    int opt;
+    while ((opt = getopt_long (argc, argv, ":h", options, NULL)) != -1) {
+        switch (opt) {
+            case 'a':
+                if (streq (optarg, "best"))
+                    self.accept_best = true;
+                else
+                if (!streq (optarg, "none")) {
+                    fprintf (stderr, _("finmatch campaign: --accept '%s': "
+                             "best or none\n"), optarg);
+                    return 2;
+                }
+                break;
+            case 'D': cli->cert_dir = optarg; break;
+            case 'j': cli->json = true; break;
+            case 'h':
+                s_campaign_usage (stdout);
+                return 0;
+            case ':':
+                fprintf (stderr, _("finmatch campaign: %s needs a value\n"),
+                         argv [optind - 1]);
+                return 2;
+            default:
+                fprintf (stderr, _("finmatch campaign: unknown option '%s' "
+                         "(see finmatch campaign --help)\n"), argv [optind - 1]);
+                return 2;
+        }
+    }
+    if (argc - optind != 1) {
+        fputs (_("finmatch campaign: expected one FILE\n"), stderr);
+        s_campaign_usage (stderr);
+        return 2;
+    }
+    self.file = argv [optind];
+    self.summary = s_summary_new ();
+    if (!self.summary) {
+        fputs (_("finmatch request: out of memory\n"), stderr);
+        return 2;
+    }
+    return s_execute (&self, &template, false);
 }

@@ -57,6 +57,7 @@ int fm_cmd_watch   (fm_cli_t *cli, int argc, char **argv);
 int fm_cmd_report  (fm_cli_t *cli, int argc, char **argv);
 int fm_cmd_status  (fm_cli_t *cli, int argc, char **argv);
 int fm_cmd_keygen  (fm_cli_t *cli, int argc, char **argv);
+int fm_cmd_campaign (fm_cli_t *cli, int argc, char **argv);
 
 #ifdef __cplusplus
 }

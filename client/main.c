@@ -60,6 +60,8 @@ static const s_command_t s_commands [] = {
       N_("summarise the recorder's event database (--db FILE)") },
     { "status",  fm_cmd_status,
       N_("where a request stands: REQUEST_ID (live), or --db FILE (log)") },
+    { "campaign", fm_cmd_campaign,
+      N_("submit a batch of requests at once and summarise it: campaign FILE") },
 };
 #define COMMAND_COUNT (sizeof (s_commands) / sizeof (s_commands [0]))
 

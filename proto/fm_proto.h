@@ -322,6 +322,25 @@ int
 zframe_t *
     fm_msg_encode (const fm_msg_t *self, fm_error_t *err);
 
+//  Trusted encoding: for a record this process built itself, only from
+//  (a) fields copied from records that were validated (decoded with
+//  fm_msg_decode/fm_event_decode, or passed fm_msg_validate), (b) its own
+//  constants, counters and clock, and (c) configuration validated when it
+//  was loaded, with every number computed inside the field's bounds.
+//  The field-by-field validation (UTF-8, credit codes, request ids, value
+//  bounds, required fields: about half the cost of an encode) is skipped;
+//  only what keeps the encoder inside memory is checked (type, enum values
+//  and list counts in range, heap lists present; strings are read with
+//  strnlen within their arrays).  NOT for: text formatted with printf into
+//  a fixed array (a cut can split a UTF-8 character), text from a peer or
+//  a file not checked at load, anything a test does not cover.  Builds
+//  with FM_PROTO_VERIFY_TRUSTED defined (the FM_SANITIZE builds, so every
+//  ASan test run checks the promise) validate anyway and abort on an
+//  invalid record.  Returns a new frame, or NULL if the record cannot be
+//  encoded (shape out of range, or larger than FM_MAX_BODY).
+zframe_t *
+    fm_msg_encode_trusted (const fm_msg_t *self);
+
 //  Decode one body.  Accepts any bytes.  Returns a new validated message the
 //  caller owns, or NULL with err filled: 413 too large (body or a repeated
 //  field above its FM_MAX_*), 505 unknown "v", 501 unknown "t", 400
@@ -424,6 +443,14 @@ zframe_t *
 //  Returns bytes written, or 0 if it does not fit or the event is invalid.
 size_t
     fm_event_encode_into (const fm_event_t *self, byte *buf, size_t size);
+
+//  The same without field validation, for events built as fm_msg_encode_
+//  trusted describes (the broker's own events: fields copied from decoded
+//  messages, its counters and clock).  Same checks and FM_PROTO_VERIFY_
+//  TRUSTED behaviour.  Returns bytes written, or 0 if it does not fit or
+//  the shape is out of range.
+size_t
+    fm_event_encode_into_trusted (const fm_event_t *self, byte *buf, size_t size);
 
 //  Decode an event body into *event.  Accepts any bytes.  Returns 0, or -1
 //  with err filled, exactly as fm_msg_decode.

@@ -50,7 +50,7 @@ foreach (BINARY finmatch-broker finmatch-gov finmatch-bank finmatch-recorder fin
                       ${CMAKE_BINARY_DIR}/bin ${PROJECT_VERSION} ${BINARY})
     set_tests_properties (cli_help_${SHORT} PROPERTIES TIMEOUT 60 ENVIRONMENT "${FM_TEST_ENV}")
 endforeach ()
-foreach (COMMAND request accept watch report keygen status)
+foreach (COMMAND request accept watch report keygen status campaign)
     add_test (NAME cli_help_finmatch_${COMMAND}
               COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/cli_help.sh
                       ${CMAKE_BINARY_DIR}/bin ${PROJECT_VERSION} finmatch ${COMMAND})
@@ -84,4 +84,17 @@ foreach (TARGET codec broker)
               COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/run.sh ${TARGET}
                       ${CMAKE_BINARY_DIR} 20)
     set_tests_properties (fuzz_${TARGET} PROPERTIES TIMEOUT 240 SKIP_RETURN_CODE 77)
+endforeach ()
+
+#   scenario_pilot, scenario_campaign: the seed's two scenarios
+#   (deploy/scenarios/) through the live system, one batch each with
+#   `finmatch campaign --accept best`; the report's headline figures from
+#   the SQLite log within the stated tolerances (test_scenario.c)
+add_executable (test_scenario test_scenario.c)
+target_link_libraries (test_scenario PRIVATE fm_testproc PkgConfig::SQLITE PkgConfig::JANSSON)
+add_dependencies (test_scenario ${FM_BINARIES})
+foreach (SCENARIO pilot campaign)
+    add_test (NAME scenario_${SCENARIO} COMMAND test_scenario ${SCENARIO})
+    set_tests_properties (scenario_${SCENARIO} PROPERTIES TIMEOUT 120
+                          ENVIRONMENT "${FM_TEST_ENV}")
 endforeach ()

@@ -69,8 +69,9 @@
         is NULL when the field was absent from the wire body: the codec
         does not encode empty strings and zero numbers, so NULL and 0 (or
         '') mean the same; use COALESCE (x, 0) in arithmetic.
-        Indexes: events_type (type), events_request (request_id),
-        events_bank (bank, type), events_grid (grid_id, type).
+        Indexes: events_type (type), events_request (request_id): the
+        ones report and status queries use.  (Logs created before
+        2026-11 also have events_bank and events_grid; nothing uses them.)
 
       levers                -- policy levers of an event, in wire order
           epoch, seq        INTEGER NOT NULL  the event (events' key)
@@ -91,7 +92,8 @@
     has another schema version: the store never writes into someone
     else's database.  PRAGMAs: journal_mode=WAL (readers such as reports
     never block the recorder), synchronous=NORMAL (a power loss may lose
-    the last commits, never corrupt the file), busy_timeout.
+    the last commits, never corrupt the file), wal_autocheckpoint=10000
+    pages (the WAL file grows to ~40 MB between checkpoints), busy_timeout.
     =========================================================================
 */
 
