@@ -54,6 +54,10 @@ set (CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
      ${CMAKE_SOURCE_DIR}/deploy/debian/postinst
      ${CMAKE_SOURCE_DIR}/deploy/debian/postrm)
 set (CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
+#   cpack and `make install` must not rebuild: the package tests run while
+#   other tests execute the same binaries, and a relink under them would
+#   make those tests fail at random.  Build first, then install/package.
+set (CMAKE_SKIP_INSTALL_ALL_DEPENDENCY TRUE)
 include (CPack)
 
 #   ctests: the .deb unpacked into a scratch root (dpkg -x, nothing is
