@@ -33,6 +33,26 @@ bin=$build/bin
 run=$(realpath -m "${FM_RUN_DIR:-$build/demo-run}")
 db=$run/finmatch-events.db
 requests=deploy/scenarios/demo-requests.csv     #   relative to $root
+gov_cfg=$here/gov.cfg
+bank_cfgs=("$here"/banks/*.cfg)
+#   FM_SCENARIO=pilot|campaign: one of the seed's scenarios instead
+#   (deploy/scenarios/NAME.csv, README "The seed's scenarios"): the pilot
+#   with the two pilot banks only and its own policy (no district
+#   subsidy), the campaign with every institution; both go in as one batch
+#   (finmatch campaign --accept best) and end with the report
+scenario=${FM_SCENARIO:-}
+case $scenario in
+    "") ;;
+    pilot)
+        requests=deploy/scenarios/pilot.csv
+        gov_cfg=$here/scenarios/pilot-gov.cfg
+        bank_cfgs=("$here/banks/cqrcb.cfg" "$here/banks/bcq.cfg") ;;
+    campaign)
+        requests=deploy/scenarios/campaign.csv ;;
+    *)
+        echo "demo: FM_SCENARIO=$scenario: pilot or campaign" >&2
+        exit 2 ;;
+esac
 
 STOP_WAIT_S=10          #   SIGTERM grace before SIGKILL (recorder commits)
 READY_TIMEOUT_MS=20000  #   all services registered
@@ -205,7 +225,7 @@ keygen gov "$keys/private" --role gov --name 江北区政府
 keygen recorder "$keys/private" --role monitor --name finmatch-recorder
 keygen operator "$keys/private" --role monitor --name demo-operator
 n_bank=0
-for cfg in "$here"/banks/*.cfg; do
+for cfg in "${bank_cfgs[@]}"; do
     code=$(awk '/^bank/ { b = 1; next } /^[^ \t#]/ { b = 0 }
                 b && $1 == "code" { print $3; exit }' "$cfg")
     [ -n "$code" ] || die "$cfg: no bank/code"
@@ -273,11 +293,11 @@ for (( n = 0; n < 100; n++ )); do
 done
 s_connected $(( port + 1 )) || die "the recorder did not connect to $events_ep (see $run/recorder.log)"
 key_args gov
-start gov "$bin/finmatch-gov" "${KA[@]}" -c "$here/gov.cfg" --endpoint "$broker_ep"
+start gov "$bin/finmatch-gov" "${KA[@]}" -c "$gov_cfg" --endpoint "$broker_ep"
 printf '  %-22s %s\n' "finmatch-gov" "gov.credit <- deploy/gov.cfg"
 
 services=(gov.credit)
-for cfg in "$here"/banks/*.cfg; do
+for cfg in "${bank_cfgs[@]}"; do
     name=$(basename "$cfg" .cfg)
     code=$(awk '/^bank/ { b = 1; next } /^[^ \t#]/ { b = 0 }
                 b && $1 == "code" { print $3; exit }' "$cfg")
@@ -313,6 +333,27 @@ fm () {
 
 #   --------------------------------------------------------------------------
 cd "$root"
+if [ -n "$scenario" ]; then
+    heading "对接活动 / Scenario $scenario: $requests, best offers accepted"
+    set +e
+    fm --json campaign "$requests" --accept best >"$run/campaign.json"
+    rc=$?
+    set -e
+    [ $rc -eq 0 ] || die "finmatch campaign failed (exit $rc; see $run/campaign.json)"
+    jq . "$run/campaign.json"
+    loans=$(jq -r .loans "$run/campaign.json")
+    heading "等待记录 / Waiting for the recorder"
+    deadline=$(( SECONDS + FLUSH_TIMEOUT_S ))
+    while :; do
+        granted=$(fm --json report --db "$db" 2>/dev/null | jq -r '.loans // 0' 2>/dev/null || echo 0)
+        [ "${granted:-0}" -ge "$loans" ] && break
+        [ $SECONDS -ge $deadline ] && die "the event log holds $granted granted loans after ${FLUSH_TIMEOUT_S}s, expected $loans"
+        sleep 0.2
+    done
+    heading "报告 / Report (from the SQLite event log)"
+    fm report --db "$db"
+    exit 0
+fi
 heading "融资需求 / Financing requests ($(grep -cv '^\(#\|$\)' "$requests" | awk '{ print $1 - 1 }') from $requests)"
 #   Exit 1 only means some request was refused, which the scenario wants
 set +e

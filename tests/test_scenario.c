@@ -5,8 +5,8 @@
     checks the headline figures the seed text gives for it, as `finmatch
     report` computes them from the recorder's SQLite log (and nothing
     else).  Processes run with --insecure on loopback: finmatch-broker,
-    finmatch-recorder, finmatch-gov on the Jiangbei dataset (deploy/gov.cfg
-    with deploy/data/), and the scenario's banks from deploy/banks/.  The
+    finmatch-recorder, finmatch-gov on the Jiangbei dataset (deploy/data/;
+    policy of deploy/gov.cfg, or for the pilot deploy/scenarios/pilot-gov.cfg), and the scenario's banks from deploy/banks/.  The
     requests go in as one batch with `finmatch campaign FILE --accept best`
     (the best loan offer of each request is accepted).
 
@@ -15,7 +15,9 @@
                  preferential loans, average rate about 20 BP below base.
                  Checked: enterprises served 37 ± 15 %, credit granted
                  4.45亿 ± 15 %, average reduction 20 ± 5 BP, every loan
-                 from a pilot bank.
+                 from a pilot bank.  Then a grid officer submits
+                 (--officer): one of another grid is refused (403), the
+                 grid's own is served.
       campaign   "党建引领促发展·银企对接稳大盘": every institution of the
                  dataset.  Seed: 60 enterprises, 172亿元 of credit, from
                  20+ institutions.  Checked: enterprises served 60 ± 15 %,
@@ -47,17 +49,16 @@ typedef struct {
     int64_t credit_yuan;                //  seed: credit, yuan
     int64_t reduction_bp;               //  seed: average reduction, or -1
     int64_t institutions;               //  seed: at least this many offering
-    const char *subsidy_bp;             //  policy/subsidy/bp for the gov,
-                                        //  NULL = as in deploy/gov.cfg
+    const char *gov;                    //  gov config (policy), in the source
 } s_scenario_t;
 
-//  The pilot runs without the district interest subsidy (区级贴息): the
-//  2022 pilot priced on 党建增信 and 银税互动 alone (seed), and its "about
-//  20 BP" is what those levers took off.  deploy/demo.sh does the same
-//  with FM_SCENARIO=pilot.
+//  The pilot's gov config has no district interest subsidy (区级贴息):
+//  the 2022 pilot priced on 党建增信 and 银税互动 alone (seed), and its
+//  "about 20 BP" is what those levers took off.
 static const s_scenario_t s_scenarios [] = {
-    { "pilot", "cqrcb,bcq", 37, INT64_C (445000000), 20, 2, "0" },
-    { "campaign", "*", 60, INT64_C (17200000000), -1, 20, NULL },
+    { "pilot", "cqrcb,bcq", 37, INT64_C (445000000), 20, 2,
+      "deploy/scenarios/pilot-gov.cfg" },
+    { "campaign", "*", 60, INT64_C (17200000000), -1, 20, "deploy/gov.cfg" },
 };
 
 static bool s_verbose;
@@ -225,8 +226,8 @@ main (int argc, char *argv [])
     } while (!fm_proc_wait_until (s_db_count, &rejected, 300, 50));
     zsock_destroy (&probe);
 
-    //  Government: deploy/gov.cfg (policy), its data files by absolute path
-    char *gov_fixture = fm_proc_source_path ("deploy/gov.cfg");
+    //  Government: the scenario's policy, the data files by absolute path
+    char *gov_fixture = fm_proc_source_path ("%s", scenario->gov);
     char *registry = fm_proc_source_path ("deploy/data/enterprises.csv");
     char *grids = fm_proc_source_path ("deploy/data/grids.csv");
     char *officers = fm_proc_source_path ("deploy/data/officers.csv");
@@ -234,8 +235,7 @@ main (int argc, char *argv [])
     char *gov_cfg = fm_proc_config ("gov", gov_fixture, "gov/endpoint", router,
                                     "gov/registry", registry, "gov/grids", grids,
                                     "gov/officers", officers, "gov/ratings", ratings,
-                                    scenario->subsidy_bp? "policy/subsidy/bp": NULL,
-                                    scenario->subsidy_bp, NULL);
+                                    NULL);
     const char *gov_args [] = { "-c", gov_cfg, "--insecure", NULL };
     fm_proc_t *gov = fm_proc_start ("gov", "finmatch-gov", gov_args);
     FM_CHECK (gov, "cannot start finmatch-gov");
@@ -367,6 +367,30 @@ main (int argc, char *argv [])
         }
     json_decref (report);
     zstr_free (&output);
+
+    if (streq (scenario->name, "pilot")) {
+        //  Assisted intake: an officer may submit only for a grid it serves
+        //  (deploy/data/officers.csv: JBO0001 serves GYQ-01-01, JBO0002
+        //  does not); the government refuses the other with 403
+        const char *wrong_args [] = { "--insecure", "--broker", router, "--json",
+            "request", "--enterprise", "91500105MA2987XB1W", "--amount", "100万",
+            "--term", "12", "--grid", "GYQ-01-01", "--officer", "JBO0002", NULL };
+        rc = s_finmatch (&output, wrong_args);
+        json_t *json = s_json (output);
+        FM_CHECK (rc == 1 && s_int (json, "status") == 403,
+                  "officer of another grid: exit %d:\n%s", rc, output);
+        json_decref (json);
+        zstr_free (&output);
+        const char *right_args [] = { "--insecure", "--broker", router, "--json",
+            "request", "--enterprise", "91500105MA2987XB1W", "--amount", "100万",
+            "--term", "12", "--grid", "GYQ-01-01", "--officer", "JBO0001", NULL };
+        rc = s_finmatch (&output, right_args);
+        json = s_json (output);
+        FM_CHECK (s_int (json, "status") == 200,
+                  "officer of the grid: exit %d:\n%s", rc, output);
+        json_decref (json);
+        zstr_free (&output);
+    }
 
     fm_client_destroy (&client);
     for (size_t index = 0; index < bank_count; index++)

@@ -17,7 +17,8 @@
                           credit grade and year; social insurance months)
         institutions.csv  the 33 institutions, kind, paired towns, products
     and, with --banks DIR, the configs of the 28 generated institutions (the
-    five others are hand-written in deploy/banks/); products total 70.
+    five others are hand-written in deploy/banks/); products total 70,
+    plus the two pilot banks' pilot products (72).
 
     The output is checked in under deploy/data/ and deploy/banks/; rerunning
     with the same seed gives byte-identical files, because every random
