@@ -354,12 +354,16 @@ typedef struct {
     int64_t want;
 } ready_t;
 
+//  A worker may register more than once (a bank re-announces its towns), so
+//  count distinct workers, not worker.ready events
+#define WORKERS_READY_SQL "SELECT COUNT(DISTINCT service || ' ' || peer) FROM events" \
+                          " WHERE epoch = ? AND type = 'worker.ready'"
+
 static bool
 s_workers_up (void *arg)
 {
     ready_t *ready = (ready_t *) arg;
-    return s_db_int (ready->sys, "SELECT COUNT(*) FROM events WHERE epoch = ?"
-                     " AND type = 'worker.ready'") >= ready->want;
+    return s_db_int (ready->sys, WORKERS_READY_SQL) >= ready->want;
 }
 
 //  True if path is a bank config (*.cfg) named in the comma list banks,
@@ -432,8 +436,10 @@ s_system_start (system_t *sys, const options_t *opts)
     //  Recorder, subscribed before any worker exists (probe until its log
     //  holds the probe's event)
     sys->db_path = fm_proc_tmp_path ("events.db");
+    //  --broker: the recorder asks the broker for events it missed (those
+    //  published before its subscription took), so the log starts at seq 1
     const char *recorder_args [] = { "--events", sys->events, "--db", sys->db_path,
-                                     "--insecure", NULL };
+                                     "--broker", sys->router, "--insecure", NULL };
     s_start (sys, "recorder", "finmatch-recorder", recorder_args);
     FM_CHECK (fm_proc_wait_until (s_recorder_up, sys, START_MS, 50),
               "the recorder did not log a probe event within %d ms", START_MS);
@@ -487,8 +493,7 @@ s_system_start (system_t *sys, const options_t *opts)
     ready_t ready = { sys, 1 + (int64_t) sys->bank_count * opts->workers };
     FM_CHECK (fm_proc_wait_until (s_workers_up, &ready, START_MS, 50),
               "%" PRId64 " of %" PRId64 " workers registered after %d ms",
-              s_db_int (sys, "SELECT COUNT(*) FROM events WHERE epoch = ?"
-                        " AND type = 'worker.ready'"), ready.want, START_MS);
+              s_db_int (sys, WORKERS_READY_SQL), ready.want, START_MS);
 }
 
 static void

@@ -280,7 +280,7 @@ events_ep=tcp://127.0.0.1:$(( port + 1 ))
 printf '  %-22s %s (router)  %s (events)\n' "finmatch-broker" "$broker_ep" "$events_ep"
 
 key_args recorder
-start recorder "$bin/finmatch-recorder" "${KA[@]}" --events "$events_ep" --db "$db"
+start recorder "$bin/finmatch-recorder" "${KA[@]}" --events "$events_ep" --broker "$broker_ep" --db "$db"
 printf '  %-22s %s\n' "finmatch-recorder" "$db"
 #   A subscriber misses what is published before it has connected (the
 #   recorder would log a gap): let it connect before any worker registers.

@@ -202,6 +202,7 @@ main (int argc, char *argv [])
     //  the file, the subscription is live.
     char *db = fm_proc_tmp_path ("events.db");
     char *recorder_cfg = fm_proc_config ("recorder", NULL, "recorder/events", events,
+                                         "recorder/broker", router,
                                          "recorder/db", db, NULL);
     const char *recorder_args [] = { "-c", recorder_cfg, "--insecure", NULL };
     fm_proc_t *recorder = fm_proc_start ("recorder", "finmatch-recorder", recorder_args);

@@ -1,0 +1,403 @@
+/*  =========================================================================
+    fm-microbench - per-request work of one process, without the network
+
+    fm-bench measures the whole system, where the machine's other load and
+    the context switches of nine processes blur what one change did.  This
+    program repeats the in-process work of one request in a loop, so that a
+    change to the codec or the event log can be measured alone (and run
+    under callgrind for instruction counts, which do not depend on load):
+
+      bank     decode a BANK_QUERY, fm_bank_answer (deploy/banks/cqrcb.cfg),
+               encode the BANK_ANSWER: a bank worker's work per query
+      gov      decode a CREDIT_QUERY; decode and encode a PROFILE: the
+               codec part of the government worker's work
+      answer   decode a BANK_ANSWER: what the broker does per bank answer
+      event    encode an offer.made event (the broker) and decode it (the
+               recorder)
+      store    the recorder's work per event into a fresh SQLite log in a
+               temp dir: decode, fm_store_append, commits of 1000; 9 events
+               per request (received, enriched, dispatched, 5 bank answers,
+               completed)
+
+    Prints microseconds (wall and CPU) per iteration.  Queries vary amount,
+    term, collateral, consent and renewal as fm-bench's requests do.
+
+        fm-microbench [bank|gov|answer|event|store|all] [ITERATIONS]
+
+    FM_SOURCE_DIR (default: <this program's dir>/../..) finds deploy/.
+    =========================================================================
+*/
+
+#include <czmq.h>
+#include <sys/resource.h>
+#include <libgen.h>
+#include "fm_proto.h"
+#include "fm_ids.h"
+#include "fm_bank.h"
+#include "fm_store.h"
+
+#define QUERIES         64              //  distinct bodies cycled through
+
+typedef struct {
+    zframe_t *queries [QUERIES];        //  BANK_QUERY bodies
+    zframe_t *answers [QUERIES];        //  BANK_ANSWER bodies
+    zframe_t *credit;                   //  a CREDIT_QUERY body
+    zframe_t *profile;                  //  a PROFILE body
+    fm_event_t event;                   //  an offer.made event
+    fm_bank_t *bank;
+} fixture_t;
+
+static int64_t
+s_cpu_us (void)
+{
+    struct rusage usage;
+    getrusage (RUSAGE_SELF, &usage);
+    return (int64_t) (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1000000
+         + usage.ru_utime.tv_usec + usage.ru_stime.tv_usec;
+}
+
+static void
+s_lever (fm_lever_t *lever, const char *code, const char *name, int32_t bp)
+{
+    snprintf (lever->code, sizeof lever->code, "%s", code);
+    snprintf (lever->name, sizeof lever->name, "%s", name);
+    lever->bp = bp;
+    lever->payer = FM_PAYER_BANK;
+}
+
+//  Query i, shaped like fm-bench's request i
+static fm_msg_t *
+s_query (int i)
+{
+    static const int64_t amounts_yuan [] = {
+        200000, 500000, 1000000, 3000000, 5000000, 8000000, 20000000
+    };
+    static const uint16_t terms [] = { 6, 12, 24, 36, 60, 120 };
+    fm_msg_t *query = fm_msg_new (FM_MSG_BANK_QUERY);
+    assert (query);
+    fm_request_t *request = &query->request;
+    strcpy (request->enterprise_id, "91500105MA2987XB1W");
+    snprintf (request->idem_key, sizeof request->idem_key, "bench-%d", i);
+    request->amount_fen = amounts_yuan [i % 7] * 100;
+    request->term_months = terms [(i / 7) % 6];
+    strcpy (request->purpose, "流动资金周转");
+    request->type = i % 11 == 0? FM_REQ_RENEWAL: FM_REQ_NEW;
+    if (request->type == FM_REQ_RENEWAL)
+        snprintf (request->prior_loan_id, sizeof request->prior_loan_id,
+                  "CQRCB-%016x", i);
+    request->collateral = (fm_collateral_t) ((i / 3) % FM_COLLATERAL_COUNT);
+    request->consent = i % 5 == 0? FM_CONSENT_PARTY: FM_CONSENT_ALL;
+    request->kinds = FM_KIND_BIT (FM_KIND_LOAN);
+    strcpy (request->grid_id, "GYQ-01-01");
+    fm_request_id_make (request->enterprise_id, request->idem_key, query->request_id);
+    fm_profile_t *profile = &query->profile;
+    strcpy (profile->enterprise_id, request->enterprise_id);
+    strcpy (profile->name, "重庆康桥食品有限公司");
+    strcpy (profile->industry, "catering");
+    strcpy (profile->grid_id, "GYQ-01-01");
+    strcpy (profile->town, "GYQ");
+    profile->shared = request->consent;
+    if (profile->shared & FM_CONSENT_TAX)
+        profile->tax_grade = 'A';
+    if (profile->shared & FM_CONSENT_PARTY)
+        profile->party_grade = 'B';
+    if (profile->shared & FM_CONSENT_SOCIAL)
+        profile->social_insurance_months = 30;
+    s_lever (&profile->levers [profile->lever_count++], "party_building", "党建增信(B级)", 20);
+    if (profile->shared & FM_CONSENT_TAX)
+        s_lever (&profile->levers [profile->lever_count++], "tax_credit", "银税互动(A级)", 10);
+    return query;
+}
+
+static void
+s_fixture_new (fixture_t *fx, const char *source_dir)
+{
+    memset (fx, 0, sizeof *fx);
+    char path [1100];
+    snprintf (path, sizeof path, "%.1024s/deploy/banks/cqrcb.cfg", source_dir);
+    zconfig_t *zpl = zconfig_load (path);
+    if (!zpl) {
+        fprintf (stderr, "fm-microbench: cannot load %s (set FM_SOURCE_DIR)\n", path);
+        exit (2);
+    }
+    char err [256];
+    fx->bank = fm_bank_load (zpl, path, err, sizeof err);
+    zconfig_destroy (&zpl);
+    if (!fx->bank) {
+        fprintf (stderr, "fm-microbench: %s\n", err);
+        exit (2);
+    }
+    fm_error_t error;
+    for (int i = 0; i < QUERIES; i++) {
+        fm_msg_t *query = s_query (i);
+        fx->queries [i] = fm_msg_encode (query, &error);
+        fm_msg_t *answer = fm_bank_answer (fx->bank, query, zclock_time () * 1000);
+        fx->answers [i] = fm_msg_encode (answer, &error);
+        assert (fx->queries [i] && fx->answers [i]);
+        if (i == 1) {
+            fm_msg_t *credit = fm_msg_new (FM_MSG_CREDIT_QUERY);
+            strcpy (credit->request_id, query->request_id);
+            credit->request = query->request;
+            fx->credit = fm_msg_encode (credit, &error);
+            fm_msg_destroy (&credit);
+            fm_msg_t *profile = fm_msg_new (FM_MSG_PROFILE);
+            strcpy (profile->request_id, query->request_id);
+            profile->profile = query->profile;
+            fx->profile = fm_msg_encode (profile, &error);
+            fm_msg_destroy (&profile);
+            assert (fx->credit && fx->profile);
+        }
+        fm_msg_destroy (&answer);
+        fm_msg_destroy (&query);
+    }
+    fm_event_t *event = &fx->event;
+    event->epoch = UINT64_C (1700000000000000);
+    event->seq = 1;
+    event->ts_us = INT64_C (1700000000000001);
+    event->type = FM_EV_OFFER_MADE;
+    strcpy (event->request_id, "0123456789abcdef");
+    strcpy (event->enterprise_id, "91500105MA2987XB1W");
+    strcpy (event->grid_id, "GYQ-01-01");
+    strcpy (event->bank, "CQRCB");
+    strcpy (event->product, "GRIDE");
+    strcpy (event->offer_id, "CQRCB/GRIDE");
+    event->amount_fen = 300000000;
+    event->term_months = 12;
+    event->base_rate_bp = 405;
+    event->effective_rate_bp = 375;
+    event->latency_us = 812;
+    s_lever (&event->levers [event->lever_count++], "party_building", "党建增信(B级)", 20);
+    s_lever (&event->levers [event->lever_count++], "tax_credit", "银税互动(A级)", 10);
+}
+
+static void
+s_fixture_destroy (fixture_t *fx)
+{
+    for (int i = 0; i < QUERIES; i++) {
+        zframe_destroy (&fx->queries [i]);
+        zframe_destroy (&fx->answers [i]);
+    }
+    zframe_destroy (&fx->credit);
+    zframe_destroy (&fx->profile);
+    fm_bank_destroy (&fx->bank);
+}
+
+//  One iteration of a codec workload
+static void
+s_codec_step (fixture_t *fx, const char *what, int i)
+{
+    fm_error_t err;
+    if (streq (what, "bank")) {
+        zframe_t *body = fx->queries [i % QUERIES];
+        fm_msg_t *query = fm_msg_decode (zframe_data (body), zframe_size (body), &err);
+        assert (query);
+        fm_msg_t *answer = fm_bank_answer (fx->bank, query, zclock_time () * 1000);
+        zframe_t *frame = fm_msg_encode (answer, &err);
+        assert (frame);
+        zframe_destroy (&frame);
+        fm_msg_destroy (&answer);
+        fm_msg_destroy (&query);
+    }
+    else
+    if (streq (what, "gov")) {
+        fm_msg_t *credit = fm_msg_decode (zframe_data (fx->credit),
+                                          zframe_size (fx->credit), &err);
+        assert (credit);
+        fm_msg_destroy (&credit);
+        fm_msg_t *profile = fm_msg_decode (zframe_data (fx->profile),
+                                           zframe_size (fx->profile), &err);
+        assert (profile);
+        zframe_t *frame = fm_msg_encode (profile, &err);
+        assert (frame);
+        zframe_destroy (&frame);
+        fm_msg_destroy (&profile);
+    }
+    else
+    if (streq (what, "answer")) {
+        zframe_t *body = fx->answers [i % QUERIES];
+        fm_msg_t *answer = fm_msg_decode (zframe_data (body), zframe_size (body), &err);
+        assert (answer);
+        fm_msg_destroy (&answer);
+    }
+    else {
+        byte buffer [4096];
+        fx->event.seq = (uint64_t) i + 1;
+        size_t size = fm_event_encode_into (&fx->event, buffer, sizeof buffer);
+        assert (size);
+        fm_event_t copy;
+        int rc = fm_event_decode (buffer, size, &copy, &err);
+        assert (rc == 0);
+    }
+}
+
+//  Event k (0..8) of request r, as the broker would publish it
+static void
+s_store_event (fm_event_t *event, int r, int k, uint64_t seq, const char *request_id)
+{
+    static const char *banks [] = { "CQRCB", "BCQ", "CCBJB", "ICBCJB", "ABCJB" };
+    memset (event, 0, sizeof *event);
+    event->epoch = UINT64_C (1700000000000000);
+    event->seq = seq;
+    event->ts_us = INT64_C (1700000000000000) + (int64_t) seq;
+    strcpy (event->request_id, request_id);
+    strcpy (event->enterprise_id, "91500105MA2987XB1W");
+    snprintf (event->grid_id, sizeof event->grid_id, "GYQ-01-%02d", r % 13);
+    if (k == 0) {
+        event->type = FM_EV_REQUEST_RECEIVED;
+        event->amount_fen = 300000000;
+        event->term_months = 12;
+        strcpy (event->text, "流动资金周转");
+    }
+    else
+    if (k == 1) {
+        event->type = FM_EV_REQUEST_ENRICHED;
+        strcpy (event->industry, "catering");
+        s_lever (&event->levers [event->lever_count++], "party_building", "党建增信(B级)", 20);
+        s_lever (&event->levers [event->lever_count++], "tax_credit", "银税互动(A级)", 10);
+    }
+    else
+    if (k == 2) {
+        event->type = FM_EV_REQUEST_DISPATCHED;
+        event->count = 5;
+    }
+    else
+    if (k < 8) {
+        strcpy (event->bank, banks [k - 3]);
+        event->latency_us = 900 + k;
+        if ((r + k) % 5 == 0) {
+            event->type = FM_EV_OFFER_MADE;
+            strcpy (event->product, "GRIDE");
+            snprintf (event->offer_id, sizeof event->offer_id, "%s/GRIDE", event->bank);
+            event->amount_fen = 300000000;
+            event->term_months = 12;
+            event->base_rate_bp = 405;
+            event->effective_rate_bp = 385;
+            s_lever (&event->levers [event->lever_count++], "party_building",
+                     "党建增信(B级)", 20);
+        }
+        else {
+            event->type = FM_EV_DECLINE_MADE;
+            event->reason_code = 102;
+            strcpy (event->text, "102:GRIDE;103:DYD;106:XCZX");
+        }
+    }
+    else {
+        event->type = FM_EV_REQUEST_COMPLETED;
+        event->status = 200;
+        event->count = 1;
+    }
+}
+
+//  Requests' events through decode + fm_store_append; returns events stored
+static uint64_t
+s_store_run (int requests, int64_t *wall_us, int64_t *cpu_us)
+{
+    char dir [] = "/tmp/fm-microbench.XXXXXX";
+    assert (mkdtemp (dir));
+    char path [256];
+    snprintf (path, sizeof path, "%s/events.db", dir);
+    fm_store_t *store = fm_store_new (path, 1000, 100000);
+    assert (store);
+    //  Bodies encoded first: only the recorder's work is timed
+    int count = requests * 9;
+    byte *bodies = (byte *) malloc ((size_t) count * 512);
+    size_t *sizes = (size_t *) malloc ((size_t) count * sizeof (size_t));
+    assert (bodies && sizes);
+    uint64_t seq = 0;
+    for (int r = 0; r < requests; r++) {
+        char key [32], request_id [FM_REQUEST_ID_SIZE];
+        snprintf (key, sizeof key, "bench-%d", r);
+        fm_request_id_make ("91500105MA2987XB1W", key, request_id);
+        for (int k = 0; k < 9; k++) {
+            fm_event_t event;
+            s_store_event (&event, r, k, seq + 1, request_id);
+            sizes [seq] = fm_event_encode_into (&event, bodies + seq * 512, 512);
+            assert (sizes [seq]);
+            seq++;
+        }
+    }
+    int64_t wall = zclock_usecs (), cpu = s_cpu_us ();
+    for (int i = 0; i < count; i++) {
+        fm_event_t event;
+        fm_error_t err;
+        int rc = fm_event_decode (bodies + (size_t) i * 512, sizes [i], &event, &err);
+        assert (rc == 0);
+        rc = fm_store_append (store, &event, bodies + (size_t) i * 512, sizes [i]);
+        assert (rc == 0);
+    }
+    int rc = fm_store_flush (store);
+    assert (rc == 0);
+    *wall_us = zclock_usecs () - wall;
+    *cpu_us = s_cpu_us () - cpu;
+    fm_store_stats_t stats;
+    fm_store_stats (store, &stats);
+    fm_store_destroy (&store);
+    free (bodies);
+    free (sizes);
+    char *files [] = { "events.db", "events.db-wal", "events.db-shm", NULL };
+    for (int i = 0; files [i]; i++) {
+        snprintf (path, sizeof path, "%s/%s", dir, files [i]);
+        unlink (path);
+    }
+    rmdir (dir);
+    return stats.stored;
+}
+
+int
+main (int argc, char **argv)
+{
+    const char *what = argc > 1? argv [1]: "all";
+    int iterations = argc > 2? atoi (argv [2]): 0;
+    if (streq (what, "-h") || streq (what, "--help") || iterations < 0) {
+        printf ("Usage: fm-microbench [bank|gov|answer|event|store|all] [ITERATIONS]\n"
+                "Repeats one process's work per request without the network;\n"
+                "prints wall and CPU microseconds per iteration (store: per\n"
+                "event).  FM_SOURCE_DIR finds deploy/banks/cqrcb.cfg.\n");
+        return 0;
+    }
+    zsys_init ();
+    zsys_set_logstream (stderr);
+    char source [1024];
+    if (getenv ("FM_SOURCE_DIR") && *getenv ("FM_SOURCE_DIR"))
+        snprintf (source, sizeof source, "%s", getenv ("FM_SOURCE_DIR"));
+    else {
+        char self [1024];
+        ssize_t len = readlink ("/proc/self/exe", self, sizeof self - 1);
+        self [len > 0? len: 0] = 0;
+        snprintf (source, sizeof source, "%s/../..", dirname (self));
+    }
+    const char *codecs [] = { "bank", "gov", "answer", "event", NULL };
+    bool all = streq (what, "all");
+    bool known = all || streq (what, "store");
+    fixture_t fx;
+    s_fixture_new (&fx, source);
+    for (int c = 0; codecs [c]; c++) {
+        if (!all && !streq (what, codecs [c]))
+            continue;
+        known = true;
+        int count = iterations? iterations: 50000;
+        for (int i = 0; i < 1000; i++)        //  warm caches and malloc
+            s_codec_step (&fx, codecs [c], i);
+        int64_t wall = zclock_usecs (), cpu = s_cpu_us ();
+        for (int i = 0; i < count; i++)
+            s_codec_step (&fx, codecs [c], i);
+        wall = zclock_usecs () - wall;
+        cpu = s_cpu_us () - cpu;
+        printf ("%-7s %8d iterations  %7.2f us wall  %7.2f us CPU per iteration\n",
+                codecs [c], count, (double) wall / count, (double) cpu / count);
+    }
+    s_fixture_destroy (&fx);
+    if (all || streq (what, "store")) {
+        int requests = iterations? iterations: 20000;
+        int64_t wall, cpu;
+        uint64_t stored = s_store_run (requests, &wall, &cpu);
+        printf ("%-7s %8" PRIu64 " events      %7.2f us wall  %7.2f us CPU per event"
+                " (%d requests)\n", "store", stored, (double) wall / stored,
+                (double) cpu / stored, requests);
+    }
+    if (!known) {
+        fprintf (stderr, "fm-microbench: unknown workload '%s'\n", what);
+        return 2;
+    }
+    return 0;
+}
