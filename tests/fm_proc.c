@@ -369,6 +369,30 @@ fm_proc_log (fm_proc_t *self)
 //  --------------------------------------------------------------------------
 //  Print the tail of the log.
 
+//  --------------------------------------------------------------------------
+//  Run binary to completion and capture what it wrote
+
+int
+fm_proc_run (const char *name, const char *binary, const char **args,
+             int timeout_ms, char **output)
+{
+    static int runs = 0;
+    char label [64];
+    snprintf (label, sizeof label, "%s-%d", name, ++runs);
+    fm_proc_t *proc = fm_proc_start (label, binary, args);
+    FM_CHECK (proc, "cannot start %s", binary);
+    int rc = fm_proc_wait (proc, timeout_ms);
+    FM_CHECK (rc >= 0, "%s still running after %d ms", label, timeout_ms);
+    zfile_t *file = zfile_new (NULL, fm_proc_log (proc));
+    FM_CHECK (file && zfile_input (file) == 0, "cannot read %s", fm_proc_log (proc));
+    zchunk_t *chunk = zfile_read (file, zfile_cursize (file), 0);
+    *output = chunk? zchunk_strdup (chunk): strdup ("");
+    zchunk_destroy (&chunk);
+    zfile_destroy (&file);
+    fm_proc_destroy (&proc);
+    return rc;
+}
+
 void
 fm_proc_dump_log (fm_proc_t *self, size_t tail)
 {

@@ -91,6 +91,15 @@ const char *
 const char *
     fm_proc_log (fm_proc_t *self);
 
+//  Run binary with args to completion, as fm_proc_start, waiting up to
+//  timeout_ms.  Returns its exit code and, in *output, everything it wrote
+//  (stdout + stderr; caller frees).  Fails the test (FM_CHECK) if it cannot
+//  start or is still running after timeout_ms.  Log files are numbered
+//  "<name>-1.log", "<name>-2.log"... so every run's output is kept.
+int
+    fm_proc_run (const char *name, const char *binary, const char **args,
+                 int timeout_ms, char **output);
+
 //  Print the last tail bytes of the process's log to stderr.
 void
     fm_proc_dump_log (fm_proc_t *self, size_t tail);

@@ -62,7 +62,6 @@ static const s_scenario_t s_scenarios [] = {
 };
 
 static bool s_verbose;
-static int s_runs;
 
 typedef struct {
     fm_client_t *client;
@@ -105,21 +104,9 @@ s_db_count (void *arg)
 static int
 s_finmatch (char **output, const char **args)
 {
-    char name [32];
-    snprintf (name, sizeof name, "finmatch-%d", ++s_runs);
-    fm_proc_t *proc = fm_proc_start (name, "finmatch", args);
-    FM_CHECK (proc, "cannot start finmatch");
-    int rc = fm_proc_wait (proc, RUN_MS);
-    FM_CHECK (rc >= 0, "finmatch still running after %d ms", RUN_MS);
-    zfile_t *file = zfile_new (NULL, fm_proc_log (proc));
-    FM_CHECK (file && zfile_input (file) == 0, "cannot read %s", fm_proc_log (proc));
-    zchunk_t *chunk = zfile_read (file, zfile_cursize (file), 0);
-    *output = chunk? zchunk_strdup (chunk): strdup ("");
-    zchunk_destroy (&chunk);
-    zfile_destroy (&file);
+    int rc = fm_proc_run ("finmatch", "finmatch", args, RUN_MS, output);
     if (s_verbose)
-        printf ("%s exit %d:\n%s\n", name, rc, *output);
-    fm_proc_destroy (&proc);
+        printf ("%s exit %d:\n%s\n", "finmatch", rc, *output);
     return rc;
 }
 
