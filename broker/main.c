@@ -95,35 +95,27 @@ s_command (zactor_t *broker, const char *what, const char *command,
 int
 main (int argc, char **argv)
 {
-    fm_i18n_init ();                //  language (LANG, --lang), local zone
-    zsys_init ();
-    zsys_set_logident (NAME);
-    zsys_set_logstream (stderr);    //  czmq logs to stdout by default
-    fm_config_t *config = fm_config_new (NAME, "[OPTIONS]", s_settings, SETTINGS);
-    assert (config);
-    int rc = fm_config_parse (config, argc, argv);
-    if (rc == 0 && fm_config_argc (config) > 0) {
-        fprintf (stderr, _("%s: unexpected argument '%s'\n"), NAME, fm_config_arg (config, 0));
-        rc = -1;
-    }
+    fm_config_t *config;
+    int rc = fm_config_daemon (NAME, "[OPTIONS]", s_settings, SETTINGS,
+                               argc, argv, &config);
+    if (rc != 0)
+        return rc == 1? 0: 2;
     //  Secure unless told otherwise: the certificate is checked (mode 0600)
     //  before the actor starts, so a bad key is a configuration error
     bool insecure = fm_config_bool (config, "broker/insecure");
     const char *cert = fm_config_str (config, "broker/cert");
     const char *certs = fm_config_str (config, "broker/certs");
-    if (rc == 0) {
-        fm_curve_t *curve = NULL;
-        rc = fm_curve_setup (NAME, insecure, cert, NULL, &curve);
-        fm_curve_destroy (&curve);
-        if (rc == 0 && !insecure && !*certs) {
-            fprintf (stderr, _("%s: no certificate directory: give --certs DIR "
-                     "(public certificates of every allowed peer)\n"), NAME);
-            rc = -1;
-        }
+    fm_curve_t *curve = NULL;
+    rc = fm_curve_setup (NAME, insecure, cert, NULL, &curve);
+    fm_curve_destroy (&curve);
+    if (rc == 0 && !insecure && !*certs) {
+        fprintf (stderr, _("%s: no certificate directory: give --certs DIR "
+                 "(public certificates of every allowed peer)\n"), NAME);
+        rc = -1;
     }
     if (rc) {
         fm_config_destroy (&config);
-        return rc == 1? 0: 2;
+        return 2;
     }
     zactor_t *broker = zactor_new (fm_broker, NAME);
     assert (broker);

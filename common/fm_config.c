@@ -646,6 +646,35 @@ fm_config_arg (fm_config_t *self, size_t index)
 //  --------------------------------------------------------------------------
 //  Print usage generated from the table.
 
+//  --------------------------------------------------------------------------
+//  Daemon start-up: see header
+
+int
+fm_config_daemon (const char *name, const char *synopsis,
+                  const fm_setting_t *table, size_t count,
+                  int argc, char **argv, fm_config_t **config_p)
+{
+    assert (config_p);
+    *config_p = NULL;
+    fm_i18n_init ();
+    zsys_init ();
+    zsys_set_logident (name);
+    zsys_set_logstream (stderr);
+    fm_config_t *config = fm_config_new (name, synopsis, table, count);
+    assert (config);
+    int rc = fm_config_parse (config, argc, argv);
+    if (rc == 0 && fm_config_argc (config) > 0) {
+        fprintf (stderr, _("%s: unexpected argument '%s'\n"), name,
+                 fm_config_arg (config, 0));
+        rc = -1;
+    }
+    if (rc == 0)
+        *config_p = config;
+    else
+        fm_config_destroy (&config);
+    return rc;
+}
+
 void
 fm_config_usage (fm_config_t *self, FILE *file)
 {

@@ -114,6 +114,17 @@ size_t
 const char *
     fm_config_arg (fm_config_t *self, size_t index);
 
+//  The start-up every daemon shares: the language (fm_i18n_init), czmq's
+//  log identity = name and log stream = stderr (czmq's default is stdout),
+//  a config over table, argv parsed, and any positional argument refused
+//  (daemons take none).  Returns 0 with *config_p set (caller owns it);
+//  else *config_p is NULL and the return is 1 (--help/--version printed:
+//  exit 0) or -1 (error printed: exit 2).
+int
+    fm_config_daemon (const char *name, const char *synopsis,
+                      const fm_setting_t *table, size_t count,
+                      int argc, char **argv, fm_config_t **config_p);
+
 //  Print usage (synopsis, then one line per setting with flag, default,
 //  bounds, help) to file.
 void

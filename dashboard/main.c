@@ -395,29 +395,20 @@ s_refresh_db (server_t *self, const char *path)
 int
 main (int argc, char **argv)
 {
-    fm_i18n_init ();                //  language (LANG, --lang), local zone
-    zsys_init ();
-    zsys_set_logident ("finmatch-dashboard");
-    zsys_set_logstream (stderr);
-    fm_config_t *config = fm_config_new ("finmatch-dashboard", "[OPTIONS]",
-                                         s_settings, SETTING_COUNT);
-    assert (config);
-    int rc = fm_config_parse (config, argc, argv);
-    if (rc == 0 && fm_config_argc (config) > 0) {
-        fprintf (stderr, _("finmatch-dashboard: unexpected argument '%s'\n"),
-                 fm_config_arg (config, 0));
-        rc = -1;
-    }
+    fm_config_t *config;
+    int rc = fm_config_daemon ("finmatch-dashboard", "[OPTIONS]",
+                               s_settings, SETTING_COUNT, argc, argv, &config);
+    if (rc != 0)
+        return rc == 1? 0: 2;
     struct sockaddr_in address;
-    if (rc == 0
-    &&  s_parse_listen (fm_config_str (config, "dashboard/http"), &address)) {
+    if (s_parse_listen (fm_config_str (config, "dashboard/http"), &address)) {
         fprintf (stderr, _("finmatch-dashboard: --http '%s' is not"
                  " IPV4-ADDRESS:PORT\n"), fm_config_str (config, "dashboard/http"));
         rc = -1;
     }
     if (rc != 0) {
         fm_config_destroy (&config);
-        return rc == 1? 0: 2;
+        return 2;
     }
     const char *events = fm_config_str (config, "dashboard/events");
     const char *db = fm_config_str (config, "dashboard/db");

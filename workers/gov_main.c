@@ -105,24 +105,11 @@ s_data_path (fm_config_t *config, const char *key)
 int
 main (int argc, char **argv)
 {
-    fm_i18n_init ();                //  language (LANG, --lang), local zone
-    zsys_init ();
-    zsys_set_logident ("finmatch-gov");
-    zsys_set_logstream (stderr);    //  czmq logs to stdout by default
-    fm_config_t *config = fm_config_new ("finmatch-gov", "[-c FILE] [OPTIONS]",
-                                         s_settings, SETTING_COUNT);
-    assert (config);
-    int rc = fm_config_parse (config, argc, argv);
-    if (rc != 0) {
-        fm_config_destroy (&config);
+    fm_config_t *config;
+    int rc = fm_config_daemon ("finmatch-gov", "[-c FILE] [OPTIONS]",
+                               s_settings, SETTING_COUNT, argc, argv, &config);
+    if (rc != 0)
         return rc == 1? 0: 2;
-    }
-    if (fm_config_argc (config) > 0) {
-        fprintf (stderr, _("finmatch-gov: unexpected argument '%s'\n"),
-                 fm_config_arg (config, 0));
-        fm_config_destroy (&config);
-        return 2;
-    }
     char err [512];
     fm_policy_t policy;
     const char *file = fm_config_file (config);

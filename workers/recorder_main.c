@@ -210,23 +210,11 @@ s_on_event (zloop_t *loop, zsock_t *reader, void *arg)
 int
 main (int argc, char **argv)
 {
-    fm_i18n_init ();                //  language (LANG, --lang), local zone
-    zsys_init ();
-    zsys_set_logident ("finmatch-recorder");
-    zsys_set_logstream (stderr);    //  czmq logs to stdout by default
-    fm_config_t *config = fm_config_new ("finmatch-recorder", "[OPTIONS]",
-                                         s_settings, SETTING_COUNT);
-    assert (config);
-    int rc = fm_config_parse (config, argc, argv);
-    if (rc == 0 && fm_config_argc (config) > 0) {
-        fprintf (stderr, _("finmatch-recorder: unexpected argument '%s'\n"),
-                 fm_config_arg (config, 0));
-        rc = -1;
-    }
-    if (rc != 0) {
-        fm_config_destroy (&config);
+    fm_config_t *config;
+    int rc = fm_config_daemon ("finmatch-recorder", "[OPTIONS]",
+                               s_settings, SETTING_COUNT, argc, argv, &config);
+    if (rc != 0)
         return rc == 1? 0: 2;
-    }
     recorder_t self;
     memset (&self, 0, sizeof self);
     self.verbose = fm_config_bool (config, "recorder/verbose");
