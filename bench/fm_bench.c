@@ -354,16 +354,21 @@ typedef struct {
     int64_t want;
 } ready_t;
 
-//  A worker may register more than once (a bank re-announces its towns), so
-//  count distinct workers, not worker.ready events
+//  A worker may register more than once, from a new socket (a bank
+//  re-announces its towns), so neither worker.ready events nor distinct
+//  peers prove that every service is up: require every service (gov.credit
+//  and each bank) and then enough distinct workers
 #define WORKERS_READY_SQL "SELECT COUNT(DISTINCT service || ' ' || peer) FROM events" \
                           " WHERE epoch = ? AND type = 'worker.ready'"
+#define SERVICES_READY_SQL "SELECT COUNT(DISTINCT service) FROM events" \
+                           " WHERE epoch = ? AND type = 'worker.ready'"
 
 static bool
 s_workers_up (void *arg)
 {
     ready_t *ready = (ready_t *) arg;
-    return s_db_int (ready->sys, WORKERS_READY_SQL) >= ready->want;
+    return s_db_int (ready->sys, SERVICES_READY_SQL) >= 1 + (int64_t) ready->sys->bank_count
+        && s_db_int (ready->sys, WORKERS_READY_SQL) >= ready->want;
 }
 
 //  True if path is a bank config (*.cfg) named in the comma list banks,
