@@ -64,46 +64,17 @@ s_now_us (void)
     return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-//  Answer one request body.  Returns the reply body; cannot fail.
-static zframe_t *
-s_answer (fm_bank_t *bank, const char *service, zframe_t *body)
+//  The bank's answers (fm_worker_answer_fn): offers or a decline to a
+//  BANK_QUERY, a confirmation to a GRANT_QUERY; NULL for anything else
+static fm_msg_t *
+s_bank_answer (const fm_msg_t *request, void *arg)
 {
-    fm_error_t error;
-    fm_msg_t *request = fm_msg_decode (zframe_data (body), zframe_size (body), &error);
-    fm_msg_t *reply = NULL;
-    if (!request) {
-        zsys_warning ("%s: bad request body (%zu bytes): %u %s", service,
-                      zframe_size (body), error.status, error.text);
-        reply = fm_msg_new_error ("", error.status, "%s", error.text);
-    }
-    else
+    fm_bank_t *bank = (fm_bank_t *) arg;
     if (request->type == FM_MSG_BANK_QUERY)
-        reply = fm_bank_answer (bank, request, s_now_us ());
-    else
+        return fm_bank_answer (bank, request, s_now_us ());
     if (request->type == FM_MSG_GRANT_QUERY)
-        reply = fm_bank_grant (bank, request, s_now_us ());
-    else {
-        zsys_warning ("%s: unexpected %s body", service, fm_msg_type_name (request->type));
-        reply = fm_msg_new_error (request->request_id, FM_STATUS_NOT_IMPLEMENTED,
-                                  "%s does not handle %s", service,
-                                  fm_msg_type_name (request->type));
-    }
-    zframe_t *frame = reply? fm_msg_encode (reply, &error): NULL;
-    if (!frame) {
-        //  Our own answer failed validation: a bug here, but the broker
-        //  still gets an answer
-        zsys_error ("%s: cannot encode our %s: %s", service,
-                    reply? fm_msg_type_name (reply->type): "reply",
-                    reply? error.text: "out of memory");
-        fm_msg_destroy (&reply);
-        reply = fm_msg_new_error (request? request->request_id: "",
-                                  FM_STATUS_INTERNAL, "%s failed to answer", service);
-        frame = reply? fm_msg_encode (reply, &error): NULL;
-        assert (frame);     //  a short ERROR always encodes
-    }
-    fm_msg_destroy (&reply);
-    fm_msg_destroy (&request);
-    return frame;
+        return fm_bank_grant (bank, request, s_now_us ());
+    return NULL;
 }
 
 int
@@ -172,7 +143,7 @@ main (int argc, char **argv)
         zframe_t *body = fm_worker_recv (worker, -1, &reply_to);
         if (!body)
             break;              //  interrupted
-        zframe_t *reply = s_answer (bank, service, body);
+        zframe_t *reply = fm_worker_answer (service, body, s_bank_answer, bank);
         zframe_destroy (&body);
         fm_worker_send (worker, &reply_to, &reply);
         answered++;

@@ -15,6 +15,7 @@
 
 #include <czmq.h>
 #include "fm_curve.h"
+#include "fm_proto.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -70,6 +71,20 @@ zframe_t *
 int
     fm_worker_send (fm_worker_t *self, zframe_t **reply_to_p,
                     zframe_t **body_p);
+
+//  A worker's answer to one decoded request: a new reply message (caller
+//  owns), or NULL when the request's type is not one this worker handles.
+typedef fm_msg_t *(fm_worker_answer_fn) (const fm_msg_t *request, void *arg);
+
+//  Turn one request body into one reply body, so that the broker always
+//  gets an answer: a body that does not decode is answered with its ERROR
+//  (400/413/505...), a type answer() does not handle (it returns NULL)
+//  with ERROR 501, and a reply of ours that fails to encode with ERROR
+//  500; each of those is logged once under service.  The body is
+//  borrowed.  Returns a new frame; cannot fail.
+zframe_t *
+    fm_worker_answer (const char *service, zframe_t *body,
+                      fm_worker_answer_fn *answer, void *arg);
 
 //  Self test
 void

@@ -48,43 +48,20 @@ static const fm_setting_t s_settings [] = {
 };
 #define SETTING_COUNT (sizeof (s_settings) / sizeof (s_settings [0]))
 
-//  Answer one request body.  Returns the reply body; cannot fail.
-static zframe_t *
-s_answer (fm_registry_t *registry, const fm_policy_t *policy, zframe_t *body)
+//  What gov.credit knows (fm_worker_answer_fn): a profile, or ERROR 404,
+//  for a CREDIT_QUERY; NULL for anything else
+typedef struct {
+    fm_registry_t *registry;            //  borrowed from main
+    const fm_policy_t *policy;          //  borrowed from main
+} gov_t;
+
+static fm_msg_t *
+s_gov_answer (const fm_msg_t *request, void *arg)
 {
-    fm_error_t error;
-    fm_msg_t *request = fm_msg_decode (zframe_data (body), zframe_size (body), &error);
-    fm_msg_t *reply = NULL;
-    if (!request) {
-        zsys_warning ("%s: bad request body (%zu bytes): %u %s", FM_SERVICE_GOV,
-                      zframe_size (body), error.status, error.text);
-        reply = fm_msg_new_error ("", error.status, "%s", error.text);
-    }
-    else
+    gov_t *gov = (gov_t *) arg;
     if (request->type == FM_MSG_CREDIT_QUERY)
-        reply = fm_gov_answer (registry, policy, request);
-    else {
-        zsys_warning ("%s: unexpected %s body", FM_SERVICE_GOV,
-                      fm_msg_type_name (request->type));
-        reply = fm_msg_new_error (request->request_id, FM_STATUS_NOT_IMPLEMENTED,
-                                  "%s does not handle %s", FM_SERVICE_GOV,
-                                  fm_msg_type_name (request->type));
-    }
-    zframe_t *frame = reply? fm_msg_encode (reply, &error): NULL;
-    if (!frame) {
-        zsys_error ("%s: cannot encode our %s: %s", FM_SERVICE_GOV,
-                    reply? fm_msg_type_name (reply->type): "reply",
-                    reply? error.text: "out of memory");
-        fm_msg_destroy (&reply);
-        reply = fm_msg_new_error (request? request->request_id: "",
-                                  FM_STATUS_INTERNAL, "%s failed to answer",
-                                  FM_SERVICE_GOV);
-        frame = reply? fm_msg_encode (reply, &error): NULL;
-        assert (frame);     //  a short ERROR always encodes
-    }
-    fm_msg_destroy (&reply);
-    fm_msg_destroy (&request);
-    return frame;
+        return fm_gov_answer (gov->registry, gov->policy, request);
+    return NULL;
 }
 
 //  The registry path to open: relative paths that came from the config
@@ -183,13 +160,14 @@ main (int argc, char **argv)
         zsys_warning ("registry %s is empty: every query will be answered 404", path);
     free (path);
 
+    gov_t gov = { registry, &policy };
     size_t answered = 0;
     while (!zsys_interrupted) {
         zframe_t *reply_to;
         zframe_t *body = fm_worker_recv (worker, -1, &reply_to);
         if (!body)
             break;              //  interrupted
-        zframe_t *reply = s_answer (registry, &policy, body);
+        zframe_t *reply = fm_worker_answer (FM_SERVICE_GOV, body, s_gov_answer, &gov);
         zframe_destroy (&body);
         fm_worker_send (worker, &reply_to, &reply);
         answered++;
