@@ -34,6 +34,7 @@
 #include <sqlite3.h>
 #include "fm_proto.h"
 #include "fm_client.h"
+#include "fm_text.h"
 #include "fm_ids.h"
 #include "fm_mdp.h"
 #include "fm_proc.h"
@@ -383,16 +384,9 @@ s_bank_selected (const char *banks, const char *path)
         return true;
     const char *slash = strrchr (path, '/');
     const char *name = slash? slash + 1: path;
-    size_t name_length = (size_t) (path + length - 4 - name);
-    for (const char *item = banks; *item; ) {
-        size_t item_length = strcspn (item, ",");
-        if (item_length == name_length && memcmp (item, name, name_length) == 0)
-            return true;
-        item += item_length;
-        if (*item == ',')
-            item++;
-    }
-    return false;
+    char stem [256];                //  "cqrcb" of ".../cqrcb.cfg"
+    snprintf (stem, sizeof stem, "%.*s", (int) (path + length - 4 - name), name);
+    return fm_list_has (banks, stem);
 }
 
 static void

@@ -53,6 +53,7 @@
 #include "fm_proto.h"
 #include "fm_mdp.h"
 #include "fm_ids.h"
+#include "fm_text.h"
 #include "fm_rank.h"
 #include "fm_auth.h"
 #include "fm_lifecycle.h"
@@ -1112,26 +1113,35 @@ s_request_query (request_t *self, fm_msg_type_t type)
     return body;
 }
 
-//  End an in-flight request with an ERROR to its clients and
-//  request.completed, then forget it (failures are not retained: a retry
-//  may succeed).
-static void CHECK_PRINTF (3)
-s_request_fail (request_t *self, uint16_t status, const char *format, ...)
+//  End an in-flight request that is not kept: send body (if any; it is
+//  destroyed) to its clients, publish request.completed with status, and
+//  forget the request.  Cannot fail.
+static void
+s_request_end_unretained (request_t *self, uint16_t status, zframe_t **body_p)
 {
     broker_t *broker = self->broker;
-    va_list args;
-    va_start (args, format);
-    zframe_t *body = s_error_body (self->id, status, format, args);
-    va_end (args);
-    if (body)
-        s_clients_send (broker, self->clients, FM_SERVICE_REQUEST, body);
-    zframe_destroy (&body);
+    if (*body_p)
+        s_clients_send (broker, self->clients, FM_SERVICE_REQUEST, *body_p);
+    zframe_destroy (body_p);
     s_request_move (self, FM_RS_FAILED);
     fm_event_t event;
     s_event_request (&event, FM_EV_REQUEST_COMPLETED, self);
     event.status = status;
     s_event_publish (broker, &event);
     s_request_delete (self);
+}
+
+//  End an in-flight request with an ERROR to its clients and
+//  request.completed, then forget it (failures are not retained: a retry
+//  may succeed).
+static void CHECK_PRINTF (3)
+s_request_fail (request_t *self, uint16_t status, const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    zframe_t *body = s_error_body (self->id, status, format, args);
+    va_end (args);
+    s_request_end_unretained (self, status, &body);
 }
 
 //  Keep a finished request for replays and accepts; free what matching
@@ -1387,7 +1397,6 @@ s_request_complete (request_t *self)
 static void
 s_request_no_banks (request_t *self)
 {
-    broker_t *broker = self->broker;
     fm_msg_t *result = self->result;
     snprintf (result->request_id, sizeof (result->request_id), "%s", self->id);
     result->request = self->asked;
@@ -1399,28 +1408,7 @@ s_request_no_banks (request_t *self)
         s_request_fail (self, FM_STATUS_UNAVAILABLE, "no bank service registered");
         return;
     }
-    s_clients_send (broker, self->clients, FM_SERVICE_REQUEST, body);
-    zframe_destroy (&body);
-    s_request_move (self, FM_RS_FAILED);
-    fm_event_t event;
-    s_event_request (&event, FM_EV_REQUEST_COMPLETED, self);
-    event.status = FM_STATUS_UNAVAILABLE;
-    s_event_publish (broker, &event);
-    s_request_delete (self);
-}
-
-//  True if the comma list of town codes has town.  Cannot fail.
-static bool
-s_towns_have (const char *towns, const char *town)
-{
-    size_t length = strlen (town);
-    for (const char *at = towns; *at; ) {
-        size_t span = strcspn (at, ",");
-        if (span == length && memcmp (at, town, length) == 0)
-            return true;
-        at += span + (at [span] == ',');
-    }
-    return false;
+    s_request_end_unretained (self, FM_STATUS_UNAVAILABLE, &body);
 }
 
 static int
@@ -1485,7 +1473,7 @@ s_request_enriched (request_t *self, const fm_profile_t *profile)
     size_t paired = 0;
     if (*profile->town)
         for (size_t index = 0; index < self->candidate_count; index++)
-            if (s_towns_have (self->candidates [index]->towns, profile->town)) {
+            if (fm_list_has (self->candidates [index]->towns, profile->town)) {
                 service_t *first = self->candidates [index];
                 memmove (self->candidates + paired + 1, self->candidates + paired,
                          (index - paired) * sizeof (service_t *));

@@ -297,6 +297,28 @@ fm_text_width (const char *text)
 
 
 //  --------------------------------------------------------------------------
+//  Comma-list membership (configs and READY options carry such lists)
+
+bool
+fm_list_has (const char *list, const char *item)
+{
+    assert (list && item);
+    size_t length = strlen (item);
+    for (const char *at = list; *at; ) {
+        while (*at == ' ')
+            at++;
+        size_t span = strcspn (at, ",");
+        size_t trimmed = span;
+        while (trimmed && at [trimmed - 1] == ' ')
+            trimmed--;
+        if (trimmed == length && memcmp (at, item, length) == 0)
+            return true;
+        at += span + (at [span] == ',');
+    }
+    return false;
+}
+
+//  --------------------------------------------------------------------------
 //  Copy text into buf cut to at most cells display cells, "…" last if cut.
 //  Returns the width written.
 
@@ -781,4 +803,14 @@ fm_text_test (bool verbose)
     fm_table_destroy (&table);
     fm_table_destroy (&table);
     assert (table == NULL);
+
+    //  Comma lists
+    assert (fm_list_has ("a,b,c", "a"));
+    assert (fm_list_has ("a, b ,c", "b"));
+    assert (fm_list_has ("a,b,c", "c"));
+    assert (!fm_list_has ("ab,c", "a"));
+    assert (!fm_list_has ("a,b", "ab"));
+    assert (!fm_list_has ("", "a"));
+    assert (fm_list_has ("GYQ,DSB", "DSB"));
+    assert (!fm_list_has ("GYQ,DSB", "dsb"));
 }

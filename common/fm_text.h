@@ -44,6 +44,12 @@ size_t
 size_t
     fm_text_fit (const char *text, size_t cells, char *buf, size_t size);
 
+//  True if the comma-separated list has item as one of its elements
+//  (spaces around elements ignored; exact, case-sensitive match).  "a, b"
+//  has "b"; "ab" does not have "a".  Cannot fail.
+bool
+    fm_list_has (const char *list, const char *item);
+
 //  A table printed with columns aligned by display width.
 typedef struct _fm_table_t fm_table_t;
 

@@ -812,21 +812,7 @@ fm_policy_load (fm_policy_t *policy, zconfig_t *root, const char *source,
 static bool
 s_list_has_code (const char *list, const char *code)
 {
-    if (streq (list, "*"))
-        return true;
-    size_t length = strlen (code);
-    for (const char *at = list; *at; ) {
-        while (*at == ' ')
-            at++;
-        size_t span = strcspn (at, ",");
-        size_t trimmed = span;
-        while (trimmed && at [trimmed - 1] == ' ')
-            trimmed--;
-        if (trimmed == length && memcmp (at, code, length) == 0)
-            return true;
-        at += span + (at [span] == ',');
-    }
-    return false;
+    return streq (list, "*") || fm_list_has (list, code);
 }
 
 
