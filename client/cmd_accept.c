@@ -65,14 +65,8 @@ fm_cmd_accept (fm_cli_t *cli, int argc, char **argv)
             case 'h':
                 s_usage (stdout);
                 return 0;
-            case ':':
-                fprintf (stderr, _("finmatch accept: %s needs a value\n"),
-                         argv [optind - 1]);
-                return 2;
             default:
-                fprintf (stderr, _("finmatch accept: unknown option '%s' "
-                         "(see finmatch accept --help)\n"), argv [optind - 1]);
-                return 2;
+                return fm_cli_option_error ("accept", opt, argv);
         }
     }
     if (argc - optind != 2) {

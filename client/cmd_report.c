@@ -64,14 +64,8 @@ fm_cmd_report (fm_cli_t *cli, int argc, char **argv)
             case 'h':
                 s_usage (stdout);
                 return 0;
-            case ':':
-                fprintf (stderr, _("finmatch report: %s needs a value\n"),
-                         argv [optind - 1]);
-                return 2;
             default:
-                fprintf (stderr, _("finmatch report: unknown option '%s'"
-                         " (try --help)\n"), argv [optind - 1]);
-                return 2;
+                return fm_cli_option_error ("report", opt, argv);
         }
     }
     if (optind < argc) {

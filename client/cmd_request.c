@@ -1320,15 +1320,8 @@ fm_cmd_request (fm_cli_t *cli, int argc, char **argv)
             case 'h':
                 s_usage (stdout);
                 return 0;
-            case ':':
-                fprintf (stderr, _("finmatch request: %s needs a value\n"),
-                         argv [optind - 1]);
-                rc = 2;
-                break;
             default:
-                fprintf (stderr, _("finmatch request: unknown option '%s' "
-                         "(see finmatch request --help)\n"), argv [optind - 1]);
-                rc = 2;
+                rc = fm_cli_option_error ("request", opt, argv);
                 break;
         }
         if (name) {
@@ -1535,14 +1528,8 @@ fm_cmd_campaign (fm_cli_t *cli, int argc, char **argv)
             case 'h':
                 s_campaign_usage (stdout);
                 return 0;
-            case ':':
-                fprintf (stderr, _("finmatch campaign: %s needs a value\n"),
-                         argv [optind - 1]);
-                return 2;
             default:
-                fprintf (stderr, _("finmatch campaign: unknown option '%s' "
-                         "(see finmatch campaign --help)\n"), argv [optind - 1]);
-                return 2;
+                return fm_cli_option_error ("campaign", opt, argv);
         }
     }
     if (argc - optind != 1) {

@@ -262,14 +262,8 @@ fm_cmd_status (fm_cli_t *cli, int argc, char **argv)
             case 'h':
                 s_usage (stdout);
                 return 0;
-            case ':':
-                fprintf (stderr, _("finmatch status: %s needs a value\n"),
-                         argv [optind - 1]);
-                return 2;
             default:
-                fprintf (stderr, _("finmatch status: unknown option '%s' "
-                         "(see finmatch status --help)\n"), argv [optind - 1]);
-                return 2;
+                return fm_cli_option_error ("status", opt, argv);
         }
     }
     if (argc - optind != 1) {

@@ -72,14 +72,8 @@ fm_cmd_watch (fm_cli_t *cli, int argc, char **argv)
             case 'h':
                 s_usage (stdout);
                 return 0;
-            case ':':
-                fprintf (stderr, _("finmatch watch: %s needs a value\n"),
-                         argv [optind - 1]);
-                return 2;
             default:
-                fprintf (stderr, _("finmatch watch: unknown option '%s' "
-                         "(see finmatch watch --help)\n"), argv [optind - 1]);
-                return 2;
+                return fm_cli_option_error ("watch", opt, argv);
         }
     }
     if (argc - optind > 1) {

@@ -15,6 +15,7 @@
 */
 
 #include <czmq.h>
+#include <getopt.h>
 #include "fm_cli.h"
 #include "fm_curve.h"
 #include "fm_i18n.h"
@@ -79,4 +80,19 @@ fm_cli_enterprise_keys (fm_cli_t *cli, const char *enterprise,
                  "%s: %s\n"), enterprise, cli->cert_dir, err);
     free (path);
     return *curve_p? 0: -1;
+}
+
+//  --------------------------------------------------------------------------
+//  A command's option error: see header
+
+int
+fm_cli_option_error (const char *command, int opt, char **argv)
+{
+    const char *option = argv [optind - 1];
+    if (opt == ':')
+        fprintf (stderr, _("finmatch %s: %s needs a value\n"), command, option);
+    else
+        fprintf (stderr, _("finmatch %s: unknown option '%s' "
+                 "(see finmatch %s --help)\n"), command, option, command);
+    return 2;
 }

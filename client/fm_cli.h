@@ -51,6 +51,12 @@ int fm_cli_keys (fm_cli_t *cli);
 int fm_cli_enterprise_keys (fm_cli_t *cli, const char *enterprise,
                             struct _fm_curve_t **curve_p);
 
+//  A command's getopt_long error (optstring starts with ':'): opt is what
+//  getopt_long returned (':' for a missing value, anything else for an
+//  unknown option), argv the command's arguments.  Prints "finmatch
+//  COMMAND: ..." naming the option and returns the usage exit code, 2.
+int fm_cli_option_error (const char *command, int opt, char **argv);
+
 int fm_cmd_request (fm_cli_t *cli, int argc, char **argv);
 int fm_cmd_accept  (fm_cli_t *cli, int argc, char **argv);
 int fm_cmd_watch   (fm_cli_t *cli, int argc, char **argv);
