@@ -35,6 +35,7 @@
 #include "fm_ids.h"
 #include "fm_bank.h"
 #include "fm_store.h"
+#include <sqlite3.h>
 
 #define QUERIES         64              //  distinct bodies cycled through
 
@@ -355,6 +356,9 @@ main (int argc, char **argv)
                 "event).  FM_SOURCE_DIR finds deploy/banks/cqrcb.cfg.\n");
         return 0;
     }
+    //  As finmatch-recorder does (SQLite's allocation statistics take a
+    //  global mutex per malloc)
+    sqlite3_config (SQLITE_CONFIG_MEMSTATUS, 0);
     zsys_init ();
     zsys_set_logstream (stderr);
     char source [1024];

@@ -28,6 +28,11 @@
                                         keys allowed from certdir (fm_auth.h);
                                         replies "0" or "-1 <reason>".  Without
                                         AUTH the actor is insecure (tests)
+        JOURNAL path sync               open the journal directory (sync
+                                        "normal" or "full"), reload it and
+                                        resume what was in flight; before
+                                        BIND.  Replies "0" or "-1 <reason>".
+                                        Without JOURNAL nothing is persisted
         PORTS                           replies router port, events port
         SET name value                  set a setting (deadline_ms,
                                         heartbeat_ms, liveness, max_inflight,

@@ -165,8 +165,15 @@ s_fixture_start (fixture_t *fx, bool verbose)
     assert (fx->broker);
     if (verbose)
         zstr_send (fx->broker, "VERBOSE");
-    zstr_sendx (fx->broker, "BIND", "tcp://127.0.0.1:*", NULL);
+    //  The raw workers of these tests do not heartbeat: the classic 7/MDP
+    //  interval keeps them alive through a test even under ASan (the
+    //  default is 500 ms); expiry tests set their own
+    zstr_sendx (fx->broker, "SET", "heartbeat_ms", "2500", NULL);
     char *reply = zstr_recv (fx->broker);
+    assert (reply && streq (reply, "0"));
+    zstr_free (&reply);
+    zstr_sendx (fx->broker, "BIND", "tcp://127.0.0.1:*", NULL);
+    reply = zstr_recv (fx->broker);
     assert (reply && streq (reply, "0"));
     zstr_free (&reply);
     zstr_sendx (fx->broker, "EVENTS", "tcp://127.0.0.1:*", NULL);
@@ -1287,6 +1294,32 @@ s_test_bad_input (bool verbose)
     mmi = s_client_frame (client, FM_SERVICE_MMI);
     assert (zframe_streq (mmi, "404"));
     zframe_destroy (&mmi);
+    //  REPLY framing from a registered worker (the broker reads these
+    //  straight from zmq_msg_t parts): no body, a delimiter that is not
+    //  empty, and more parts than any 7/MDP message has (the broker keeps
+    //  8 and counts the rest) each get input.rejected and DISCONNECT
+    const char *shapes [] = { "no body", "bad delimiter", "20 parts" };
+    for (size_t shape = 0; shape < 3; shape++) {
+        zsock_t *framer = s_worker_new (&fx, "bank.FRAMER", 0, 0);
+        s_expect (&fx, FM_EV_WORKER_READY);
+        zmsg_t *framed = zmsg_new ();
+        zmsg_addstr (framed, "");
+        zmsg_addstr (framed, FM_MDPW);
+        zmsg_addmem (framed, "\003", 1);
+        zmsg_addstr (framed, "0123456789abcdef");
+        zmsg_addstr (framed, shape == 1? "x": "");
+        if (shape > 0)
+            zmsg_addstr (framed, "body");
+        for (size_t extra = 0; shape == 2 && extra < 14; extra++)
+            zmsg_addstr (framed, "extra");
+        assert (shape != 2 || zmsg_size (framed) == 20);
+        zmsg_send (&framed, framer);
+        if (verbose)
+            zsys_debug ("REPLY framing: %s", shapes [shape]);
+        s_expect_rejected (&fx, 400, "REPLY needs");
+        s_worker_expect_disconnect (framer);
+        zsock_destroy (&framer);
+    }
 
     //  Still serving: a normal request completes
     zsock_t *gov = s_worker_new (&fx, "gov.credit", 0, 0);

@@ -127,6 +127,15 @@ fm_replay_store (fm_replay_t *self, uint64_t seq, const byte *data, size_t size)
     return 0;
 }
 
+void
+fm_replay_skip (fm_replay_t *self, uint64_t head)
+{
+    assert (self);
+    while (self->first)
+        s_drop_oldest (self);
+    self->head = head;
+}
+
 uint64_t
 fm_replay_first (fm_replay_t *self)
 {

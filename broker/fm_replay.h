@@ -10,8 +10,8 @@
 
     Bounds: at most max_events events and max_bytes bytes of bodies; the
     oldest are dropped first.  Only the current epoch is kept: the store
-    is memory, a restarted broker starts empty (events of an earlier epoch
-    are answered "gone").  Costs: store is O(1) (one malloc and copy per
+    is memory, refilled from the broker's journal on restart (fm_journal.h;
+    events of an earlier epoch are answered "gone").  Costs: store is O(1) (one malloc and copy per
     event); a lookup is O(1).
 
     Replay requests are plain text (like 8/MMI bodies, no msgpack), one
@@ -64,6 +64,12 @@ int
 //  it is answered 410).
 int
     fm_replay_store (fm_replay_t *self, uint64_t seq, const byte *data, size_t size);
+
+//  Continue after head: drop every stored event; the next event stored
+//  must be head + 1.  Used by a restarted broker that reloads its journal
+//  (fm_journal.h) from the middle of an epoch.  Cannot fail.
+void
+    fm_replay_skip (fm_replay_t *self, uint64_t head);
 
 //  Oldest seq still stored (0 if none) and last seq stored (0 if none).
 uint64_t

@@ -35,7 +35,7 @@ static const fm_setting_t s_settings [] = {
       "1000", 10, 600000,
       N_("msecs gov.credit has to return a profile before ERROR 504") },
     { "broker/heartbeat_ms", "heartbeat-ms", 0, FM_SETTING_INT,
-      "2500", 10, 600000,
+      "500", 10, 600000,
       N_("msecs between heartbeats to workers") },
     { "broker/liveness", "liveness", 0, FM_SETTING_INT,
       "3", 1, 100,
@@ -70,6 +70,13 @@ static const fm_setting_t s_settings [] = {
     { "broker/fast_track_pct", "fast-track-pct", 0, FM_SETTING_INT,
       "50", 1, 100,
       N_("percent of a bank's deadline for requests with the fast_track lever") },
+    { "broker/journal", "journal", 0, FM_SETTING_STRING,
+      "finmatch-broker.journal", 0, 0,
+      N_("journal directory: requests, results, grants and events survive a restart; "
+         "\"\" = off (a restart then loses them)") },
+    { "broker/journal_sync", "journal-sync", 0, FM_SETTING_STRING,
+      "normal", 0, 0,
+      N_("normal: survives kill -9 of the broker; full: also power loss (a disk flush per record)") },
     { "broker/verbose", NULL, 0, FM_SETTING_BOOL,
       "0", 0, 0,
       N_("log every message (also -v)") },
@@ -113,6 +120,13 @@ main (int argc, char **argv)
                  "(public certificates of every allowed peer)\n"), NAME);
         rc = -1;
     }
+    const char *journal = fm_config_str (config, "broker/journal");
+    const char *journal_sync = fm_config_str (config, "broker/journal_sync");
+    if (rc == 0 && strneq (journal_sync, "normal") && strneq (journal_sync, "full")) {
+        fprintf (stderr, _("%s: journal_sync must be normal or full, not '%s'\n"),
+                 NAME, journal_sync);
+        rc = -1;
+    }
     if (rc) {
         fm_config_destroy (&config);
         return 2;
@@ -134,8 +148,26 @@ main (int argc, char **argv)
                   fm_config_int (config, s_settings [index].path));
         rc = s_command (broker, s_settings [index].path, "SET", name, value);
     }
+    char what [300];
     if (rc == 0 && !insecure)
         rc = s_command (broker, "security", "AUTH", cert, certs);
+    //  The journal loads before we bind: no client is served from a state
+    //  that is not yet rebuilt
+    if (rc == 0 && *journal) {
+        snprintf (what, sizeof (what), _("journal %s"), journal);
+        zstr_sendx (broker, "JOURNAL", journal, journal_sync, NULL);
+        char *reply = zstr_recv (broker);
+        rc = reply && streq (reply, "0")? 0: -1;
+        if (rc)
+            fprintf (stderr, "%s: %s: %s\n", NAME, what,
+                     reply && strlen (reply) > 3? reply + 3: "no reply from broker");
+        zstr_free (&reply);
+    }
+    else
+    if (rc == 0)
+        zsys_warning ("%s: NO JOURNAL (journal = \"\"): a restart of the broker "
+                      "loses every request in flight, every result kept for retries "
+                      "and every pending grant", NAME);
     //  Per-bank deadlines: section broker/deadlines, one "CODE = ms" each
     zconfig_t *deadlines = fm_config_zpl (config)?
         zconfig_locate (fm_config_zpl (config), "broker/deadlines"): NULL;
@@ -148,7 +180,6 @@ main (int argc, char **argv)
     }
     const char *endpoint = fm_config_str (config, "broker/endpoint");
     const char *events = fm_config_str (config, "broker/events");
-    char what [300];
     if (rc == 0) {
         snprintf (what, sizeof (what), _("cannot bind %s"), endpoint);
         rc = s_command (broker, what, "BIND", endpoint, NULL);

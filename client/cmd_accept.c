@@ -119,31 +119,17 @@ fm_cmd_accept (fm_cli_t *cli, int argc, char **argv)
 
     int rc = 3;
     fm_error_t err = { 0 };
-    if (fm_client_send (client, FM_SERVICE_ACCEPT, msg, &err)) {
+    //  Lazy Pirate: a timeout reopens the socket and sends the same accept
+    //  again; the broker attaches it to the pending grant or answers from
+    //  the stored confirmation, so retrying never grants twice
+    fm_msg_t *reply = fm_client_request (client, FM_SERVICE_ACCEPT, msg,
+                                         cli->timeout_ms, cli->retries, &err);
+    if (!reply && err.status != FM_STATUS_TIMEOUT && err.status != 0) {
         fprintf (stderr, _("finmatch accept: cannot send: %s\n"),
                  *err.text? err.text: "send failed");
         rc = err.status == FM_STATUS_BAD_REQUEST? 2: 3;
     }
     else {
-        //  One reply is expected; anything for another request id cannot
-        //  come on this fresh socket, but is skipped rather than trusted
-        int64_t deadline = zclock_mono () + cli->timeout_ms;
-        fm_msg_t *reply = NULL;
-        while (!reply) {
-            int64_t wait = deadline - zclock_mono ();
-            if (wait <= 0)
-                break;
-            reply = fm_client_recv (client, (int) wait, &err);
-            if (!reply) {
-                if (err.status == 0 || err.status == FM_STATUS_TIMEOUT)
-                    break;          //  interrupted, or timed out
-                zsys_warning ("undecodable reply dropped: %u %s",
-                              err.status, err.text);
-                continue;
-            }
-            if (*reply->request_id && strneq (reply->request_id, request_id))
-                fm_msg_destroy (&reply);
-        }
         if (reply) {
             if (cli->json) {
                 json_t *json = fm_json_reply (reply);
@@ -159,9 +145,9 @@ fm_cmd_accept (fm_cli_t *cli, int argc, char **argv)
         if (zsys_interrupted)
             fputs (_("finmatch accept: interrupted\n"), stderr);
         else {
-            fprintf (stderr, _("finmatch: broker did not answer within %d ms "
-                     "(is finmatch-broker running at %s?)\n"),
-                     cli->timeout_ms, cli->broker);
+            fprintf (stderr, _("finmatch: broker did not answer after %d tries of "
+                     "%d ms (is finmatch-broker running at %s?)\n"),
+                     cli->retries, cli->timeout_ms, cli->broker);
             if (cli->json) {
                 char text [FM_TEXT_SIZE];
                 snprintf (text, sizeof text, _("broker did not answer within %d ms"),

@@ -1,5 +1,5 @@
 /*  =========================================================================
-    cmd_report - `finmatch report --db FILE [--json]`
+    cmd_report - `finmatch report --db FILE [--json] [--html F] [--csv DIR]`
 
     Summarises the recorder's event log (fm_report).  The file is opened
     read-only and never created; anything that is not a finmatch log is a
@@ -20,15 +20,29 @@ static void
 s_usage (FILE *file)
 {
     fputs (_("Usage: finmatch report --db FILE [--json] [--html FILE]\n"
+        "                       [--csv DIR | --csv-table TABLE] [--by hour|day]\n"
+        "                       [--towns FILE]\n"
         "\n"
         "Summarises the event log written by finmatch-recorder: requests,\n"
         "enterprises served, offers, declines, loans, credit granted and the\n"
-        "average rate reduction, by bank and by grid.\n"
+        "average rate reduction; by bank (response time, deadline misses,\n"
+        "declines by reason), by town (街道/镇), by grid, by product, and over\n"
+        "time.\n"
         "\n"
-        "  -d, --db FILE   the SQLite event log (opened read-only)\n"
-        "  -j, --json      machine output: integers in fen, bp, tenths of bp\n"
-        "      --html FILE also write a self-contained HTML report (SVG charts)\n"
-        "  -h, --help      print this help\n"),
+        "  -d, --db FILE         the SQLite event log (opened read-only)\n"
+        "  -j, --json            machine output: integers in fen, bp, tenths of\n"
+        "                        bp, µs\n"
+        "      --html FILE       also write a self-contained HTML report (SVG\n"
+        "                        charts)\n"
+        "      --csv DIR         also write every table as DIR/<table>.csv\n"
+        "                        (UTF-8, RFC 4180, the --json keys and integers)\n"
+        "      --csv-table TABLE print one table as CSV instead of the report:\n"
+        "                        summary banks reasons towns grids products series\n"
+        "      --by hour|day     time series buckets, local time (default day)\n"
+        "      --towns FILE      name the towns from a territory CSV with\n"
+        "                        town_code,name columns (deploy/data/towns.csv);\n"
+        "                        the log itself holds town codes only\n"
+        "  -h, --help            print this help\n"),
         file);
 }
 
@@ -39,11 +53,19 @@ fm_cmd_report (fm_cli_t *cli, int argc, char **argv)
         { "db",   required_argument, NULL, 'd' },
         { "json", no_argument,       NULL, 'j' },
         { "html", required_argument, NULL, 'H' },
+        { "csv", required_argument, NULL, 'C' },
+        { "csv-table", required_argument, NULL, 'T' },
+        { "by", required_argument, NULL, 'B' },
+        { "towns", required_argument, NULL, 'N' },
         { "help", no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     const char *path = NULL;
     const char *html = NULL;
+    const char *csv_dir = NULL;
+    const char *csv_table = NULL;
+    const char *towns = NULL;
+    fm_report_by_t by = FM_REPORT_BY_DAY;
     bool json = cli && cli->json;
     //  argv [0] is "report"; optind = 0 makes GNU getopt start over after
     //  main's own parse, and opterr = 0 lets us word the errors
@@ -60,6 +82,27 @@ fm_cmd_report (fm_cli_t *cli, int argc, char **argv)
                 break;
             case 'H':
                 html = optarg;
+                break;
+            case 'C':
+                csv_dir = optarg;
+                break;
+            case 'T':
+                csv_table = optarg;
+                break;
+            case 'N':
+                towns = optarg;
+                break;
+            case 'B':
+                if (streq (optarg, "hour"))
+                    by = FM_REPORT_BY_HOUR;
+                else
+                if (streq (optarg, "day"))
+                    by = FM_REPORT_BY_DAY;
+                else {
+                    fprintf (stderr, _("finmatch report: --by must be hour or"
+                             " day, not '%s'\n"), optarg);
+                    return 2;
+                }
                 break;
             case 'h':
                 s_usage (stdout);
@@ -78,13 +121,41 @@ fm_cmd_report (fm_cli_t *cli, int argc, char **argv)
                  " (try --help)\n"), stderr);
         return 2;
     }
+    if (csv_table) {
+        bool known = false;
+        for (size_t i = 0; fm_report_csv_tables [i]; i++)
+            known = known || streq (fm_report_csv_tables [i], csv_table);
+        if (!known) {
+            fprintf (stderr, _("finmatch report: no table '%s' (tables: summary"
+                     " banks reasons towns grids products series)\n"), csv_table);
+            return 2;
+        }
+    }
     fm_report_t report;
     char err [512];
     if (fm_report_compute_path (path, &report, err, sizeof err)) {
         fprintf (stderr, _("finmatch report: %s\n"), err);
         return 2;
     }
+    fm_report_series_by (&report, by);
+    if (towns && fm_report_town_names (&report, towns, err, sizeof err) < 0) {
+        fprintf (stderr, _("finmatch report: %s\n"), err);
+        fm_report_release (&report);
+        return 2;
+    }
     int rc = 0;
+    if (csv_dir && fm_report_csv_dir (&report, csv_dir, err, sizeof err)) {
+        fprintf (stderr, _("finmatch report: cannot write %s\n"), err);
+        rc = 2;
+    }
+    if (csv_table) {
+        if (fm_report_csv (&report, csv_table, stdout)) {
+            fputs (_("finmatch report: cannot write CSV\n"), stderr);
+            rc = 2;
+        }
+        fm_report_release (&report);
+        return rc;
+    }
     if (html) {
         //  Written before the tables, so a write error is the exit code
         FILE *file = fopen (html, "w");

@@ -75,6 +75,7 @@ typedef struct {
     s_state_t state;
     size_t conn;                        //  index into s_cmd_t.conns
     int64_t deadline;                   //  zclock_mono msecs, once sent
+    int tries;                          //  sends so far (Lazy Pirate)
     fm_msg_t *reply;                    //  owned, once done (NULL: local error)
     int local_status;                   //  when reply is NULL: 504 or 500
     char local_text [FM_TEXT_SIZE];     //  when reply is NULL
@@ -1105,6 +1106,7 @@ s_row_send (s_cmd_t *self, s_row_t *row, fm_msg_t *msg)
         return;
     }
     conn->in_flight++;
+    row->tries++;
     if (fm_client_send (conn->client, self->accepting? FM_SERVICE_ACCEPT
                                                      : FM_SERVICE_REQUEST, msg, &err)) {
         s_conn_row_done (self, conn);
@@ -1183,6 +1185,8 @@ s_run (s_cmd_t *self)
     int worst = 0;
     size_t timed_out = 0;
     size_t next_send = 0, next_print = 0;
+    for (size_t index = 0; index < self->row_count; index++)
+        self->rows [index].tries = 0;       //  Each round has its tries
     while (next_print < self->row_count) {
         while (next_send < self->row_count && next_send - next_print < WINDOW)
             s_row_send (self, &self->rows [next_send++], msg);
@@ -1206,6 +1210,24 @@ s_run (s_cmd_t *self)
             //  Rows were sent in order: every later expired row follows
             for (size_t index = next_print; index < next_send; index++) {
                 s_row_t *row = &self->rows [index];
+                if (row->state == ROW_SENT && row->deadline <= now
+                &&  row->tries < self->cli->retries) {
+                    //  Lazy Pirate: the same request (same key) again, on
+                    //  a new socket when nothing else waits on this one;
+                    //  the broker answers from its store or attaches the
+                    //  retry to the request in flight
+                    s_conn_t *conn = &self->conns [row->conn];
+                    s_conn_row_done (self, conn);
+                    if (conn->client && conn->in_flight == 0) {
+                        zpoller_remove (self->poller, fm_client_sock (conn->client));
+                        fm_client_destroy (&conn->client);
+                    }
+                    zsys_warning ("no reply for %s within %d ms, trying again (%d of %d)",
+                                  row->request_id, self->cli->timeout_ms,
+                                  row->tries + 1, self->cli->retries);
+                    s_row_send (self, row, msg);
+                }
+                else
                 if (row->state == ROW_SENT && row->deadline <= now) {
                     row->state = ROW_DONE;
                     s_conn_row_done (self, &self->conns [row->conn]);
@@ -1241,15 +1263,15 @@ s_run (s_cmd_t *self)
         }
     }
     if (timed_out == 1 && self->row_count == 1)
-        fprintf (stderr, _("finmatch: broker did not answer within %d ms "
-                 "(is finmatch-broker running at %s?)\n"),
-                 self->cli->timeout_ms, self->cli->broker);
+        fprintf (stderr, _("finmatch: broker did not answer after %d tries of "
+                 "%d ms (is finmatch-broker running at %s?)\n"),
+                 self->cli->retries, self->cli->timeout_ms, self->cli->broker);
     else
     if (timed_out)
         fprintf (stderr, _("finmatch: broker did not answer %zu of %zu requests "
-                 "within %d ms (is finmatch-broker running at %s?)\n"),
-                 timed_out, self->row_count, self->cli->timeout_ms,
-                 self->cli->broker);
+                 "after %d tries of %d ms (is finmatch-broker running at %s?)\n"),
+                 timed_out, self->row_count, self->cli->retries,
+                 self->cli->timeout_ms, self->cli->broker);
     //  Replies of rows we never printed (interrupt)
     for (size_t index = next_print; index < self->row_count; index++)
         fm_msg_destroy (&self->rows [index].reply);

@@ -134,12 +134,12 @@ s_status_live (fm_cli_t *cli, const char *request_id, const char *enterprise)
     int rc = 3;
     fm_error_t err = { 0 };
     fm_msg_t *reply = NULL;
-    if (fm_client_send (client, FM_SERVICE_STATUS, msg, &err) == 0)
-        reply = fm_client_recv (client, cli->timeout_ms, &err);
+    reply = fm_client_request (client, FM_SERVICE_STATUS, msg, cli->timeout_ms,
+                               cli->retries, &err);
     if (!reply)
-        fprintf (stderr, _("finmatch: broker did not answer within %d ms "
-                 "(is finmatch-broker running at %s?)\n"),
-                 cli->timeout_ms, cli->broker);
+        fprintf (stderr, _("finmatch: broker did not answer after %d tries of "
+                 "%d ms (is finmatch-broker running at %s?)\n"),
+                 cli->retries, cli->timeout_ms, cli->broker);
     else
     if (reply->type == FM_MSG_STATUS) {
         if (cli->json) {

@@ -25,6 +25,7 @@ typedef struct {
     const char *broker;                 //  client endpoint of the broker
     const char *events;                 //  event stream endpoint
     int timeout_ms;                     //  per reply
+    int retries;                        //  tries per request (Lazy Pirate)
     bool json;                          //  machine output (fen, bp)
     bool verbose;
     bool insecure;                      //  --insecure: plain TCP
@@ -64,6 +65,7 @@ int fm_cmd_report  (fm_cli_t *cli, int argc, char **argv);
 int fm_cmd_status  (fm_cli_t *cli, int argc, char **argv);
 int fm_cmd_keygen  (fm_cli_t *cli, int argc, char **argv);
 int fm_cmd_campaign (fm_cli_t *cli, int argc, char **argv);
+int fm_cmd_warn    (fm_cli_t *cli, int argc, char **argv);
 
 #ifdef __cplusplus
 }

@@ -76,23 +76,6 @@ static const char *s_banks_sql =
     "  SUM (breaches), SUM (latency), SUM (answers)"
     " FROM rows GROUP BY bank ORDER BY bank";
 
-static const char *s_grids_sql =
-    LOANS_CTE ", requests AS ("
-    " SELECT DISTINCT r.request_id, COALESCE (r.grid_id,"
-    "  (SELECT x.grid_id FROM events x WHERE x.request_id = r.request_id"
-    "   AND x.type = 'request.enriched' AND x.grid_id IS NOT NULL"
-    "   ORDER BY x.epoch, x.seq LIMIT 1), '') AS grid"
-    " FROM events r WHERE r.type = 'request.received'),"
-    " rows AS ("
-    " SELECT grid, 1 AS requests, NULL AS enterprise_id, 0 AS loans,"
-    "  0 AS credit, 0 AS reduction FROM requests"
-    " UNION ALL"
-    " SELECT grid_id, 0, enterprise_id, 1, amount, reduction FROM loans)"
-    " SELECT grid, SUM (requests), count(DISTINCT enterprise_id), SUM (loans),"
-    "  SUM (credit), SUM (reduction)"
-    " FROM rows GROUP BY grid ORDER BY grid";
-
-
 //  --------------------------------------------------------------------------
 //  a / b rounded half away from zero (b > 0); 0 if b <= 0
 
@@ -112,6 +95,18 @@ static int64_t
 s_mean_tenths (__int128 sum, __int128 n)
 {
     return s_round_div (sum * 10, n);
+}
+
+int64_t
+fm_report_round_div (__int128 a, __int128 b)
+{
+    return s_round_div (a, b);
+}
+
+int64_t
+fm_report_mean_tenths (__int128 sum, __int128 n)
+{
+    return s_mean_tenths (sum, n);
 }
 
 static void
@@ -203,7 +198,7 @@ s_check_log (sqlite3 *db, char *err, size_t err_size)
 
 
 //  --------------------------------------------------------------------------
-//  Per-bank and per-grid tables.  Return 0 or -1 with err filled.
+//  Per-bank table.  Returns 0 or -1 with err filled.
 
 static int
 s_compute_banks (sqlite3 *db, fm_report_t *out, char *err, size_t err_size)
@@ -257,42 +252,6 @@ s_compute_banks (sqlite3 *db, fm_report_t *out, char *err, size_t err_size)
             if (j != i && better)
                 out->banks [i].rank++;
         }
-    }
-    if (rc != SQLITE_DONE && rc != SQLITE_NOMEM)
-        snprintf (err, err_size, "%s", sqlite3_errmsg (db));
-    sqlite3_finalize (stmt);
-    return rc == SQLITE_DONE? 0: -1;
-}
-
-static int
-s_compute_grids (sqlite3 *db, fm_report_t *out, char *err, size_t err_size)
-{
-    sqlite3_stmt *stmt = s_prepare (db, s_grids_sql, err, err_size);
-    if (!stmt)
-        return -1;
-    size_t alloc = 0;
-    int rc;
-    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
-        if (out->grid_count == alloc) {
-            alloc = alloc? alloc * 2: 8;
-            fm_report_grid_t *grids = (fm_report_grid_t *)
-                realloc (out->grids, alloc * sizeof (fm_report_grid_t));
-            if (!grids) {
-                snprintf (err, err_size, "out of memory");
-                rc = SQLITE_NOMEM;
-                break;
-            }
-            out->grids = grids;
-        }
-        fm_report_grid_t *grid = &out->grids [out->grid_count++];
-        memset (grid, 0, sizeof *grid);
-        s_copy (grid->grid, sizeof grid->grid, sqlite3_column_text (stmt, 0));
-        grid->requests = sqlite3_column_int64 (stmt, 1);
-        grid->enterprises_served = sqlite3_column_int64 (stmt, 2);
-        grid->loans = sqlite3_column_int64 (stmt, 3);
-        grid->credit_fen = sqlite3_column_int64 (stmt, 4);
-        grid->avg_reduction_tenth_bp =
-            s_mean_tenths (sqlite3_column_int64 (stmt, 5), grid->loans);
     }
     if (rc != SQLITE_DONE && rc != SQLITE_NOMEM)
         snprintf (err, err_size, "%s", sqlite3_errmsg (db));
@@ -358,7 +317,7 @@ fm_report_compute (sqlite3 *db, fm_report_t *out, char *err, size_t err_size)
     if (rc == 0)
         rc = s_compute_banks (db, out, err, err_size);
     if (rc == 0)
-        rc = s_compute_grids (db, out, err, err_size);
+        rc = fm_report_compute_detail (db, out, err, err_size);
     sqlite3_exec (db, "COMMIT", NULL, NULL, NULL);
     if (rc)
         fm_report_release (out);
@@ -409,6 +368,10 @@ fm_report_release (fm_report_t *self)
     if (self) {
         free (self->banks);
         free (self->grids);
+        free (self->reasons);
+        free (self->towns);
+        free (self->products);
+        free (self->series);
         memset (self, 0, sizeof *self);
     }
 }
@@ -578,28 +541,7 @@ fm_report_print (const fm_report_t *self, FILE *file)
     fm_table_print (table, file);
     fm_table_destroy (&table);
 
-    fprintf (file, "\n%s\n", _("By grid"));
-    table = fm_table_new (6);
-    assert (table);
-    const char *grid_heads [] = {
-        N_("Grid"), N_("Requests"), N_("Enterprises served"), N_("Loans"),
-        N_("Credit granted"), N_("Avg reduction")
-    };
-    for (size_t col = 0; col < 6; col++)
-        fm_table_column (table, col, _(grid_heads [col]),
-                         col? FM_ALIGN_RIGHT: FM_ALIGN_LEFT, 0);
-    for (size_t i = 0; i < self->grid_count; i++) {
-        const fm_report_grid_t *grid = &self->grids [i];
-        fm_table_rowf (table, "%s\t%" PRId64 "\t%" PRId64 "\t%" PRId64
-                       "\t%s\t%s",
-                       *grid->grid? grid->grid: _("(unknown)"), grid->requests,
-                       grid->enterprises_served, grid->loans,
-                       fm_i18n_money (grid->credit_fen, money, sizeof money),
-                       s_reduction_cell (grid->avg_reduction_tenth_bp,
-                                         grid->loans, cell, sizeof cell));
-    }
-    fm_table_print (table, file);
-    fm_table_destroy (&table);
+    fm_report_print_detail (self, file);
 }
 
 
@@ -671,10 +613,16 @@ fm_report_json (const fm_report_t *self)
         s_set_int (row, "loans", grid->loans);
         s_set_int (row, "credit_granted_fen", grid->credit_fen);
         s_set_int (row, "avg_reduction_tenth_bp", grid->avg_reduction_tenth_bp);
+        json_object_set_new (row, "town", json_string (grid->town));
+        s_set_int (row, "offers", grid->offers);
         json_array_append_new (grids, row);
     }
     json_object_set_new (root, "banks", banks);
     json_object_set_new (root, "grids", grids);
+    if (fm_report_json_detail (self, root)) {
+        json_decref (root);
+        return NULL;
+    }
     return root;
 }
 
@@ -718,9 +666,9 @@ static const s_fixture_t s_fixture [] = {
     { E1, 8, FM_EV_OFFER_MADE, R2, EB, "JB-GN-01", "CQRCB", "GRIDE", "", 1000000, 375, 355 },
     { E1, 9, FM_EV_OFFER_MADE, R3, EC, "JB-GN-02", "ABC", "KJD", "", 5000000, 400, 385 },
     { E1, 10, FM_EV_BANK_TIMEOUT, R3, EC, "JB-GN-02", "CQRCB", "", "", 0, 0, 0 },
-    { E1, 11, FM_EV_OFFER_ACCEPTED, R1, EA, "JB-GN-01", "CQRCB", "", "", 3000000, 0, 0 },
+    { E1, 11, FM_EV_OFFER_ACCEPTED, R1, EA, "JB-GN-01", "CQRCB", "GRIDE", "", 3000000, 0, 0 },
     { E1, 12, FM_EV_LOAN_GRANTED, R1, EA, "JB-GN-01", "CQRCB", "GRIDE", "CQRCB-" R1, 3000000, 375, 345 },
-    { E1, 13, FM_EV_OFFER_ACCEPTED, R3, EC, "JB-GN-02", "ABC", "", "", 5000000, 0, 0 },
+    { E1, 13, FM_EV_OFFER_ACCEPTED, R3, EC, "JB-GN-02", "ABC", "KJD", "", 5000000, 0, 0 },
     { E1, 14, FM_EV_LOAN_GRANTED, R3, EC, "JB-GN-02", "ABC", "KJD", "ABC-" R3, 5000000, 400, 385 },
     //  New epoch, first two events lost (gap 1..2); R1 replayed, and its
     //  loan event repeated: neither may count twice
@@ -772,7 +720,9 @@ s_fixture_write_rows (const char *path, const s_fixture_t *rows, size_t count)
                   row->enterprise_id);
         snprintf (event.grid_id, sizeof event.grid_id, "%s", row->grid_id);
         snprintf (event.bank, sizeof event.bank, "%s", row->bank);
-        snprintf (event.product, sizeof event.product, "%s", row->product);
+        //  offer.accepted names its offer by offer_id only (as the broker)
+        if (row->type != FM_EV_OFFER_ACCEPTED)
+            snprintf (event.product, sizeof event.product, "%s", row->product);
         snprintf (event.loan_id, sizeof event.loan_id, "%s", row->loan_id);
         if (*row->product)
             snprintf (event.offer_id, sizeof event.offer_id, "%s/%s",
@@ -791,7 +741,149 @@ s_fixture_write_rows (const char *path, const s_fixture_t *rows, size_t count)
             event.count = 2000;
             event.latency_us = INT64_C (2000000) + (int64_t) row->seq * 1000;
         }
-        int rc = fm_store_append (store, &event, NULL, 0);
+        //  The raw body as the recorder stores it, when it encodes (these
+        //  made-up credit codes do not: the towns stay unknown here)
+        byte raw [4096];
+        size_t raw_size = fm_event_encode_into (&event, raw, sizeof raw);
+        int rc = fm_store_append (store, &event, raw_size? raw: NULL, raw_size);
+        assert (rc == 0);
+    }
+    int rc = fm_store_flush (store);
+    assert (rc == 0);
+    fm_store_destroy (&store);
+}
+
+//  The detail fixture (towns, grids, products, response times, reasons,
+//  series): E1 = 2024-05-01 08:00 local; at is seconds after E1
+typedef struct {
+    int64_t at;
+    fm_event_type_t type;
+    const char *request;
+    const char *enterprise;
+    const char *grid;
+    const char *town;
+    const char *bank;
+    const char *product;
+    int64_t amount_yuan;
+    int32_t base_rate_bp;
+    int32_t effective_rate_bp;
+    uint16_t reason;
+    const char *text;
+    int64_t latency_ms;
+} s_detail_t;
+
+#define Q1  "d1d1d1d1d1d1d1d1"
+#define Q2  "d2d2d2d2d2d2d2d2"
+#define Q3  "d3d3d3d3d3d3d3d3"
+#define Q4  "d4d4d4d4d4d4d4d4"
+#define DA  "91500105MA2987XB1W"
+#define DB  "91500105MA0177ARXD"
+#define DC  "91500105826604409M"
+#define DD  "91500105MACF3RKE49"
+
+static const s_detail_t s_detail [] = {
+    { .at = 0, .type = FM_EV_REQUEST_RECEIVED, .request = Q1, .enterprise = DA,
+      .grid = "GYQ-01-01", .amount_yuan = 3000000 },
+    { .at = 1, .type = FM_EV_REQUEST_ENRICHED, .request = Q1, .enterprise = DA,
+      .grid = "GYQ-01-01", .town = "GYQ" },
+    //  CQRCB answers Q1 with two offers (one answer, 10 ms)
+    { .at = 2, .type = FM_EV_OFFER_MADE, .request = Q1, .enterprise = DA,
+      .grid = "GYQ-01-01", .bank = "CQRCB", .product = "GRIDE",
+      .amount_yuan = 3000000, .base_rate_bp = 375, .effective_rate_bp = 345,
+      .latency_ms = 10 },
+    { .at = 2, .type = FM_EV_OFFER_MADE, .request = Q1, .enterprise = DA,
+      .grid = "GYQ-01-01", .bank = "CQRCB", .product = "KJD",
+      .amount_yuan = 3000000, .base_rate_bp = 380, .effective_rate_bp = 350,
+      .latency_ms = 10 },
+    //  102 twice in one decline counts once
+    { .at = 3, .type = FM_EV_DECLINE_MADE, .request = Q1, .enterprise = DA,
+      .grid = "GYQ-01-01", .bank = "ABC", .reason = 102,
+      .text = "102:KJD;104:XD;102:XD", .latency_ms = 30 },
+    //  Q2 leaves the grid to the registry
+    { .at = 60, .type = FM_EV_REQUEST_RECEIVED, .request = Q2, .enterprise = DB,
+      .amount_yuan = 1000000 },
+    { .at = 61, .type = FM_EV_REQUEST_ENRICHED, .request = Q2, .enterprise = DB,
+      .grid = "GYQ-01-02", .town = "GYQ" },
+    { .at = 62, .type = FM_EV_OFFER_MADE, .request = Q2, .enterprise = DB,
+      .grid = "GYQ-01-02", .bank = "CQRCB", .product = "GRIDE",
+      .amount_yuan = 1000000, .base_rate_bp = 375, .effective_rate_bp = 355,
+      .latency_ms = 20 },
+    { .at = 63, .type = FM_EV_DECLINE_MADE, .request = Q2, .enterprise = DB,
+      .grid = "GYQ-01-02", .bank = "ABC", .reason = 104, .text = "104:KJD",
+      .latency_ms = 50 },
+    { .at = 3600, .type = FM_EV_REQUEST_RECEIVED, .request = Q3, .enterprise = DC,
+      .grid = "JBZ-02-01", .amount_yuan = 5000000 },
+    { .at = 3601, .type = FM_EV_REQUEST_ENRICHED, .request = Q3, .enterprise = DC,
+      .grid = "JBZ-02-01", .town = "JBZ" },
+    { .at = 3602, .type = FM_EV_OFFER_MADE, .request = Q3, .enterprise = DC,
+      .grid = "JBZ-02-01", .bank = "ABC", .product = "KJD",
+      .amount_yuan = 5000000, .base_rate_bp = 400, .effective_rate_bp = 385,
+      .latency_ms = 40 },
+    { .at = 3603, .type = FM_EV_BANK_TIMEOUT, .request = Q3, .enterprise = DC,
+      .grid = "JBZ-02-01", .bank = "CQRCB" },
+    { .at = 3603, .type = FM_EV_SLA_BREACH, .request = Q3, .enterprise = DC,
+      .grid = "JBZ-02-01", .bank = "CQRCB", .latency_ms = 2000 },
+    { .at = 3700, .type = FM_EV_OFFER_ACCEPTED, .request = Q1, .enterprise = DA,
+      .grid = "GYQ-01-01", .bank = "CQRCB", .product = "GRIDE",
+      .amount_yuan = 3000000 },
+    { .at = 3701, .type = FM_EV_LOAN_GRANTED, .request = Q1, .enterprise = DA,
+      .grid = "GYQ-01-01", .bank = "CQRCB", .product = "GRIDE",
+      .amount_yuan = 3000000, .base_rate_bp = 375, .effective_rate_bp = 345 },
+    { .at = 3800, .type = FM_EV_OFFER_ACCEPTED, .request = Q3, .enterprise = DC,
+      .grid = "JBZ-02-01", .bank = "ABC", .product = "KJD",
+      .amount_yuan = 5000000 },
+    { .at = 3801, .type = FM_EV_LOAN_GRANTED, .request = Q3, .enterprise = DC,
+      .grid = "JBZ-02-01", .bank = "ABC", .product = "KJD",
+      .amount_yuan = 5000000, .base_rate_bp = 400, .effective_rate_bp = 385 },
+    //  The next local day; the registry never answered: no town
+    { .at = 57600, .type = FM_EV_REQUEST_RECEIVED, .request = Q4, .enterprise = DD,
+      .grid = "GYQ-01-01", .amount_yuan = 2000000 },
+};
+#define DETAIL_COUNT (sizeof (s_detail) / sizeof (s_detail [0]))
+
+static void
+s_detail_write (const char *path)
+{
+    fm_store_t *store = fm_store_new (path, 1000, 1000);
+    assert (store);
+    for (size_t i = 0; i < DETAIL_COUNT; i++) {
+        const s_detail_t *row = &s_detail [i];
+        fm_event_t event;
+        memset (&event, 0, sizeof event);
+        event.epoch = E1;
+        event.seq = i + 1;
+        event.ts_us = (int64_t) E1 + row->at * 1000000;
+        event.type = row->type;
+        snprintf (event.request_id, sizeof event.request_id, "%s", row->request);
+        snprintf (event.enterprise_id, sizeof event.enterprise_id, "%s",
+                  row->enterprise);
+        if (row->grid)
+            snprintf (event.grid_id, sizeof event.grid_id, "%s", row->grid);
+        if (row->town)
+            snprintf (event.town, sizeof event.town, "%s", row->town);
+        if (row->bank)
+            snprintf (event.bank, sizeof event.bank, "%s", row->bank);
+        if (row->product && row->type != FM_EV_OFFER_ACCEPTED)
+            snprintf (event.product, sizeof event.product, "%s", row->product);
+        if (row->product)
+            snprintf (event.offer_id, sizeof event.offer_id, "%s/%s",
+                      row->bank, row->product);
+        if (row->type == FM_EV_LOAN_GRANTED)
+            snprintf (event.loan_id, sizeof event.loan_id, "%s-%s",
+                      row->bank, row->request);
+        event.amount_fen = row->amount_yuan * 100;
+        event.base_rate_bp = row->base_rate_bp;
+        event.effective_rate_bp = row->effective_rate_bp;
+        event.reason_code = row->reason;
+        if (row->text)
+            snprintf (event.text, sizeof event.text, "%s", row->text);
+        event.latency_us = row->latency_ms * 1000;
+        if (row->type == FM_EV_SLA_BREACH)
+            event.count = 2000;
+        byte raw [4096];
+        size_t raw_size = fm_event_encode_into (&event, raw, sizeof raw);
+        assert (raw_size > 0);
+        int rc = fm_store_append (store, &event, raw, raw_size);
         assert (rc == 0);
     }
     int rc = fm_store_flush (store);
@@ -816,6 +908,308 @@ s_unlink_db (const char *path)
     unlink (name);
 }
 
+//  Read a whole file into a new string (test helper); NULL if unreadable
+static char *
+s_slurp (const char *path)
+{
+    zchunk_t *chunk = zchunk_slurp (path, 0);
+    if (!chunk)
+        return NULL;
+    char *text = (char *) calloc (1, zchunk_size (chunk) + 1);
+    assert (text);
+    memcpy (text, zchunk_data (chunk), zchunk_size (chunk));
+    zchunk_destroy (&chunk);
+    return text;
+}
+
+static size_t
+s_lines (const char *text)
+{
+    size_t lines = 0;
+    for (const char *p = text; (p = strstr (p, "\r\n")); p += 2)
+        lines++;
+    return lines;
+}
+
+//  The detail tables against figures computed by hand from s_detail
+static void
+s_detail_test (const char *dir, bool verbose)
+{
+    char path [256];
+    snprintf (path, sizeof path, "%s/detail.db", dir);
+    s_detail_write (path);
+    fm_report_t report;
+    char err [256];
+    int rc = fm_report_compute_path (path, &report, err, sizeof err);
+    if (rc)
+        zsys_error ("fm_report_test: %s", err);
+    assert (rc == 0);
+    assert (report.requests == 4 && report.loans == 2);
+
+    //  Response times, one per (bank, request): ABC 30, 50, 40 ms ->
+    //  sorted 30 40 50: median rank ceil(1.5) = 2 -> 40, p90 rank
+    //  ceil(2.7) = 3 -> 50; CQRCB 10 (two offers, one answer), 20 ->
+    //  median rank 1 -> 10, p90 rank ceil(1.8) = 2 -> 20
+    assert (report.bank_count == 2);
+    fm_report_bank_t *abc = &report.banks [0], *cqrcb = &report.banks [1];
+    assert (streq (abc->bank, "ABC") && streq (cqrcb->bank, "CQRCB"));
+    assert (abc->answers == 3 && abc->median_latency_us == 40000
+         && abc->p90_latency_us == 50000);
+    assert (cqrcb->answers == 2 && cqrcb->median_latency_us == 10000
+         && cqrcb->p90_latency_us == 20000);
+    assert (cqrcb->timeouts == 1 && cqrcb->breaches == 1 && abc->breaches == 0);
+
+    //  Declines by reason: Q1 lists 102 twice and 104, Q2 104
+    assert (report.reason_count == 2);
+    assert (streq (report.reasons [0].bank, "ABC") && report.reasons [0].code == 102
+         && report.reasons [0].declines == 1);
+    assert (report.reasons [1].code == 104 && report.reasons [1].declines == 2);
+
+    //  Towns: Q4 has no profile (unknown), GYQ Q1+Q2, JBZ Q3
+    assert (report.town_count == 3);
+    fm_report_town_t *none = &report.towns [0], *gyq = &report.towns [1],
+                     *jbz = &report.towns [2];
+    assert (streq (none->town, "") && none->requests == 1 && none->offers == 0
+         && none->loans == 0 && none->enterprises_served == 0);
+    assert (streq (gyq->town, "GYQ") && gyq->requests == 2 && gyq->offers == 3
+         && gyq->loans == 1 && gyq->enterprises_served == 1
+         && gyq->credit_fen == INT64_C(300000000)
+         && gyq->avg_reduction_tenth_bp == 300);
+    assert (streq (jbz->town, "JBZ") && jbz->requests == 1 && jbz->offers == 1
+         && jbz->loans == 1 && jbz->credit_fen == INT64_C(500000000)
+         && jbz->avg_reduction_tenth_bp == 150);
+    assert (!report.town_names && *gyq->name == 0);
+
+    //  Grids: Q4 counts in GYQ-01-01 (its town unknown, the grid's is GYQ)
+    assert (report.grid_count == 3);
+    fm_report_grid_t *g1 = &report.grids [0], *g2 = &report.grids [1],
+                     *g3 = &report.grids [2];
+    assert (streq (g1->grid, "GYQ-01-01") && streq (g1->town, "GYQ")
+         && g1->requests == 2 && g1->offers == 2 && g1->loans == 1
+         && g1->credit_fen == INT64_C(300000000));
+    assert (streq (g2->grid, "GYQ-01-02") && streq (g2->town, "GYQ")
+         && g2->requests == 1 && g2->offers == 1 && g2->loans == 0
+         && g2->avg_reduction_tenth_bp == 0);
+    assert (streq (g3->grid, "JBZ-02-01") && streq (g3->town, "JBZ")
+         && g3->requests == 1 && g3->offers == 1 && g3->loans == 1);
+
+    //  Products: CQRCB/GRIDE offered at 345 and 355 (mean 350.0)
+    assert (report.product_count == 3);
+    fm_report_product_t *kjd = &report.products [0],
+                        *gride = &report.products [1],
+                        *ckjd = &report.products [2];
+    assert (streq (kjd->bank, "ABC") && streq (kjd->product, "KJD"));
+    assert (kjd->offers == 1 && kjd->accepted == 1 && kjd->loans == 1
+         && kjd->credit_fen == INT64_C(500000000)
+         && kjd->avg_offer_rate_tenth_bp == 3850
+         && kjd->avg_loan_rate_tenth_bp == 3850);
+    assert (streq (gride->bank, "CQRCB") && streq (gride->product, "GRIDE"));
+    assert (gride->offers == 2 && gride->accepted == 1 && gride->loans == 1
+         && gride->credit_fen == INT64_C(300000000)
+         && gride->avg_offer_rate_tenth_bp == 3500
+         && gride->avg_loan_rate_tenth_bp == 3450);
+    assert (streq (ckjd->product, "KJD") && ckjd->offers == 1
+         && ckjd->accepted == 0 && ckjd->loans == 0
+         && ckjd->avg_offer_rate_tenth_bp == 3500
+         && ckjd->avg_loan_rate_tenth_bp == 0);
+
+    //  Series by local hour (UTC+8), then by local day
+    char *saved_tz = getenv ("TZ")? strdup (getenv ("TZ")): NULL;
+    setenv ("TZ", "CST-8", 1);
+    tzset ();
+    fm_report_release (&report);
+    rc = fm_report_compute_path (path, &report, err, sizeof err);
+    assert (rc == 0);
+    assert (report.series_by == FM_REPORT_BY_HOUR && report.series_count == 3);
+    fm_report_bucket_t *h = report.series;
+    assert (streq (h [0].label, "2024-05-01 08:00") && h [0].start_us == (int64_t) E1);
+    assert (h [0].requests == 2 && h [0].offers == 3 && h [0].loans == 0);
+    assert (streq (h [1].label, "2024-05-01 09:00")
+         && h [1].start_us == (int64_t) E1 + INT64_C(3600000000));
+    assert (h [1].requests == 1 && h [1].offers == 1 && h [1].loans == 2
+         && h [1].credit_fen == INT64_C(800000000));
+    assert (streq (h [2].label, "2024-05-02 00:00") && h [2].requests == 1);
+    json_t *json = fm_report_json (&report);
+    assert (streq (json_string_value (json_object_get (
+            json_object_get (json, "series"), "by")), "hour"));
+    json_decref (json);
+    fm_report_series_by (&report, FM_REPORT_BY_DAY);
+    fm_report_series_by (&report, FM_REPORT_BY_DAY);     //  once only
+    assert (report.series_by == FM_REPORT_BY_DAY && report.series_count == 2);
+    h = report.series;
+    assert (streq (h [0].label, "2024-05-01")
+         && h [0].start_us == (int64_t) E1 - INT64_C(8) * 3600000000);
+    assert (h [0].requests == 3 && h [0].offers == 4 && h [0].loans == 2
+         && h [0].credit_fen == INT64_C(800000000));
+    assert (streq (h [1].label, "2024-05-02")
+         && h [1].start_us == (int64_t) E1 + INT64_C(16) * 3600000000);
+    assert (h [1].requests == 1 && h [1].offers == 0);
+
+    //  Town names from a territory table (a header row, BOM tolerated)
+    char towns [256];
+    snprintf (towns, sizeof towns, "%s/towns.csv", dir);
+    FILE *handle = fopen (towns, "w");
+    assert (handle);
+    fprintf (handle, "\xEF\xBB\xBFtown_code,name,kind\nGYQ,观音桥街道,街道\n"
+             "JBZ,江北城街道,街道\nWB,五宝镇,镇\n");
+    fclose (handle);
+    assert (fm_report_town_names (&report, towns, err, sizeof err) == 2);
+    assert (streq (report.towns [1].name, "观音桥街道")
+         && streq (report.towns [2].name, "江北城街道") && report.town_names);
+    assert (fm_report_town_names (&report, path, err, sizeof err) == -1);
+    assert (strstr (err, "town_code"));
+
+    //  JSON keys
+    json = fm_report_json (&report);
+    assert (json);
+    json_t *row = json_array_get (json_object_get (json, "banks"), 0);
+    assert (json_integer_value (json_object_get (row, "median_latency_us")) == 40000);
+    assert (json_integer_value (json_object_get (row, "p90_latency_us")) == 50000);
+    assert (json_integer_value (json_object_get (row, "answers")) == 3);
+    row = json_array_get (json_object_get (json, "declines_by_reason"), 1);
+    assert (json_integer_value (json_object_get (row, "code")) == 104);
+    assert (streq (json_string_value (json_object_get (row, "reason")),
+                   "INDUSTRY_NOT_SERVED"));
+    row = json_array_get (json_object_get (json, "towns"), 1);
+    assert (streq (json_string_value (json_object_get (row, "name")), "观音桥街道"));
+    assert (json_integer_value (json_object_get (row, "offers")) == 3);
+    row = json_array_get (json_object_get (json, "grids"), 0);
+    assert (streq (json_string_value (json_object_get (row, "town")), "GYQ"));
+    row = json_array_get (json_object_get (json, "products"), 1);
+    assert (json_integer_value (json_object_get (row, "avg_offer_rate_tenth_bp"))
+            == 3500);
+    json_t *series = json_object_get (json, "series");
+    assert (streq (json_string_value (json_object_get (series, "by")), "day"));
+    assert (json_array_size (json_object_get (series, "buckets")) == 2);
+    json_decref (json);
+
+    //  CSV: exact towns table; header and row count of every table
+    char *text = NULL;
+    size_t text_size = 0;
+    FILE *memory = open_memstream (&text, &text_size);
+    assert (memory);
+    assert (fm_report_csv (&report, "towns", memory) == 0);
+    fclose (memory);
+    assert (streq (text,
+        "town,name,requests,enterprises_served,offers,loans,"
+        "credit_granted_fen,avg_reduction_tenth_bp\r\n"
+        ",,1,0,0,0,0,0\r\n"
+        "GYQ,观音桥街道,2,1,3,1,300000000,300\r\n"
+        "JBZ,江北城街道,1,1,1,1,500000000,150\r\n"));
+    free (text);
+    memory = open_memstream (&text, &text_size);
+    assert (fm_report_csv (&report, "nosuch", memory) == -1);
+    fclose (memory);
+    free (text);
+    char csv_dir [256];
+    snprintf (csv_dir, sizeof csv_dir, "%s/csv", dir);
+    assert (fm_report_csv_dir (&report, csv_dir, err, sizeof err) == 0);
+    const struct { const char *table; const char *header; size_t rows; } csv [] = {
+        { "summary", "figure,value\r\nv,1\r\n", 19 },
+        { "banks", "bank,offers,declines,timeouts,accepted,loans,", 2 },
+        { "reasons", "bank,code,reason,declines\r\n"
+                     "ABC,102,AMOUNT_ABOVE_MAX,1\r\n", 2 },
+        { "towns", "town,name,", 3 },
+        { "grids", "grid,town,requests,enterprises_served,offers,loans,", 3 },
+        { "products", "bank,product,offers,accepted,loans,credit_granted_fen,"
+                      "avg_offer_rate_tenth_bp,avg_loan_rate_tenth_bp\r\n"
+                      "ABC,KJD,1,1,1,500000000,3850,3850\r\n", 3 },
+        { "series", "start_us,label,requests,offers,loans,credit_granted_fen\r\n"
+                    "1714492800000000,2024-05-01,3,4,2,800000000\r\n", 2 },
+    };
+    for (size_t i = 0; i < sizeof csv / sizeof csv [0]; i++) {
+        char file [300];
+        snprintf (file, sizeof file, "%s/%s.csv", csv_dir, csv [i].table);
+        text = s_slurp (file);
+        assert (text);
+        if (verbose)
+            printf ("%s:\n%s", csv [i].table, text);
+        assert (strncmp (text, csv [i].header, strlen (csv [i].header)) == 0);
+        assert (s_lines (text) == csv [i].rows + 1);
+        free (text);
+        unlink (file);
+    }
+    assert (fm_report_csv_tables [7] == NULL);
+    //  A text with a comma and a quote is quoted (RFC 4180)
+    snprintf (report.towns [1].name, sizeof report.towns [1].name, "a,\"b\"");
+    memory = open_memstream (&text, &text_size);
+    assert (fm_report_csv (&report, "towns", memory) == 0);
+    fclose (memory);
+    assert (strstr (text, "\r\nGYQ,\"a,\"\"b\"\"\",2,"));
+    free (text);
+
+    //  The tables, in Chinese, aligned by display width (CJK = 2 cells)
+    int lang_rc = fm_i18n_set_lang ("zh");
+    assert (lang_rc == 0);
+    snprintf (report.towns [1].name, sizeof report.towns [1].name, "观音桥街道");
+    memory = open_memstream (&text, &text_size);
+    fm_report_print_detail (&report, memory);
+    fclose (memory);
+    if (verbose)
+        printf ("%s", text);
+    assert (strstr (text, "按街道/镇"));
+    assert (strstr (text, "观音桥街道"));
+    assert (strstr (text, "按产品"));
+    assert (strstr (text, "3.500%"));
+    assert (strstr (text, "2024-05-02"));
+    //  Every line of the towns table has the same display width up to
+    //  its last column's end (right-aligned numbers)
+    const char *table = strstr (text, "按街道/镇\n");
+    assert (table);
+    table = strchr (table, '\n') + 1;
+    size_t widths [8], lines = 0;
+    while (*table && *table != '\n' && lines < 8) {
+        const char *end = strchr (table, '\n');
+        char line [512];
+        snprintf (line, sizeof line, "%.*s", (int) (end - table), table);
+        widths [lines++] = fm_text_width (line);
+        table = end + 1;
+    }
+    assert (lines == 5);            //  heading, rule, three towns
+    for (size_t i = 1; i < lines; i++)
+        assert (widths [i] == widths [0]);
+    free (text);
+    fm_i18n_set_lang ("en");
+
+    //  The command: --csv DIR, --csv-table, --by, --towns; bad values exit 2
+    fm_cli_t cli = { .timeout_ms = 1000 };
+    char *args_csv [] = { "report", "--db", path, "--csv", csv_dir, "--by",
+                          "hour", "--towns", towns, "--csv-table", "series", NULL };
+    assert (fm_cmd_report (&cli, 11, args_csv) == 0);
+    char csv_file [300];
+    snprintf (csv_file, sizeof csv_file, "%s/series.csv", csv_dir);
+    text = s_slurp (csv_file);
+    assert (text && s_lines (text) == 4);      //  header + three hours
+    assert (strstr (text, ",2024-05-01 09:00,1,1,2,800000000\r\n"));
+    free (text);
+    snprintf (csv_file, sizeof csv_file, "%s/towns.csv", csv_dir);
+    text = s_slurp (csv_file);
+    assert (text && strstr (text, "JBZ,江北城街道,1,"));
+    free (text);
+    char *args_by [] = { "report", "--db", path, "--by", "week", NULL };
+    assert (fm_cmd_report (&cli, 5, args_by) == 2);
+    char *args_table [] = { "report", "--db", path, "--csv-table", "nosuch", NULL };
+    assert (fm_cmd_report (&cli, 5, args_table) == 2);
+    char *args_towns [] = { "report", "--db", path, "--towns", path, NULL };
+    assert (fm_cmd_report (&cli, 5, args_towns) == 2);
+    for (size_t i = 0; fm_report_csv_tables [i]; i++) {
+        char file [300];
+        snprintf (file, sizeof file, "%s/%s.csv", csv_dir, fm_report_csv_tables [i]);
+        unlink (file);
+    }
+    rmdir (csv_dir);
+    unlink (towns);
+
+    if (saved_tz)
+        setenv ("TZ", saved_tz, 1);
+    else
+        unsetenv ("TZ");
+    tzset ();
+    free (saved_tz);
+    fm_report_release (&report);
+    s_unlink_db (path);
+}
+
 void
 fm_report_test (bool verbose)
 {
@@ -825,6 +1219,11 @@ fm_report_test (bool verbose)
     char path [256];
     snprintf (path, sizeof path, "%s/events.db", dir);
     s_fixture_write (path);
+    //  Local time is UTC+8 for the series labels and the goldens (the
+    //  default zone; "CST-8" is it without tzdata)
+    char *saved_tz = getenv ("TZ")? strdup (getenv ("TZ")): NULL;
+    setenv ("TZ", "CST-8", 1);
+    tzset ();
 
     fm_report_t report;
     char err [256];
@@ -916,6 +1315,14 @@ fm_report_test (bool verbose)
         char golden [512];
         snprintf (golden, sizeof golden,
                   "%s/tests/data/report/expected.json", source);
+        //  FM_GOLDEN_WRITE=1 rewrites it too (then review the diff)
+        if (getenv ("FM_GOLDEN_WRITE")) {
+            int written = json_dump_file (json, golden, JSON_INDENT (2));
+            FILE *handle = fopen (golden, "a");
+            assert (written == 0 && handle);
+            fputc ('\n', handle);
+            fclose (handle);
+        }
         json_error_t json_err;
         json_t *expected = json_load_file (golden, 0, &json_err);
         if (!expected)
@@ -936,10 +1343,7 @@ fm_report_test (bool verbose)
 
     //  Human output, in both languages, against golden files (exact): the
     //  gap warning, headings, money in 万元 / ¥ million, local time in
-    //  UTC+8 (the default zone; "CST-8" is it without tzdata)
-    char *saved_tz = getenv ("TZ")? strdup (getenv ("TZ")): NULL;
-    setenv ("TZ", "CST-8", 1);
-    tzset ();
+    //  UTC+8 (set above)
     const char *langs [] = { "zh", "en" };
     for (size_t i = 0; i < 2; i++) {
         int lang_rc = fm_i18n_set_lang (langs [i]);
@@ -1098,6 +1502,8 @@ fm_report_test (bool verbose)
     json_decref (json);
     fm_report_release (&report);
     s_unlink_db (scoring);
+
+    s_detail_test (dir, verbose);
 
     s_unlink_db (path);
     s_unlink_db (empty);

@@ -15,6 +15,7 @@
 #include "fm_report_html.h"
 #include "fm_money.h"
 #include "fm_i18n.h"
+#include "fm_print.h"
 
 #define CHART_BAR_W     420             //  pixels of the longest bar
 #define CHART_LABEL_W   110             //  bank code / grid id column
@@ -103,6 +104,20 @@ s_table_head (FILE *file, const char *title, const char *id,
 }
 
 
+//  One table row: count cells, the first `left` as text, the rest numeric
+static void
+s_row (FILE *file, const char **cells, size_t count, size_t left)
+{
+    fprintf (file, "<tr>");
+    for (size_t col = 0; col < count; col++) {
+        fprintf (file, col < left? "<td>": "<td class=\"n\">");
+        fm_html_escape (file, cells [col]);
+        fprintf (file, "</td>");
+    }
+    fprintf (file, "</tr>\n");
+}
+
+
 //  --------------------------------------------------------------------------
 //  A horizontal bar chart: count rows, labels[i], values[i] (>= 0) and
 //  the text printed after each bar.  An empty chart says so.
@@ -184,6 +199,177 @@ s_series_free (s_series_t *series)
     free (series->labels);
     free (series->values);
     memset (series, 0, sizeof *series);
+}
+
+
+//  --------------------------------------------------------------------------
+//  The detail tables (fm_report_detail): response time, declines by
+//  reason, towns (with a chart), grids, products, the time series.
+//  Returns 0, or -1 if out of memory.
+
+static char *
+s_int (char *buf, int64_t value)
+{
+    snprintf (buf, 24, "%" PRId64, value);
+    return buf;
+}
+
+//  µs as milliseconds with one decimal, "-" without answers
+static char *
+s_ms (int64_t us, int64_t answers, char *buf, size_t size)
+{
+    if (answers == 0)
+        snprintf (buf, size, "-");
+    else
+        fm_report_tenths (fm_report_round_div (us, 100), buf, size);
+    return buf;
+}
+
+//  A rate in tenths of bp as "3.450%", "-" if n == 0
+static char *
+s_rate (int64_t tenths, int64_t n, char *buf, size_t size)
+{
+    if (n == 0)
+        snprintf (buf, size, "-");
+    else
+        snprintf (buf, size, "%" PRId64 ".%03" PRId64 "%%", tenths / 1000,
+                  (tenths < 0? -tenths: tenths) % 1000);
+    return buf;
+}
+
+static int
+s_detail (const fm_report_t *self, FILE *file)
+{
+    char n [8][24], money [64], cell [64], extra [64];
+    const char *unknown = _("(unknown)");
+
+    const char *time_heads [] = {
+        N_("Bank"), N_("Answers"), N_("Median ms"), N_("P90 ms"),
+        N_("Timeouts"), N_("SLA breaches")
+    };
+    s_table_head (file, _("Bank response time and deadline misses"), "latency",
+                  time_heads, 6);
+    for (size_t i = 0; i < self->bank_count; i++) {
+        const fm_report_bank_t *bank = &self->banks [i];
+        const char *cells [] = {
+            *bank->bank? bank->bank: unknown, s_int (n [0], bank->answers),
+            s_ms (bank->median_latency_us, bank->answers, cell, sizeof cell),
+            s_ms (bank->p90_latency_us, bank->answers, extra, sizeof extra),
+            s_int (n [1], bank->timeouts), s_int (n [2], bank->breaches)
+        };
+        s_row (file, cells, 6, 1);
+    }
+    fprintf (file, "</table>\n");
+
+    const char *reason_heads [] = {
+        N_("Bank"), N_("Code"), N_("Reason"), N_("Declines")
+    };
+    s_table_head (file, _("Declines by reason"), "reasons", reason_heads, 4);
+    for (size_t i = 0; i < self->reason_count; i++) {
+        const fm_report_reason_t *row = &self->reasons [i];
+        const char *cells [] = {
+            *row->bank? row->bank: unknown, s_int (n [0], row->code),
+            fm_print_reason_meaning (row->code), s_int (n [1], row->declines)
+        };
+        s_row (file, cells, 4, 3);
+    }
+    fprintf (file, "</table>\n");
+
+    s_series_t towns;
+    if (s_series_new (&towns, self->town_count)) {
+        s_series_free (&towns);
+        return -1;
+    }
+    for (size_t i = 0; i < self->town_count; i++) {
+        const fm_report_town_t *town = &self->towns [i];
+        towns.labels [i] = *town->name? town->name: town->town;
+        towns.values [i] = town->credit_fen;
+        fm_i18n_money (town->credit_fen, towns.texts [i], 64);
+    }
+    s_chart (file, _("Credit granted by town"), "chart-town-credit", towns.count,
+             towns.labels, towns.values, towns.texts, "#6a1b9a");
+    s_series_free (&towns);
+    const char *town_heads [] = {
+        N_("Town code"), N_("Town"), N_("Requests"), N_("Enterprises served"),
+        N_("Offers"), N_("Loans"), N_("Credit granted"), N_("Avg reduction")
+    };
+    s_table_head (file, _("By town"), "towns", town_heads, 8);
+    for (size_t i = 0; i < self->town_count; i++) {
+        const fm_report_town_t *town = &self->towns [i];
+        const char *cells [] = {
+            *town->town? town->town: unknown, *town->name? town->name: "-",
+            s_int (n [0], town->requests), s_int (n [1], town->enterprises_served),
+            s_int (n [2], town->offers), s_int (n [3], town->loans),
+            fm_i18n_money (town->credit_fen, money, sizeof money),
+            s_reduction (town->avg_reduction_tenth_bp, town->loans,
+                         cell, sizeof cell)
+        };
+        s_row (file, cells, 8, 2);
+    }
+    fprintf (file, "</table>\n");
+    if (!self->town_names) {
+        fprintf (file, "<p class=\"meta\">");
+        fm_html_escape (file, _("(the log holds town codes only; "
+                        "--towns FILE names them, e.g. deploy/data/towns.csv)"));
+        fprintf (file, "</p>\n");
+    }
+
+    const char *grid_heads [] = {
+        N_("Grid"), N_("Town code"), N_("Requests"), N_("Enterprises served"),
+        N_("Offers"), N_("Loans"), N_("Credit granted"), N_("Avg reduction")
+    };
+    s_table_head (file, _("By grid"), "grids", grid_heads, 8);
+    for (size_t i = 0; i < self->grid_count; i++) {
+        const fm_report_grid_t *grid = &self->grids [i];
+        const char *cells [] = {
+            *grid->grid? grid->grid: unknown, *grid->town? grid->town: "-",
+            s_int (n [0], grid->requests), s_int (n [1], grid->enterprises_served),
+            s_int (n [2], grid->offers), s_int (n [3], grid->loans),
+            fm_i18n_money (grid->credit_fen, money, sizeof money),
+            s_reduction (grid->avg_reduction_tenth_bp, grid->loans,
+                         cell, sizeof cell)
+        };
+        s_row (file, cells, 8, 2);
+    }
+    fprintf (file, "</table>\n");
+
+    const char *product_heads [] = {
+        N_("Bank"), N_("Product"), N_("Offers"), N_("Accepted"), N_("Loans"),
+        N_("Credit granted"), N_("Avg offered rate"), N_("Avg loan rate")
+    };
+    s_table_head (file, _("By product"), "products", product_heads, 8);
+    for (size_t i = 0; i < self->product_count; i++) {
+        const fm_report_product_t *row = &self->products [i];
+        const char *cells [] = {
+            *row->bank? row->bank: unknown, *row->product? row->product: unknown,
+            s_int (n [0], row->offers), s_int (n [1], row->accepted),
+            s_int (n [2], row->loans),
+            fm_i18n_money (row->credit_fen, money, sizeof money),
+            s_rate (row->avg_offer_rate_tenth_bp, row->offers, cell, sizeof cell),
+            s_rate (row->avg_loan_rate_tenth_bp, row->loans, extra, sizeof extra)
+        };
+        s_row (file, cells, 8, 2);
+    }
+    fprintf (file, "</table>\n");
+
+    bool by_day = self->series_by == FM_REPORT_BY_DAY;
+    const char *series_heads [] = {
+        by_day? N_("Day"): N_("Hour"), N_("Requests"), N_("Offers"),
+        N_("Loans"), N_("Credit granted")
+    };
+    s_table_head (file, by_day? _("By day (local time)"): _("By hour (local time)"),
+                  "series", series_heads, 5);
+    for (size_t i = 0; i < self->series_count; i++) {
+        const fm_report_bucket_t *row = &self->series [i];
+        const char *cells [] = {
+            row->label, s_int (n [0], row->requests), s_int (n [1], row->offers),
+            s_int (n [2], row->loans),
+            fm_i18n_money (row->credit_fen, money, sizeof money)
+        };
+        s_row (file, cells, 5, 1);
+    }
+    fprintf (file, "</table>\n");
+    return 0;
 }
 
 
@@ -356,26 +542,10 @@ fm_report_html (const fm_report_t *self, const char *source, FILE *file)
                  s_reduction (bank->avg_reduction_tenth_bp, bank->loans,
                               cell, sizeof cell));
     }
-    const char *grid_heads [] = {
-        N_("Grid"), N_("Requests"), N_("Enterprises served"), N_("Loans"),
-        N_("Credit granted"), N_("Avg reduction")
-    };
     fprintf (file, "</table>\n");
-    s_table_head (file, _("By grid"), "grids", grid_heads,
-                  sizeof grid_heads / sizeof grid_heads [0]);
-    for (size_t i = 0; i < self->grid_count; i++) {
-        const fm_report_grid_t *grid = &self->grids [i];
-        fprintf (file, "<tr><td>");
-        fm_html_escape (file, *grid->grid? grid->grid: _("(unknown)"));
-        fprintf (file, "</td><td class=\"n\">%" PRId64 "</td><td class=\"n\">%"
-                 PRId64 "</td><td class=\"n\">%" PRId64 "</td><td class=\"n\">"
-                 "%s</td><td class=\"n\">%s</td></tr>\n",
-                 grid->requests, grid->enterprises_served, grid->loans,
-                 fm_i18n_money (grid->credit_fen, money, sizeof money),
-                 s_reduction (grid->avg_reduction_tenth_bp, grid->loans,
-                              cell, sizeof cell));
-    }
-    fprintf (file, "</table>\n<p class=\"meta\">");
+    if (s_detail (self, file))
+        return -1;
+    fprintf (file, "<p class=\"meta\">");
     fm_html_escape (file, _("Rate reduction = base rate − effective rate, in "
                             "basis points (BP, 0.01 percentage point).  "
                             "Generated by finmatch."));
@@ -394,11 +564,12 @@ fm_report_html_test (bool verbose)
     printf (" * fm_report_html: ");
     //  @selftest
     fm_report_bank_t banks [] = {
-        { "BCQ", 3, 1, 0, 1, 1, INT64_C(500000000), 150, 0, 0, 1000, 1 },
-        { "<X&Y>", 1, 0, 1, 0, 0, 0, 0, 0, 0, 1000, 2 },
+        { "BCQ", 3, 1, 0, 1, 1, INT64_C(500000000), 150, 0, 0, 1000, 1,
+          2, 12000, 30000 },
+        { "<X&Y>", 1, 0, 1, 0, 0, 0, 0, 0, 0, 1000, 2, 0, 0, 0 },
     };
     fm_report_grid_t grids [] = {
-        { "GYQ-01-01", 2, 1, 1, INT64_C(500000000), 150 },
+        { "GYQ-01-01", 2, 1, 1, INT64_C(500000000), 150, 3, "GYQ" },
     };
     fm_report_t report;
     memset (&report, 0, sizeof report);
@@ -414,6 +585,26 @@ fm_report_html_test (bool verbose)
     report.bank_count = 2;
     report.grids = grids;
     report.grid_count = 1;
+    fm_report_town_t towns [] = {
+        { "GYQ", "观音桥街道", 2, 1, 3, 1, INT64_C(500000000), 150 },
+    };
+    fm_report_product_t products [] = {
+        { "BCQ", "GRIDE", 3, 1, 1, INT64_C(500000000), 3500, 3450 },
+    };
+    fm_report_reason_t reasons [] = { { "BCQ", 102, 1 } };
+    fm_report_bucket_t series [] = {
+        { INT64_C(1714492800000000), "2024-05-01", 2, 4, 1, INT64_C(500000000) },
+    };
+    report.towns = towns;
+    report.town_count = 1;
+    report.town_names = true;
+    report.products = products;
+    report.product_count = 1;
+    report.reasons = reasons;
+    report.reason_count = 1;
+    report.series = series;
+    report.series_count = 1;
+    report.series_by = FM_REPORT_BY_DAY;
 
     //  Chinese (the default) from the catalogue built from po/zh_CN.po
     int rc = fm_i18n_set_lang ("zh");
@@ -439,6 +630,19 @@ fm_report_html_test (bool verbose)
     assert (strstr (text, "1 笔报价"));
     assert (!strstr (text, "Credit granted"));
     assert (!strstr (text, "bp<"));
+    //  The detail tables (issue 3), Chinese headings and names
+    assert (strstr (text, "<h2>按街道/镇</h2>"));
+    assert (strstr (text, "<td>GYQ</td><td>观音桥街道</td><td class=\"n\">2</td>"));
+    assert (strstr (text, "id=\"chart-town-credit\""));
+    assert (strstr (text, "<h2>按产品</h2>"));
+    assert (strstr (text, "<td class=\"n\">3.500%</td><td class=\"n\">3.450%</td>"));
+    assert (strstr (text, "<h2>银行响应时间与超时违约</h2>"));
+    assert (strstr (text, "<td class=\"n\">12.0</td><td class=\"n\">30.0</td>"));
+    assert (strstr (text, "<h2>按原因统计婉拒</h2>"));
+    assert (strstr (text, "<td>金额超过产品上限</td>"));
+    assert (strstr (text, "<h2>按天(本地时间)</h2>"));
+    assert (strstr (text, "<td>2024-05-01</td>"));
+    assert (strstr (text, "<td>GYQ-01-01</td><td>GYQ</td>"));
     free (text);
 
     //  English: the msgids, ¥ with million, the same BP
@@ -460,6 +664,18 @@ fm_report_html_test (bool verbose)
     assert (strstr (text, "has 1 gap (2 events missing)"));
     assert (strstr (text, ">1 offer<"));
     assert (strstr (text, ">3 offers<"));
+    assert (strstr (text, "<h2>By town</h2>"));
+    assert (strstr (text, "<th>Town code</th><th>Town</th>"));
+    assert (strstr (text, "<h2>By product</h2>"));
+    assert (strstr (text, "<h2>By day (local time)</h2>"));
+    assert (strstr (text, "<td>amount above the product&#39;s maximum</td>"));
+    //  The town's name is data: the only Chinese left in English
+    char *name = strstr (text, "观音桥街道");
+    assert (name);
+    memset (name, 'x', strlen ("观音桥街道"));
+    name = strstr (text, "观音桥街道");
+    assert (name);
+    memset (name, 'x', strlen ("观音桥街道"));
     //  Nothing Chinese is left in English but the data
     for (const char *p = text; *p; p++)
         assert ((unsigned char) *p < 0xE4 || (unsigned char) *p > 0xE9);

@@ -25,6 +25,8 @@ static const fm_setting_t s_settings [] = {
       0, 0, N_("broker event stream endpoint (watch, request --live)") },
     { "client/timeout_ms", "timeout", 0, FM_SETTING_INT, "5000",
       1, 3600000, N_("msecs to wait for each reply") },
+    { "client/retries", "retries", 0, FM_SETTING_INT, "3",
+      1, 100, N_("tries per request: after a timeout, a new connection and the same request") },
     { "client/json", "json", 0, FM_SETTING_BOOL, "0",
       0, 0, N_("print JSON (money in fen, rates in bp) instead of tables") },
     { "client/cert", "cert", 0, FM_SETTING_STRING, "",
@@ -62,6 +64,8 @@ static const s_command_t s_commands [] = {
       N_("where a request stands: REQUEST_ID (live), or --db FILE (log)") },
     { "campaign", fm_cmd_campaign,
       N_("submit a batch of requests at once and summarise it: campaign FILE") },
+    { "warn",    fm_cmd_warn,
+      N_("raise or lift a risk warning on an enterprise or a grid (gov, officers)") },
 };
 #define COMMAND_COUNT (sizeof (s_commands) / sizeof (s_commands [0]))
 
@@ -137,6 +141,7 @@ main (int argc, char **argv)
         .broker = fm_config_str (config, "client/broker"),
         .events = fm_config_str (config, "client/events"),
         .timeout_ms = (int) fm_config_int (config, "client/timeout_ms"),
+        .retries = (int) fm_config_int (config, "client/retries"),
         .json = fm_config_bool (config, "client/json"),
         .verbose = fm_config_bool (config, "client/verbose"),
         .insecure = fm_config_bool (config, "client/insecure"),

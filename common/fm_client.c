@@ -30,6 +30,8 @@ struct _fm_client_t {
     zsock_t *dealer;            //  to the broker, owned
     zpoller_t *poller;          //  on dealer, owned
     zlist_t *pending;           //  zmsg_t replies read early by mmi, owned
+    char *endpoint;             //  owned, for fm_client_reconnect
+    fm_curve_t *curve;          //  owned copy of the keys, or NULL
 };
 
 //  Fill err if the caller gave one
@@ -122,6 +124,27 @@ fm_client_new (const char *endpoint)
 //  --------------------------------------------------------------------------
 //  The same over CURVE with curve's keys (borrowed; NULL = insecure).
 
+//  Open the DEALER and its poller.  Returns 0, or -1 (logged).
+static int
+s_open (fm_client_t *self)
+{
+    //  Keys before connect: the handshake starts at connect.  Connect is
+    //  the DEALER default; an explicit "@"/">" is honoured
+    self->dealer = zsock_new (ZMQ_DEALER);
+    if (self->dealer && self->curve && fm_curve_apply_client (self->curve, self->dealer))
+        zsock_destroy (&self->dealer);
+    if (self->dealer && zsock_attach (self->dealer, self->endpoint, false))
+        zsock_destroy (&self->dealer);
+    if (!self->dealer) {
+        zsys_error ("fm_client: cannot connect to '%s'", self->endpoint);
+        return -1;
+    }
+    //  Lazy Pirate closes the socket with requests unanswered: drop them
+    zsock_set_linger (self->dealer, 0);
+    self->poller = zpoller_new (self->dealer, NULL);
+    return self->poller? 0: -1;
+}
+
 fm_client_t *
 fm_client_new_secure (const char *endpoint, fm_curve_t *curve)
 {
@@ -129,21 +152,11 @@ fm_client_new_secure (const char *endpoint, fm_curve_t *curve)
     fm_client_t *self = (fm_client_t *) zmalloc (sizeof (fm_client_t));
     if (!self)
         return NULL;
-    //  Keys before connect: the handshake starts at connect.  Connect is
-    //  the DEALER default; an explicit "@"/">" is honoured
-    self->dealer = zsock_new (ZMQ_DEALER);
-    if (self->dealer && curve && fm_curve_apply_client (curve, self->dealer))
-        zsock_destroy (&self->dealer);
-    if (self->dealer && zsock_attach (self->dealer, endpoint, false))
-        zsock_destroy (&self->dealer);
-    if (!self->dealer) {
-        zsys_error ("fm_client: cannot connect to '%s'", endpoint);
-        fm_client_destroy (&self);
-        return NULL;
-    }
-    self->poller = zpoller_new (self->dealer, NULL);
+    self->endpoint = strdup (endpoint);
+    self->curve = curve? fm_curve_dup (curve): NULL;
     self->pending = zlist_new ();
-    if (!self->poller || !self->pending) {
+    if (!self->endpoint || (curve && !self->curve) || !self->pending
+    ||  s_open (self)) {
         fm_client_destroy (&self);
         return NULL;
     }
@@ -168,6 +181,8 @@ fm_client_destroy (fm_client_t **self_p)
         }
         zpoller_destroy (&self->poller);
         zsock_destroy (&self->dealer);
+        fm_curve_destroy (&self->curve);
+        free (self->endpoint);
         free (self);
         *self_p = NULL;
     }
@@ -238,6 +253,79 @@ fm_client_recv (fm_client_t *self, int timeout_ms, fm_error_t *err)
         zmsg_destroy (&reply);
         return msg;
     }
+}
+
+
+//  --------------------------------------------------------------------------
+//  Close the socket and open a new one to the same endpoint with the same
+//  keys (Lazy Pirate).  Replies to anything sent before are lost.
+
+int
+fm_client_reconnect (fm_client_t *self)
+{
+    assert (self);
+    zmsg_t *msg;
+    while ((msg = (zmsg_t *) zlist_pop (self->pending)))
+        zmsg_destroy (&msg);
+    zpoller_destroy (&self->poller);
+    zsock_destroy (&self->dealer);
+    return s_open (self);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Lazy Pirate request: send, wait for the reply to this request, and on a
+//  timeout reopen the socket and send the same message again.
+
+fm_msg_t *
+fm_client_request (fm_client_t *self, const char *service, const fm_msg_t *msg,
+                   int timeout_ms, int tries, fm_error_t *err)
+{
+    assert (self);
+    assert (msg);
+    assert (timeout_ms >= 0);
+    if (tries < 1)
+        tries = 1;
+    //  The reply names the request: the id we sent, or for REQUEST the
+    //  one the broker derives from enterprise and key
+    char id [FM_REQUEST_ID_SIZE] = "";
+    if (msg->type == FM_MSG_REQUEST && *msg->request.enterprise_id)
+        fm_request_id_make (msg->request.enterprise_id, msg->request.idem_key, id);
+    else
+        snprintf (id, sizeof (id), "%s", msg->request_id);
+    for (int attempt = 1; attempt <= tries; attempt++) {
+        if (attempt > 1) {
+            zsys_warning ("fm_client: no reply from %s within %d ms, trying again "
+                          "(%d of %d)", self->endpoint, timeout_ms, attempt, tries);
+            if (fm_client_reconnect (self)) {
+                s_error (err, FM_STATUS_UNAVAILABLE, "cannot reconnect to %s",
+                         self->endpoint);
+                return NULL;
+            }
+        }
+        if (fm_client_send (self, service, msg, err))
+            return NULL;
+        int64_t deadline = zclock_mono () + timeout_ms;
+        while (true) {
+            int64_t left = deadline - zclock_mono ();
+            fm_msg_t *reply = fm_client_recv (self, left > 0? (int) left: 0, err);
+            if (!reply && err && err->status == FM_STATUS_TIMEOUT)
+                break;                  //  Try again, if tries are left
+            if (!reply && (!err || err->status == 0))
+                return NULL;            //  Interrupted
+            if (!reply)
+                continue;               //  Undecodable: not ours, keep waiting
+            //  A reply to an earlier try of another request: not ours
+            if (*id && *reply->request_id && strneq (reply->request_id, id)) {
+                fm_msg_destroy (&reply);
+                continue;
+            }
+            return reply;
+        }
+    }
+    s_error (err, FM_STATUS_TIMEOUT, "broker did not answer after %d tries "
+             "(%d ms each, %s)", tries, timeout_ms, self->endpoint);
+    return NULL;
 }
 
 
@@ -442,6 +530,37 @@ s_broker_send (zsock_t *router, zframe_t *identity, zframe_t *body,
     }
     int rc = zmsg_send (&msg, router);
     assert (rc == 0);
+}
+
+//  A broker for the Lazy Pirate test: ignores the first try, answers the
+//  second (which must come from a new socket, with the same body) after a
+//  decoy reply for another request.
+static void
+s_pirate_broker (zsock_t *pipe, void *args)
+{
+    zsock_t *router = (zsock_t *) args;
+    zsock_signal (pipe, 0);
+    zframe_t *first = s_broker_recv (router, FM_SERVICE_REQUEST, NULL);
+    zframe_t *second = s_broker_recv (router, FM_SERVICE_REQUEST, NULL);
+    assert (!zframe_eq (first, second));        //  Reconnected: new peer
+    char id [FM_REQUEST_ID_SIZE];
+    fm_request_id_make ("91350100M000100Y43", "pirate-1", id);
+    const char *frames [] = { "", FM_MDPC, FM_SERVICE_REQUEST, NULL };
+    fm_msg_t *decoy = fm_msg_new_error ("0000000000000000", 404, "not yours");
+    fm_msg_t *answer = fm_msg_new_error (id, 404, "the answer");
+    fm_error_t err;
+    zframe_t *body = fm_msg_encode (decoy, &err);
+    s_broker_send (router, second, body, frames);
+    zframe_destroy (&body);
+    body = fm_msg_encode (answer, &err);
+    s_broker_send (router, second, body, frames);
+    zframe_destroy (&body);
+    fm_msg_destroy (&decoy);
+    fm_msg_destroy (&answer);
+    zframe_destroy (&first);
+    zframe_destroy (&second);
+    char *command = zstr_recv (pipe);          //  $TERM
+    zstr_free (&command);
 }
 
 void
@@ -675,4 +794,37 @@ fm_client_test (bool verbose)
     zframe_destroy (&event_body);
     zsock_destroy (&sub);
     zsock_destroy (&xpub);
+
+    //  Lazy Pirate: the first try goes unanswered, the second (same
+    //  request, new socket) is answered; replies for other requests are
+    //  skipped.  With nobody answering: a clear 504 after the tries.
+    zsock_t *pirate_router = zsock_new_router ("@tcp://127.0.0.1:*");
+    assert (pirate_router);
+    char *pirate_endpoint = zsock_last_endpoint (pirate_router);
+    fm_client_t *pirate = fm_client_new (pirate_endpoint);
+    assert (pirate);
+    zactor_t *pirate_broker = zactor_new (s_pirate_broker, pirate_router);
+    fm_msg_t *ask = fm_msg_new (FM_MSG_REQUEST);
+    strcpy (ask->request.enterprise_id, "91350100M000100Y43");
+    strcpy (ask->request.idem_key, "pirate-1");
+    ask->request.amount_fen = 300000000;
+    ask->request.term_months = 12;
+    ask->request.consent = FM_CONSENT_ALL;
+    fm_msg_t *answer = fm_client_request (pirate, FM_SERVICE_REQUEST, ask, 300, 3, &err);
+    assert (answer);
+    assert (answer->type == FM_MSG_ERROR);
+    assert (streq (answer->text, "the answer"));
+    fm_msg_destroy (&answer);
+    zactor_destroy (&pirate_broker);
+    //  Nobody answers now
+    int64_t started = zclock_mono ();
+    answer = fm_client_request (pirate, FM_SERVICE_REQUEST, ask, 50, 2, &err);
+    assert (answer == NULL);
+    assert (err.status == FM_STATUS_TIMEOUT);
+    assert (strstr (err.text, "did not answer after 2 tries"));
+    assert (zclock_mono () - started >= 100);
+    fm_msg_destroy (&ask);
+    fm_client_destroy (&pirate);
+    zstr_free (&pirate_endpoint);
+    zsock_destroy (&pirate_router);
 }

@@ -51,6 +51,25 @@ int
 fm_msg_t *
     fm_client_recv (fm_client_t *self, int timeout_ms, fm_error_t *err);
 
+//  Lazy Pirate (zguide chapter 4), for one request at a time: send msg to
+//  service and wait up to timeout_ms for its reply (matched by request id:
+//  msg->request_id, or for a REQUEST the id of its enterprise and key);
+//  on a timeout close and reopen the socket and send the SAME message
+//  again, at most tries sends in all.  The broker answers a repeated
+//  request from its store (same key, same id), or attaches it to the one
+//  in flight: retrying never makes a second request.  Returns the reply
+//  (caller owns; may be an ERROR), or NULL with err filled: 504 "broker
+//  did not answer after N tries (...)", 0 on interrupt, or a send error.
+fm_msg_t *
+    fm_client_request (fm_client_t *self, const char *service,
+                       const fm_msg_t *msg, int timeout_ms, int tries,
+                       fm_error_t *err);
+
+//  Close the socket and connect a new one (same endpoint and keys).
+//  Replies to anything sent before are lost.  Returns 0, or -1 (logged).
+int
+    fm_client_reconnect (fm_client_t *self);
+
 //  8/MMI: ask whether service has workers.  Returns 200, 404 or 501 as the
 //  broker answered, or -1 on timeout.
 int

@@ -44,9 +44,12 @@
 #define FM_SERVICE_BANK_PREFIX  "bank."         //  + bank code
 #define FM_SERVICE_MMI          "mmi.service"   //  8/MMI
 
-//  Defaults shared by broker and workers (msecs); all are config
-#define FM_HEARTBEAT_MS         2500    //  interval between heartbeats
+//  Defaults shared by broker and workers (msecs); all are config.  A dead
+//  worker is noticed after liveness x heartbeat = 1500 ms, inside the
+//  banks' 2000 ms deadline, so its queries can still go to another worker
+//  (proto/SPEC.md "Heartbeat and expiry")
+#define FM_HEARTBEAT_MS         500     //  interval between heartbeats
 #define FM_HEARTBEAT_LIVENESS   3       //  missed heartbeats before expiry
-#define FM_RECONNECT_MS         2500    //  worker reconnect delay
+#define FM_RECONNECT_MS         1000    //  worker reconnect delay
 
 #endif

@@ -261,6 +261,7 @@ for (( try = 7555; try < 7655; try += 2 )); do
         continue
     fi
     start broker "$bin/finmatch-broker" --cert "$keys/broker" --certs "$keys/certs" \
+        --journal "$run/broker.journal" \
         --endpoint "tcp://127.0.0.1:$try" --events "tcp://127.0.0.1:$(( try + 1 ))"
     for (( n = 0; n < 50; n++ )); do
         s_gone "${pids[-1]}" && break

@@ -129,6 +129,7 @@ client_keys () { echo --cert "$keys/$1" --broker-key "$keys/broker"; }
 echo "==== 启动 / Starting, one host each"
 start broker broker "$bin/finmatch-broker" -c "$here/finmatch-broker.cfg" \
     --endpoint "tcp://$NET.1:7555" --events "tcp://$NET.1:7556" \
+    --journal "$run/broker.journal" \
     --cert "$keys/broker" --certs "$keys/allowed"
 for _ in $(seq 50); do
     on broker ss -Htln | grep -q ":7556" && break; sleep 0.1

@@ -92,6 +92,7 @@ typedef enum {
     FM_MSG_ERROR,           //  "error"         anyone -> peer
     FM_MSG_STATUS_QUERY,    //  "status_query"  client -> broker (fm.status)
     FM_MSG_STATUS,          //  "status"        broker -> client
+    FM_MSG_WARN,            //  "warn"          client <-> broker (fm.warn)
     FM_MSG_TYPE_COUNT
 } fm_msg_type_t;
 
@@ -131,7 +132,29 @@ typedef struct {
     char name [FM_NAME_SIZE];           //  e.g. "党建增信(A级)"
     int32_t bp;                         //  reduction in basis points, >= 0
     fm_payer_t payer;                   //  who bears the reduction
+    uint8_t pct;                        //  limit_uplift: product maximum
+                                        //  raised by this %, 0..FM_MAX_
+                                        //  UPLIFT_PCT; 0 = none (optional
+                                        //  wire key "pct", absent = 0)
 } fm_lever_t;
+
+//  Largest limit uplift a lever may carry, percent
+#define FM_MAX_UPLIFT_PCT       100
+
+//  Risk warning (风险预警) on an enterprise or a grid, raised or lifted by
+//  the government through fm.warn (SPEC.md "Risk warnings")
+typedef enum { FM_WARN_ENTERPRISE = 0, FM_WARN_GRID = 1 } fm_warn_target_t;
+#define FM_MAX_WARN_LEVEL       3       //  1 关注, 2 警示, 3 严重
+
+typedef struct {
+    fm_warn_target_t target;            //  wire "enterprise" | "grid"
+    char target_id [FM_CODE_SIZE];      //  credit code (valid) or grid id
+    uint8_t level;                      //  1..FM_MAX_WARN_LEVEL; 0 = lift
+    char reason [FM_TEXT_SIZE];         //  why, UTF-8 (required to raise)
+    char raised_by [FM_CODE_SIZE];      //  officer or department id
+    int64_t expires_us;                 //  UTC µs; 0 = until lifted
+    bool lift;                          //  true: lift the warning on target
+} fm_warning_t;
 
 //  A financing request as the enterprise states it
 typedef struct {
@@ -259,6 +282,8 @@ typedef struct {
 //    STATUS        request_id request.enterprise_id state status text
 //                  offer_id(accepted, or "") offers declines timed_out
 //                  asked(banks asked so far, in asking order)
+//    WARN          warning; the broker's answer adds status and text
+//                  (request_id is not carried)
 typedef struct {
     fm_msg_type_t type;
     char request_id [FM_REQUEST_ID_SIZE];
@@ -279,6 +304,7 @@ typedef struct {
                                         //  (SPEC.md 14.3), e.g. "offered"
     char (*asked) [FM_CODE_SIZE];       //  owned, STATUS: banks asked
     size_t asked_count;
+    fm_warning_t warning;               //  WARN: the warning raised/lifted
 } fm_msg_t;
 
 //  Create an empty message of the given type.  Returns NULL only if out of
@@ -388,6 +414,8 @@ typedef enum {
     FM_EV_REQUEST_ILLEGAL,              //  "request.illegal": refused transition
     FM_EV_REQUEST_EXPIRED,              //  "request.expired": offers out of date
     FM_EV_AUTH_DENIED,                  //  "auth.denied": a key was refused
+    FM_EV_RISK_WARNING,                 //  "risk.warning": raised (status
+                                        //  200) or lifted/expired (410)
     FM_EV_TYPE_COUNT
 } fm_event_type_t;
 
@@ -419,6 +447,8 @@ typedef struct {
     int64_t latency_us;                 //  offer/decline.made, sla.breach,
                                         //  reply.late: µs since the query
                                         //  was dispatched to the bank
+    char town [FM_CODE_SIZE];           //  request.enriched: town code of
+                                        //  the request's grid (profile.town)
 } fm_event_t;
 
 //  Wire name of an event type ("offer.made"...), or "?".  Cannot fail.

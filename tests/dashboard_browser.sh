@@ -56,7 +56,8 @@ BROKER=
 for _ in $(seq 20); do
     port=$(( 20000 + RANDOM % 40000 ))
     listening $port || listening $((port + 1)) && continue
-    "$BIN/finmatch-broker" --insecure --endpoint "tcp://127.0.0.1:$port" \
+    "$BIN/finmatch-broker" --insecure --journal "$TMP/broker.journal" \
+        --endpoint "tcp://127.0.0.1:$port" \
         --events "tcp://127.0.0.1:$((port + 1))" >"$TMP/broker.log" 2>&1 &
     pid=$!
     for _ in $(seq 50); do

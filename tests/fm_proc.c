@@ -131,6 +131,14 @@ fm_proc_setup (const char *test, const char *argv0)
     const char *source = getenv ("FM_SOURCE_DIR");
     snprintf (s_source_dir, sizeof (s_source_dir), "%s",
               source && *source ? source : ".");
+    //  Absolute: children run in the temp dir (fm_proc_start)
+    char absolute [PATH_MAX];
+    if (realpath (s_bin_dir, absolute))
+        snprintf (s_bin_dir, sizeof (s_bin_dir), "%s", absolute);
+    if (realpath (s_source_dir, absolute))
+        snprintf (s_source_dir, sizeof (s_source_dir), "%s", absolute);
+    if (realpath (s_tmp_dir, absolute))
+        snprintf (s_tmp_dir, sizeof (s_tmp_dir), "%s", absolute);
 
     //  czmq's zsys_init installed its own SIGINT/SIGTERM handlers; ours
     //  replace them: a test interrupted must kill its children first
@@ -277,6 +285,11 @@ fm_proc_start (const char *name, const char *binary, const char **args)
         dup2 (log, 2);
         close (null);
         close (log);
+        //  In the test's temp dir: files a binary keeps relative to its
+        //  working directory (the broker's default journal) are the
+        //  test's own, never shared with another test or a later run
+        if (chdir (s_tmp_dir))
+            _exit (127);
         execv (path, argv);
         _exit (127);
     }

@@ -21,6 +21,8 @@
 #include "fm_auth.h"
 #include "fm_rank.h"
 #include "fm_replay.h"
+#include "fm_journal.h"
+#include "fm_warn.h"
 #include "fm_worker.h"
 #include "fm_bank.h"
 #include "fm_registry.h"
@@ -46,6 +48,8 @@ static const selftest_t s_tests [] = {
     { "fm_curve",    fm_curve_test },
     { "fm_rank",     fm_rank_test },
     { "fm_replay",   fm_replay_test },
+    { "fm_journal",  fm_journal_test },
+    { "fm_warn",     fm_warn_test },
     { "fm_broker",   fm_broker_test },
     { "fm_auth",     fm_auth_test },
     { "fm_worker",   fm_worker_test },

@@ -56,8 +56,9 @@ configuration () {
 configuration werror build-ci "" -DFM_WERROR=ON
 #   The fuzz targets build their own clang ASan+UBSan binaries and the
 #   packaging tests check files, not code paths: running them a second time
-#   under the sanitizer build would only double CI time
-configuration asan build-asan "-E ^(fuzz_|package_)" -DFM_WERROR=ON -DFM_SANITIZE=ON
+#   under the sanitizer build would only double CI time.  valgrind cannot
+#   run ASan binaries (it is a werror-build test)
+configuration asan build-asan "-E ^(fuzz_|package_|valgrind$)" -DFM_WERROR=ON -DFM_SANITIZE=ON
 
 elapsed=$(( $(date +%s) - start ))
 if (( ${#failed[@]} > 0 )); then

@@ -322,6 +322,52 @@ main (int argc, char *argv [])
         if (s_int (bank, "offers") > 0)
             offering++;
     }
+    //  The detail tables add up to the headline figures: every loan in a
+    //  named town (the gov worker has the territory), a product, a bucket
+    int64_t loans_total = s_int (report, "loans");
+    const char *tables [] = { "towns", "grids", "products" };
+    for (size_t table = 0; table < 3; table++) {
+        json_t *rows = json_object_get (report, tables [table]);
+        FM_CHECK (json_array_size (rows) > 0, "report without %s", tables [table]);
+        int64_t sum_loans = 0, sum_fen = 0;
+        for (size_t index = 0; index < json_array_size (rows); index++) {
+            json_t *row = json_array_get (rows, index);
+            sum_loans += s_int (row, "loans");
+            sum_fen += s_int (row, "credit_granted_fen");
+            if (table == 0 && s_int (row, "loans") > 0)
+                FM_CHECK (*json_string_value (json_object_get (row, "town")),
+                          "loans in an unknown town");
+        }
+        FM_CHECK (sum_loans == loans_total && sum_fen == credit_fen,
+                  "%s add up to %" PRId64 " loans, %" PRId64 " fen; headline %"
+                  PRId64 ", %" PRId64, tables [table], sum_loans, sum_fen,
+                  loans_total, credit_fen);
+    }
+    json_t *buckets = json_object_get (json_object_get (report, "series"), "buckets");
+    int64_t series_fen = 0;
+    for (size_t index = 0; index < json_array_size (buckets); index++)
+        series_fen += s_int (json_array_get (buckets, index), "credit_granted_fen");
+    FM_CHECK (json_array_size (buckets) > 0 && series_fen == credit_fen,
+              "series adds up to %" PRId64 " fen, headline %" PRId64,
+              series_fen, credit_fen);
+    for (size_t index = 0; index < json_array_size (banks); index++) {
+        json_t *bank = json_array_get (banks, index);
+        if (s_int (bank, "answers") > 0)
+            FM_CHECK (s_int (bank, "median_latency_us") > 0
+                   && s_int (bank, "p90_latency_us") >= s_int (bank, "median_latency_us"),
+                      "bank response times out of order");
+    }
+    if (s_verbose) {
+        //  The tables an operator reads, towns named from the territory
+        char *towns = fm_proc_source_path ("deploy/data/towns.csv");
+        const char *text_args [] = { "report", "--db", db, "--towns", towns,
+                                     "--by", "hour", NULL };
+        char *text = NULL;
+        rc = s_finmatch (&text, text_args);
+        FM_CHECK (rc == 0, "finmatch report (tables) exited %d", rc);
+        zstr_free (&text);
+        zstr_free (&towns);
+    }
     printf ("%s: %" PRId64 " enterprises served (seed %" PRId64 "), credit %" PRId64
             " yuan (seed %" PRId64 "), average reduction %" PRId64 ".%" PRId64
             " bp, %" PRId64 " institutions offering; ready in %" PRId64

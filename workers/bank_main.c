@@ -26,7 +26,7 @@ static const fm_setting_t s_settings [] = {
       0, 0, N_("broker endpoint to connect to") },
     { "bank/capacity", "capacity", 0, FM_SETTING_INT, "32",
       1, 1024, N_("requests held at once (announced in READY)") },
-    { "bank/heartbeat_ms", "heartbeat", 0, FM_SETTING_INT, "2500",
+    { "bank/heartbeat_ms", "heartbeat", 0, FM_SETTING_INT, "500",
       100, 60000, N_("heartbeat interval in msecs (use the broker's)") },
     { "bank/liveness", "liveness", 0, FM_SETTING_INT, "3",
       1, 100, N_("missed heartbeats before reconnecting") },

@@ -59,6 +59,8 @@ typedef struct {
     uint8_t risk_share [3];         //  government, bank, guarantor %;
                                     //  all 0 = no risk-sharing scheme
     bool decline_on_warning;        //  decline (112) under a risk warning
+    bool flag_on_warning;           //  offer, flagged (risk_warning lever)
+    uint8_t max_uplift_pct;         //  limit_uplift honoured up to this %
 } s_product_t;
 
 struct _fm_bank_t {
@@ -82,7 +84,8 @@ static const char *s_product_keys [] = {
     "name", "kind", "min_amount_yuan", "max_amount_yuan", "partial",
     "min_term_months", "max_term_months", "industries", "grids",
     "min_tax_grade", "collateral", "renewal", "needs_credit_data",
-    "spread_bp", "floor_bp", "levers", "risk_share", "on_warning", NULL
+    "spread_bp", "floor_bp", "levers", "risk_share", "on_warning",
+    "max_uplift_pct", NULL
 };
 
 //  Error reporting context for the loader
@@ -470,7 +473,17 @@ s_product_load (fm_bank_t *bank, s_product_t *product, zconfig_t *section,
     if (streq (text, "decline"))
         product->decline_on_warning = true;
     else
-        return s_fail (ctx, path, "'%s' is not ignore or decline", text);
+    if (streq (text, "flag"))
+        product->flag_on_warning = true;
+    else
+        return s_fail (ctx, path, "'%s' is not ignore, decline or flag", text);
+    //  额度上浮: the most of a limit_uplift lever this product honours
+    //  (the lever must also be in `levers`)
+    int64_t uplift;
+    if (s_get_int (ctx, section, prefix, "max_uplift_pct", "100", 0,
+                   FM_MAX_UPLIFT_PCT, &uplift))
+        return -1;
+    product->max_uplift_pct = (uint8_t) uplift;
 
     //  The base rate for every term the product serves must be a valid
     //  rate, and the floor may not lie above it
@@ -679,6 +692,7 @@ s_reason (s_reasons_t *reasons, uint16_t code, const char *product,
         return;
     fm_reason_t *reason = &reasons->decline.reasons [reasons->decline.reason_count++];
     reason->code = code;
+    reason->advice [0] = 0;         //  the rest of reasons [] is never zeroed
     snprintf (reason->product, sizeof reason->product, "%s", product);
     va_list args;
     va_start (args, format);
@@ -720,6 +734,27 @@ s_utf8_truncate (char *text, size_t limit)
 }
 
 
+//  额度上浮: the limit_uplift lever of the profile this product honours,
+//  or NULL; *pct gets its percentage capped at the product's
+//  max_uplift_pct (0 when NULL).
+
+static const fm_lever_t *
+s_product_uplift (s_product_t *product, const fm_profile_t *profile, uint8_t *pct)
+{
+    *pct = 0;
+    for (size_t index = 0; index < profile->lever_count && index < FM_MAX_LEVERS; index++) {
+        const fm_lever_t *lever = &profile->levers [index];
+        if (streq (lever->code, "limit_uplift") && lever->pct > 0
+        &&  s_list_has (product->levers, lever->code)) {
+            *pct = lever->pct < product->max_uplift_pct? lever->pct
+                                                       : product->max_uplift_pct;
+            return *pct? lever: NULL;
+        }
+    }
+    return NULL;
+}
+
+
 //  Check every rule of product against the query; add a reason for each
 //  failure.  Returns true if the product is eligible.  *amount_fen gets
 //  the amount to offer.
@@ -748,6 +783,12 @@ s_product_check (fm_bank_t *self, s_product_t *product, const fm_msg_t *query,
         s_advice (reasons, "申请类型包含%s可获该产品报价", s_kind_cn (product->kind));
     }
     *amount_fen = request->amount_fen;
+    //  The maximum, raised by an honoured limit_uplift lever (values are
+    //  at most 10^13 fen and 100 %: no overflow)
+    uint8_t uplift_pct;
+    s_product_uplift (product, profile, &uplift_pct);
+    int64_t max_amount_fen = product->max_amount_fen
+                           + product->max_amount_fen * uplift_pct / 100;
     if (request->amount_fen < product->min_amount_fen)
         s_reason (reasons, FM_REASON_AMOUNT_BELOW_MIN, product->code,
                   "金额 %s 低于产品下限 %s",
@@ -756,14 +797,21 @@ s_product_check (fm_bank_t *self, s_product_t *product, const fm_msg_t *query,
     if (request->amount_fen < product->min_amount_fen)
         s_advice (reasons, "申请金额不低于%s可获该产品报价", limit);
     else
-    if (request->amount_fen > product->max_amount_fen) {
+    if (request->amount_fen > max_amount_fen) {
         if (product->partial)
-            *amount_fen = product->max_amount_fen;
+            *amount_fen = max_amount_fen;
+        else
+        if (uplift_pct)
+            s_reason (reasons, FM_REASON_AMOUNT_ABOVE_MAX, product->code,
+                      "金额 %s 超过产品上限 %s(含额度上浮%u%%)",
+                      fm_money_cn (request->amount_fen, have, sizeof have),
+                      fm_money_cn (max_amount_fen, limit, sizeof limit),
+                      (unsigned) uplift_pct);
         else
             s_reason (reasons, FM_REASON_AMOUNT_ABOVE_MAX, product->code,
                       "金额 %s 超过产品上限 %s",
                       fm_money_cn (request->amount_fen, have, sizeof have),
-                      fm_money_cn (product->max_amount_fen, limit, sizeof limit));
+                      fm_money_cn (max_amount_fen, limit, sizeof limit));
         if (!product->partial)
             s_advice (reasons, "申请金额不超过%s可获该产品报价", limit);
     }
@@ -823,7 +871,10 @@ s_product_check (fm_bank_t *self, s_product_t *product, const fm_msg_t *query,
         s_advice (reasons, "提供%s可获该产品报价",
                   product->require == REQUIRE_ANY? "抵押或保证"
                                                  : s_collateral_cn (product->collateral));
-    if (product->decline_on_warning && *profile->warnings) {
+    //  A flagged offer carries one more lever (risk_warning): a profile
+    //  with no room left for it is declined instead
+    if (*profile->warnings && (product->decline_on_warning
+    ||  (product->flag_on_warning && profile->lever_count >= FM_MAX_LEVERS))) {
         s_reason (reasons, FM_REASON_RISK_WARNING, product->code,
                   "风险预警: %s", profile->warnings);
         s_advice (reasons, "风险预警解除后可重新申请");
@@ -909,6 +960,33 @@ s_product_price (fm_bank_t *self, s_product_t *product, const fm_msg_t *query,
         offer->lever_count++;
         effective -= give;
     }
+    //  额度上浮: shown when it made the offer possible (amount above the
+    //  product's own maximum), with the percentage applied; the bank
+    //  carries the larger exposure
+    uint8_t uplift_pct;
+    const fm_lever_t *uplift = s_product_uplift (product, profile, &uplift_pct);
+    if (uplift && amount_fen > product->max_amount_fen
+    &&  offer->lever_count < FM_MAX_LEVERS) {
+        fm_lever_t *lever = &offer->levers [offer->lever_count++];
+        *lever = *uplift;
+        lever->bp = 0;
+        lever->pct = uplift_pct;
+        lever->payer = FM_PAYER_BANK;
+    }
+    //  on_warning = flag: offered, but flagged for the enterprise and the
+    //  log with a zero lever naming the warnings (s_product_check keeps a
+    //  place for it: offer levers come from the profile's)
+    if (product->flag_on_warning && *profile->warnings
+    &&  offer->lever_count < FM_MAX_LEVERS) {
+        fm_lever_t *lever = &offer->levers [offer->lever_count++];
+        memset (lever, 0, sizeof *lever);
+        snprintf (lever->code, sizeof lever->code, "risk_warning");
+        char flag [FM_TEXT_SIZE + 16];
+        snprintf (flag, sizeof flag, "风险预警: %s", profile->warnings);
+        s_utf8_truncate (flag, sizeof lever->name - 1);
+        memcpy (lever->name, flag, strlen (flag) + 1);
+        lever->payer = FM_PAYER_BANK;
+    }
     offer->risk_gov_pct = product->risk_share [0];
     offer->risk_bank_pct = product->risk_share [1];
     offer->risk_guarantor_pct = product->risk_share [2];
@@ -937,8 +1015,11 @@ fm_bank_answer (fm_bank_t *self, const fm_msg_t *query, int64_t now_us)
     snprintf (answer->request_id, sizeof answer->request_id, "%s", query->request_id);
     snprintf (answer->bank, sizeof answer->bank, "%s", self->code);
 
+    //  Not zeroed whole (8.6 KB per query, most of it never used): only
+    //  reasons [0..reason_count) are ever read, and s_reason fills each
     s_reasons_t reasons;
-    memset (&reasons, 0, sizeof reasons);
+    reasons.total = 0;
+    reasons.decline.reason_count = 0;
     snprintf (reasons.decline.bank, sizeof reasons.decline.bank, "%s", self->code);
     for (size_t index = 0; index < self->product_count; index++) {
         s_product_t *product = &self->products [index];
@@ -1146,6 +1227,107 @@ s_test_query (void)
     strcpy (profile->levers [1].name, "银税互动(A级)");
     profile->levers [1].bp = 10;
     return query;
+}
+
+static void s_test_reasons (const fm_msg_t *answer, char *buf, size_t size);
+static void s_test_levers_exact (const fm_offer_t *offer);
+
+//  额度上浮 (limit_uplift, capped by max_uplift_pct) and on_warning = flag
+static void
+s_test_uplift_and_flag (void)
+{
+    const char *at = strstr (s_test_cfg, "        levers = party_building,tax_credit\n");
+    assert (at);
+    char *text = zsys_sprintf ("%.*s        levers = party_building,tax_credit,limit_uplift\n"
+                               "        max_uplift_pct = 20\n        on_warning = flag\n%s",
+                               (int) (at - s_test_cfg), s_test_cfg,
+                               at + strlen ("        levers = party_building,tax_credit\n"));
+    char err [256];
+    fm_bank_t *bank = s_test_bank (text, err, sizeof err);
+    if (!bank)
+        printf ("%s\n", err);
+    assert (bank);
+    int64_t now = INT64_C (1717200000000000);
+    fm_msg_t *query = s_test_query ();
+    fm_lever_t *uplift = &query->profile.levers [query->profile.lever_count++];
+    strcpy (uplift->code, "limit_uplift");
+    strcpy (uplift->name, "额度上浮30%(党建A级)");
+    uplift->pct = 30;                   //  policy says 30, GRIDE honours 20
+    //  Asked within the product's own maximum: no uplift lever shown
+    fm_msg_t *answer = fm_bank_answer (bank, query, now);
+    assert (answer->offer_count == 1 && answer->offers [0].lever_count == 2);
+    fm_msg_destroy (&answer);
+    //  350万 > 300万: offered in full thanks to the uplift, capped at 20 %
+    query->request.amount_fen = INT64_C (350000000);
+    answer = fm_bank_answer (bank, query, now);
+    assert (answer->offer_count == 1);
+    const fm_offer_t *offer = &answer->offers [0];
+    assert (offer->amount_fen == INT64_C (350000000));
+    assert (offer->lever_count == 3);
+    assert (streq (offer->levers [2].code, "limit_uplift"));
+    assert (offer->levers [2].pct == 20 && offer->levers [2].bp == 0);
+    assert (offer->levers [2].payer == FM_PAYER_BANK);
+    s_test_levers_exact (offer);
+    //  The pct survives the wire
+    zframe_t *encoded = fm_msg_encode (answer, NULL);
+    assert (encoded);
+    fm_msg_t *decoded = fm_msg_decode (zframe_data (encoded), zframe_size (encoded), NULL);
+    assert (decoded && decoded->offers [0].levers [2].pct == 20);
+    fm_msg_destroy (&decoded);
+    zframe_destroy (&encoded);
+    fm_msg_destroy (&answer);
+    //  370万 > 300万 × 120 %: declined, the text names the raised maximum
+    query->request.amount_fen = INT64_C (370000000);
+    answer = fm_bank_answer (bank, query, now);
+    assert (answer->offer_count == 0);
+    bool named = false;
+    for (size_t index = 0; index < answer->declines [0].reason_count; index++)
+        if (answer->declines [0].reasons [index].code == FM_REASON_AMOUNT_ABOVE_MAX
+        &&  streq (answer->declines [0].reasons [index].product, "GRIDE"))
+            named = strstr (answer->declines [0].reasons [index].text,
+                            "360万元(含额度上浮20%)") != NULL;
+    assert (named);
+    fm_msg_destroy (&answer);
+    //  Without the lever the product's own maximum holds
+    query->profile.lever_count--;
+    query->request.amount_fen = INT64_C (350000000);
+    answer = fm_bank_answer (bank, query, now);
+    assert (answer->offer_count == 0);
+    fm_msg_destroy (&answer);
+
+    //  on_warning = flag: offered, with a zero risk_warning lever naming
+    //  the warnings, whole characters only
+    query->request.amount_fen = INT64_C (200000000);
+    for (size_t index = 0; index + 1 < sizeof query->profile.warnings; index += 3)
+        if (index + 3 < sizeof query->profile.warnings)
+            memcpy (query->profile.warnings + index, "警", 3);
+    query->profile.warnings [3 * ((sizeof query->profile.warnings - 1) / 3)] = 0;
+    answer = fm_bank_answer (bank, query, now);
+    assert (answer->offer_count == 1);
+    offer = &answer->offers [0];
+    const fm_lever_t *flag = &offer->levers [offer->lever_count - 1];
+    assert (streq (flag->code, "risk_warning") && flag->bp == 0);
+    assert (strncmp (flag->name, "风险预警: 警警", strlen ("风险预警: 警警")) == 0);
+    assert (fm_utf8_valid (flag->name, strlen (flag->name)));
+    s_test_levers_exact (offer);
+    encoded = fm_msg_encode (answer, NULL);
+    assert (encoded);
+    zframe_destroy (&encoded);
+    fm_msg_destroy (&answer);
+    //  A profile with no room for the flag lever is declined (112) instead
+    query->profile.lever_count = FM_MAX_LEVERS;
+    for (size_t index = 2; index < FM_MAX_LEVERS; index++) {
+        snprintf (query->profile.levers [index].code, FM_CODE_SIZE, "other%zu", index);
+        query->profile.levers [index].bp = 1;
+    }
+    answer = fm_bank_answer (bank, query, now);
+    char codes [256];
+    s_test_reasons (answer, codes, sizeof codes);
+    assert (strstr (codes, "112:GRIDE"));
+    fm_msg_destroy (&answer);
+    fm_msg_destroy (&query);
+    fm_bank_destroy (&bank);
+    zstr_free (&text);
 }
 
 //  Reason codes of the only decline, as "code:product,..." for comparing
@@ -1636,6 +1818,7 @@ fm_bank_test (bool verbose)
     fm_msg_destroy (&answer);
     fm_msg_destroy (&query);
     fm_bank_destroy (&bank);
+    s_test_uplift_and_flag ();
     zstr_free (&with_towns);
     zstr_free (&text);
 

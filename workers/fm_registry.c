@@ -727,6 +727,8 @@ fm_policy_load (fm_policy_t *policy, zconfig_t *root, const char *source,
         const char *name = zconfig_name (lever);
         const char *grades;
         int32_t *table;
+        long max = FM_MAX_POLICY_BP;        //  bound on each grade's value
+        const char *unit = "bp";
         if (streq (name, "party_building")) {
             grades = "ABCD";
             table = policy->party_building;
@@ -765,9 +767,24 @@ fm_policy_load (fm_policy_t *policy, zconfig_t *root, const char *source,
             grades = "ABCD";                //  by party-building grade
             table = policy->fast_track;
         }
+        else
+        if (streq (name, "priority")) {
+            grades = "ABCD";                //  by party-building grade
+            table = policy->priority;
+            max = 1;
+            unit = "1 = lever";
+        }
+        else
+        if (streq (name, "limit_uplift")) {
+            grades = "ABCD";                //  by party-building grade
+            table = policy->limit_uplift;
+            max = FM_MAX_UPLIFT_PCT;
+            unit = "%";
+        }
         else {
             snprintf (err, size, "%s: policy/%s: unknown lever (party_building, "
-                      "tax_credit, fast_track or subsidy)", source, name);
+                      "tax_credit, fast_track, priority, limit_uplift or subsidy)",
+                      source, name);
             return -1;
         }
         for (zconfig_t *other = zconfig_child (section); other != lever;
@@ -794,10 +811,10 @@ fm_policy_load (fm_policy_t *policy, zconfig_t *root, const char *source,
             const char *text = zconfig_value (item);
             char *end;
             long value = text && *text? strtol (text, &end, 10): -1;
-            if (!text || !*text || *end || value < 0 || value > FM_MAX_POLICY_BP) {
+            if (!text || !*text || *end || value < 0 || value > max) {
                 snprintf (err, size, "%s: policy/%s/%s: '%s' is not an integer "
-                          "0..%d (bp)", source, name, grade, text? text: "",
-                          FM_MAX_POLICY_BP);
+                          "0..%ld (%s)", source, name, grade, text? text: "",
+                          max, unit);
                 return -1;
             }
             table [index] = (int32_t) value;
@@ -908,6 +925,29 @@ fm_gov_answer (fm_registry_t *self, const fm_policy_t *policy,
                       enterprise->party_grade);
             lever->bp = 0;
             lever->payer = FM_PAYER_GOVERNMENT;
+        }
+        //  Priority: no discount; the broker serves the request's bank
+        //  queries first when banks are busy (SPEC.md 14.3)
+        if (s_policy_bp (policy->priority, "ABCD", enterprise->party_grade) > 0
+        &&  profile->lever_count < FM_MAX_LEVERS) {
+            fm_lever_t *lever = &profile->levers [profile->lever_count++];
+            snprintf (lever->code, sizeof lever->code, "priority");
+            snprintf (lever->name, sizeof lever->name, "优先办理(党建%c级)",
+                      enterprise->party_grade);
+            lever->bp = 0;
+            lever->payer = FM_PAYER_GOVERNMENT;
+        }
+        //  额度上浮: banks that honour it raise a product's maximum by pct;
+        //  the bank carries the larger exposure
+        int32_t pct = s_policy_bp (policy->limit_uplift, "ABCD", enterprise->party_grade);
+        if (pct > 0 && profile->lever_count < FM_MAX_LEVERS) {
+            fm_lever_t *lever = &profile->levers [profile->lever_count++];
+            snprintf (lever->code, sizeof lever->code, "limit_uplift");
+            snprintf (lever->name, sizeof lever->name, "额度上浮%d%%(党建%c级)",
+                      (int) pct, enterprise->party_grade);
+            lever->bp = 0;
+            lever->pct = (uint8_t) pct;
+            lever->payer = FM_PAYER_BANK;
         }
     }
     if (consent & FM_CONSENT_TAX) {
@@ -1066,6 +1106,36 @@ fm_registry_test (bool verbose)
     assert (profile->levers [1].payer == FM_PAYER_GOVERNMENT);
     policy.fast_track [0] = 0;
     fm_msg_destroy (&reply);
+
+    //  Priority and limit uplift, from the policy text, by party grade:
+    //  grade A earns both, with the uplift's percentage on the lever
+    root = zconfig_str_load (
+        "policy\n"
+        "    party_building\n"
+        "        A = 30\n"
+        "    priority\n"
+        "        A = 1\n"
+        "    limit_uplift\n"
+        "        A = 20\n"
+        "        B = 10\n");
+    fm_policy_t levers_policy;
+    assert (fm_policy_load (&levers_policy, root, "gov.cfg", err, sizeof err) == 0);
+    zconfig_destroy (&root);
+    assert (levers_policy.priority [0] == 1 && levers_policy.priority [1] == 0);
+    assert (levers_policy.limit_uplift [0] == 20 && levers_policy.limit_uplift [1] == 10);
+    reply = fm_gov_answer (registry, &levers_policy, query);
+    profile = &reply->profile;
+    assert (profile->lever_count == 3);
+    assert (streq (profile->levers [1].code, "priority") && profile->levers [1].bp == 0);
+    assert (profile->levers [1].payer == FM_PAYER_GOVERNMENT);
+    assert (streq (profile->levers [2].code, "limit_uplift"));
+    assert (profile->levers [2].pct == 20 && profile->levers [2].bp == 0);
+    assert (profile->levers [2].payer == FM_PAYER_BANK);
+    assert (streq (profile->levers [2].name, "额度上浮20%(党建A级)"));
+    zframe_t *wire = fm_msg_encode (reply, NULL);
+    assert (wire);                      //  a valid PROFILE
+    zframe_destroy (&wire);
+    fm_msg_destroy (&reply);
     fm_msg_destroy (&query);
 
     //  No consent: public registration data only, no levers
@@ -1200,6 +1270,11 @@ fm_registry_test (bool verbose)
           "gov.cfg: policy/green_credit: unknown lever" },
         { "policy\n    tax_credit\n        M = -1\n",
           "gov.cfg: policy/tax_credit/M: '-1' is not an integer" },
+        //  An uplift above 100 % and a priority that is not 0/1 are refused
+        { "policy\n    limit_uplift\n        A = 101\n",
+          "gov.cfg: policy/limit_uplift/A: '101' is not an integer 0..100 (%)" },
+        { "policy\n    priority\n        A = 2\n",
+          "gov.cfg: policy/priority/A: '2' is not an integer 0..1 (1 = lever)" },
     };
     for (size_t index = 0; index < sizeof bad_policies / sizeof bad_policies [0]; index++) {
         root = zconfig_str_load (bad_policies [index][0]);

@@ -10,7 +10,9 @@
     second row for the same credit code.
 
     The policy is the gov config's `policy` section: rate discounts in bp
-    per grade for party building (党建增信) and tax credit (银税互动).
+    per grade for party building (党建增信) and tax credit (银税互动);
+    by party-building grade a fast track, priority and a limit uplift (%);
+    a district interest subsidy (区级贴息) by industry.
 
     fm_gov_answer builds a PROFILE holding only what the request consented
     to share, with the levers those data earn.
@@ -53,6 +55,13 @@ typedef struct {
     int32_t fast_track [4];             //  party grades A..D: 1 = the
                                         //  fast_track lever (bp 0, shorter
                                         //  bank deadlines at the broker)
+    int32_t priority [4];               //  party grades A..D: 1 = the
+                                        //  priority lever (bp 0, bank
+                                        //  queries queue first at the broker)
+    int32_t limit_uplift [4];           //  party grades A..D: % by which
+                                        //  banks raise a product's maximum
+                                        //  (limit_uplift lever, pct), 0..
+                                        //  FM_MAX_UPLIFT_PCT
     //  区级贴息: interest subsidy paid by the district (payer government)
     int32_t subsidy_bp;                 //  0 = no subsidy programme
     int64_t subsidy_cap_fen;            //  principal subsidised at most;

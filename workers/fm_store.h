@@ -81,6 +81,8 @@
           bp                INTEGER NOT NULL  reduction, basis points
           payer             TEXT NOT NULL     "bank" | "government"
           PRIMARY KEY (epoch, seq, idx)
+        WITHOUT ROWID in logs created since 2026-11 (one b-tree per row
+        instead of two; the same columns, key and queries).
 
       gaps                  -- seqs that never reached the log
           epoch             INTEGER NOT NULL
@@ -92,8 +94,10 @@
     has another schema version: the store never writes into someone
     else's database.  PRAGMAs: journal_mode=WAL (readers such as reports
     never block the recorder), synchronous=NORMAL (a power loss may lose
-    the last commits, never corrupt the file), wal_autocheckpoint=10000
-    pages (the WAL file grows to ~40 MB between checkpoints), busy_timeout.
+    the last commits, never corrupt the file), busy_timeout.  Checkpoints
+    run in a thread of the store on a second connection (PASSIVE, when
+    the WAL passes 10,000 pages, ~40 MB), so a COMMIT never waits for
+    one; the WAL file grows to ~40 MB and more while one runs.
     =========================================================================
 */
 
@@ -126,6 +130,7 @@ typedef struct {
     uint64_t dropped;                   //  refused: queue full, or unstorable
     uint64_t commits;                   //  successful flushes that wrote
     uint64_t failures;                  //  failed flushes
+    uint64_t checkpoints;               //  run by the checkpoint thread
 } fm_store_stats_t;
 
 //  Open (creating if needed) the event log at path.  batch_max (>= 1):
@@ -179,6 +184,12 @@ void
 //  the flush fails.  Default FM_STORE_BUSY_MS.
 void
     fm_store_set_busy_timeout (fm_store_t *self, int msecs);
+
+//  Checkpoint when the WAL holds this many pages (>= 1; default 10,000,
+//  ~40 MB).  The checkpoint thread copies them; if it falls 20 times that
+//  far behind, the writer checkpoints inline.  For tests and tuning.
+void
+    fm_store_set_checkpoint_pages (fm_store_t *self, int pages);
 
 //  One gaps row
 typedef struct {

@@ -33,7 +33,7 @@ static const fm_setting_t s_settings [] = {
       0, 0, N_("ratings CSV (党建增信, tax, social insurance); overrides the registry's") },
     { "gov/capacity", "capacity", 0, FM_SETTING_INT, "32",
       1, 1024, N_("credit queries held at once (announced in READY)") },
-    { "gov/heartbeat_ms", "heartbeat", 0, FM_SETTING_INT, "2500",
+    { "gov/heartbeat_ms", "heartbeat", 0, FM_SETTING_INT, "500",
       100, 60000, N_("heartbeat interval in msecs (use the broker's)") },
     { "gov/liveness", "liveness", 0, FM_SETTING_INT, "3",
       1, 100, N_("missed heartbeats before reconnecting") },

@@ -23,6 +23,7 @@
 */
 
 #include <czmq.h>
+#include <sqlite3.h>
 #include "fm_proto.h"
 #include "fm_config.h"
 #include "fm_i18n.h"
@@ -39,9 +40,20 @@
 //  Messages read per wakeup before returning to the loop (timers stay
 //  on time under a flood)
 #define READ_BURST          1000
-//  SUB receive high-water mark: absorbs a commit stall of ~1 s at 100k
-//  events/s before ZeroMQ drops (drops show as gaps)
-#define SUB_RCVHWM          100000
+//  Once the SUB queue is empty, stop reading for this long (msecs): the
+//  events that arrive meanwhile are then read in one wakeup instead of
+//  one each (a request publishes ~10 events within a millisecond or two,
+//  and every wakeup is a context switch of the recorder's thread and a
+//  signal from the ZeroMQ I/O thread).  The log lags by that much more.
+#define READ_PAUSE_MS       1
+//  SUB receive high-water mark (messages, ~560 bytes each queued): about
+//  0.5 s of events at full load, ~6 MB.  A SUB socket drops when full, so
+//  a recorder starved of CPU for longer sheds events rather than growing:
+//  the store records the jump as a gap and fm_catchup fetches it from the
+//  broker's replay store (100,000 events), so nothing is lost unless the
+//  recorder falls that far behind.  100,000 here (the old value) let a
+//  stalled recorder grow by ~60 MB (fm-bench --million: RSS 74 -> 264 MiB)
+#define SUB_RCVHWM          10000
 
 static const fm_setting_t s_settings [] = {
     { "recorder/events", "events", 'e', FM_SETTING_STRING,
@@ -78,6 +90,7 @@ typedef struct {
     fm_store_t *store;                  //  owned
     fm_catchup_t *catchup;              //  owned, or NULL: no replay
     zsock_t *sub;                       //  owned
+    zmq_msg_t frames [2];               //  [topic][body], reused per message
     bool verbose;
     int batch_ms;                       //  flush interval, and first backoff
     int retry_ms;                       //  current backoff, 0 when healthy
@@ -125,36 +138,59 @@ s_on_timer (zloop_t *loop, int timer_id, void *arg)
 
 //  --------------------------------------------------------------------------
 //  Read one [topic][body] message and queue the event.  Anything that does
-//  not decode whole is counted and logged, never stored in part.
+//  not decode whole is counted and logged, never stored in part.  Frames
+//  are received into two reused zmq_msg_t (no zmsg_t/zframe_t allocations
+//  per event: the recorder handles ~10 events per request); a message of
+//  any other shape is read to its end and refused.  Returns false if
+//  interrupted.
 
-static void
+static bool
 s_receive_one (recorder_t *self)
 {
-    zmsg_t *msg = zmsg_recv (self->sub);
-    if (!msg)
-        return;                 //  interrupted
+    void *handle = zsock_resolve (self->sub);
+    size_t frames = 0;
+    bool more = true;
+    while (more) {
+        zmq_msg_t scratch;
+        zmq_msg_t *frame = frames < 2? &self->frames [frames]: &scratch;
+        if (frame == &scratch)
+            zmq_msg_init (&scratch);
+        if (zmq_msg_recv (frame, handle, 0) == -1) {
+            if (frame == &scratch)
+                zmq_msg_close (&scratch);
+            if (frames == 0)
+                return false;   //  interrupted
+            break;              //  interrupted mid-message: refused below
+        }
+        more = zmq_msg_more (frame);
+        if (frame == &scratch)
+            zmq_msg_close (&scratch);
+        frames++;
+    }
     self->received++;
-    zframe_t *topic = zmsg_first (msg);
-    zframe_t *body = zmsg_next (msg);
     fm_event_t event;
     fm_error_t err = { 0, "" };
-    if (zmsg_size (msg) != 2) {
+    if (frames != 2 || more) {
         err.status = FM_STATUS_BAD_REQUEST;
         snprintf (err.text, sizeof err.text,
-                  "expected [topic][body], got %zu frames", zmsg_size (msg));
+                  "expected [topic][body], got %zu frames", frames);
     }
-    else
-    if (fm_event_decode (zframe_data (body), zframe_size (body),
-                         &event, &err) == 0) {
-        //  The topic is what subscribers filter on: it must name the type
-        const char *name = fm_event_type_name (event.type);
-        size_t length = strlen (name);
-        if (zframe_size (topic) <= length
-        ||  memcmp (zframe_data (topic), name, length) != 0
-        ||  zframe_data (topic) [length] != '.') {
-            err.status = FM_STATUS_BAD_REQUEST;
-            snprintf (err.text, sizeof err.text,
-                      "topic does not start with '%s.'", name);
+    else {
+        const byte *body = (const byte *) zmq_msg_data (&self->frames [1]);
+        size_t body_size = zmq_msg_size (&self->frames [1]);
+        const byte *topic = (const byte *) zmq_msg_data (&self->frames [0]);
+        size_t topic_size = zmq_msg_size (&self->frames [0]);
+        if (fm_event_decode (body, body_size, &event, &err) == 0) {
+            //  The topic is what subscribers filter on: it must name the type
+            const char *name = fm_event_type_name (event.type);
+            size_t length = strlen (name);
+            if (topic_size <= length
+            ||  memcmp (topic, name, length) != 0
+            ||  topic [length] != '.') {
+                err.status = FM_STATUS_BAD_REQUEST;
+                snprintf (err.text, sizeof err.text,
+                          "topic does not start with '%s.'", name);
+            }
         }
     }
     if (err.status) {
@@ -170,8 +206,9 @@ s_receive_one (recorder_t *self)
             zsys_debug ("event %" PRIu64 "/%" PRIu64 " %s %s",
                         event.epoch, event.seq,
                         fm_event_type_name (event.type), event.request_id);
-        if (fm_store_append (self->store, &event, zframe_data (body),
-                             zframe_size (body))) {
+        if (fm_store_append (self->store, &event,
+                             (const byte *) zmq_msg_data (&self->frames [1]),
+                             zmq_msg_size (&self->frames [1]))) {
             self->refused++;
             if (self->refused == 1 || self->refused % 1000 == 0)
                 zsys_error ("event log queue full (%zu pending): %" PRIu64
@@ -179,7 +216,7 @@ s_receive_one (recorder_t *self)
                             fm_store_pending (self->store), self->refused);
         }
     }
-    zmsg_destroy (&msg);
+    return true;
 }
 
 static int
@@ -191,16 +228,32 @@ s_on_replay (zloop_t *loop, zsock_t *reader, void *arg)
     return 0;
 }
 
+static int s_on_event (zloop_t *loop, zsock_t *reader, void *arg);
+
+static int
+s_on_resume (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) timer_id;
+    recorder_t *self = (recorder_t *) arg;
+    return zloop_reader (loop, self->sub, s_on_event, self);
+}
+
 static int
 s_on_event (zloop_t *loop, zsock_t *reader, void *arg)
 {
-    (void) loop;
     recorder_t *self = (recorder_t *) arg;
     int burst = 0;
-    do
-        s_receive_one (self);
-    while (++burst < READ_BURST && !zsys_interrupted
-           && (zsock_events (reader) & ZMQ_POLLIN));
+    while (s_receive_one (self)
+       &&  ++burst < READ_BURST && !zsys_interrupted
+       &&  (zsock_events (reader) & ZMQ_POLLIN))
+        ;
+    if (burst < READ_BURST && !zsys_interrupted) {
+        //  Drained: pause (READ_PAUSE_MS).  Safe inside a reader handler:
+        //  zloop polls a copy of its readers and rebuilds after this
+        zloop_reader_end (loop, reader);
+        if (zloop_timer (loop, READ_PAUSE_MS, 1, s_on_resume, self) == -1)
+            return zloop_reader (loop, reader, s_on_event, self);
+    }
     return 0;
 }
 
@@ -215,8 +268,14 @@ main (int argc, char **argv)
                                s_settings, SETTING_COUNT, argc, argv, &config);
     if (rc != 0)
         return rc == 1? 0: 2;
+    //  No memory statistics: with them every SQLite malloc and free takes
+    //  a global mutex (~4 % of the recorder).  Must precede any other
+    //  SQLite call; harmless (SQLITE_MISUSE) if it comes too late.
+    sqlite3_config (SQLITE_CONFIG_MEMSTATUS, 0);
     recorder_t self;
     memset (&self, 0, sizeof self);
+    zmq_msg_init (&self.frames [0]);
+    zmq_msg_init (&self.frames [1]);
     self.verbose = fm_config_bool (config, "recorder/verbose");
     self.batch_ms = (int) fm_config_int (config, "recorder/batch_ms");
     size_t batch_max = (size_t) fm_config_int (config, "recorder/batch_max");
@@ -276,6 +335,8 @@ main (int argc, char **argv)
     zloop_start (loop);         //  returns on SIGINT/SIGTERM
     zloop_destroy (&loop);
     zsock_destroy (&self.sub);
+    zmq_msg_close (&self.frames [0]);
+    zmq_msg_close (&self.frames [1]);
     fm_catchup_stats_t replay = { 0 };
     if (self.catchup)
         fm_catchup_stats (self.catchup, &replay);

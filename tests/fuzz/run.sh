@@ -28,6 +28,7 @@ case "$TARGET" in
     codec)  SOURCES=("$ROOT"/proto/*.c "$ROOT"/common/*.c) ;;
     broker) SOURCES=("$ROOT"/broker/fm_broker.c "$ROOT"/broker/fm_rank.c
                      "$ROOT"/broker/fm_auth.c "$ROOT"/broker/fm_replay.c
+                     "$ROOT"/broker/fm_journal.c "$ROOT"/broker/fm_warn.c
                      "$ROOT"/proto/*.c "$ROOT"/common/*.c) ;;
     *)      echo "fuzz: unknown target '$TARGET'" >&2; exit 2 ;;
 esac

@@ -1,0 +1,765 @@
+/*  =========================================================================
+    fm_journal - the broker's local journal
+
+    See fm_journal.h.  State: the segments on disk, oldest first, each with
+    its pins (requests anchored there) and the last event seq it holds;
+    the file descriptor of the newest one, which takes the appends.  A
+    write that fails breaks the journal for the rest of the run (logged
+    once): the broker goes on serving, and says so loudly, rather than
+    stopping the district's traffic for a full disk.
+    =========================================================================
+*/
+
+#include "fm_journal.h"
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <inttypes.h>
+
+#define SEGMENT_FORMAT      "seg-%08" PRIu32 ".fmj"
+#define BOOT_ID_SIZE        40
+
+typedef struct {
+    uint32_t number;
+    size_t pins;                    //  REQUEST records not yet released
+    uint64_t last_seq;              //  Last event seq of the live epoch
+                                    //  in it, 0 if none
+    uint64_t bytes;
+} s_segment_t;
+
+struct _fm_journal_t {
+    char *path;                     //  Owned: the directory
+    fm_journal_sync_t sync;
+    size_t segment_max;
+    s_segment_t *segments;          //  Owned array, oldest first
+    size_t segment_count;
+    size_t segment_alloc;
+    int fd;                         //  Newest segment, or -1
+    bool broken;                    //  A write failed
+    uint64_t epoch;                 //  Epoch being written
+    char boot_id [BOOT_ID_SIZE];    //  This boot's id
+    //  What load found
+    uint64_t loaded_epoch;          //  Last session's epoch, 0 if none
+    char loaded_boot [BOOT_ID_SIZE];
+    int loaded_sync;
+    uint64_t loaded_seq;            //  Last event seq of loaded_epoch
+};
+
+
+//  --------------------------------------------------------------------------
+//  CRC-32 (IEEE), slicing by 8: eight bytes per step.  The byte-at-a-time
+//  table was the broker's largest journal cost (a RESULT is kilobytes).
+
+static uint32_t s_crc_table [8][256];
+
+static void
+s_crc_init (void)
+{
+    if (s_crc_table [0][1])
+        return;
+    for (uint32_t n = 0; n < 256; n++) {
+        uint32_t c = n;
+        for (int k = 0; k < 8; k++)
+            c = c & 1? 0xEDB88320u ^ (c >> 1): c >> 1;
+        s_crc_table [0][n] = c;
+    }
+    for (uint32_t n = 0; n < 256; n++)
+        for (int slice = 1; slice < 8; slice++)
+            s_crc_table [slice][n] = (s_crc_table [slice - 1][n] >> 8)
+                                   ^ s_crc_table [0][s_crc_table [slice - 1][n] & 0xFF];
+}
+
+static uint32_t
+s_crc (uint32_t crc, const byte *data, size_t size)
+{
+    crc = ~crc;
+    while (size >= 8) {
+        uint32_t low, high;
+        memcpy (&low, data, 4);
+        memcpy (&high, data + 4, 4);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        low = __builtin_bswap32 (low);
+        high = __builtin_bswap32 (high);
+#endif
+        low ^= crc;
+        crc = s_crc_table [7][low & 0xFF] ^ s_crc_table [6][(low >> 8) & 0xFF]
+            ^ s_crc_table [5][(low >> 16) & 0xFF] ^ s_crc_table [4][low >> 24]
+            ^ s_crc_table [3][high & 0xFF] ^ s_crc_table [2][(high >> 8) & 0xFF]
+            ^ s_crc_table [1][(high >> 16) & 0xFF] ^ s_crc_table [0][high >> 24];
+        data += 8;
+        size -= 8;
+    }
+    while (size--)
+        crc = s_crc_table [0][(crc ^ *data++) & 0xFF] ^ (crc >> 8);
+    return ~crc;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Helpers
+
+static void
+s_boot_id (char *boot_id)
+{
+    *boot_id = 0;
+    FILE *file = fopen ("/proc/sys/kernel/random/boot_id", "r");
+    if (file) {
+        if (fgets (boot_id, BOOT_ID_SIZE, file))
+            boot_id [strcspn (boot_id, "\n")] = 0;
+        fclose (file);
+    }
+}
+
+//  Path of a segment; caller frees.
+static char *
+s_segment_path (fm_journal_t *self, uint32_t number)
+{
+    return zsys_sprintf ("%s/" SEGMENT_FORMAT, self->path, number);
+}
+
+static s_segment_t *
+s_segment_add (fm_journal_t *self, uint32_t number)
+{
+    if (self->segment_count == self->segment_alloc) {
+        self->segment_alloc = self->segment_alloc? self->segment_alloc * 2: 16;
+        self->segments = (s_segment_t *) realloc (self->segments,
+                                                  self->segment_alloc * sizeof (s_segment_t));
+        assert (self->segments);
+    }
+    s_segment_t *segment = &self->segments [self->segment_count++];
+    memset (segment, 0, sizeof (*segment));
+    segment->number = number;
+    return segment;
+}
+
+static s_segment_t *
+s_segment_find (fm_journal_t *self, uint32_t number)
+{
+    //  Segments are few and sorted: binary search
+    size_t low = 0, high = self->segment_count;
+    while (low < high) {
+        size_t middle = (low + high) / 2;
+        if (self->segments [middle].number == number)
+            return &self->segments [middle];
+        if (self->segments [middle].number < number)
+            low = middle + 1;
+        else
+            high = middle;
+    }
+    return NULL;
+}
+
+static int
+s_compare_u32 (const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
+    return x < y? -1: x > y;
+}
+
+static void
+s_header (byte *header, fm_journal_type_t type, const char *id, uint64_t seq,
+          size_t payload)
+{
+    uint32_t size = (uint32_t) (FM_JOURNAL_HEADER + payload);
+    memset (header, 0, FM_JOURNAL_HEADER);
+    memcpy (header, &size, 4);
+    header [8] = (byte) type;
+    memcpy (header + 12, &seq, 8);
+    if (id)
+        memcpy (header + 20, id, strnlen (id, 16));
+}
+
+
+//  --------------------------------------------------------------------------
+//  Public API
+
+fm_journal_t *
+fm_journal_new (const char *path, fm_journal_sync_t sync, char *reason, size_t size)
+{
+    assert (path);
+    s_crc_init ();
+    if (!*path) {
+        snprintf (reason, size, "empty journal path");
+        return NULL;
+    }
+    if (mkdir (path, 0750) && errno != EEXIST) {
+        snprintf (reason, size, "cannot create %s: %s", path, strerror (errno));
+        return NULL;
+    }
+    if (access (path, R_OK | W_OK | X_OK)) {
+        snprintf (reason, size, "%s: %s", path, strerror (errno));
+        return NULL;
+    }
+    fm_journal_t *self = (fm_journal_t *) zmalloc (sizeof (fm_journal_t));
+    assert (self);
+    self->path = strdup (path);
+    self->sync = sync;
+    self->segment_max = FM_JOURNAL_SEGMENT_MAX;
+    self->fd = -1;
+    s_boot_id (self->boot_id);
+    return self;
+}
+
+void
+fm_journal_destroy (fm_journal_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        fm_journal_t *self = *self_p;
+        if (self->fd != -1)
+            close (self->fd);
+        free (self->segments);
+        free (self->path);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+int
+fm_journal_sync_parse (const char *text, fm_journal_sync_t *sync)
+{
+    if (text && streq (text, "normal"))
+        *sync = FM_JOURNAL_SYNC_NORMAL;
+    else
+    if (text && streq (text, "full"))
+        *sync = FM_JOURNAL_SYNC_FULL;
+    else
+        return -1;
+    return 0;
+}
+
+void
+fm_journal_set_segment_max (fm_journal_t *self, size_t bytes)
+{
+    assert (self);
+    self->segment_max = bytes;
+}
+
+//  Parse one segment's bytes; returns the offset of the first byte that
+//  is not a whole valid record (== size if all are).
+static size_t
+s_parse (fm_journal_t *self, s_segment_t *segment, const byte *data, size_t size,
+         fm_journal_fn *fn, void *arg, int64_t *records)
+{
+    size_t offset = 0;
+    uint64_t epoch = 0;
+    while (size - offset >= FM_JOURNAL_HEADER) {
+        const byte *header = data + offset;
+        uint32_t length, crc;
+        memcpy (&length, header, 4);
+        memcpy (&crc, header + 4, 4);
+        if (length < FM_JOURNAL_HEADER || length > size - offset
+        ||  s_crc (0, header + 8, length - 8) != crc
+        ||  header [8] < FM_JOURNAL_SESSION || header [8] > FM_JOURNAL_GRANT_FAIL)
+            break;
+        fm_journal_record_t record;
+        memset (&record, 0, sizeof (record));
+        record.type = (fm_journal_type_t) header [8];
+        memcpy (&record.seq, header + 12, 8);
+        memcpy (record.id, header + 20, 16);
+        record.segment = segment->number;
+        record.data = header + FM_JOURNAL_HEADER;
+        record.size = length - FM_JOURNAL_HEADER;
+        if (record.type == FM_JOURNAL_SESSION) {
+            epoch = record.seq;
+            if (epoch != self->loaded_epoch) {
+                //  A new epoch: earlier events are of another one
+                self->loaded_seq = 0;
+                for (size_t index = 0; index < self->segment_count; index++)
+                    self->segments [index].last_seq = 0;
+            }
+            self->loaded_epoch = epoch;
+            snprintf (self->loaded_boot, sizeof (self->loaded_boot), "%.*s",
+                      (int) (record.size > 1? record.size - 1: 0), (const char *) record.data);
+            self->loaded_sync = record.size? record.data [record.size - 1]: 0;
+        }
+        else
+        if (record.type == FM_JOURNAL_EVENT) {
+            segment->last_seq = record.seq;
+            self->loaded_seq = record.seq;
+        }
+        else
+        if (record.type == FM_JOURNAL_REQUEST)
+            segment->pins++;
+        if (fn)
+            fn (arg, &record);
+        (*records)++;
+        offset += length;
+    }
+    return offset;
+}
+
+int64_t
+fm_journal_load (fm_journal_t *self, fm_journal_fn *fn, void *arg,
+                 char *reason, size_t size)
+{
+    assert (self);
+    assert (self->fd == -1);
+    DIR *dir = opendir (self->path);
+    if (!dir) {
+        snprintf (reason, size, "%s: %s", self->path, strerror (errno));
+        return -1;
+    }
+    uint32_t *numbers = NULL;
+    size_t count = 0, alloc = 0;
+    struct dirent *entry;
+    while ((entry = readdir (dir))) {
+        uint32_t number;
+        char tail;
+        if (sscanf (entry->d_name, "seg-%8" SCNu32 ".fm%c", &number, &tail) == 2
+        &&  tail == 'j' && strlen (entry->d_name) == 16) {
+            if (count == alloc) {
+                alloc = alloc? alloc * 2: 16;
+                numbers = (uint32_t *) realloc (numbers, alloc * sizeof (uint32_t));
+                assert (numbers);
+            }
+            numbers [count++] = number;
+        }
+    }
+    closedir (dir);
+    if (count)                  //  numbers is NULL when there is none
+        qsort (numbers, count, sizeof (uint32_t), s_compare_u32);
+    int64_t records = 0;
+    int rc = 0;
+    for (size_t index = 0; index < count && rc == 0; index++) {
+        char *path = s_segment_path (self, numbers [index]);
+        int fd = open (path, O_RDWR | O_CLOEXEC);
+        struct stat st;
+        byte *data = NULL;
+        if (fd == -1 || fstat (fd, &st)) {
+            snprintf (reason, size, "%s: %s", path, strerror (errno));
+            rc = -1;
+        }
+        else {
+            size_t bytes = (size_t) st.st_size;
+            data = (byte *) malloc (bytes? bytes: 1);
+            assert (data);
+            size_t done = 0;
+            while (done < bytes) {
+                ssize_t got = pread (fd, data + done, bytes - done, (off_t) done);
+                if (got <= 0)
+                    break;
+                done += (size_t) got;
+            }
+            if (done < bytes) {
+                snprintf (reason, size, "%s: short read", path);
+                rc = -1;
+            }
+            else {
+                s_segment_t *segment = s_segment_add (self, numbers [index]);
+                size_t valid = s_parse (self, segment, data, bytes, fn, arg, &records);
+                segment->bytes = valid;
+                if (valid < bytes && index + 1 == count) {
+                    zsys_warning ("fm_journal: %s: torn last record (%zu bytes) "
+                                  "dropped: the broker stopped while writing it",
+                                  path, bytes - valid);
+                    if (ftruncate (fd, (off_t) valid))
+                        zsys_warning ("fm_journal: %s: cannot cut the torn tail: %s",
+                                      path, strerror (errno));
+                }
+                else
+                if (valid < bytes)
+                    zsys_error ("fm_journal: %s: damaged at byte %zu: the %zu bytes "
+                                "after it are skipped", path, valid, bytes - valid);
+            }
+        }
+        free (data);
+        if (fd != -1)
+            close (fd);
+        free (path);
+    }
+    free (numbers);
+    return rc? -1: records;
+}
+
+uint64_t
+fm_journal_epoch (fm_journal_t *self)
+{
+    assert (self);
+    if (!self->loaded_epoch)
+        return 0;
+    if (streq (self->loaded_boot, self->boot_id)
+    ||  self->loaded_sync == FM_JOURNAL_SYNC_FULL)
+        return self->loaded_epoch;
+    return 0;
+}
+
+uint64_t
+fm_journal_last_seq (fm_journal_t *self)
+{
+    assert (self);
+    return fm_journal_epoch (self)? self->loaded_seq: 0;
+}
+
+//  Write one record to the open segment.  Returns 0 or -1 (broken).
+static int
+s_write (fm_journal_t *self, fm_journal_type_t type, const char *id, uint64_t seq,
+         const void *data, size_t size)
+{
+    if (self->broken || self->fd == -1)
+        return -1;
+    byte header [FM_JOURNAL_HEADER];
+    s_header (header, type, id, seq, size);
+    uint32_t crc = s_crc (0, header + 8, FM_JOURNAL_HEADER - 8);
+    if (size)
+        crc = s_crc (crc, (const byte *) data, size);
+    memcpy (header + 4, &crc, 4);
+    struct iovec iov [2] = {
+        { header, FM_JOURNAL_HEADER }, { (void *) data, size }
+    };
+    size_t total = FM_JOURNAL_HEADER + size;
+    size_t done = 0;
+    int vectors = size? 2: 1;
+    while (done < total) {
+        ssize_t wrote = writev (self->fd, iov, vectors);
+        if (wrote < 0 && errno == EINTR)
+            continue;
+        if (wrote <= 0) {
+            zsys_error ("fm_journal: %s: write failed (%s): the journal is off "
+                        "until the broker restarts; a restart now may lose requests",
+                        self->path, wrote < 0? strerror (errno): "no space");
+            self->broken = true;
+            return -1;
+        }
+        done += (size_t) wrote;
+        //  Short write: advance the vectors past what was written
+        size_t skip = (size_t) wrote;
+        for (int index = 0; index < vectors; index++) {
+            size_t take = skip < iov [index].iov_len? skip: iov [index].iov_len;
+            iov [index].iov_base = (byte *) iov [index].iov_base + take;
+            iov [index].iov_len -= take;
+            skip -= take;
+        }
+    }
+    if (self->sync == FM_JOURNAL_SYNC_FULL && fdatasync (self->fd)) {
+        zsys_error ("fm_journal: %s: fdatasync failed: %s", self->path, strerror (errno));
+        self->broken = true;
+        return -1;
+    }
+    s_segment_t *segment = &self->segments [self->segment_count - 1];
+    segment->bytes += total;
+    if (type == FM_JOURNAL_EVENT)
+        segment->last_seq = seq;
+    else
+    if (type == FM_JOURNAL_REQUEST)
+        segment->pins++;
+    return 0;
+}
+
+//  Open a new segment after the newest and write its SESSION record.
+static int
+s_roll (fm_journal_t *self, char *reason, size_t size)
+{
+    uint32_t number = self->segment_count?
+        self->segments [self->segment_count - 1].number + 1: 1;
+    char *path = s_segment_path (self, number);
+    int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0640);
+    if (fd == -1) {
+        snprintf (reason, size, "%s: %s", path, strerror (errno));
+        free (path);
+        return -1;
+    }
+    free (path);
+    if (self->fd != -1)
+        close (self->fd);
+    self->fd = fd;
+    s_segment_add (self, number);
+    if (self->sync == FM_JOURNAL_SYNC_FULL) {
+        //  The new file's name must survive a power cut too
+        int dir = open (self->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dir != -1) {
+            fsync (dir);
+            close (dir);
+        }
+    }
+    byte session [BOOT_ID_SIZE + 1];
+    size_t length = strlen (self->boot_id);
+    memcpy (session, self->boot_id, length);
+    session [length] = (byte) self->sync;
+    if (s_write (self, FM_JOURNAL_SESSION, NULL, self->epoch, session, length + 1)) {
+        snprintf (reason, size, "%s: cannot write", self->path);
+        return -1;
+    }
+    return 0;
+}
+
+int
+fm_journal_begin (fm_journal_t *self, uint64_t epoch, char *reason, size_t size)
+{
+    assert (self);
+    assert (epoch);
+    if (epoch != self->loaded_epoch)
+        //  The old epoch's events are not replayed any more
+        for (size_t index = 0; index < self->segment_count; index++)
+            self->segments [index].last_seq = 0;
+    self->epoch = epoch;
+    return s_roll (self, reason, size);
+}
+
+uint32_t
+fm_journal_append (fm_journal_t *self, fm_journal_type_t type, const char *id,
+                   uint64_t seq, const void *data, size_t size)
+{
+    assert (self);
+    if (self->broken || self->fd == -1)
+        return 0;
+    if (self->segments [self->segment_count - 1].bytes >= self->segment_max) {
+        char reason [256];
+        if (s_roll (self, reason, sizeof (reason))) {
+            zsys_error ("fm_journal: cannot start a segment: %s", reason);
+            self->broken = true;
+            return 0;
+        }
+    }
+    if (s_write (self, type, id, seq, data, size))
+        return 0;
+    return self->segments [self->segment_count - 1].number;
+}
+
+void
+fm_journal_release (fm_journal_t *self, uint32_t segment_number)
+{
+    assert (self);
+    s_segment_t *segment = s_segment_find (self, segment_number);
+    if (segment && segment->pins > 0)
+        segment->pins--;
+}
+
+size_t
+fm_journal_prune (fm_journal_t *self, uint64_t keep_seq)
+{
+    assert (self);
+    size_t deleted = 0;
+    while (deleted + 1 < self->segment_count) {
+        s_segment_t *segment = &self->segments [deleted];
+        if (segment->pins
+        ||  (segment->last_seq && keep_seq && segment->last_seq >= keep_seq))
+            break;
+        char *path = s_segment_path (self, segment->number);
+        if (unlink (path) && errno != ENOENT) {
+            zsys_warning ("fm_journal: cannot delete %s: %s", path, strerror (errno));
+            free (path);
+            break;
+        }
+        free (path);
+        deleted++;
+    }
+    if (deleted) {
+        memmove (self->segments, self->segments + deleted,
+                 (self->segment_count - deleted) * sizeof (s_segment_t));
+        self->segment_count -= deleted;
+    }
+    return deleted;
+}
+
+bool
+fm_journal_broken (fm_journal_t *self)
+{
+    assert (self);
+    return self->broken;
+}
+
+size_t
+fm_journal_segments (fm_journal_t *self)
+{
+    assert (self);
+    return self->segment_count;
+}
+
+uint64_t
+fm_journal_bytes (fm_journal_t *self)
+{
+    assert (self);
+    uint64_t bytes = 0;
+    for (size_t index = 0; index < self->segment_count; index++)
+        bytes += self->segments [index].bytes;
+    return bytes;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Self test
+
+typedef struct {
+    size_t records;
+    size_t requests;
+    size_t events;
+    uint64_t last_seq;
+    char last_id [17];
+    char last_payload [64];
+    uint32_t request_segments [64];
+} s_seen_t;
+
+static void
+s_test_collect (void *arg, const fm_journal_record_t *record)
+{
+    s_seen_t *seen = (s_seen_t *) arg;
+    seen->records++;
+    if (record->type == FM_JOURNAL_REQUEST && seen->requests < 64)
+        seen->request_segments [seen->requests++] = record->segment;
+    if (record->type == FM_JOURNAL_EVENT) {
+        seen->events++;
+        seen->last_seq = record->seq;
+    }
+    if (record->type != FM_JOURNAL_SESSION) {
+        snprintf (seen->last_id, sizeof (seen->last_id), "%s", record->id);
+        snprintf (seen->last_payload, sizeof (seen->last_payload), "%.*s",
+                  (int) record->size, (const char *) record->data);
+    }
+}
+
+void
+fm_journal_test (bool verbose)
+{
+    printf (" * fm_journal: ");
+    s_crc_init ();
+    assert (s_crc (0, (const byte *) "123456789", 9) == 0xCBF43926);     //  check value
+    assert (s_crc (s_crc (0, (const byte *) "1234", 4), (const byte *) "56789", 5)
+            == 0xCBF43926);
+    char dir [] = "/tmp/fm-journal-test-XXXXXX";
+    assert (mkdtemp (dir));
+    char *path = zsys_sprintf ("%s/journal", dir);
+    char reason [256];
+
+    //  Write: a session, requests, events, a result
+    fm_journal_t *journal = fm_journal_new (path, FM_JOURNAL_SYNC_NORMAL,
+                                            reason, sizeof (reason));
+    assert (journal);
+    s_seen_t seen = { 0 };
+    assert (fm_journal_load (journal, s_test_collect, &seen, reason, sizeof (reason)) == 0);
+    assert (fm_journal_epoch (journal) == 0);       //  Nothing to continue
+    assert (fm_journal_begin (journal, 1000, reason, sizeof (reason)) == 0);
+    uint32_t segment = fm_journal_append (journal, FM_JOURNAL_REQUEST,
+                                          "0123456789abcdef", 0, "asked", 5);
+    assert (segment == 1);
+    for (uint64_t seq = 1; seq <= 10; seq++)
+        assert (fm_journal_append (journal, FM_JOURNAL_EVENT, NULL, seq, "event", 5));
+    assert (fm_journal_append (journal, FM_JOURNAL_RESULT, "0123456789abcdef", 0,
+                               "result", 6) == 1);
+    fm_journal_destroy (&journal);
+
+    //  Reopen and recover: everything, in order, and the epoch continues
+    journal = fm_journal_new (path, FM_JOURNAL_SYNC_NORMAL, reason, sizeof (reason));
+    assert (journal);
+    memset (&seen, 0, sizeof (seen));
+    assert (fm_journal_load (journal, s_test_collect, &seen, reason, sizeof (reason)) == 13);
+    assert (seen.requests == 1 && seen.events == 10 && seen.last_seq == 10);
+    assert (streq (seen.last_id, "0123456789abcdef"));
+    assert (streq (seen.last_payload, "result"));
+    assert (fm_journal_epoch (journal) == 1000);
+    assert (fm_journal_last_seq (journal) == 10);
+    assert (fm_journal_begin (journal, 1000, reason, sizeof (reason)) == 0);
+    assert (fm_journal_segments (journal) == 2);
+    //  Segment 1 is pinned by its request and holds events 1..10
+    assert (fm_journal_prune (journal, 5) == 0);
+    fm_journal_release (journal, 1);
+    assert (fm_journal_prune (journal, 5) == 0);     //  events 5..10 kept
+    assert (fm_journal_prune (journal, 11) == 1);    //  now it goes
+    assert (fm_journal_segments (journal) == 1);
+    //  Small segments roll; pins keep them, releases let them go
+    fm_journal_set_segment_max (journal, 200);
+    uint32_t segments [20];
+    for (int index = 0; index < 20; index++) {
+        char id [17];
+        snprintf (id, sizeof (id), "%016x", index);
+        segments [index] = fm_journal_append (journal, FM_JOURNAL_REQUEST, id, 0,
+                                              "a request body of some size", 27);
+        assert (segments [index] >= 2);
+    }
+    assert (fm_journal_segments (journal) > 5);
+    size_t before = fm_journal_segments (journal);
+    //  Release every request of the oldest segment: it can go
+    int released = 0;
+    while (released < 20 && segments [released] == segments [0])
+        fm_journal_release (journal, segments [released++]);
+    assert (fm_journal_prune (journal, 0) == 1);
+    assert (fm_journal_segments (journal) < before);
+    for (int index = released; index < 20; index++)
+        fm_journal_release (journal, segments [index]);
+    fm_journal_prune (journal, 0);
+    assert (fm_journal_segments (journal) == 1);    //  Only the one written
+    uint64_t bytes = fm_journal_bytes (journal);
+    assert (bytes > 0);
+    //  A record appended after the prune is found on reload
+    uint32_t last = fm_journal_append (journal, FM_JOURNAL_END, "00000000000000aa", 0, NULL, 0);
+    assert (last);
+    fm_journal_destroy (&journal);
+
+    //  Torn tail: half a record at the end of the newest segment is
+    //  ignored and cut off, and the records before it stay
+    char *segment_path = zsys_sprintf ("%s/seg-%08" PRIu32 ".fmj", path, last);
+    struct stat st;
+    assert (stat (segment_path, &st) == 0);
+    off_t good_size = st.st_size;
+    FILE *file = fopen (segment_path, "ab");
+    assert (file);
+    byte torn [FM_JOURNAL_HEADER + 4];
+    s_header (torn, FM_JOURNAL_RESULT, "00000000000000bb", 0, 100);
+    memset (torn + FM_JOURNAL_HEADER, 'x', 4);
+    assert (fwrite (torn, 1, sizeof (torn), file) == sizeof (torn));
+    fclose (file);
+    journal = fm_journal_new (path, FM_JOURNAL_SYNC_NORMAL, reason, sizeof (reason));
+    assert (journal);
+    memset (&seen, 0, sizeof (seen));
+    assert (fm_journal_load (journal, s_test_collect, &seen, reason, sizeof (reason)) > 0);
+    assert (streq (seen.last_id, "00000000000000aa"));
+    assert (stat (segment_path, &st) == 0 && st.st_size == good_size);
+    //  A record with a bad checksum is no better than a torn one
+    fm_journal_destroy (&journal);
+    file = fopen (segment_path, "ab");
+    assert (file);
+    byte bad [FM_JOURNAL_HEADER + 4];
+    s_header (bad, FM_JOURNAL_END, "00000000000000cc", 0, 4);
+    memcpy (bad + FM_JOURNAL_HEADER, "junk", 4);     //  crc left 0
+    assert (fwrite (bad, 1, sizeof (bad), file) == sizeof (bad));
+    fclose (file);
+    journal = fm_journal_new (path, FM_JOURNAL_SYNC_NORMAL, reason, sizeof (reason));
+    memset (&seen, 0, sizeof (seen));
+    assert (fm_journal_load (journal, s_test_collect, &seen, reason, sizeof (reason)) > 0);
+    assert (streq (seen.last_id, "00000000000000aa"));
+    //  Another epoch: the old events are no longer needed by the replay
+    assert (fm_journal_begin (journal, 2000, reason, sizeof (reason)) == 0);
+    fm_journal_destroy (&journal);
+
+    //  Sync full works the same (and survives power loss)
+    journal = fm_journal_new (path, FM_JOURNAL_SYNC_FULL, reason, sizeof (reason));
+    assert (journal);
+    assert (fm_journal_load (journal, NULL, NULL, reason, sizeof (reason)) > 0);
+    assert (fm_journal_epoch (journal) == 2000);
+    assert (fm_journal_begin (journal, 2000, reason, sizeof (reason)) == 0);
+    assert (fm_journal_append (journal, FM_JOURNAL_EVENT, NULL, 1, "e", 1));
+    fm_journal_destroy (&journal);
+
+    //  Settings and refusals
+    fm_journal_sync_t sync;
+    assert (fm_journal_sync_parse ("full", &sync) == 0 && sync == FM_JOURNAL_SYNC_FULL);
+    assert (fm_journal_sync_parse ("normal", &sync) == 0 && sync == FM_JOURNAL_SYNC_NORMAL);
+    assert (fm_journal_sync_parse ("fast", &sync) == -1);
+    assert (fm_journal_new ("", FM_JOURNAL_SYNC_NORMAL, reason, sizeof (reason)) == NULL);
+    assert (fm_journal_new ("/proc/no/such/dir", FM_JOURNAL_SYNC_NORMAL,
+                            reason, sizeof (reason)) == NULL);
+
+    //  Cost of an append (the broker pays this per record)
+    journal = fm_journal_new (path, FM_JOURNAL_SYNC_NORMAL, reason, sizeof (reason));
+    assert (fm_journal_load (journal, NULL, NULL, reason, sizeof (reason)) >= 0);
+    assert (fm_journal_begin (journal, 3000, reason, sizeof (reason)) == 0);
+    byte body [300];
+    memset (body, 'b', sizeof (body));
+    int64_t start = zclock_usecs ();
+    for (uint64_t seq = 1; seq <= 10000; seq++)
+        fm_journal_append (journal, FM_JOURNAL_EVENT, NULL, seq, body, sizeof (body));
+    int64_t spent = zclock_usecs () - start;
+    if (verbose)
+        printf ("(append of 300 bytes: %.2f us) ", (double) spent / 10000.0);
+    fm_journal_destroy (&journal);
+
+    //  Clean up the directory
+    char *command = zsys_sprintf ("rm -rf '%s'", dir);
+    assert (system (command) == 0);
+    zstr_free (&command);
+    zstr_free (&segment_path);
+    zstr_free (&path);
+    printf ("OK\n");
+}

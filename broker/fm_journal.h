@@ -1,0 +1,172 @@
+/*  =========================================================================
+    fm_journal - the broker's local journal: requests, results, grants and
+    events survive a broker restart (including kill -9)
+
+    An append-only log of records in a directory of numbered segment files
+    ("seg-00000001.fmj", ...).  The broker appends a record BEFORE it acts
+    on what the record says: a request before it asks gov.credit or
+    publishes request.received, a result before the client sees it, an
+    accept before the GRANT_QUERY leaves, every event before it is
+    published.  On start it loads the records in order and rebuilds its
+    state from them (fm_broker.c "Recovery"; proto/SPEC.md "Journal").
+
+    Record (host byte order; the journal never leaves its host):
+        u32 size        whole record, header included
+        u32 crc         CRC-32 of everything after this field
+        u8  type        fm_journal_type_t
+        u8  reserved[3] zero
+        u64 seq         EVENT: its seq; SESSION: the epoch; else 0
+        char id[16]     request id (16 hex), or zeros
+        payload         size - 36 bytes
+    A record that is short or fails its CRC ends the segment: at the tail
+    of the newest segment this is the torn last write of a killed broker
+    (the file is cut back there), anywhere else it is damage (logged).
+
+    Durability: sync "normal" is one write() per record: the record is in
+    the kernel before the broker acts, so killing the broker (even -9)
+    loses nothing; a power cut or kernel crash may lose the last records.
+    Sync "full" adds fdatasync() per record: survives power loss, at the
+    cost of a disk flush per record.
+
+    Bounds: a new segment starts when the current one exceeds segment_max
+    bytes (default 16 MiB), and with every broker start.  A segment is
+    pinned by the requests whose REQUEST record it holds until the broker
+    releases them (evicted from the retained set, or failed), and by
+    events the replay store still keeps.  Unpinned segments are deleted
+    oldest first, so the journal holds about max_retained requests plus
+    replay_max events, and one segment more.  Costs: append is one
+    writev(); load reads every segment once.
+    =========================================================================
+*/
+
+#ifndef FM_JOURNAL_H_INCLUDED
+#define FM_JOURNAL_H_INCLUDED
+
+#include <czmq.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    FM_JOURNAL_SESSION = 1,     //  seq = epoch; payload = boot id, sync
+    FM_JOURNAL_EVENT,           //  seq; payload = event body as published
+    FM_JOURNAL_REQUEST,         //  id; payload = REQUEST body (as asked)
+    FM_JOURNAL_RESULT,          //  id; payload = RESULT body as sent
+    FM_JOURNAL_END,             //  id; request forgotten (failed, evicted)
+    FM_JOURNAL_ACCEPT,          //  id; payload = offer id accepted
+    FM_JOURNAL_CONFIRM,         //  id; payload = CONFIRMATION body
+    FM_JOURNAL_GRANT_FAIL       //  id; the pending grant ended without
+                                //  confirmation (timeout, bank error)
+} fm_journal_type_t;
+
+typedef enum {
+    FM_JOURNAL_SYNC_NORMAL = 0, //  write() per record: survives kill -9
+    FM_JOURNAL_SYNC_FULL        //  + fdatasync(): survives power loss
+} fm_journal_sync_t;
+
+//  Header size of a record, bytes
+#define FM_JOURNAL_HEADER       36
+//  Default segment size, bytes
+#define FM_JOURNAL_SEGMENT_MAX  (16 * 1024 * 1024)
+
+//  One record as loaded.  data is borrowed: valid during the callback.
+typedef struct {
+    fm_journal_type_t type;
+    char id [17];               //  request id, "" if none
+    uint64_t seq;               //  EVENT seq, SESSION epoch, else 0
+    uint32_t segment;           //  segment holding the record
+    const byte *data;           //  payload
+    size_t size;
+} fm_journal_record_t;
+
+typedef struct _fm_journal_t fm_journal_t;
+
+//  Called by fm_journal_load for each valid record, in order.
+typedef void (fm_journal_fn) (void *arg, const fm_journal_record_t *record);
+
+//  Open (create if missing) the journal directory at path.  Nothing is
+//  read or written yet.  Returns the journal, or NULL with reason filled
+//  (directory cannot be created or is not writable).
+fm_journal_t *
+    fm_journal_new (const char *path, fm_journal_sync_t sync,
+                    char *reason, size_t size);
+
+//  Destroy; idempotent, nulls *self_p.  Closes the segment file.
+void
+    fm_journal_destroy (fm_journal_t **self_p);
+
+//  Parse "normal" / "full" into *sync.  Returns 0, or -1 if neither.
+int
+    fm_journal_sync_parse (const char *text, fm_journal_sync_t *sync);
+
+//  Set the segment size (tests make it small).  Cannot fail.
+void
+    fm_journal_set_segment_max (fm_journal_t *self, size_t bytes);
+
+//  Read every segment in order, calling fn for each valid record; cut a
+//  torn tail off the newest segment.  Every REQUEST record pins its
+//  segment (release it with fm_journal_release).  Call once, before
+//  fm_journal_begin.  Returns the number of records, or -1 with reason
+//  filled if a segment cannot be read.
+int64_t
+    fm_journal_load (fm_journal_t *self, fm_journal_fn *fn, void *arg,
+                     char *reason, size_t size);
+
+//  The epoch a restarted broker may continue after fm_journal_load: the
+//  last session's, if the journal holds one and nothing may have been lost
+//  since (same boot, or that session synced fully).  Returns the epoch, or
+//  0 if the broker must start a new one.
+uint64_t
+    fm_journal_epoch (fm_journal_t *self);
+
+//  The last event seq loaded for the epoch fm_journal_epoch returned (0 if
+//  none).
+uint64_t
+    fm_journal_last_seq (fm_journal_t *self);
+
+//  Start writing: a new segment, opened with a SESSION record for epoch.
+//  Returns 0, or -1 with reason filled.
+int
+    fm_journal_begin (fm_journal_t *self, uint64_t epoch, char *reason, size_t size);
+
+//  Append one record (id may be NULL; data may be NULL when size is 0).
+//  A REQUEST record pins the segment it lands in.  Returns the segment
+//  number (>= 1), or 0 if the write failed (logged once; the journal is
+//  then broken and appends fail until restart).
+uint32_t
+    fm_journal_append (fm_journal_t *self, fm_journal_type_t type,
+                       const char *id, uint64_t seq, const void *data,
+                       size_t size);
+
+//  Release one pin of a segment (the request anchored there is gone).
+//  Unknown segment numbers are ignored.  Cannot fail.
+void
+    fm_journal_release (fm_journal_t *self, uint32_t segment);
+
+//  Delete the oldest segments that nothing pins any more: no pinned
+//  request, and every event in them below keep_seq (the oldest seq the
+//  replay store keeps; 0 = keeps none).  Never the segment being written.
+//  Returns the number of segments deleted.
+size_t
+    fm_journal_prune (fm_journal_t *self, uint64_t keep_seq);
+
+//  True after a failed write.
+bool
+    fm_journal_broken (fm_journal_t *self);
+
+//  Segments on disk and their total bytes.
+size_t
+    fm_journal_segments (fm_journal_t *self);
+uint64_t
+    fm_journal_bytes (fm_journal_t *self);
+
+//  Self test
+void
+    fm_journal_test (bool verbose);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

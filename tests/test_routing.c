@@ -1,0 +1,380 @@
+/*  =========================================================================
+    test_routing - grid-first routing, referral, and risk warnings, live
+
+    Real processes on loopback (--insecure): finmatch-broker (deadline
+    1000 ms), finmatch-recorder, finmatch-gov on the Jiangbei dataset
+    (deploy/data: the enterprise's grid GYQ-01-02 is in town GYQ), and four
+    finmatch-bank processes written here:
+      PAIRA  towns GYQ, maximum 50万: declines a 100万 request
+      PAIRB  towns GYQ, stopped (SIGSTOP) once registered: misses
+      OTHERD towns JBZ, offers; on_warning = decline
+      OTHERF towns JBZ, offers; on_warning = flag
+    1. One request.  From the SQLite log, in seq order: dispatched to 2
+       banks (the paired ones); PAIRA's decline and PAIRB's timeout each
+       precede a request.referred naming them ("declined", "missed");
+       every OTHER* answer comes after the first referral.
+    2. `finmatch warn --grid GYQ-01-02`: risk.warning (200) logged; a new
+       request: OTHERD declines with 112, OTHERF offers with the lever
+       risk_warning (levers table); `finmatch warn --lift`: risk.warning
+       410 logged; an officer-free enterprise warning is refused for a
+       bad credit code (exit 2).
+
+    Usage: test_routing [-v]      (env FM_BIN_DIR, FM_SOURCE_DIR)
+    =========================================================================
+*/
+
+#include <czmq.h>
+#include <sqlite3.h>
+#include <signal.h>
+#include "fm_proto.h"
+#include "fm_client.h"
+#include "fm_ids.h"
+#include "fm_mdp.h"
+#include "fm_proc.h"
+
+#define START_MS        20000           //  bound for a process to be ready
+#define RUN_MS          20000           //  bound for one `finmatch` run
+#define ENTERPRISE      "91500105MA0177ARXD"    //  software_it, GYQ-01-02
+#define GRID            "GYQ-01-02"
+
+static bool s_verbose;
+
+static const char *s_bank_template =
+    "bank\n"
+    "    code = %s\n"
+    "    name = 测试银行\n"
+    "    lpr_1y_bp = 345\n"
+    "    lpr_5y_bp = 420\n"
+    "    offer_valid_days = 7\n"
+    "    endpoint = %s\n"
+    "    capacity = 4\n"
+    "    towns = %s\n"
+    "products\n"
+    "    GRIDE\n"
+    "        name = 网格e贷\n"
+    "        kind = loan\n"
+    "        min_amount_yuan = 100000\n"
+    "        max_amount_yuan = %s\n"
+    "        partial = 0\n"
+    "        min_term_months = 3\n"
+    "        max_term_months = 36\n"
+    "        industries = *\n"
+    "        grids = *\n"
+    "        min_tax_grade = D\n"
+    "        collateral = none\n"
+    "        renewal = 1\n"
+    "        needs_credit_data = 0\n"
+    "        spread_bp = 30\n"
+    "        floor_bp = 250\n"
+    "        levers = *\n"
+    "        on_warning = %s\n";
+
+typedef struct {
+    fm_client_t *client;
+    const char *service;
+} mmi_t;
+
+static bool
+s_mmi_up (void *arg)
+{
+    mmi_t *mmi = (mmi_t *) arg;
+    return fm_client_mmi (mmi->client, mmi->service, 1000) == 200;
+}
+
+//  One SQL count on the log: sql with ?1 bound to text (may be NULL)
+typedef struct {
+    const char *db;
+    const char *sql;
+    const char *text;
+    int at_least;
+} db_count_t;
+
+static int
+s_db_count (const char *path, const char *sql, const char *text)
+{
+    sqlite3 *db = NULL;
+    int count = -1;
+    if (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+        sqlite3_busy_timeout (db, 1000);
+        sqlite3_stmt *stmt = NULL;
+        if (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL) == SQLITE_OK) {
+            if (text)
+                sqlite3_bind_text (stmt, 1, text, -1, SQLITE_STATIC);
+            if (sqlite3_step (stmt) == SQLITE_ROW)
+                count = sqlite3_column_int (stmt, 0);
+        }
+        sqlite3_finalize (stmt);
+    }
+    sqlite3_close (db);
+    return count;
+}
+
+static bool
+s_db_reached (void *arg)
+{
+    db_count_t *wait = (db_count_t *) arg;
+    return s_db_count (wait->db, wait->sql, wait->text) >= wait->at_least;
+}
+
+//  Wait until the log holds at least n rows of sql (?1 = text)
+static void
+s_db_wait (const char *db, const char *sql, const char *text, int n)
+{
+    db_count_t wait = { db, sql, text, n };
+    FM_CHECK (fm_proc_wait_until (s_db_reached, &wait, START_MS, 50),
+              "log %s: fewer than %d rows for %s (%s)", db, n, sql, text? text: "");
+}
+
+//  The request's events in seq order as "type bank reason_code text" lines
+static char *
+s_request_events (const char *path, const char *id)
+{
+    sqlite3 *db = NULL;
+    FM_CHECK (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK, "open");
+    sqlite3_busy_timeout (db, 1000);
+    sqlite3_stmt *stmt = NULL;
+    FM_CHECK (sqlite3_prepare_v2 (db, "SELECT type, COALESCE (bank, ''), "
+              "COALESCE (reason_code, 0), COALESCE (text, '') FROM events "
+              "WHERE request_id = ?1 ORDER BY epoch, seq", -1, &stmt, NULL) == SQLITE_OK,
+              "prepare: %s", sqlite3_errmsg (db));
+    sqlite3_bind_text (stmt, 1, id, -1, SQLITE_STATIC);
+    char *lines = strdup ("");
+    while (sqlite3_step (stmt) == SQLITE_ROW) {
+        char *more = zsys_sprintf ("%s%s %s %d %s\n", lines,
+                                   (const char *) sqlite3_column_text (stmt, 0),
+                                   (const char *) sqlite3_column_text (stmt, 1),
+                                   sqlite3_column_int (stmt, 2),
+                                   (const char *) sqlite3_column_text (stmt, 3));
+        zstr_free (&lines);
+        lines = more;
+    }
+    sqlite3_finalize (stmt);
+    sqlite3_close (db);
+    return lines;
+}
+
+//  Offset of the first line starting with prefix, or -1
+static long
+s_line_at (const char *lines, const char *prefix)
+{
+    size_t length = strlen (prefix);
+    for (const char *line = lines; line && *line; ) {
+        if (strncmp (line, prefix, length) == 0)
+            return (long) (line - lines);
+        line = strchr (line, '\n');
+        if (line)
+            line++;
+    }
+    return -1;
+}
+
+//  Run `finmatch --insecure --broker router ...args`; returns exit code
+static int
+s_finmatch (const char *router, const char **args, char **output)
+{
+    const char *argv [24] = { "--insecure", "--broker", router };
+    size_t argn = 3;
+    for (size_t index = 0; args [index] && argn < 23; index++)
+        argv [argn++] = args [index];
+    argv [argn] = NULL;
+    int rc = fm_proc_run ("finmatch", "finmatch", argv, RUN_MS, output);
+    if (s_verbose)
+        zsys_info ("finmatch %s: exit %d\n%s", args [0], rc, *output);
+    return rc;
+}
+
+//  One request by ENTERPRISE with idempotency key; returns its id
+static void
+s_request (const char *router, const char *key, char *id)
+{
+    const char *args [] = { "request", "--enterprise", ENTERPRISE, "--amount", "100万",
+                            "--term", "12", "--consent", "all", "--key", key, NULL };
+    char *output;
+    int rc = s_finmatch (router, args, &output);
+    FM_CHECK (rc == 0 || rc == 1, "finmatch request exited %d:\n%s", rc, output);
+    zstr_free (&output);
+    fm_request_id_make (ENTERPRISE, key, id);
+}
+
+int
+main (int argc, char *argv [])
+{
+    s_verbose = argc > 1 && streq (argv [1], "-v");
+    zsys_init ();
+    zsys_set_logident ("test_routing");
+    fm_proc_setup ("routing", argv [0]);
+
+    int router_port = fm_proc_free_port ();
+    int events_port = fm_proc_free_port ();
+    FM_CHECK (router_port > 0 && events_port > 0 && router_port != events_port, "ports");
+    char router [64], events [64];
+    snprintf (router, sizeof router, "tcp://127.0.0.1:%d", router_port);
+    snprintf (events, sizeof events, "tcp://127.0.0.1:%d", events_port);
+
+    char *broker_cfg = fm_proc_config ("broker", NULL, "broker/endpoint", router,
+                                       "broker/events", events,
+                                       "broker/deadline_ms", "1000", NULL);
+    const char *broker_args [] = { "-c", broker_cfg, "--insecure", NULL };
+    FM_CHECK (fm_proc_start ("broker", "finmatch-broker", broker_args), "broker");
+    fm_client_t *client = fm_client_new (router);
+    FM_CHECK (client, "fm_client_new %s", router);
+    mmi_t mmi = { client, FM_SERVICE_REQUEST };
+    FM_CHECK (fm_proc_wait_until (s_mmi_up, &mmi, START_MS, 50), "broker not up");
+
+    char *db = fm_proc_tmp_path ("events.db");
+    char *recorder_cfg = fm_proc_config ("recorder", NULL, "recorder/events", events,
+                                         "recorder/broker", router,
+                                         "recorder/db", db, NULL);
+    const char *recorder_args [] = { "-c", recorder_cfg, "--insecure", NULL };
+    FM_CHECK (fm_proc_start ("recorder", "finmatch-recorder", recorder_args), "recorder");
+    //  Probe until the recorder listens: a malformed fm.request is
+    //  published as input.rejected
+    zsock_t *probe = zsock_new_dealer (router);
+    FM_CHECK (probe, "probe socket");
+    zsock_set_rcvtimeo (probe, 5000);
+    int64_t until = zclock_mono () + START_MS;
+    while (s_db_count (db, "SELECT COUNT(*) FROM events WHERE type = 'input.rejected'",
+                       NULL) < 1) {
+        FM_CHECK (zclock_mono () < until && fm_proc_all_running (), "recorder not up");
+        zmsg_t *garbage = zmsg_new ();
+        zmsg_addstr (garbage, "");
+        zmsg_addstr (garbage, FM_MDPC);
+        zmsg_addstr (garbage, FM_SERVICE_REQUEST);
+        zmsg_addmem (garbage, "\xc1\x00", 2);
+        FM_CHECK (zmsg_send (&garbage, probe) == 0, "probe send");
+        zmsg_t *reply = zmsg_recv (probe);
+        zmsg_destroy (&reply);
+        zclock_sleep (100);             //  poll interval, not a settle
+    }
+    zsock_destroy (&probe);
+
+    char *registry = fm_proc_source_path ("deploy/data/enterprises.csv");
+    char *grids = fm_proc_source_path ("deploy/data/grids.csv");
+    char *gov_fixture = fm_proc_source_path ("tests/data/system/gov.cfg");
+    char *gov_cfg = fm_proc_config ("gov", gov_fixture, "gov/endpoint", router,
+                                    "gov/registry", registry, "gov/grids", grids, NULL);
+    const char *gov_args [] = { "-c", gov_cfg, "--insecure", NULL };
+    FM_CHECK (fm_proc_start ("gov", "finmatch-gov", gov_args), "gov");
+
+    //  The four banks
+    const char *banks [][4] = {
+        { "PAIRA",  "GYQ", "500000",   "ignore" },
+        { "PAIRB",  "GYQ", "30000000", "ignore" },
+        { "OTHERD", "JBZ", "30000000", "decline" },
+        { "OTHERF", "JBZ", "30000000", "flag" },
+    };
+    fm_proc_t *pairb = NULL;
+    char *paths [4];
+    for (size_t index = 0; index < 4; index++) {
+        paths [index] = fm_proc_tmp_path ("%s.cfg", banks [index][0]);
+        FILE *file = fopen (paths [index], "w");
+        FM_CHECK (file, "cannot write %s", paths [index]);
+        fprintf (file, s_bank_template, banks [index][0], router, banks [index][1],
+                 banks [index][2], banks [index][3]);
+        fclose (file);
+        const char *bank_args [] = { "-c", paths [index], "--insecure", NULL };
+        fm_proc_t *bank = fm_proc_start (banks [index][0], "finmatch-bank", bank_args);
+        FM_CHECK (bank, "cannot start bank %s", banks [index][0]);
+        if (index == 1)
+            pairb = bank;
+    }
+    mmi.service = FM_SERVICE_GOV;
+    FM_CHECK (fm_proc_wait_until (s_mmi_up, &mmi, START_MS, 50), "gov.credit not up");
+    char service [FM_SERVICE_SIZE];
+    for (size_t index = 0; index < 4; index++) {
+        snprintf (service, sizeof service, "bank.%s", banks [index][0]);
+        mmi.service = service;
+        FM_CHECK (fm_proc_wait_until (s_mmi_up, &mmi, START_MS, 50), "%s not up", service);
+    }
+    //  PAIRB stays registered (the broker expires it only after 3 silent
+    //  heartbeats, 7.5 s) but answers nothing
+    FM_CHECK (kill (fm_proc_pid (pairb), SIGSTOP) == 0, "SIGSTOP PAIRB");
+
+    //  1. Grid-first routing, referral on decline and on timeout
+    char id [FM_REQUEST_ID_SIZE];
+    s_request (router, "routing-1", id);
+    s_db_wait (db, "SELECT COUNT(*) FROM events WHERE type = 'request.completed' "
+               "AND request_id = ?1", id, 1);
+    char *lines = s_request_events (db, id);
+    if (s_verbose)
+        zsys_info ("events of %s:\n%s", id, lines);
+    FM_CHECK (s_db_count (db, "SELECT count FROM events WHERE type = 'request.dispatched' "
+                          "AND request_id = ?1", id) == 2,
+              "dispatched to other than the 2 paired banks:\n%s", lines);
+    long decline_a = s_line_at (lines, "decline.made PAIRA ");
+    long timeout_b = s_line_at (lines, "bank.timeout PAIRB ");
+    long refer_a = s_line_at (lines, "request.referred OTHERD 0 PAIRA declined");
+    long refer_b = s_line_at (lines, "request.referred OTHERF 0 PAIRB missed");
+    long first_refer = s_line_at (lines, "request.referred ");
+    FM_CHECK (decline_a >= 0 && timeout_b >= 0, "no PAIRA decline or PAIRB timeout:\n%s",
+              lines);
+    FM_CHECK (refer_a > decline_a && refer_b > timeout_b,
+              "referrals do not follow the decline and the timeout:\n%s", lines);
+    long other_d = s_line_at (lines, "offer.made OTHERD ");
+    long other_f = s_line_at (lines, "offer.made OTHERF ");
+    FM_CHECK (other_d > first_refer && other_f > first_refer,
+              "an unpaired bank answered before any referral:\n%s", lines);
+    //  Before the first referral only paired banks appear
+    char *head = strndup (lines, (size_t) first_refer);
+    FM_CHECK (!strstr (head, "OTHER"), "unpaired bank before referral:\n%s", lines);
+    zstr_free (&head);
+    zstr_free (&lines);
+
+    //  2. A risk warning on the grid reaches the banks
+    char *output;
+    const char *bad_args [] = { "warn", "--enterprise", "91500105MA0177ARX0",
+                                "--reason", "x", NULL };
+    FM_CHECK (s_finmatch (router, bad_args, &output) == 2,
+              "warn with a bad credit code did not exit 2:\n%s", output);
+    zstr_free (&output);
+    const char *warn_args [] = { "warn", "--grid", GRID, "--level", "2", "--reason",
+                                 "非法集资风险提示", "--by", "JBO0009", NULL };
+    int rc = s_finmatch (router, warn_args, &output);
+    FM_CHECK (rc == 0 && strstr (output, GRID), "finmatch warn exited %d:\n%s", rc, output);
+    zstr_free (&output);
+    s_db_wait (db, "SELECT COUNT(*) FROM events WHERE type = 'risk.warning' "
+               "AND grid_id = ?1 AND status = 200 AND count = 2 "
+               "AND text = '非法集资风险提示'", GRID, 1);
+    s_request (router, "routing-2", id);
+    s_db_wait (db, "SELECT COUNT(*) FROM events WHERE type = 'request.completed' "
+               "AND request_id = ?1", id, 1);
+    lines = s_request_events (db, id);
+    if (s_verbose)
+        zsys_info ("events of %s:\n%s", id, lines);
+    FM_CHECK (s_line_at (lines, "decline.made OTHERD 112 ") >= 0,
+              "OTHERD did not decline with 112:\n%s", lines);
+    FM_CHECK (s_line_at (lines, "offer.made OTHERF ") >= 0, "OTHERF made no offer:\n%s",
+              lines);
+    zstr_free (&lines);
+    FM_CHECK (s_db_count (db, "SELECT COUNT(*) FROM levers l JOIN events e "
+                          "ON e.epoch = l.epoch AND e.seq = l.seq "
+                          "WHERE e.type = 'offer.made' AND e.request_id = ?1 "
+                          "AND e.bank = 'OTHERF' AND l.code = 'risk_warning' "
+                          "AND l.name LIKE '%网格 GYQ-01-02 2级: 非法集资风险提示%'",
+                          id) == 1,
+              "no risk_warning lever on OTHERF's offer in the log");
+
+    //  Lifted: logged as 410; lifting again is 404 (exit 1)
+    const char *lift_args [] = { "warn", "--lift", "--grid", GRID, NULL };
+    rc = s_finmatch (router, lift_args, &output);
+    FM_CHECK (rc == 0, "finmatch warn --lift exited %d:\n%s", rc, output);
+    zstr_free (&output);
+    s_db_wait (db, "SELECT COUNT(*) FROM events WHERE type = 'risk.warning' "
+               "AND grid_id = ?1 AND status = 410", GRID, 1);
+    rc = s_finmatch (router, lift_args, &output);
+    FM_CHECK (rc == 1 && strstr (output, "404"), "second lift exited %d:\n%s", rc, output);
+    zstr_free (&output);
+
+    kill (fm_proc_pid (pairb), SIGCONT);
+    for (size_t index = 0; index < 4; index++)
+        zstr_free (&paths [index]);
+    zstr_free (&registry);
+    zstr_free (&grids);
+    zstr_free (&gov_fixture);
+    zstr_free (&gov_cfg);
+    zstr_free (&recorder_cfg);
+    zstr_free (&broker_cfg);
+    zstr_free (&db);
+    fm_client_destroy (&client);
+    return fm_proc_teardown (true);
+}
