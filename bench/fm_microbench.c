@@ -11,7 +11,9 @@
                encode the BANK_ANSWER: a bank worker's work per query
       gov      decode a CREDIT_QUERY; decode and encode a PROFILE: the
                codec part of the government worker's work
-      answer   decode a BANK_ANSWER: what the broker does per bank answer
+      answer   decode a BANK_ANSWER with fm_msg_decode (a new fm_msg_t)
+      reader   decode a BANK_ANSWER with fm_msg_reader_decode (one reused
+               message): what the broker does per bank answer
       event    encode an offer.made event (the broker) and decode it (the
                recorder)
       store    the recorder's work per event into a fresh SQLite log in a
@@ -22,7 +24,7 @@
     Prints microseconds (wall and CPU) per iteration.  Queries vary amount,
     term, collateral, consent and renewal as fm-bench's requests do.
 
-        fm-microbench [bank|gov|answer|event|store|all] [ITERATIONS]
+        fm-microbench [bank|gov|answer|reader|event|store|all] [ITERATIONS]
 
     FM_SOURCE_DIR (default: <this program's dir>/../..) finds deploy/.
     =========================================================================
@@ -220,6 +222,16 @@ s_codec_step (fixture_t *fx, const char *what, int i)
         assert (answer);
         fm_msg_destroy (&answer);
     }
+    else
+    if (streq (what, "reader")) {
+        static fm_msg_reader_t *reader = NULL;
+        if (!reader)
+            reader = fm_msg_reader_new ();
+        zframe_t *body = fx->answers [i % QUERIES];
+        fm_msg_t *answer = fm_msg_reader_decode (reader, zframe_data (body),
+                                                 zframe_size (body), &err);
+        assert (answer);
+    }
     else {
         byte buffer [4096];
         fx->event.seq = (uint64_t) i + 1;
@@ -350,7 +362,7 @@ main (int argc, char **argv)
     const char *what = argc > 1? argv [1]: "all";
     int iterations = argc > 2? atoi (argv [2]): 0;
     if (streq (what, "-h") || streq (what, "--help") || iterations < 0) {
-        printf ("Usage: fm-microbench [bank|gov|answer|event|store|all] [ITERATIONS]\n"
+        printf ("Usage: fm-microbench [bank|gov|answer|reader|event|store|all] [ITERATIONS]\n"
                 "Repeats one process's work per request without the network;\n"
                 "prints wall and CPU microseconds per iteration (store: per\n"
                 "event).  FM_SOURCE_DIR finds deploy/banks/cqrcb.cfg.\n");
@@ -370,7 +382,7 @@ main (int argc, char **argv)
         self [len > 0? len: 0] = 0;
         snprintf (source, sizeof source, "%s/../..", dirname (self));
     }
-    const char *codecs [] = { "bank", "gov", "answer", "event", NULL };
+    const char *codecs [] = { "bank", "gov", "answer", "reader", "event", NULL };
     bool all = streq (what, "all");
     bool known = all || streq (what, "store");
     fixture_t fx;

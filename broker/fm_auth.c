@@ -24,6 +24,9 @@
 
 #define ZAP_ENDPOINT        "inproc://zeromq.zap.01"
 #define KEY_SIZE            41          //  Z85 public key + NUL
+#ifndef FM_SERVICE_WARN
+#define FM_SERVICE_WARN     "fm.warn"       //  risk warnings (fm_broker.c)
+#endif
 #define REFRESH_MS          1000        //  msecs between store checks on
                                         //  the message path
 
@@ -34,6 +37,7 @@ typedef struct {
     char officer [FM_CODE_SIZE];
     char grid [FM_CODE_SIZE];
     char bank [FM_CODE_SIZE];
+    char who [FM_CODE_SIZE];        //  for the record (fm_auth_who)
 } identity_t;
 
 struct _fm_auth_t {
@@ -81,6 +85,27 @@ s_meta_copy (zconfig_t *root, const char *name, char *buffer, size_t size)
         return false;
     snprintf (buffer, size, "%s", value);
     return true;
+}
+
+//  Who an identity is, for the record (raised_by of a risk warning): the
+//  officer's id, the enterprise's code, the bank's code; a gov or monitor
+//  key by its certificate's display name (cut at a UTF-8 character
+//  boundary to fit), else by its role.
+static void
+s_who_set (identity_t *self, const char *name)
+{
+    const char *who = *self->officer? self->officer
+                    : *self->enterprise? self->enterprise
+                    : *self->bank? self->bank
+                    : name && *name? name: self->role;
+    size_t length = strlen (who);
+    if (length >= sizeof (self->who)) {
+        length = sizeof (self->who) - 1;
+        while (length > 0 && ((unsigned char) who [length] & 0xC0) == 0x80)
+            length--;           //  who [length] starts the cut-off character
+    }
+    memcpy (self->who, who, length);
+    self->who [length] = 0;
 }
 
 //  Read one public certificate.  Returns a new identity, or NULL with the
@@ -132,8 +157,10 @@ s_identity_load (const char *path, char *why, size_t size)
         ok = true;
     else
         snprintf (why, size, "unknown role '%s'", self->role);
-    if (ok)
+    if (ok) {
         snprintf (self->key, sizeof (self->key), "%s", key);
+        s_who_set (self, zconfig_get (root, "/metadata/" FM_CERT_NAME, NULL));
+    }
     zconfig_destroy (&root);
     if (!ok)
         free (self);
@@ -439,6 +466,18 @@ fm_auth_role (fm_auth_t *self, const char *key)
 
 
 //  --------------------------------------------------------------------------
+//  Who a key is, for the record.
+
+const char *
+fm_auth_who (fm_auth_t *self, const char *key)
+{
+    assert (self);
+    identity_t *identity = key? (identity_t *) zhashx_lookup (self->store, key): NULL;
+    return identity? identity->who: NULL;
+}
+
+
+//  --------------------------------------------------------------------------
 //  Per-message client policy.
 
 int
@@ -480,6 +519,28 @@ fm_auth_client (fm_auth_t *self, const char *key, const char *service,
             return s_deny (self, key, service, why, size,
                            "this key may accept only for enterprise %s, not %s",
                            identity->enterprise, request->enterprise_id);
+        return 0;
+    }
+    if (msg->type == FM_MSG_WARN) {
+        //  Risk warnings: the government anywhere; a grid officer on their
+        //  own grid only (the grid their certificate names, as for
+        //  requests): the broker cannot tell an enterprise's grid without
+        //  the registry, so enterprise warnings need a gov key
+        const fm_warning_t *warning = &msg->warning;
+        if (streq (role, FM_ROLE_GOV))
+            return 0;
+        if (!officer)
+            return s_deny (self, key, service, why, size,
+                           "%s keys may not raise or lift risk warnings", role);
+        if (warning->target != FM_WARN_GRID)
+            return s_deny (self, key, service, why, size,
+                           "officer %s may warn only on grid %s; enterprise "
+                           "warnings need a gov key", identity->officer,
+                           identity->grid);
+        if (strneq (warning->target_id, identity->grid))
+            return s_deny (self, key, service, why, size,
+                           "officer %s may warn only on grid %s, not %s",
+                           identity->officer, identity->grid, warning->target_id);
         return 0;
     }
     //  Anything else a client may ask (read-only queries): an enterprise
@@ -837,6 +898,66 @@ s_test_broker (bool verbose)
     assert (s_net_event (&net, FM_EV_WORKER_READY, 2000, &event) == 0);
     assert (streq (event.service, "bank.CQRCB"));
 
+    //  Risk warnings (fm.warn): officer W01 of grid JB-01 warns on its own
+    //  grid, claiming to be someone else: the event says W01; on another
+    //  grid it is 403 and auth.denied; a gov key warns anywhere
+    zcert_t *cert_o = zcert_new ();
+    zcert_set_meta (cert_o, FM_CERT_ROLE, "%s", FM_ROLE_OFFICER);
+    zcert_set_meta (cert_o, FM_CERT_OFFICER, "W01");
+    zcert_set_meta (cert_o, FM_CERT_GRID, "JB-01");
+    char *path_o = zsys_sprintf ("%s/o", net.certdir);
+    assert (zcert_save_public (cert_o, path_o) == 0);
+    zsock_t *officer = s_net_sock (&net, ZMQ_DEALER, net.endpoint, cert_o);
+    zsock_set_rcvtimeo (officer, 2000);
+    const char *grids [] = { "JB-01", "JB-02" };
+    for (size_t index = 0; index < 2; index++) {
+        msg = fm_msg_new (FM_MSG_WARN);
+        msg->warning.target = FM_WARN_GRID;
+        snprintf (msg->warning.target_id, sizeof (msg->warning.target_id), "%s",
+                  grids [index]);
+        msg->warning.level = 2;
+        snprintf (msg->warning.reason, sizeof (msg->warning.reason), "非法集资风险");
+        snprintf (msg->warning.raised_by, sizeof (msg->warning.raised_by), "W99");
+        s_net_send (officer, FM_SERVICE_WARN, msg);
+        fm_msg_destroy (&msg);
+        msg = s_net_recv (officer);
+        if (index == 0) {
+            assert (msg && msg->type == FM_MSG_WARN && msg->status == FM_STATUS_OK);
+            assert (s_net_event (&net, FM_EV_RISK_WARNING, 2000, &event) == 0);
+            assert (streq (event.grid_id, "JB-01") && streq (event.peer, "W01"));
+            assert (event.status == FM_STATUS_OK && event.count == 2);
+        }
+        else {
+            assert (msg && msg->type == FM_MSG_ERROR && msg->status == FM_STATUS_FORBIDDEN);
+            if (verbose)
+                printf ("    %s\n", msg->text);
+            assert (strstr (msg->text, "JB-02"));
+            assert (s_net_event (&net, FM_EV_AUTH_DENIED, 2000, &event) == 0);
+            assert (streq (event.service, FM_SERVICE_WARN));
+        }
+        fm_msg_destroy (&msg);
+    }
+    //  The gov key lifts it (from its gov worker socket: one key, any
+    //  socket); the record says who
+    msg = fm_msg_new (FM_MSG_WARN);
+    msg->warning.target = FM_WARN_GRID;
+    snprintf (msg->warning.target_id, sizeof (msg->warning.target_id), "JB-01");
+    msg->warning.lift = true;
+    zsock_t *gov_client = s_net_sock (&net, ZMQ_DEALER, net.endpoint, cert_gov);
+    zsock_set_rcvtimeo (gov_client, 2000);
+    s_net_send (gov_client, FM_SERVICE_WARN, msg);
+    fm_msg_destroy (&msg);
+    msg = s_net_recv (gov_client);
+    assert (msg && msg->type == FM_MSG_WARN && msg->status == FM_STATUS_OK);
+    fm_msg_destroy (&msg);
+    assert (s_net_event (&net, FM_EV_RISK_WARNING, 2000, &event) == 0);
+    assert (streq (event.grid_id, "JB-01") && streq (event.peer, FM_ROLE_GOV));
+    assert (event.status == FM_STATUS_GONE);
+    zsock_destroy (&gov_client);
+    zsock_destroy (&officer);
+    zcert_destroy (&cert_o);
+    free (path_o);
+
     //  A subscriber without a monitor key receives nothing: its handshake
     //  is refused (auth.denied), and events published later never reach it
     zsock_t *nosy = s_net_sock (&net, ZMQ_SUB, net.events, cert_a);
@@ -967,6 +1088,41 @@ fm_auth_test (bool verbose)
     assert (fm_auth_worker (auth, key_mon, "bank.CQRCB", why, sizeof (why)) == 403);
     assert (fm_auth_worker (auth, key_a, FM_SERVICE_GOV, why, sizeof (why)) == 403);
     assert (denials == 10);
+
+    //  Risk warnings: gov anywhere; an officer on its own grid only, never
+    //  on an enterprise; others not at all.  Who raised it comes from the
+    //  key (a gov key's display name cut at a character boundary)
+    msg = fm_msg_new (FM_MSG_WARN);
+    msg->warning.target = FM_WARN_GRID;
+    snprintf (msg->warning.target_id, sizeof (msg->warning.target_id), "JB-GN-01");
+    assert (fm_auth_client (auth, key_o, FM_SERVICE_WARN, msg, why, sizeof (why)) == 0);
+    assert (fm_auth_client (auth, key_gov, FM_SERVICE_WARN, msg, why, sizeof (why)) == 0);
+    assert (fm_auth_client (auth, key_a, FM_SERVICE_WARN, msg, why, sizeof (why)) == 403);
+    assert (fm_auth_client (auth, key_mon, FM_SERVICE_WARN, msg, why, sizeof (why)) == 403);
+    snprintf (msg->warning.target_id, sizeof (msg->warning.target_id), "JB-GN-02");
+    assert (fm_auth_client (auth, key_o, FM_SERVICE_WARN, msg, why, sizeof (why)) == 403);
+    assert (strstr (why, "JB-GN-01") && strstr (why, "JB-GN-02"));
+    assert (fm_auth_client (auth, key_gov, FM_SERVICE_WARN, msg, why, sizeof (why)) == 0);
+    msg->warning.target = FM_WARN_ENTERPRISE;
+    snprintf (msg->warning.target_id, sizeof (msg->warning.target_id), "%s", ent_a);
+    assert (fm_auth_client (auth, key_o, FM_SERVICE_WARN, msg, why, sizeof (why)) == 403);
+    assert (fm_auth_client (auth, key_gov, FM_SERVICE_WARN, msg, why, sizeof (why)) == 0);
+    fm_msg_destroy (&msg);
+    assert (denials == 14);
+    assert (streq (fm_auth_who (auth, key_o), "W01"));
+    assert (streq (fm_auth_who (auth, key_a), ent_a));
+    assert (streq (fm_auth_who (auth, key_bank), "CQRCB"));
+    assert (streq (fm_auth_who (auth, key_gov), FM_ROLE_GOV));
+    assert (!fm_auth_who (auth, key_bad));
+    char *key_office = s_test_cert (dir, "office", FM_ROLE_GOV, FM_CERT_NAME,
+                                    "重庆市江北区金融工作办公室", NULL, NULL);
+    assert (fm_auth_refresh (auth) == 6);
+    assert (streq (fm_auth_who (auth, key_office), "重庆市江北区金"));    //  21 bytes
+    char *office_path = zsys_sprintf ("%s/office", dir);
+    zsys_file_delete (office_path);
+    assert (fm_auth_refresh (auth) == 5);
+    free (office_path);
+    free (key_office);
 
     //  Revocation: remove a file, the directory's mtime moves, the next
     //  check re-reads it

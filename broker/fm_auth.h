@@ -16,6 +16,9 @@
         key only with request.grid_id = its grid and submitted_by = its id;
       - ACCEPT: only an enterprise key, only for its own enterprise (the
         broker separately checks that this enterprise owns the request);
+      - WARN (fm.warn): a gov key on any target; an officer key only on
+        the grid its certificate names (like REQUEST), never on an
+        enterprise; the broker records fm_auth_who as raised_by;
       - READY: bank.<CODE> only for a bank key naming CODE, gov.credit
         only for a gov key.
 
@@ -85,6 +88,13 @@ const char *
 //  The role of a key in the store, or NULL if unknown.  Borrowed.
 const char *
     fm_auth_role (fm_auth_t *self, const char *key);
+
+//  Who a key in the store is, for the record: an officer's id, an
+//  enterprise's code, a bank's code, else the certificate's display name
+//  (cut to FM_CODE_SIZE - 1 bytes at a UTF-8 boundary) or its role.
+//  Returns NULL if the key is unknown.  Borrowed.
+const char *
+    fm_auth_who (fm_auth_t *self, const char *key);
 
 //  May key send msg (decoded, valid) to service?  Returns 0, or 403 with
 //  why filled (and the denied callback called).  key NULL = not

@@ -43,9 +43,11 @@
     accept arrives: accepts are rare, retained requests are many.
 
     The only disk I/O is the journal (fm_journal.h, pipe command JOURNAL):
-    one write() per record, each written before the broker acts on it, so
-    that a restarted broker resumes where the killed one stopped (section
-    "Recovery").  A worker that dies holding queries gives them to another
+    records are buffered and written with one write() before anything
+    that depends on them leaves (s_broker_flush: before every ROUTER send;
+    events wait in an outbox until then) and at the end of each loop turn,
+    so that a restarted broker resumes where the killed one stopped
+    (section "Recovery"), bank answers included.  A worker that dies holding queries gives them to another
     worker of its service (section "Re-dispatch").  Nothing is logged per
     message unless VERBOSE.  Every inbound frame is validated; anything malformed
     is an input.rejected event (and an ERROR to a client whose envelope
@@ -204,6 +206,8 @@ struct _broker_t {
     uint64_t seq;                   //  last seq published
     byte *event_buffer;             //  Owned, EVENT_BUFFER_SIZE bytes
     fm_replay_t *replay;            //  Owned: recent events for fm.replay
+    fm_msg_reader_t *reader;        //  Owned: decodes worker answers into
+                                    //  one reused message (s_worker_answer)
     fm_warn_t *warnings;            //  Owned: risk warnings (fm.warn)
     int64_t replay_max;             //  its bounds: events
     int64_t replay_bytes;           //  and bytes
@@ -215,6 +219,12 @@ struct _broker_t {
                                     //  once workers are back, owned
     int resume_timer;               //  zloop timer id, or -1
     bool resuming_now;              //  s_resume is starting requests
+    bool gov_awaited;               //  Restarted, and no gov.credit worker
+                                    //  registered since: requests wait
+                                    //  for one (queued) instead of 503
+    byte *outbox;                   //  Owned: events published while the
+    size_t outbox_size;             //  journal holds unwritten records,
+    size_t outbox_max;              //  sent by s_flush after the write
 };
 
 struct _service_t {
@@ -273,6 +283,8 @@ struct _request_t {
                                     //  its queued bank slots go first
     bool prior_alone;               //  A renewal's prior bank is asked
                                     //  alone; its no refers to a full round
+    bool resumed;                   //  Resumed from the journal with its
+                                    //  profile: its round's events are out
     asked_t *asked_banks;           //  Owned, once retained: banks asked
     size_t asked_banks_count;
     size_t banks_pending;           //  slots QUEUED or SENT
@@ -294,6 +306,9 @@ struct _request_t {
     zlistx_t *withdrawn;            //  withdrawal_t, owned, or NULL
     uint32_t journal_segment;       //  Journal segment of its REQUEST
                                     //  record (pinned), 0 = none
+    zlistx_t *journaled;            //  answer_t, owned, or NULL: bank
+                                    //  answers and misses loaded from the
+                                    //  journal, applied when resumed
     char grant_missed [FM_OFFER_ID_SIZE];   //  Offer whose grant timed
                                     //  out: its late CONFIRMATION is late,
                                     //  not illegal
@@ -305,6 +320,26 @@ typedef struct {
     char offer_id [FM_OFFER_ID_SIZE];
     zframe_t *confirmation;         //  Owned
 } withdrawal_t;
+
+//  A bank's answer (or miss) to an in-flight request, loaded from the
+//  journal: a resumed request does not ask that bank again
+typedef struct {
+    char bank [FM_CODE_SIZE];
+    zframe_t *body;                 //  Owned: BANK_ANSWER body; NULL when
+                                    //  the bank answered ERROR or missed
+    bool missed;
+} answer_t;
+
+static void
+s_answer_destroy (answer_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        zframe_destroy (&(*self_p)->body);
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
 
 static void
 s_withdrawal_destroy (withdrawal_t **self_p)
@@ -427,6 +462,41 @@ s_frame_destroy (void **item)
 //  --------------------------------------------------------------------------
 //  Sending
 
+//  Publish one event [topic][body] on the XPUB, never blocking: a slow
+//  subscriber loses events at its HWM (and sees a seq gap).
+static void
+s_event_send (broker_t *self, const void *topic, size_t topic_size,
+              const void *body, size_t size)
+{
+    void *handle = zsock_resolve (self->publisher);
+    if (zmq_send (handle, topic, topic_size, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1)
+        return;
+    zmq_send (handle, body, size, ZMQ_DONTWAIT);
+}
+
+//  Write the journal's buffered records (one write()), then publish the
+//  events that waited for them, in seq order.  Called before every
+//  ROUTER send and at the end of every loop turn: nothing leaves the
+//  broker before the journal holds what it depends on, and a batch of
+//  messages costs one write() rather than one per record.  Cannot fail
+//  (a failed write breaks the journal, logged; serving goes on).
+static void
+s_broker_flush (broker_t *self)
+{
+    if (self->journal && fm_journal_pending (self->journal))
+        fm_journal_flush (self->journal);
+    size_t offset = 0;
+    while (offset < self->outbox_size) {
+        uint32_t topic_size, size;
+        memcpy (&topic_size, self->outbox + offset, 4);
+        memcpy (&size, self->outbox + offset + 4, 4);
+        const byte *topic = self->outbox + offset + 8;
+        s_event_send (self, topic, topic_size, topic + topic_size, size);
+        offset += 8 + topic_size + size;
+    }
+    self->outbox_size = 0;
+}
+
 //  Send [identity][""]["MDPC01"][service][body] to a client.  identity and
 //  body are borrowed (copied).  A client that went away is dropped by the
 //  ROUTER silently: nothing to report.
@@ -434,6 +504,7 @@ static void
 s_client_send (broker_t *self, zframe_t *identity, const char *service,
                zframe_t *body)
 {
+    s_broker_flush (self);
     if (self->verbose)
         zsys_debug ("broker: -> client %s (%zu bytes)", service, zframe_size (body));
     //  Straight from the frames with zmq_send: no zmsg_t, list nodes or
@@ -516,6 +587,7 @@ static void
 s_peer_send (broker_t *self, zframe_t *identity, byte command,
              const char *reply_to, zframe_t *body)
 {
+    s_broker_flush (self);
     void *handle = zsock_resolve (self->router);
     bool request = command == FM_MDPW_REQUEST;
     if (zmq_send (handle, zframe_data (identity), zframe_size (identity),
@@ -607,10 +679,26 @@ s_event_publish (broker_t *self, fm_event_t *event)
     size_t topic_size = fm_event_topic (event, topic, sizeof (topic));
     if (self->verbose)
         zsys_debug ("broker: event %" PRIu64 " %s", event->seq, topic);
-    void *handle = zsock_resolve (self->publisher);
-    if (zmq_send (handle, topic, topic_size, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1)
+    if (!self->journal || self->loading) {
+        s_event_send (self, topic, topic_size, self->event_buffer, size);
         return;
-    zmq_send (handle, self->event_buffer, size, ZMQ_DONTWAIT);
+    }
+    //  Journaled: published by s_broker_flush, once the record is written
+    size_t need = 8 + topic_size + size;
+    if (self->outbox_size + need > self->outbox_max) {
+        size_t want = self->outbox_max? self->outbox_max * 2: 64 * 1024;
+        while (want < self->outbox_size + need)
+            want *= 2;
+        self->outbox = (byte *) realloc (self->outbox, want);
+        assert (self->outbox);
+        self->outbox_max = want;
+    }
+    uint32_t sizes [2] = { (uint32_t) topic_size, (uint32_t) size };
+    byte *entry = self->outbox + self->outbox_size;
+    memcpy (entry, sizes, 8);
+    memcpy (entry + 8, topic, topic_size);
+    memcpy (entry + 8 + topic_size, self->event_buffer, size);
+    self->outbox_size += need;
 }
 
 //  Publish input.rejected for a peer.
@@ -649,6 +737,7 @@ s_auth_denied (void *arg, const char *key, const char *what, const char *text)
     s_utf8_trim (event.text);
     zsys_warning ("broker: auth denied %s to %s: %s", what, event.peer, event.text);
     s_event_publish (self, &event);
+    s_broker_flush (self);      //  May come from the ZAP handler's turn
 }
 
 
@@ -771,6 +860,7 @@ s_deadline_expired (zloop_t *loop, int timer_id, void *arg)
         s_request_expired (request);
     }
     s_deadline_arm (self);
+    s_broker_flush (self);
     return 0;
 }
 
@@ -1102,6 +1192,7 @@ s_request_destroy (request_t **self_p)
         zlistx_destroy (&self->clients);
         zlistx_destroy (&self->acc_clients);
         zlistx_destroy (&self->withdrawn);
+        zlistx_destroy (&self->journaled);
         free (self);
         *self_p = NULL;
     }
@@ -1190,6 +1281,26 @@ s_journal_request (request_t *self)
     else
         zsys_error ("broker: cannot journal %s: %s", self->id, err.text);
     zframe_destroy (&body);
+}
+
+//  Journal a bank's answer before it is acted on (events, RESULT):
+//  [u8 code length][code][BANK_ANSWER body]; no body when the bank
+//  answered ERROR.  A resumed request does not ask that bank again.
+static void
+s_journal_answer (request_t *self, const char *bank, const byte *data, size_t size)
+{
+    broker_t *broker = self->broker;
+    if (!broker->journal || broker->loading)
+        return;
+    size_t length = strlen (bank);
+    byte *payload = (byte *) malloc (1 + length + size);
+    assert (payload);
+    payload [0] = (byte) length;
+    memcpy (payload + 1, bank, length);
+    if (size)
+        memcpy (payload + 1 + length, data, size);
+    s_journal_write (self, FM_JOURNAL_ANSWER, payload, 1 + length + size);
+    free (payload);
 }
 
 //  Forget a request for good: END in the journal (so that a restart does
@@ -1349,6 +1460,7 @@ s_request_retain (request_t *self)
     free (self->candidates);
     self->candidates = NULL;
     self->candidate_count = self->candidate_next = 0;
+    zlistx_destroy (&self->journaled);
     self->retained_handle = zlistx_add_end (broker->retained, self);
     while ((int64_t) zlistx_size (broker->retained) > broker->max_retained)
         s_request_forget ((request_t *) zlistx_first (broker->retained));
@@ -1362,6 +1474,9 @@ s_request_missed (request_t *self, slot_t *slot)
 {
     broker_t *broker = self->broker;
     int64_t waited_us = zclock_usecs () - slot->dispatched_us;
+    //  A resumed request does not ask a bank that missed again
+    s_journal_write (self, FM_JOURNAL_MISS, slot->service->bank,
+                     strlen (slot->service->bank));
     fm_event_t event;
     s_event_request (&event, FM_EV_BANK_TIMEOUT, self);
     snprintf (event.bank, sizeof (event.bank), "%s", slot->service->bank);
@@ -1590,6 +1705,130 @@ s_request_no_banks (request_t *self)
     s_request_end_unretained (self, FM_STATUS_UNAVAILABLE, &body);
 }
 
+//  Keep an offer for ranking.  Cannot fail.
+static void
+s_request_keep_offer (request_t *self, const fm_offer_t *offer)
+{
+    if (self->offer_count == self->offer_max) {
+        self->offer_max = self->offer_max? self->offer_max * 2: 16;
+        self->offers = (fm_offer_t *) realloc (self->offers,
+                                               self->offer_max * sizeof (fm_offer_t));
+        assert (self->offers);
+    }
+    self->offers [self->offer_count++] = *offer;
+}
+
+//  A request resumed with its profile (s_request_start): apply the
+//  answers and misses the journal kept, without events (they were
+//  published, and journaled, before the restart), and take their banks
+//  out of the candidates: only banks that still owe an answer are asked.
+//  Returns how many the round still owes: first_round less the banks that
+//  offered (each decline or miss had referred the request on); 0 when a
+//  renewal's prior bank offered.  Cannot fail.
+static size_t
+s_request_replay (request_t *self, size_t first_round)
+{
+    broker_t *broker = self->broker;
+    size_t offered = 0;
+    bool done = false;
+    answer_t *entry = self->journaled? (answer_t *) zlistx_first (self->journaled): NULL;
+    for (; entry; entry = (answer_t *) zlistx_next (self->journaled)) {
+        char name [FM_SERVICE_SIZE];
+        snprintf (name, sizeof (name), "%s%s", FM_SERVICE_BANK_PREFIX, entry->bank);
+        service_t *service = s_service_require (broker, name);
+        bool applied = false;
+        for (size_t index = 0; index < self->bank_count; index++)
+            if (self->banks [index].service == service)
+                applied = true;
+        if (!service || applied || self->bank_count >= FM_MAX_BANKS)
+            continue;
+        bool prior = self->prior_alone && self->candidate_count > 0
+                  && self->candidates [0] == service;
+        for (size_t index = 0; index < self->candidate_count; index++)
+            if (self->candidates [index] == service) {
+                memmove (self->candidates + index, self->candidates + index + 1,
+                         (self->candidate_count - index - 1) * sizeof (service_t *));
+                self->candidate_count--;
+                break;
+            }
+        slot_t *slot = &self->banks [self->bank_count++];
+        slot->request = self;
+        slot->service = service;
+        slot->state = entry->missed? SLOT_TIMED_OUT: SLOT_DONE;
+        size_t offers = 0;
+        if (entry->missed)
+            fm_msg_add_timed_out (self->result, service->bank);
+        else
+        if (entry->body) {
+            fm_error_t err;
+            fm_msg_t *answer = fm_msg_decode (zframe_data (entry->body),
+                                              zframe_size (entry->body), &err);
+            if (answer && answer->type == FM_MSG_BANK_ANSWER) {
+                for (size_t index = 0; index < answer->offer_count; index++)
+                    s_request_keep_offer (self, &answer->offers [index]);
+                for (size_t index = 0; index < answer->decline_count; index++)
+                    fm_msg_add_decline (self->result, &answer->declines [index]);
+                offers = answer->offer_count;
+            }
+            fm_msg_destroy (&answer);
+        }
+        if (offers)
+            offered++;
+        if (prior) {
+            //  The renewal's prior bank: its offer ends the request, its
+            //  no sends it to the others as a new request's round
+            self->prior_alone = false;
+            done = offers > 0;
+            first_round = s_request_round (self, self->candidate_count);
+            offered = 0;
+        }
+    }
+    zlistx_destroy (&self->journaled);
+    if (done || first_round <= offered)
+        return 0;
+    first_round -= offered;
+    return first_round < self->candidate_count? first_round: self->candidate_count;
+}
+
+//  The banks a retained request loaded from the journal had asked: those
+//  whose answers or misses were journaled, in order, then any other bank
+//  its RESULT names (journals written before answers were).  Replaces
+//  the (empty) list s_request_retain made.  Cannot fail.
+static void
+s_request_asked_rebuild (request_t *self, zlistx_t *journaled, const fm_msg_t *result)
+{
+    size_t max = (journaled? zlistx_size (journaled): 0) + result->offer_count
+               + result->decline_count + result->timed_out_count;
+    asked_t *asked = (asked_t *) calloc (max? max: 1, sizeof (asked_t));
+    assert (asked);
+    size_t count = 0;
+    for (size_t item = 0; item < max; item++) {
+        size_t index = item;
+        const char *bank = NULL;
+        if (journaled && index < zlistx_size (journaled))
+            bank = ((answer_t *) (index? zlistx_next (journaled):
+                                         zlistx_first (journaled)))->bank;
+        else {
+            index -= journaled? zlistx_size (journaled): 0;
+            if (index < result->offer_count)
+                bank = result->offers [index].bank;
+            else
+            if ((index -= result->offer_count) < result->decline_count)
+                bank = result->declines [index].bank;
+            else
+                bank = result->timed_out [index - result->decline_count];
+        }
+        bool known = false;
+        for (size_t seen = 0; seen < count && !known; seen++)
+            known = streq (asked [seen].bank, bank);
+        if (!known && *bank)
+            s_copy (asked [count++].bank, sizeof (asked [0].bank), bank);
+    }
+    free (self->asked_banks);
+    self->asked_banks = asked;
+    self->asked_banks_count = count;
+}
+
 static int
 s_service_compare (const void *a, const void *b)
 {
@@ -1628,19 +1867,13 @@ s_warning_expired (void *arg, const fm_warning_t *warning)
 }
 
 //  fm.warn: a WARN body raises or lifts a warning; the answer is the WARN
-//  with status 200 and a text, or an ERROR (400 malformed, 403 not a gov
-//  or officer key in secure mode, 404 lift of no warning, 503 table full).
+//  with status 200 and a text, or an ERROR (400 malformed, 403 in secure
+//  mode: not a gov or officer key, or an officer outside their own grid
+//  (fm_auth_client), 404 lift of no warning, 503 table full).  In secure
+//  mode raised_by is who the key is (fm_auth_who), whatever the body says.
 static void
 s_client_warn (broker_t *self, zframe_t *identity, zframe_t *body)
 {
-    const char *role = self->auth && self->auth_key?
-                       fm_auth_role (self->auth, self->auth_key): NULL;
-    if (self->auth && (!role || (strneq (role, FM_ROLE_GOV)
-                              && strneq (role, FM_ROLE_OFFICER)))) {
-        s_client_error (self, identity, FM_SERVICE_WARN, "", FM_STATUS_FORBIDDEN,
-                        "fm.warn is for gov and officer keys");
-        return;
-    }
     fm_error_t err;
     fm_msg_t *msg = fm_msg_decode (zframe_data (body), zframe_size (body), &err);
     if (msg && msg->type != FM_MSG_WARN) {
@@ -1654,8 +1887,19 @@ s_client_warn (broker_t *self, zframe_t *identity, zframe_t *body)
         s_client_error (self, identity, FM_SERVICE_WARN, "", err.status, "%s", err.text);
         return;
     }
-    fm_warn_expire (self->warnings, s_now_us (), s_warning_expired, self);
     fm_warning_t *warning = &msg->warning;
+    if (self->auth) {
+        if (fm_auth_client (self->auth, self->auth_key, FM_SERVICE_WARN, msg,
+                            err.text, sizeof (err.text))) {
+            s_client_error (self, identity, FM_SERVICE_WARN, "", FM_STATUS_FORBIDDEN,
+                            "%s", err.text);
+            fm_msg_destroy (&msg);
+            return;
+        }
+        const char *who = fm_auth_who (self->auth, self->auth_key);
+        snprintf (warning->raised_by, sizeof (warning->raised_by), "%s", who? who: "");
+    }
+    fm_warn_expire (self->warnings, s_now_us (), s_warning_expired, self);
     const char *kind = warning->target == FM_WARN_GRID? "grid": "enterprise";
     if (warning->lift) {
         fm_warning_t lifted;
@@ -1730,7 +1974,8 @@ s_request_enriched (request_t *self, const fm_profile_t *profile)
     snprintf (event.town, sizeof (event.town), "%s", profile->town);
     event.lever_count = profile->lever_count;
     memcpy (event.levers, profile->levers, sizeof (event.levers));
-    s_event_publish (broker, &event);
+    if (!self->resumed)             //  Published before the restart
+        s_event_publish (broker, &event);
 
     //  Candidates in service-name order, so routing and timed_out lists
     //  are deterministic
@@ -1749,7 +1994,8 @@ s_request_enriched (request_t *self, const fm_profile_t *profile)
         }
         service = (service_t *) zhashx_next (broker->services);
     }
-    if (self->candidate_count == 0) {
+    if (self->candidate_count == 0
+    &&  !(self->journaled && zlistx_size (self->journaled))) {
         s_request_no_banks (self);
         return;
     }
@@ -1798,9 +2044,15 @@ s_request_enriched (request_t *self, const fm_profile_t *profile)
     }
     self->state = REQ_GATHERING;
     s_request_move (self, FM_RS_DISPATCHED);
-    s_event_request (&event, FM_EV_REQUEST_DISPATCHED, self);
-    event.count = (uint32_t) first_round;
-    s_event_publish (broker, &event);
+    if (self->resumed)
+        //  Its round's events are in the log: apply the answers the
+        //  journal kept, ask only the banks that still owe one
+        first_round = s_request_replay (self, first_round);
+    else {
+        s_event_request (&event, FM_EV_REQUEST_DISPATCHED, self);
+        event.count = (uint32_t) first_round;
+        s_event_publish (broker, &event);
+    }
 
     for (size_t index = 0; index < first_round; index++) {
         size_t pending = self->banks_pending;
@@ -1828,13 +2080,7 @@ s_request_answered (request_t *self, slot_t *slot, const fm_msg_t *answer)
     fm_event_t event;
     for (size_t index = 0; index < answer->offer_count; index++) {
         const fm_offer_t *offer = &answer->offers [index];
-        if (self->offer_count == self->offer_max) {
-            self->offer_max = self->offer_max? self->offer_max * 2: 16;
-            self->offers = (fm_offer_t *) realloc (self->offers,
-                                                   self->offer_max * sizeof (fm_offer_t));
-            assert (self->offers);
-        }
-        self->offers [self->offer_count++] = *offer;
+        s_request_keep_offer (self, offer);
         s_event_request (&event, FM_EV_OFFER_MADE, self);
         s_copy (event.bank, sizeof (event.bank), offer->bank);
         s_copy (event.product, sizeof (event.product), offer->product);
@@ -2075,11 +2321,24 @@ s_worker_orphans (broker_t *self, service_t *service, const char *key)
 
 //  Start matching a received (or resumed) request: CREDIT_QUERY to
 //  gov.credit with a fresh gov_deadline_ms, or fail it (503) when no gov
-//  worker is there.  Cannot fail.
+//  worker is there.  After a restart, until a gov worker registered, it
+//  waits for one in the queue instead (504 at gov_deadline_ms).  A
+//  request resumed with a journaled PROFILE skips gov.credit.  Cannot
+//  fail.
 static void
 s_request_start (request_t *request)
 {
     broker_t *self = request->broker;
+    if (request->profile) {
+        //  Resumed, its PROFILE journaled: gov.credit answered before the
+        //  restart; go on with the banks that have not answered
+        fm_profile_t *profile = request->profile;
+        request->profile = NULL;
+        request->resumed = true;
+        s_request_enriched (request, profile);
+        free (profile);
+        return;
+    }
     service_t *gov = (service_t *) zhashx_lookup (self->services, FM_SERVICE_GOV);
     if ((!gov || zlistx_size (gov->workers) == 0) && self->resume_timer != -1) {
         //  Just restarted: workers are still coming back; start it with
@@ -2087,9 +2346,11 @@ s_request_start (request_t *request)
         zlistx_add_end (self->resuming, strdup (request->id));
         return;
     }
-    if ((!gov || zlistx_size (gov->workers) == 0) && self->resuming_now)
-        //  Resumed after a restart and gov.credit is not back yet: wait
-        //  in its queue for a worker, up to gov_deadline_ms (then 504)
+    if ((!gov || zlistx_size (gov->workers) == 0)
+    &&  (self->resuming_now || self->gov_awaited))
+        //  Resumed after a restart, or new since, and gov.credit is not
+        //  back yet (none registered since the restart): wait in its
+        //  queue for a worker, up to gov_deadline_ms (then 504)
         gov = s_service_require (self, FM_SERVICE_GOV);
     else
     if (!gov || zlistx_size (gov->workers) == 0) {
@@ -2449,6 +2710,7 @@ s_client_replay (broker_t *self, zframe_t *identity, zframe_t *body)
     zmsg_pushstr (answer, FM_MDPC);
     zmsg_pushmem (answer, "", 0);
     zmsg_push (answer, zframe_dup (identity));
+    s_broker_flush (self);
     if (zmsg_send (&answer, self->router))
         zmsg_destroy (&answer);
 }
@@ -2765,7 +3027,7 @@ s_worker_answer (broker_t *self, zframe_t *identity, worker_t *worker,
         s_worker_reject (self, identity, worker, FM_STATUS_BAD_REQUEST,
                          "REPLY reply-to is not a request id");
     else
-    if (!(answer = fm_msg_decode (body->data, body->size, &err)))
+    if (!(answer = fm_msg_reader_decode (self->reader, body->data, body->size, &err)))
         //  SPEC 14.1: the worker stays; the request waits for its deadline
         s_input_rejected (self, identity, err.status, "%s: %s", service->name, err.text);
     else
@@ -2809,8 +3071,11 @@ s_worker_answer (broker_t *self, zframe_t *identity, worker_t *worker,
                              "confirmation for %s, accepted offer is %s",
                              answer->confirmation.offer_id, request->accepted->offer_id);
         else
-        if (gov_waits && answer->type == FM_MSG_PROFILE)
+        if (gov_waits && answer->type == FM_MSG_PROFILE) {
+            //  Journaled: a resumed request does not ask gov.credit again
+            s_journal_write (request, FM_JOURNAL_PROFILE, body->data, body->size);
             s_request_enriched (request, &answer->profile);
+        }
         else
         if (gov_waits) {                //  ERROR from gov.credit
             s_slot_release (&request->gov, SLOT_DONE, true);
@@ -2822,8 +3087,10 @@ s_worker_answer (broker_t *self, zframe_t *identity, worker_t *worker,
                 s_request_fail (request, answer->status, "gov.credit: %s", answer->text);
         }
         else
-        if (bank_waits && answer->type == FM_MSG_BANK_ANSWER)
+        if (bank_waits && answer->type == FM_MSG_BANK_ANSWER) {
+            s_journal_answer (request, service->bank, body->data, body->size);
             s_request_answered (request, bank_slot, answer);
+        }
         else
         if (bank_waits && answer->type == FM_MSG_ERROR) {
             //  The bank could not process the query: answered, nothing to
@@ -2832,6 +3099,7 @@ s_worker_answer (broker_t *self, zframe_t *identity, worker_t *worker,
                 zsys_debug ("broker: %s error %u on %s: %s", service->name,
                             answer->status, id, answer->text);
             fm_msg_t empty_answer = { .type = FM_MSG_BANK_ANSWER };
+            s_journal_answer (request, service->bank, NULL, 0);
             s_request_answered (request, bank_slot, &empty_answer);
         }
         else
@@ -2850,7 +3118,7 @@ s_worker_answer (broker_t *self, zframe_t *identity, worker_t *worker,
         else
             s_reply_late (self, worker, id);
     }
-    fm_msg_destroy (&answer);
+    //  answer is the reader's (valid until the next decode): not freed
 }
 
 //  REPLY as a zmsg_t ([reply-to][""][body] left in msg, borrowed): the
@@ -2920,6 +3188,8 @@ s_worker_ready (broker_t *self, zframe_t *identity, const char *key, zmsg_t *msg
             if (self->verbose)
                 zsys_debug ("broker: worker %s ready for %s, capacity %u",
                             worker->peer, name, worker->capacity);
+            if (streq (name, FM_SERVICE_GOV))
+                self->gov_awaited = false;      //  Back: no gov is 503 again
             s_service_drain (service);
         }
     }
@@ -3175,6 +3445,7 @@ s_router_recv (zloop_t *loop, zsock_t *reader, void *arg)
         self->peer_key = NULL;
         s_parts_close (&parts);
     }
+    s_broker_flush (self);      //  The batch's records, then its events
     return 0;
 }
 
@@ -3233,6 +3504,7 @@ s_heartbeat (zloop_t *loop, int timer_id, void *arg)
         worker = (worker_t *) zlistx_next (expired);
     }
     zlistx_destroy (&expired);
+    s_broker_flush (self);
     return 0;
 }
 
@@ -3255,6 +3527,34 @@ s_heartbeat (zloop_t *loop, int timer_id, void *arg)
 //  "<BANK>-<request id>": asking twice grants once).  Clients that retry
 //  meanwhile attach to the request; retained results answer at once; new
 //  requests that find no gov worker in that window wait for it as well.
+
+//  ANSWER or MISS record of an in-flight request: keep it for its
+//  resumption (or, once its RESULT follows, for its list of banks asked).
+//  A record that does not parse is skipped (logged).
+static void
+s_recover_answer (request_t *request, const fm_journal_record_t *record)
+{
+    size_t length = record->type == FM_JOURNAL_MISS? record->size
+                  : record->size? record->data [0]: 0;
+    const byte *code = record->type == FM_JOURNAL_MISS? record->data: record->data + 1;
+    if (length == 0 || length >= FM_CODE_SIZE
+    ||  (record->type == FM_JOURNAL_ANSWER && 1 + length > record->size)) {
+        zsys_warning ("broker: journal: answer of %s unreadable, skipped", record->id);
+        return;
+    }
+    answer_t *answer = (answer_t *) zmalloc (sizeof (answer_t));
+    assert (answer);
+    memcpy (answer->bank, code, length);
+    answer->missed = record->type == FM_JOURNAL_MISS;
+    if (record->type == FM_JOURNAL_ANSWER && record->size > 1 + length)
+        answer->body = zframe_new (record->data + 1 + length, record->size - 1 - length);
+    if (!request->journaled) {
+        request->journaled = zlistx_new ();
+        assert (request->journaled);
+        zlistx_set_destructor (request->journaled, (czmq_destructor *) s_answer_destroy);
+    }
+    zlistx_add_end (request->journaled, answer);
+}
 
 static void
 s_recover_record (void *arg, const fm_journal_record_t *record)
@@ -3310,11 +3610,33 @@ s_recover_record (void *arg, const fm_journal_record_t *record)
                           msg->request.grid_id);
             request->result_body = zframe_new (record->data, record->size);
             request->life = msg->offer_count? FM_RS_OFFERED: FM_RS_DECLINED;
-            s_request_retain (request);
+            {
+                //  Who was asked, for status: its journaled answers
+                zlistx_t *journaled = request->journaled;
+                request->journaled = NULL;
+                s_request_retain (request);
+                s_request_asked_rebuild (request, journaled, msg);
+                zlistx_destroy (&journaled);
+            }
             break;
         case FM_JOURNAL_END:
             if (request)
                 s_request_delete (request);
+            break;
+        case FM_JOURNAL_PROFILE:
+            msg = request && request->state != REQ_DONE?
+                  fm_msg_decode (record->data, record->size, &err): NULL;
+            if (msg && msg->type == FM_MSG_PROFILE) {
+                free (request->profile);
+                request->profile = (fm_profile_t *) malloc (sizeof (fm_profile_t));
+                assert (request->profile);
+                *request->profile = msg->profile;
+            }
+            break;
+        case FM_JOURNAL_ANSWER:
+        case FM_JOURNAL_MISS:
+            if (request && request->state != REQ_DONE)
+                s_recover_answer (request, record);
             break;
         case FM_JOURNAL_ACCEPT:
             if (request && request->state == REQ_DONE && !request->accepted) {
@@ -3443,9 +3765,9 @@ s_resume (zloop_t *loop, int timer_id, void *arg)
     }
     zlistx_purge (self->resuming);
     self->resuming_now = false;
-    if (requests || grants)
-        zsys_info ("broker: resumed %zu requests and %zu grants from the journal",
-                   requests, grants);
+    zsys_info ("broker: resumed %zu requests and %zu grants from the journal",
+               requests, grants);
+    s_broker_flush (self);
     return 0;
 }
 
@@ -3509,6 +3831,8 @@ s_journal_open (broker_t *self, const char *path, const char *sync_text,
                zlistx_size (self->resuming), self->epoch, self->seq, sync_text);
     //  After a restart (the journal held something), workers get the same
     //  window to come back before new requests need them
+    if (records > 0)
+        self->gov_awaited = true;       //  Until a gov worker registers
     if (records > 0)
         self->resume_timer = zloop_timer (self->loop,
                                           (size_t) (self->liveness * self->heartbeat_ms
@@ -3750,6 +4074,7 @@ s_pipe_recv (zloop_t *loop, zsock_t *reader, void *arg)
         zsys_error ("broker: invalid pipe command '%s'", command);
     zstr_free (&command);
     zmsg_destroy (&msg);
+    s_broker_flush (self);
     return rc;
 }
 
@@ -3763,6 +4088,7 @@ s_broker_destroy (broker_t **self_p)
     assert (self_p);
     if (*self_p) {
         broker_t *self = *self_p;
+        s_broker_flush (self);
         //  Requests first: they release slots held in services and workers
         zhashx_destroy (&self->requests);
         zlistx_destroy (&self->retained);
@@ -3776,9 +4102,11 @@ s_broker_destroy (broker_t **self_p)
         free (self->heap);
         free (self->event_buffer);
         fm_replay_destroy (&self->replay);
+        fm_msg_reader_destroy (&self->reader);
         zlistx_destroy (&self->resuming);
         fm_journal_destroy (&self->journal);   //  after the requests: pins
         fm_warn_destroy (&self->warnings);
+        free (self->outbox);
         free (self);
         *self_p = NULL;
     }
@@ -3809,6 +4137,7 @@ s_broker_new (zsock_t *pipe)
     self->replay_max = REPLAY_MAX;
     self->replay_bytes = REPLAY_BYTES;
     self->replay = fm_replay_new (self->epoch, REPLAY_MAX, REPLAY_BYTES);
+    self->reader = fm_msg_reader_new ();
     self->warnings = fm_warn_new (FM_WARN_MAX);
     self->services = zhashx_new ();
     self->workers = zhashx_new ();
@@ -3819,7 +4148,7 @@ s_broker_new (zsock_t *pipe)
     self->router = zsock_new (ZMQ_ROUTER);
     self->publisher = zsock_new (ZMQ_XPUB);
     self->loop = zloop_new ();
-    if (!self->event_buffer || !self->replay || !self->warnings || !self->services || !self->workers || !self->requests
+    if (!self->event_buffer || !self->replay || !self->reader || !self->warnings || !self->services || !self->workers || !self->requests
     ||  !self->bank_deadlines
     ||  !self->retained || !self->resuming || !self->router || !self->publisher || !self->loop) {
         s_broker_destroy (&self);

@@ -1589,6 +1589,110 @@ s_submit (fixture_t *fx, zsock_t *client, zsock_t *gov, fm_msg_t *request,
 
 
 //  --------------------------------------------------------------------------
+//  (p) The priority lever (SPEC 17): a bank of capacity 1 is held busy;
+//      a normal request queues, then a priority one: when capacity comes
+//      back the priority request's BANK_QUERY goes first, the normal one
+//      after it (first come first served within each class)
+
+//  Send a REQUEST and answer its CREDIT_QUERY with a profile that carries
+//  the priority lever if priority; expects received + enriched.
+static void
+s_submit_priority (fixture_t *fx, zsock_t *client, zsock_t *gov, const char *code,
+                   const char *key, bool priority)
+{
+    fm_msg_t *request = s_request (code, key, INT64_C (100000000));
+    s_client_send (client, FM_SERVICE_REQUEST, request);
+    fm_msg_destroy (&request);
+    s_expect (fx, FM_EV_REQUEST_RECEIVED);
+    fm_msg_t *query = s_worker_expect (gov, FM_MSG_CREDIT_QUERY);
+    fm_msg_t *profile = s_profile (query);
+    if (priority) {
+        fm_lever_t *lever = &profile->profile.levers [profile->profile.lever_count++];
+        strcpy (lever->code, "priority");
+        strcpy (lever->name, "优先办理(党建A级)");
+        lever->payer = FM_PAYER_GOVERNMENT;
+    }
+    s_worker_reply (gov, profile);
+    fm_msg_destroy (&profile);
+    fm_msg_destroy (&query);
+    s_expect (fx, FM_EV_REQUEST_ENRICHED);
+    s_expect (fx, FM_EV_REQUEST_DISPATCHED);
+}
+
+static void
+s_test_priority (bool verbose)
+{
+    fixture_t fx;
+    s_fixture_start (&fx, verbose);
+    //  Queued queries wait well past any ASan slowness
+    s_set (&fx, "deadline_ms", "20000");
+    zsock_t *gov = s_worker_new (&fx, "gov.credit", 4, 0);
+    s_expect (&fx, FM_EV_WORKER_READY);
+    zsock_t *abc = s_worker_new (&fx, "bank.ABC", 1, 0);
+    s_expect (&fx, FM_EV_WORKER_READY);
+    zsock_t *client = s_client_new (&fx);
+    char busy [FM_ENTERPRISE_ID_SIZE], normal [FM_ENTERPRISE_ID_SIZE],
+         urgent [FM_ENTERPRISE_ID_SIZE];
+    s_code (busy, 30);
+    s_code (normal, 31);
+    s_code (urgent, 32);
+    char busy_id [FM_REQUEST_ID_SIZE], normal_id [FM_REQUEST_ID_SIZE],
+         urgent_id [FM_REQUEST_ID_SIZE];
+    fm_request_id_make (busy, "p-1", busy_id);
+    fm_request_id_make (normal, "p-2", normal_id);
+    fm_request_id_make (urgent, "p-3", urgent_id);
+
+    //  The first request takes ABC's only slot; ABC holds it
+    s_submit_priority (&fx, client, gov, busy, "p-1", false);
+    fm_msg_t *held = s_worker_expect (abc, FM_MSG_BANK_QUERY);
+    assert (streq (held->request_id, busy_id));
+    //  A normal request, then a priority one: both queue, nothing is sent
+    s_submit_priority (&fx, client, gov, normal, "p-2", false);
+    s_submit_priority (&fx, client, gov, urgent, "p-3", true);
+    s_worker_expect_quiet (abc);
+
+    //  ABC answers: its freed slot goes to the priority request
+    fm_offer_t offer = s_offer ("ABC", "P1", 300, INT64_C (100000000));
+    fm_msg_t *answer = s_answer (held, "ABC", &offer, 1);
+    s_worker_reply (abc, answer);
+    fm_msg_destroy (&answer);
+    fm_msg_destroy (&held);
+    fm_msg_t *result = s_client_expect (client, FM_SERVICE_REQUEST, FM_MSG_RESULT, 200);
+    assert (streq (result->request_id, busy_id));
+    fm_msg_destroy (&result);
+    fm_msg_t *next = s_worker_expect (abc, FM_MSG_BANK_QUERY);
+    if (strneq (next->request_id, urgent_id))
+        fprintf (stderr, "fm_broker_test: priority: ABC got %s first, not the "
+                 "priority request %s\n", next->request_id, urgent_id);
+    assert (streq (next->request_id, urgent_id));
+    s_worker_expect_quiet (abc);            //  capacity 1: one at a time
+    answer = s_answer (next, "ABC", &offer, 1);
+    s_worker_reply (abc, answer);
+    fm_msg_destroy (&answer);
+    fm_msg_destroy (&next);
+    result = s_client_expect (client, FM_SERVICE_REQUEST, FM_MSG_RESULT, 200);
+    assert (streq (result->request_id, urgent_id));
+    fm_msg_destroy (&result);
+
+    //  Then the normal one
+    next = s_worker_expect (abc, FM_MSG_BANK_QUERY);
+    assert (streq (next->request_id, normal_id));
+    answer = s_answer (next, "ABC", &offer, 1);
+    s_worker_reply (abc, answer);
+    fm_msg_destroy (&answer);
+    fm_msg_destroy (&next);
+    result = s_client_expect (client, FM_SERVICE_REQUEST, FM_MSG_RESULT, 200);
+    assert (streq (result->request_id, normal_id));
+    fm_msg_destroy (&result);
+
+    zsock_destroy (&client);
+    zsock_destroy (&gov);
+    zsock_destroy (&abc);
+    s_fixture_stop (&fx);
+}
+
+
+//  --------------------------------------------------------------------------
 //  (j) Rounds and referral: with first_round 1 a decline refers the
 //      request to the next bank, a bank that misses its own deadline is an
 //      sla.breach and is referred on too, until no bank is left; the
@@ -2182,6 +2286,7 @@ fm_broker_test (bool verbose)
     s_test_expiry (verbose);
     s_test_many (verbose);
     s_test_referral (verbose);
+    s_test_priority (verbose);
     s_test_renewal (verbose);
     s_test_binding (verbose);
     s_test_large_result (verbose);

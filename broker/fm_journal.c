@@ -20,6 +20,7 @@
 
 #define SEGMENT_FORMAT      "seg-%08" PRIu32 ".fmj"
 #define BOOT_ID_SIZE        40
+#define JOURNAL_BUFFER_MAX  (1024 * 1024)   //  buffered bytes written at once
 
 typedef struct {
     uint32_t number;
@@ -38,6 +39,9 @@ struct _fm_journal_t {
     size_t segment_alloc;
     int fd;                         //  Newest segment, or -1
     bool broken;                    //  A write failed
+    byte *buffer;                   //  Owned: records appended, not yet
+    size_t buffered;                //  written (fm_journal_flush)
+    size_t buffer_max;              //  its allocated size
     uint64_t epoch;                 //  Epoch being written
     char boot_id [BOOT_ID_SIZE];    //  This boot's id
     //  What load found
@@ -208,8 +212,10 @@ fm_journal_destroy (fm_journal_t **self_p)
     assert (self_p);
     if (*self_p) {
         fm_journal_t *self = *self_p;
+        fm_journal_flush (self);
         if (self->fd != -1)
             close (self->fd);
+        free (self->buffer);
         free (self->segments);
         free (self->path);
         free (self);
@@ -252,7 +258,7 @@ s_parse (fm_journal_t *self, s_segment_t *segment, const byte *data, size_t size
         memcpy (&crc, header + 4, 4);
         if (length < FM_JOURNAL_HEADER || length > size - offset
         ||  s_crc (0, header + 8, length - 8) != crc
-        ||  header [8] < FM_JOURNAL_SESSION || header [8] > FM_JOURNAL_GRANT_FAIL)
+        ||  header [8] < FM_JOURNAL_SESSION || header [8] > FM_JOURNAL_MISS)
             break;
         fm_journal_record_t record;
         memset (&record, 0, sizeof (record));
@@ -393,27 +399,21 @@ fm_journal_last_seq (fm_journal_t *self)
     return fm_journal_epoch (self)? self->loaded_seq: 0;
 }
 
-//  Write one record to the open segment.  Returns 0 or -1 (broken).
+//  Write what is buffered to the open segment: one write() (more only
+//  for a short write), and fdatasync() under sync "full".  Returns 0 or
+//  -1 (broken: logged once; what was buffered is lost with the journal).
 static int
-s_write (fm_journal_t *self, fm_journal_type_t type, const char *id, uint64_t seq,
-         const void *data, size_t size)
+s_flush (fm_journal_t *self)
 {
-    if (self->broken || self->fd == -1)
+    if (self->buffered == 0)
+        return self->broken? -1: 0;
+    if (self->broken || self->fd == -1) {
+        self->buffered = 0;
         return -1;
-    byte header [FM_JOURNAL_HEADER];
-    s_header (header, type, id, seq, size);
-    uint32_t crc = s_crc (0, header + 8, FM_JOURNAL_HEADER - 8);
-    if (size)
-        crc = s_crc (crc, (const byte *) data, size);
-    memcpy (header + 4, &crc, 4);
-    struct iovec iov [2] = {
-        { header, FM_JOURNAL_HEADER }, { (void *) data, size }
-    };
-    size_t total = FM_JOURNAL_HEADER + size;
+    }
     size_t done = 0;
-    int vectors = size? 2: 1;
-    while (done < total) {
-        ssize_t wrote = writev (self->fd, iov, vectors);
+    while (done < self->buffered) {
+        ssize_t wrote = write (self->fd, self->buffer + done, self->buffered - done);
         if (wrote < 0 && errno == EINTR)
             continue;
         if (wrote <= 0) {
@@ -421,23 +421,51 @@ s_write (fm_journal_t *self, fm_journal_type_t type, const char *id, uint64_t se
                         "until the broker restarts; a restart now may lose requests",
                         self->path, wrote < 0? strerror (errno): "no space");
             self->broken = true;
+            self->buffered = 0;
             return -1;
         }
         done += (size_t) wrote;
-        //  Short write: advance the vectors past what was written
-        size_t skip = (size_t) wrote;
-        for (int index = 0; index < vectors; index++) {
-            size_t take = skip < iov [index].iov_len? skip: iov [index].iov_len;
-            iov [index].iov_base = (byte *) iov [index].iov_base + take;
-            iov [index].iov_len -= take;
-            skip -= take;
-        }
     }
+    self->buffered = 0;
     if (self->sync == FM_JOURNAL_SYNC_FULL && fdatasync (self->fd)) {
         zsys_error ("fm_journal: %s: fdatasync failed: %s", self->path, strerror (errno));
         self->broken = true;
         return -1;
     }
+    return 0;
+}
+
+//  Add one record for the open segment to the buffer (written by
+//  s_flush; a buffer past JOURNAL_BUFFER_MAX is written at once).  The
+//  segment's size, pins and last seq count it from now.  Returns 0 or -1
+//  (broken).
+static int
+s_write (fm_journal_t *self, fm_journal_type_t type, const char *id, uint64_t seq,
+         const void *data, size_t size)
+{
+    if (self->broken || self->fd == -1)
+        return -1;
+    size_t total = FM_JOURNAL_HEADER + size;
+    if (self->buffered + total > self->buffer_max) {
+        size_t want = self->buffer_max? self->buffer_max: 64 * 1024;
+        while (want < self->buffered + total)
+            want *= 2;
+        byte *buffer = (byte *) realloc (self->buffer, want);
+        if (!buffer) {
+            zsys_error ("fm_journal: out of memory: the journal is off");
+            self->broken = true;
+            return -1;
+        }
+        self->buffer = buffer;
+        self->buffer_max = want;
+    }
+    byte *header = self->buffer + self->buffered;
+    s_header (header, type, id, seq, size);
+    if (size)
+        memcpy (header + FM_JOURNAL_HEADER, data, size);
+    uint32_t crc = s_crc (0, header + 8, total - 8);
+    memcpy (header + 4, &crc, 4);
+    self->buffered += total;
     s_segment_t *segment = &self->segments [self->segment_count - 1];
     segment->bytes += total;
     if (type == FM_JOURNAL_EVENT)
@@ -445,6 +473,8 @@ s_write (fm_journal_t *self, fm_journal_type_t type, const char *id, uint64_t se
     else
     if (type == FM_JOURNAL_REQUEST)
         segment->pins++;
+    if (self->buffered >= JOURNAL_BUFFER_MAX)
+        return s_flush (self);
     return 0;
 }
 
@@ -452,6 +482,11 @@ s_write (fm_journal_t *self, fm_journal_type_t type, const char *id, uint64_t se
 static int
 s_roll (fm_journal_t *self, char *reason, size_t size)
 {
+    //  What is buffered belongs to the segment being closed
+    if (s_flush (self) && self->fd != -1) {
+        snprintf (reason, size, "%s: cannot write", self->path);
+        return -1;
+    }
     uint32_t number = self->segment_count?
         self->segments [self->segment_count - 1].number + 1: 1;
     char *path = s_segment_path (self, number);
@@ -478,7 +513,8 @@ s_roll (fm_journal_t *self, char *reason, size_t size)
     size_t length = strlen (self->boot_id);
     memcpy (session, self->boot_id, length);
     session [length] = (byte) self->sync;
-    if (s_write (self, FM_JOURNAL_SESSION, NULL, self->epoch, session, length + 1)) {
+    if (s_write (self, FM_JOURNAL_SESSION, NULL, self->epoch, session, length + 1)
+    ||  s_flush (self)) {
         snprintf (reason, size, "%s: cannot write", self->path);
         return -1;
     }
@@ -516,6 +552,20 @@ fm_journal_append (fm_journal_t *self, fm_journal_type_t type, const char *id,
     if (s_write (self, type, id, seq, data, size))
         return 0;
     return self->segments [self->segment_count - 1].number;
+}
+
+int
+fm_journal_flush (fm_journal_t *self)
+{
+    assert (self);
+    return s_flush (self);
+}
+
+bool
+fm_journal_pending (fm_journal_t *self)
+{
+    assert (self);
+    return self->buffered > 0;
 }
 
 void
@@ -638,6 +688,20 @@ fm_journal_test (bool verbose)
         assert (fm_journal_append (journal, FM_JOURNAL_EVENT, NULL, seq, "event", 5));
     assert (fm_journal_append (journal, FM_JOURNAL_RESULT, "0123456789abcdef", 0,
                                "result", 6) == 1);
+    //  Appends are buffered: nothing past the SESSION record is on disk
+    //  until fm_journal_flush writes them all with one write()
+    char *first_path = zsys_sprintf ("%s/" SEGMENT_FORMAT, path, (uint32_t) 1);
+    struct stat status;
+    assert (stat (first_path, &status) == 0);
+    off_t session_size = status.st_size;
+    assert (fm_journal_pending (journal));
+    assert ((uint64_t) session_size < fm_journal_bytes (journal));
+    assert (fm_journal_flush (journal) == 0);
+    assert (!fm_journal_pending (journal));
+    assert (stat (first_path, &status) == 0);
+    assert ((uint64_t) status.st_size == fm_journal_bytes (journal));
+    assert (status.st_size == session_size + 12 * FM_JOURNAL_HEADER + 5 + 50 + 6);
+    zstr_free (&first_path);
     fm_journal_destroy (&journal);
 
     //  Reopen and recover: everything, in order, and the epoch continues
@@ -748,11 +812,15 @@ fm_journal_test (bool verbose)
     byte body [300];
     memset (body, 'b', sizeof (body));
     int64_t start = zclock_usecs ();
-    for (uint64_t seq = 1; seq <= 10000; seq++)
+    for (uint64_t seq = 1; seq <= 10000; seq++) {
         fm_journal_append (journal, FM_JOURNAL_EVENT, NULL, seq, body, sizeof (body));
+        if (seq % 10 == 0)
+            fm_journal_flush (journal);     //  as the broker: per loop turn
+    }
     int64_t spent = zclock_usecs () - start;
     if (verbose)
-        printf ("(append of 300 bytes: %.2f us) ", (double) spent / 10000.0);
+        printf ("(append of 300 bytes, flushed every 10: %.2f us) ",
+                (double) spent / 10000.0);
     fm_journal_destroy (&journal);
 
     //  Clean up the directory

@@ -22,11 +22,17 @@
     of the newest segment this is the torn last write of a killed broker
     (the file is cut back there), anywhere else it is damage (logged).
 
-    Durability: sync "normal" is one write() per record: the record is in
+    Appends are buffered in memory; fm_journal_flush writes them with one
+    write().  The broker flushes before anything that depends on the
+    records leaves it (a reply, a query, an event) and at the end of each
+    loop turn, so "journaled before acted on" holds per flush, at one
+    write() per batch instead of one per record.
+
+    Durability: sync "normal" is one write() per flush: the records are in
     the kernel before the broker acts, so killing the broker (even -9)
     loses nothing; a power cut or kernel crash may lose the last records.
-    Sync "full" adds fdatasync() per record: survives power loss, at the
-    cost of a disk flush per record.
+    Sync "full" adds fdatasync() per flush: survives power loss, at the
+    cost of a disk flush per batch.
 
     Bounds: a new segment starts when the current one exceeds segment_max
     bytes (default 16 MiB), and with every broker start.  A segment is
@@ -34,8 +40,8 @@
     releases them (evicted from the retained set, or failed), and by
     events the replay store still keeps.  Unpinned segments are deleted
     oldest first, so the journal holds about max_retained requests plus
-    replay_max events, and one segment more.  Costs: append is one
-    writev(); load reads every segment once.
+    replay_max events, and one segment more.  Costs: append is a copy
+    into the buffer; flush is one write(); load reads every segment once.
     =========================================================================
 */
 
@@ -56,8 +62,13 @@ typedef enum {
     FM_JOURNAL_END,             //  id; request forgotten (failed, evicted)
     FM_JOURNAL_ACCEPT,          //  id; payload = offer id accepted
     FM_JOURNAL_CONFIRM,         //  id; payload = CONFIRMATION body
-    FM_JOURNAL_GRANT_FAIL       //  id; the pending grant ended without
+    FM_JOURNAL_GRANT_FAIL,      //  id; the pending grant ended without
                                 //  confirmation (timeout, bank error)
+    FM_JOURNAL_PROFILE,         //  id; payload = PROFILE body from gov
+    FM_JOURNAL_ANSWER,          //  id; payload = u8 bank code length, the
+                                //  code, then the BANK_ANSWER body (none:
+                                //  the bank answered ERROR)
+    FM_JOURNAL_MISS             //  id; payload = bank code: it missed
 } fm_journal_type_t;
 
 typedef enum {
@@ -130,14 +141,26 @@ uint64_t
 int
     fm_journal_begin (fm_journal_t *self, uint64_t epoch, char *reason, size_t size);
 
-//  Append one record (id may be NULL; data may be NULL when size is 0).
-//  A REQUEST record pins the segment it lands in.  Returns the segment
-//  number (>= 1), or 0 if the write failed (logged once; the journal is
-//  then broken and appends fail until restart).
+//  Append one record (id may be NULL; data may be NULL when size is 0)
+//  to the write buffer: it reaches the file with the next
+//  fm_journal_flush (or at once when the buffer passes 1 MiB).  A REQUEST
+//  record pins the segment it lands in.  Returns the segment number
+//  (>= 1), or 0 if the journal is broken (a write failed: logged once;
+//  appends fail until restart).
 uint32_t
     fm_journal_append (fm_journal_t *self, fm_journal_type_t type,
                        const char *id, uint64_t seq, const void *data,
                        size_t size);
+
+//  Write the buffered records: one write() (and fdatasync() under sync
+//  "full").  Returns 0, or -1 if the write failed (logged; the journal is
+//  broken from then on).
+int
+    fm_journal_flush (fm_journal_t *self);
+
+//  True while appended records wait for fm_journal_flush.
+bool
+    fm_journal_pending (fm_journal_t *self);
 
 //  Release one pin of a segment (the request anchored there is gone).
 //  Unknown segment numbers are ignored.  Cannot fail.

@@ -131,12 +131,7 @@ fm_cmd_accept (fm_cli_t *cli, int argc, char **argv)
     }
     else {
         if (reply) {
-            if (cli->json) {
-                json_t *json = fm_json_reply (reply);
-                fm_json_print (&json, stdout);
-            }
-            else
-                fm_print_reply (stdout, reply);
+            fm_cli_print_reply (cli, reply);
             rc = reply->type == FM_MSG_CONFIRMATION
               && reply->confirmation.granted? 0: 1;
             fm_msg_destroy (&reply);

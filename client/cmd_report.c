@@ -21,7 +21,7 @@ s_usage (FILE *file)
 {
     fputs (_("Usage: finmatch report --db FILE [--json] [--html FILE]\n"
         "                       [--csv DIR | --csv-table TABLE] [--by hour|day]\n"
-        "                       [--towns FILE]\n"
+        "                       [--towns FILE] [--banks DIR]\n"
         "\n"
         "Summarises the event log written by finmatch-recorder: requests,\n"
         "enterprises served, offers, declines, loans, credit granted and the\n"
@@ -42,6 +42,9 @@ s_usage (FILE *file)
         "      --towns FILE      name the towns from a territory CSV with\n"
         "                        town_code,name columns (deploy/data/towns.csv);\n"
         "                        the log itself holds town codes only\n"
+        "      --banks DIR       name the banks from their configs DIR/*.cfg\n"
+        "                        (bank/code, bank/name; deploy/banks); default\n"
+        "                        /etc/finmatch/banks when it exists\n"
         "  -h, --help            print this help\n"),
         file);
 }
@@ -57,6 +60,7 @@ fm_cmd_report (fm_cli_t *cli, int argc, char **argv)
         { "csv-table", required_argument, NULL, 'T' },
         { "by", required_argument, NULL, 'B' },
         { "towns", required_argument, NULL, 'N' },
+        { "banks", required_argument, NULL, 'K' },
         { "help", no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -65,6 +69,7 @@ fm_cmd_report (fm_cli_t *cli, int argc, char **argv)
     const char *csv_dir = NULL;
     const char *csv_table = NULL;
     const char *towns = NULL;
+    const char *banks = NULL;
     fm_report_by_t by = FM_REPORT_BY_DAY;
     bool json = cli && cli->json;
     //  argv [0] is "report"; optind = 0 makes GNU getopt start over after
@@ -91,6 +96,9 @@ fm_cmd_report (fm_cli_t *cli, int argc, char **argv)
                 break;
             case 'N':
                 towns = optarg;
+                break;
+            case 'K':
+                banks = optarg;
                 break;
             case 'B':
                 if (streq (optarg, "hour"))
@@ -139,6 +147,14 @@ fm_cmd_report (fm_cli_t *cli, int argc, char **argv)
     }
     fm_report_series_by (&report, by);
     if (towns && fm_report_town_names (&report, towns, err, sizeof err) < 0) {
+        fprintf (stderr, _("finmatch report: %s\n"), err);
+        fm_report_release (&report);
+        return 2;
+    }
+    //  Bank names: as asked, else from an installed system's configs
+    if (!banks && zsys_file_exists (FM_REPORT_BANKS_DIR))
+        banks = FM_REPORT_BANKS_DIR;
+    if (banks && fm_report_bank_names (&report, banks, err, sizeof err) < 0) {
         fprintf (stderr, _("finmatch report: %s\n"), err);
         fm_report_release (&report);
         return 2;

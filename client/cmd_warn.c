@@ -207,12 +207,7 @@ fm_cmd_warn (fm_cli_t *cli, int argc, char **argv)
                 rc = 0;
             }
             else {
-                if (cli->json) {
-                    json_t *json = fm_json_reply (reply);
-                    fm_json_print (&json, stdout);
-                }
-                else
-                    fm_print_reply (stdout, reply);
+                fm_cli_print_reply (cli, reply);
                 rc = 1;
             }
             fm_msg_destroy (&reply);

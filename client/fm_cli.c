@@ -19,6 +19,8 @@
 #include "fm_cli.h"
 #include "fm_curve.h"
 #include "fm_i18n.h"
+#include "fm_json.h"
+#include "fm_print.h"
 
 //  --------------------------------------------------------------------------
 //  Our own keys (--cert), loaded once.
@@ -95,4 +97,20 @@ fm_cli_option_error (const char *command, int opt, char **argv)
         fprintf (stderr, _("finmatch %s: unknown option '%s' "
                  "(see finmatch %s --help)\n"), command, option, command);
     return 2;
+}
+
+//  --------------------------------------------------------------------------
+//  A reply as JSON or text: see header
+
+void
+fm_cli_print_reply (fm_cli_t *cli, const fm_msg_t *reply)
+{
+    assert (cli);
+    assert (reply);
+    if (cli->json) {
+        json_t *json = fm_json_reply (reply);
+        fm_json_print (&json, stdout);
+    }
+    else
+        fm_print_reply (stdout, reply);
 }

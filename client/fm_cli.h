@@ -16,6 +16,7 @@
 #define FM_CLI_H_INCLUDED
 
 #include <stdbool.h>
+#include "fm_proto.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -57,6 +58,11 @@ int fm_cli_enterprise_keys (fm_cli_t *cli, const char *enterprise,
 //  unknown option), argv the command's arguments.  Prints "finmatch
 //  COMMAND: ..." naming the option and returns the usage exit code, 2.
 int fm_cli_option_error (const char *command, int opt, char **argv);
+
+//  Print a reply the command does not treat itself (an ERROR, a refusal)
+//  to stdout: one JSON line with --json, else the text form.  reply is
+//  borrowed.  Cannot fail.
+void fm_cli_print_reply (fm_cli_t *cli, const fm_msg_t *reply);
 
 int fm_cmd_request (fm_cli_t *cli, int argc, char **argv);
 int fm_cmd_accept  (fm_cli_t *cli, int argc, char **argv);

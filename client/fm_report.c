@@ -372,6 +372,7 @@ fm_report_release (fm_report_t *self)
         free (self->towns);
         free (self->products);
         free (self->series);
+        free (self->bank_names);
         memset (self, 0, sizeof *self);
     }
 }
@@ -425,6 +426,7 @@ fm_report_print (const fm_report_t *self, FILE *file)
     assert (self);
     assert (file);
     char money [64], cell [64], pct [32], from [32], to [32];
+    char label [FM_NAME_SIZE + FM_CODE_SIZE + 4];       //  a bank's cell
     if (self->gaps) {
         //  Counted nouns go through P_: "1 gap", "2 gaps"
         fprintf (file, P_("!!! WARNING: the event log has %lld gap",
@@ -506,7 +508,8 @@ fm_report_print (const fm_report_t *self, FILE *file)
         const fm_report_bank_t *bank = &self->banks [i];
         fm_table_rowf (table, "%s\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%"
                        PRId64 "\t%" PRId64 "\t%s\t%s",
-                       *bank->bank? bank->bank: _("(unknown)"), bank->offers,
+                       fm_report_bank_label (self, bank->bank, label, sizeof label),
+                       bank->offers,
                        bank->declines, bank->timeouts, bank->accepted,
                        bank->loans,
                        fm_i18n_money (bank->credit_fen, money, sizeof money),
@@ -534,7 +537,7 @@ fm_report_print (const fm_report_t *self, FILE *file)
                 continue;
             fm_table_rowf (table, "%" PRId64 "\t%s\t%" PRId64 "\t%" PRId64
                            "\t%" PRId64 ".%" PRId64, bank->rank,
-                           *bank->bank? bank->bank: _("(unknown)"),
+                           fm_report_bank_label (self, bank->bank, label, sizeof label),
                            bank->avg_latency_us / 1000, bank->breaches,
                            bank->honoured_permille / 10, bank->honoured_permille % 10);
         }

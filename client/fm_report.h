@@ -117,6 +117,16 @@ typedef struct {
     int64_t avg_loan_rate_tenth_bp;     //  mean effective rate granted
 } fm_report_product_t;
 
+//  A bank's display name (fm_report_bank_names; the log holds codes only)
+typedef struct {
+    char bank [FM_CODE_SIZE];
+    char name [FM_NAME_SIZE];
+} fm_report_bank_name_t;
+
+//  Where an installed system keeps its bank configs: `finmatch report`
+//  names the banks from here when --banks is not given and it exists
+#define FM_REPORT_BANKS_DIR     "/etc/finmatch/banks"
+
 //  One time bucket (rows in time order)
 typedef struct {
     int64_t start_us;                   //  bucket start, UTC µs
@@ -182,6 +192,8 @@ typedef struct {
     size_t series_count;
     fm_report_by_t series_by;           //  what a bucket is
     bool town_names;                    //  towns[].name came from a table
+    fm_report_bank_name_t *bank_names;  //  owned, bank_name_count rows
+    size_t bank_name_count;             //  (fm_report_bank_names; labels only)
 } fm_report_t;
 
 //  Compute the report from an open finmatch log (db borrowed).  *out need
@@ -239,6 +251,28 @@ void
 int
     fm_report_town_names (fm_report_t *self, const char *path,
                           char *err, size_t err_size);
+
+//  Name the banks from a directory of bank configs (every *.cfg with
+//  bank/code and bank/name, as deploy/banks/*.cfg; other files skipped).
+//  Returns the number of banks named, or -1 with err filled if the
+//  directory cannot be read.  Names are labels only: no figure changes.
+int
+    fm_report_bank_names (fm_report_t *self, const char *dir,
+                          char *err, size_t err_size);
+
+//  The name of bank code, or NULL if not known.  Borrowed.
+const char *
+    fm_report_bank_name (const fm_report_t *self, const char *code);
+
+//  A bank's cell in the tables: "name(CODE)" when named, else the code,
+//  "(unknown)" for "".  Written to buf; returns buf.  Cannot fail.
+const char *
+    fm_report_bank_label (const fm_report_t *self, const char *code,
+                          char *buf, size_t size);
+
+//  Self test of the bank names (fm_report_banks.c)
+void
+    fm_report_banks_test (bool verbose);
 
 //  Print the detail tables (after fm_report_print's).  Cannot fail.
 void

@@ -666,6 +666,7 @@ fm_report_print_detail (const fm_report_t *self, FILE *file)
 {
     assert (self && file);
     char money [64], cell [64], median [32], p90 [32], rate [32];
+    char label [FM_NAME_SIZE + FM_CODE_SIZE + 4];       //  a bank's cell
 
     const char *time_heads [] = {
         N_("Bank"), N_("Answers"), N_("Median ms"), N_("P90 ms"),
@@ -676,7 +677,8 @@ fm_report_print_detail (const fm_report_t *self, FILE *file)
     for (size_t i = 0; i < self->bank_count; i++) {
         const fm_report_bank_t *bank = &self->banks [i];
         fm_table_rowf (table, "%s\t%" PRId64 "\t%s\t%s\t%" PRId64 "\t%" PRId64,
-                       s_or_unknown (bank->bank), bank->answers,
+                       fm_report_bank_label (self, bank->bank, label, sizeof label),
+                       bank->answers,
                        bank->answers? s_ms_cell (bank->median_latency_us,
                                                  median, sizeof median): "-",
                        bank->answers? s_ms_cell (bank->p90_latency_us,
@@ -694,7 +696,8 @@ fm_report_print_detail (const fm_report_t *self, FILE *file)
         char code [16];
         snprintf (code, sizeof code, "%u", (unsigned) row->code);
         const char *cells [] = {
-            s_or_unknown (row->bank), code, fm_print_reason_meaning (row->code),
+            fm_report_bank_label (self, row->bank, label, sizeof label), code,
+            fm_print_reason_meaning (row->code),
             NULL
         };
         snprintf (cell, sizeof cell, "%" PRId64, row->declines);
@@ -759,7 +762,8 @@ fm_report_print_detail (const fm_report_t *self, FILE *file)
         const fm_report_product_t *row = &self->products [i];
         fm_table_rowf (table, "%s\t%s\t%" PRId64 "\t%" PRId64 "\t%" PRId64
                        "\t%s\t%s\t%s",
-                       s_or_unknown (row->bank), s_or_unknown (row->product),
+                       fm_report_bank_label (self, row->bank, label, sizeof label),
+                       s_or_unknown (row->product),
                        row->offers, row->accepted, row->loans,
                        fm_i18n_money (row->credit_fen, money, sizeof money),
                        s_rate_cell (row->avg_offer_rate_tenth_bp, row->offers,

@@ -15,8 +15,11 @@
 #   of the request file), picks two free loopback ports, starts the broker, the event recorder, the government credit
 #   service, every bank in deploy/banks/ (two processes for CQRCB), waits
 #   until all have registered, submits deploy/scenarios/demo-requests.csv,
-#   accepts the best loan offer of several requests, prints the report from
-#   the SQLite log, then stops every process it started.  It never leaves a
+#   accepts the best loan offer of several requests, raises a risk warning
+#   on one grid (finmatch warn, the gov key) and shows a bank declining
+#   (112) and a bank flagging its offer for a request from that grid, lifts
+#   it, prints the report from the SQLite log (banks named from
+#   deploy/banks), then stops every process it started.  It never leaves a
 #   process behind: an EXIT trap stops them (SIGTERM, a bounded wait, then
 #   SIGKILL) whether the demo succeeds, fails or is interrupted.
 #   Everything runs SECURED: no process is started with --insecure.
@@ -352,7 +355,7 @@ if [ -n "$scenario" ]; then
         sleep 0.2
     done
     heading "报告 / Report (from the SQLite event log)"
-    fm report --db "$db"
+    fm report --db "$db" --banks "$here/banks"
     exit 0
 fi
 heading "融资需求 / Financing requests ($(grep -cv '^\(#\|$\)' "$requests" | awk '{ print $1 - 1 }') from $requests)"
@@ -404,6 +407,42 @@ if [ -n "$other" ]; then
 fi
 
 #   --------------------------------------------------------------------------
+heading "风险预警 / Risk warning on a grid"
+#   The district government (its own key: raised_by comes from the key)
+#   raises a warning on the grid of request 07's enterprise.  A new request
+#   from that enterprise carries it to every bank it reaches: 重庆银行's
+#   银税互动贷 declines it (on_warning = decline, reason 112), 重庆农商行's
+#   网格e贷 still offers, flagged with a risk_warning lever (on_warning =
+#   flag).  Then the warning is lifted.
+warn_ent=91500105MAL1UTTQ60
+warn_grid=$(awk -F, -v e="$warn_ent" '$1 == e { print $4; exit }' deploy/data/enterprises.csv)
+[ -n "$warn_grid" ] || die "enterprise $warn_ent not in deploy/data/enterprises.csv"
+fm_gov () {
+    "$bin/finmatch" --broker "$broker_ep" --cert "$keys/private/gov_secret" \
+        --broker-key "$keys/broker" "$@"
+}
+fm_gov warn --grid "$warn_grid" --level 2 --reason 非法集资风险排查 --hours 1 \
+    || die "finmatch warn failed"
+printf '\n-- %s 网格内企业 %s 申请 80万元 12个月:\n' "$warn_grid" "$warn_ent"
+set +e
+fm --json request --enterprise "$warn_ent" --amount 80万 --term 12 \
+    --purpose 节假日备货 --consent all --kinds loan --key demo-warn >"$run/warned.json"
+rc=$?
+set -e
+[ $rc -le 1 ] || die "finmatch request (under the warning) failed (exit $rc)"
+jq -r '(.declines[] | .bank as $b | .reasons[] | select(.code == 112)
+           | "  婉拒 \($b) \(.product) 112: \(.text)"),
+       (.offers[] | select(any(.levers[]; .code == "risk_warning"))
+           | "  报价 \(.bank_name) \(.product_name) \(.effective_rate_bp / 100)%  标记: "
+             + (first(.levers[] | select(.code == "risk_warning")) | .name))' \
+    "$run/warned.json"
+flagged=$(jq '[.offers[] | select(any(.levers[]; .code == "risk_warning"))] | length' "$run/warned.json")
+declined=$(jq '[.declines[].reasons[] | select(.code == 112)] | length' "$run/warned.json")
+[ "$flagged" -gt 0 ] || [ "$declined" -gt 0 ] || die "the warning reached no bank (see $run/warned.json)"
+printf '  %s 个报价带风险标记, %s 个产品因预警婉拒 (112)\n' "$flagged" "$declined"
+fm_gov warn --lift --grid "$warn_grid" || die "finmatch warn --lift failed"
+
+#   --------------------------------------------------------------------------
 heading "等待记录 / Waiting for the recorder"
 #   Every accepted offer ends in a loan.granted event; wait until the log
 #   holds as many granted loans as we accepted
@@ -418,7 +457,7 @@ done
 echo "  $granted loans recorded in $db"
 
 heading "报告 / Report (from the SQLite event log)"
-fm report --db "$db"
+fm report --db "$db" --banks "$here/banks"
 
 heading "完成 / Done"
 echo "  requests submitted, $accepted offers accepted, report printed"

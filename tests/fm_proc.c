@@ -16,6 +16,8 @@
 */
 
 #include "fm_proc.h"
+#include "fm_mdp.h"
+#include <sqlite3.h>
 #include <ftw.h>
 #include <libgen.h>
 #include <netinet/in.h>
@@ -479,16 +481,22 @@ fm_proc_free_port (void)
 //  --------------------------------------------------------------------------
 //  Write a config from a fixture plus overrides.
 
-char *
-fm_proc_config (const char *name, const char *fixture, ...)
+//  The config of fixture with the NULL-terminated pairs of set (may be
+//  NULL), then those of args, written as "<name>.cfg".  Returns the path
+//  (caller owns), or NULL (logged).
+static char *
+s_config_write (const char *name, const char *fixture, const char **set,
+                va_list args)
 {
     zconfig_t *root = fixture? zconfig_load (fixture): zconfig_new ("root", NULL);
     if (!root) {
         zsys_error ("fm_proc: cannot load fixture %s", fixture);
         return NULL;
     }
-    va_list args;
-    va_start (args, fixture);
+    for (; set && *set; set += 2) {
+        assert (set [1]);
+        zconfig_put (root, set [0], set [1]);
+    }
     const char *path = va_arg (args, const char *);
     while (path) {
         const char *value = va_arg (args, const char *);
@@ -496,13 +504,22 @@ fm_proc_config (const char *name, const char *fixture, ...)
         zconfig_put (root, path, value);
         path = va_arg (args, const char *);
     }
-    va_end (args);
     char *file = fm_proc_tmp_path ("%s.cfg", name);
     if (zconfig_save (root, file)) {
         zsys_error ("fm_proc: cannot write %s", file);
         zstr_free (&file);
     }
     zconfig_destroy (&root);
+    return file;
+}
+
+char *
+fm_proc_config (const char *name, const char *fixture, ...)
+{
+    va_list args;
+    va_start (args, fixture);
+    char *file = s_config_write (name, fixture, NULL, args);
+    va_end (args);
     return file;
 }
 
@@ -572,4 +589,252 @@ fm_proc_fail (const char *file, int line, const char *cond,
     fflush (stdout);
     //  _exit: czmq's atexit shutdown would wait on sockets still open
     _exit (1);
+}
+
+
+//  --------------------------------------------------------------------------
+//  One integer from a log being written.
+
+int64_t
+fm_proc_db_int (const char *path, const char *sql, ...)
+{
+    sqlite3 *db = NULL;
+    int64_t value = -1;
+    if (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+        sqlite3_busy_timeout (db, 1000);
+        sqlite3_stmt *stmt = NULL;
+        if (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL) == SQLITE_OK) {
+            va_list args;
+            va_start (args, sql);
+            const char *text;
+            int index = 1;
+            while ((text = va_arg (args, const char *)))
+                sqlite3_bind_text (stmt, index++, text, -1, SQLITE_TRANSIENT);
+            va_end (args);
+            if (sqlite3_step (stmt) == SQLITE_ROW)
+                value = sqlite3_column_int64 (stmt, 0);
+        }
+        sqlite3_finalize (stmt);
+    }
+    sqlite3_close (db);
+    return value;
+}
+
+
+//  --------------------------------------------------------------------------
+//  One malformed request, one ERROR, one input.rejected event.
+
+void
+fm_proc_probe (zsock_t *dealer)
+{
+    zmsg_t *msg = zmsg_new ();
+    zmsg_addstr (msg, "");
+    zmsg_addstr (msg, FM_MDPC);
+    zmsg_addstr (msg, FM_SERVICE_REQUEST);
+    byte garbage [] = { 0xc1, 0x00 };   //  0xc1 is never valid msgpack
+    zmsg_addmem (msg, garbage, sizeof (garbage));
+    FM_CHECK (zmsg_send (&msg, dealer) == 0, "probe send");
+    zmsg_t *reply = zmsg_recv (dealer);
+    FM_CHECK (reply, "no ERROR to a malformed request");
+    zmsg_destroy (&reply);
+}
+
+
+//  --------------------------------------------------------------------------
+//  The system under test.
+
+fm_proc_system_t *
+fm_proc_system_new (int start_ms)
+{
+    fm_proc_system_t *self = (fm_proc_system_t *) zmalloc (sizeof (fm_proc_system_t));
+    assert (self);
+    int router_port = fm_proc_free_port ();
+    int events_port = fm_proc_free_port ();
+    FM_CHECK (router_port > 0 && events_port > 0 && router_port != events_port,
+              "no two free ports (%d, %d)", router_port, events_port);
+    snprintf (self->router, sizeof (self->router), "tcp://127.0.0.1:%d", router_port);
+    snprintf (self->events, sizeof (self->events), "tcp://127.0.0.1:%d", events_port);
+    self->start_ms = start_ms;
+    self->banks = zlist_new ();
+    self->configs = zlist_new ();
+    zlist_autofree (self->configs);
+    assert (self->banks && self->configs);
+    return self;
+}
+
+void
+fm_proc_system_destroy (fm_proc_system_t **self_p)
+{
+    assert (self_p);
+    fm_proc_system_t *self = *self_p;
+    if (!self)
+        return;
+    //  Workers first, the broker last: nobody logs a lost broker
+    fm_proc_t *bank = (fm_proc_t *) zlist_pop (self->banks);
+    while (bank) {
+        fm_proc_stop (bank, 5000);
+        fm_proc_destroy (&bank);
+        bank = (fm_proc_t *) zlist_pop (self->banks);
+    }
+    zlist_destroy (&self->banks);
+    fm_proc_t **procs [] = { &self->gov, &self->recorder, &self->broker };
+    for (size_t index = 0; index < sizeof (procs) / sizeof (procs [0]); index++)
+        if (*procs [index]) {
+            fm_proc_stop (*procs [index], 5000);
+            fm_proc_destroy (procs [index]);
+        }
+    fm_client_destroy (&self->client);
+    zlist_destroy (&self->configs);
+    zstr_free (&self->db);
+    zstr_free (&self->broker_cfg);
+    zstr_free (&self->recorder_cfg);
+    free (self);
+    *self_p = NULL;
+}
+
+//  Start binary with "-c config" then args (NULL: --insecure)
+static fm_proc_t *
+s_system_start (const char *name, const char *binary, const char *config,
+                const char **args)
+{
+    FM_CHECK (config, "cannot write the config of %s", name);
+    const char *argv [16] = { "-c", config, "--insecure", NULL };
+    for (size_t index = 0; args && args [index]; index++) {
+        FM_CHECK (index + 3 < 16, "too many arguments for %s", name);
+        argv [index + 2] = args [index];
+        argv [index + 3] = NULL;
+    }
+    fm_proc_t *proc = fm_proc_start (name, binary, argv);
+    FM_CHECK (proc, "cannot start %s -c %s", binary, config);
+    return proc;
+}
+
+fm_proc_t *
+fm_proc_system_broker (fm_proc_system_t *self, const char **args, ...)
+{
+    assert (self);
+    assert (!self->broker);
+    const char *set [] = { "broker/endpoint", self->router,
+                           "broker/events", self->events, NULL };
+    va_list pairs;
+    va_start (pairs, args);
+    self->broker_cfg = s_config_write ("broker", NULL, set, pairs);
+    va_end (pairs);
+    self->broker = s_system_start ("broker", "finmatch-broker", self->broker_cfg, args);
+    return self->broker;
+}
+
+fm_proc_t *
+fm_proc_system_recorder (fm_proc_system_t *self, const char **args, ...)
+{
+    assert (self);
+    assert (!self->recorder);
+    if (!self->db)
+        self->db = fm_proc_tmp_path ("events.db");
+    const char *set [] = { "recorder/events", self->events,
+                           "recorder/broker", self->router,
+                           "recorder/db", self->db, NULL };
+    va_list pairs;
+    va_start (pairs, args);
+    self->recorder_cfg = s_config_write ("recorder", NULL, set, pairs);
+    va_end (pairs);
+    self->recorder = s_system_start ("recorder", "finmatch-recorder",
+                                     self->recorder_cfg, args);
+    return self->recorder;
+}
+
+fm_proc_t *
+fm_proc_system_gov (fm_proc_system_t *self, const char *fixture,
+                    const char **args, ...)
+{
+    assert (self);
+    assert (!self->gov);
+    char *path = fm_proc_source_path ("%s", fixture);
+    const char *set [] = { "gov/endpoint", self->router, NULL };
+    va_list pairs;
+    va_start (pairs, args);
+    char *config = s_config_write ("gov", path, set, pairs);
+    va_end (pairs);
+    zstr_free (&path);
+    self->gov = s_system_start ("gov", "finmatch-gov", config, args);
+    zlist_append (self->configs, config);
+    zstr_free (&config);
+    return self->gov;
+}
+
+fm_proc_t *
+fm_proc_system_bank (fm_proc_system_t *self, const char *name,
+                     const char *fixture, const char **args, ...)
+{
+    assert (self);
+    const char *set [] = { "bank/endpoint", self->router, NULL };
+    va_list pairs;
+    va_start (pairs, args);
+    char *config = s_config_write (name, fixture, set, pairs);
+    va_end (pairs);
+    fm_proc_t *bank = s_system_start (name, "finmatch-bank", config, args);
+    zlist_append (self->banks, bank);
+    zlist_append (self->configs, config);
+    zstr_free (&config);
+    return bank;
+}
+
+typedef struct {
+    fm_client_t *client;
+    const char *service;
+} s_mmi_t;
+
+static bool
+s_mmi_up (void *arg)
+{
+    s_mmi_t *mmi = (s_mmi_t *) arg;
+    return fm_client_mmi (mmi->client, mmi->service, 1000) == 200;
+}
+
+void
+fm_proc_system_wait_service (fm_proc_system_t *self, const char *service)
+{
+    assert (self);
+    if (!self->client) {
+        self->client = fm_client_new (self->router);
+        FM_CHECK (self->client, "fm_client_new %s", self->router);
+    }
+    s_mmi_t mmi = { self->client, service };
+    FM_CHECK (fm_proc_wait_until (s_mmi_up, &mmi, self->start_ms, 50),
+              "mmi.service %s is not 200 within %d ms", service, self->start_ms);
+}
+
+typedef struct {
+    zsock_t *dealer;
+    const char *db;
+    int sent;
+} s_probe_t;
+
+static bool
+s_probe_logged (void *arg)
+{
+    s_probe_t *probe = (s_probe_t *) arg;
+    fm_proc_probe (probe->dealer);
+    probe->sent++;
+    return fm_proc_db_int (probe->db, "SELECT COUNT(*) FROM events"
+                                      " WHERE type = 'input.rejected'", NULL) > 0;
+}
+
+int
+fm_proc_system_wait_recorder (fm_proc_system_t *self, zsock_t *dealer)
+{
+    assert (self);
+    assert (self->db);
+    zsock_t *own = NULL;
+    if (!dealer) {
+        own = zsock_new_dealer (self->router);
+        FM_CHECK (own, "probe socket");
+        zsock_set_rcvtimeo (own, self->start_ms);
+        dealer = own;
+    }
+    s_probe_t probe = { dealer, self->db, 0 };
+    FM_CHECK (fm_proc_wait_until (s_probe_logged, &probe, self->start_ms, 100),
+              "no input.rejected event in %s after %d probes", self->db, probe.sent);
+    zsock_destroy (&own);
+    return probe.sent;
 }

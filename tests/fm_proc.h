@@ -24,6 +24,7 @@
 #include <czmq.h>
 #include <stdbool.h>
 #include <sys/types.h>
+#include "fm_client.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -148,6 +149,109 @@ void
 #define FM_CHECK(cond, ...) \
     do { if (!(cond)) fm_proc_fail (__FILE__, __LINE__, #cond, __VA_ARGS__); \
     } while (0)
+
+//  First column of the first row of sql on the SQLite file at path, opened
+//  read-only, with the NULL-terminated text arguments bound to ?1, ?2...
+//  Returns the value, or -1 if the file, the table or the row is not
+//  there (yet): a recorder's log is polled while it is being written.
+int64_t
+    fm_proc_db_int (const char *path, const char *sql, ...);
+
+//  Send one malformed request (a body that is never valid msgpack) to
+//  fm.request through dealer (borrowed, connected to the broker, with a
+//  receive timeout) and read the ERROR it gets: the broker publishes one
+//  input.rejected event per call.  Fails the test if no answer came.
+void
+    fm_proc_probe (zsock_t *dealer);
+
+
+//  --------------------------------------------------------------------------
+//  A system under test: one broker on two free loopback ports and the
+//  recorder, gov and banks started against it.  The start-up every
+//  integration test repeats, in one place:
+//      fm_proc_system_t *sys = fm_proc_system_new (START_MS);
+//      fm_proc_system_broker (sys, NULL, "broker/deadline_ms", "1000", NULL);
+//      fm_proc_system_wait_service (sys, FM_SERVICE_REQUEST);
+//      fm_proc_system_recorder (sys, NULL, NULL);
+//      fm_proc_system_wait_recorder (sys, NULL);
+//      fm_proc_system_gov (sys, "tests/data/system/gov.cfg", NULL,
+//                          "gov/registry", registry, NULL);
+//      fm_proc_system_bank (sys, "bank_cqrcb", fixture, NULL, NULL);
+//      fm_proc_system_wait_service (sys, "bank.CQRCB");
+//      ...
+//      fm_proc_system_destroy (&sys);
+//  Each start writes "<name>.cfg" in the temp dir from a fixture plus the
+//  endpoints plus the caller's NULL-terminated path/value pairs, and runs
+//  the binary with "-c <cfg>" then args (a NULL-terminated list, borrowed;
+//  NULL means "--insecure").  Every failure fails the test (FM_CHECK).
+
+typedef struct {
+    char router [64];                   //  broker's ROUTER endpoint
+    char events [64];                   //  broker's XPUB endpoint
+    int start_ms;                       //  bound for any process to be ready
+    fm_client_t *client;                //  MMI client, owned; made insecure
+                                        //  on first use unless set before
+    char *db;                           //  the recorder's log, owned; NULL
+                                        //  until fm_proc_system_recorder
+    char *broker_cfg;                   //  config written, owned
+    char *recorder_cfg;                 //  config written, owned
+    fm_proc_t *broker;                  //  owned, or NULL
+    fm_proc_t *recorder;                //  owned, or NULL
+    fm_proc_t *gov;                     //  owned, or NULL
+    zlist_t *banks;                     //  fm_proc_t, owned, start order
+    zlist_t *configs;                   //  other config paths, owned
+} fm_proc_system_t;
+
+//  Choose the two ports (free now; a bind race with another test shows as
+//  the broker exiting, which the waits report with its log).  start_ms
+//  bounds every wait below.  Starts nothing.  Returns the system (caller
+//  owns); fails the test if no free port was found.
+fm_proc_system_t *
+    fm_proc_system_new (int start_ms);
+
+//  Stop every process still running (SIGTERM, then SIGKILL after 5 s) and
+//  free the system.  Tests that check an exit code stop that process
+//  themselves first.  Idempotent; nulls *self_p.
+void
+    fm_proc_system_destroy (fm_proc_system_t **self_p);
+
+//  Start finmatch-broker: config "broker" with broker/endpoint and
+//  broker/events set, then the pairs.  Does not wait (see
+//  fm_proc_system_wait_service).  Returns self->broker.
+fm_proc_t *
+    fm_proc_system_broker (fm_proc_system_t *self, const char **args, ...);
+
+//  Start finmatch-recorder: config "recorder" with recorder/events,
+//  recorder/broker and recorder/db (self->db, "events.db" in the temp
+//  dir) set, then the pairs.  Returns self->recorder.
+fm_proc_t *
+    fm_proc_system_recorder (fm_proc_system_t *self, const char **args, ...);
+
+//  Start finmatch-gov: config "gov" from fixture (a path in the source
+//  tree) with gov/endpoint set, then the pairs.  Returns self->gov.
+fm_proc_t *
+    fm_proc_system_gov (fm_proc_system_t *self, const char *fixture,
+                        const char **args, ...);
+
+//  Start finmatch-bank labelled name: config "<name>" from fixture (an
+//  absolute path) with bank/endpoint set, then the pairs.  Returns the
+//  process (owned by self, also appended to self->banks).
+fm_proc_t *
+    fm_proc_system_bank (fm_proc_system_t *self, const char *name,
+                         const char *fixture, const char **args, ...);
+
+//  Wait until the broker answers 8/MMI "200" for service through
+//  self->client, or fail the test after start_ms (or at once if a process
+//  died).
+void
+    fm_proc_system_wait_service (fm_proc_system_t *self, const char *service);
+
+//  Wait until the recorder's subscription is live: probe (fm_proc_probe)
+//  through dealer (borrowed; NULL: an insecure one made here) until an
+//  input.rejected event is in self->db.  Returns the number of probes
+//  sent; fails the test after start_ms.
+int
+    fm_proc_system_wait_recorder (fm_proc_system_t *self, zsock_t *dealer);
 
 #ifdef __cplusplus
 }

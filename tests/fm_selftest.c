@@ -57,6 +57,7 @@ static const selftest_t s_tests [] = {
     { "fm_registry", fm_registry_test },
     { "fm_store",    fm_store_test },
     { "fm_report",   fm_report_test },
+    { "fm_report_banks", fm_report_banks_test },
     { "fm_print",    fm_print_test },
 };
 #define TEST_COUNT (sizeof (s_tests) / sizeof (s_tests [0]))

@@ -9,7 +9,7 @@ set (FM_TEST_ENV "FM_BIN_DIR=${CMAKE_BINARY_DIR}/bin;FM_SOURCE_DIR=${CMAKE_SOURC
 #   fm_proc: spawn/stop helper shared by the C integration tests
 add_library (fm_testproc STATIC fm_proc.c)
 target_include_directories (fm_testproc PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
-target_link_libraries (fm_testproc PUBLIC libfinmatch)
+target_link_libraries (fm_testproc PUBLIC libfinmatch PkgConfig::SQLITE)
 
 #   system: 200 requests, 3 banks, gov, recorder; checks results and the DB
 add_executable (test_system test_system.c)

@@ -30,6 +30,10 @@
       (503 no gov worker, 504 gov silent...).  Answers that arrive twice
       (the original and a retry's) must be the same answer.  A key
       without a final answer after MAX_TRIES is LOST: must be 0.
+    - no bank answer published twice: across all epochs, at most one
+      offer.made per (request, offer) and one decline.made per (request,
+      bank) (with the journal: a resumed request does not ask again the
+      banks that answered before the kill).
     - "processed twice".  A request is processed when the broker asks
       the banks and concludes it with their answers: a request.completed
       event with status 200, carrying the number of offers.  Across all
@@ -836,6 +840,16 @@ main (int argc, char *argv [])
     sqlite3_finalize (stmt);
     s_check_epochs (check);
     int rerun = s_check_processed_once (check);
+    //  A request resumed after the broker's restart goes on where it
+    //  stopped (its profile and bank answers are journaled): no bank's
+    //  offer or decline is published twice for one request, in any epoch
+    int64_t twice = s_db_int (check, "SELECT COUNT(*) FROM (SELECT 1 FROM events"
+        " WHERE type = 'offer.made' GROUP BY request_id, offer_id HAVING COUNT(*) > 1)")
+                  + s_db_int (check, "SELECT COUNT(*) FROM (SELECT 1 FROM events"
+        " WHERE type = 'decline.made' GROUP BY request_id, bank HAVING COUNT(*) > 1)");
+    printf ("fault: (request, bank) answers published twice: %" PRId64 "\n", twice);
+    FM_CHECK (twice == 0 || !journal_on, "%" PRId64 " offers/declines published twice"
+              " for one request: a resumed request asked a bank again", twice);
     //  Every restarted worker registered again (and after a broker
     //  restart, every worker did)
     FM_CHECK (s_db_int (check, "SELECT COUNT(*) FROM events WHERE type = 'worker.ready'"

@@ -354,19 +354,6 @@ s_expect_disconnect (const char *endpoint, const char *what, byte command,
     zsock_destroy (&sock);
 }
 
-typedef struct {
-    fm_client_t *client;
-    const char *service;
-} mmi_t;
-
-static bool
-s_mmi_up (void *arg)
-{
-    mmi_t *mmi = (mmi_t *) arg;
-    return fm_client_mmi (mmi->client, mmi->service, 1000) == 200;
-}
-
-
 //  --------------------------------------------------------------------------
 
 int
@@ -379,7 +366,6 @@ main (int argc, char *argv [])
 
     //  An enterprise of the fixture registry: the first data row
     char *registry = fm_proc_source_path ("tests/data/system/enterprises.csv");
-    char *gov_fixture = fm_proc_source_path ("tests/data/system/gov.cfg");
     FILE *file = fopen (registry, "r");
     FM_CHECK (file, "open %s", registry);
     char line [512];
@@ -391,29 +377,16 @@ main (int argc, char *argv [])
     FM_CHECK (fm_credit_code_valid (enterprise), "fixture code %s", enterprise);
 
     //  Broker and gov
-    char router [64], events [64], heartbeat [16];
-    snprintf (router, sizeof (router), "tcp://127.0.0.1:%d", fm_proc_free_port ());
-    snprintf (events, sizeof (events), "tcp://127.0.0.1:%d", fm_proc_free_port ());
+    char heartbeat [16];
     snprintf (heartbeat, sizeof (heartbeat), "%d", HEARTBEAT_MS);
-    char *broker_cfg = fm_proc_config ("broker", NULL, "broker/endpoint", router,
-                                       "broker/events", events,
-                                       "broker/heartbeat_ms", heartbeat,
-                                       "broker/deadline_ms", "2000", NULL);
-    const char *broker_args [] = { "-c", broker_cfg,
-        "--insecure", NULL };
-    fm_proc_t *broker = fm_proc_start ("broker", "finmatch-broker", broker_args);
-    FM_CHECK (broker, "cannot start finmatch-broker");
-    char *gov_cfg = fm_proc_config ("gov", gov_fixture, "gov/endpoint", router,
-                                    "gov/registry", registry, NULL);
-    const char *gov_args [] = { "-c", gov_cfg,
-        "--insecure", NULL };
-    fm_proc_t *gov = fm_proc_start ("gov", "finmatch-gov", gov_args);
-    FM_CHECK (gov, "cannot start finmatch-gov");
-    fm_client_t *probe = fm_client_new (router);
-    mmi_t mmi = { probe, FM_SERVICE_GOV };
-    FM_CHECK (fm_proc_wait_until (s_mmi_up, &mmi, START_MS, 50),
-              "mmi.service gov.credit is not 200");
-    fm_client_destroy (&probe);
+    fm_proc_system_t *sys = fm_proc_system_new (START_MS);
+    const char *router = sys->router;
+    fm_proc_t *broker = fm_proc_system_broker (sys, NULL, "broker/heartbeat_ms", heartbeat,
+                                               "broker/deadline_ms", "2000", NULL);
+    fm_proc_t *gov = fm_proc_system_gov (sys, "tests/data/system/gov.cfg", NULL,
+                                         "gov/registry", registry, NULL);
+    fm_proc_system_wait_service (sys, FM_SERVICE_GOV);
+    fm_client_destroy (&sys->client);
 
     //  1. Plain client, 8/MMI
     zsock_t *client = zsock_new_dealer (router);
@@ -529,12 +502,8 @@ main (int argc, char *argv [])
     FM_CHECK (rc == 0, "finmatch-gov exited %d on SIGTERM", rc);
     rc = fm_proc_stop (broker, 5000);
     FM_CHECK (rc == 0, "finmatch-broker exited %d on SIGTERM", rc);
-    fm_proc_destroy (&gov);
-    fm_proc_destroy (&broker);
-    zstr_free (&broker_cfg);
-    zstr_free (&gov_cfg);
+    fm_proc_system_destroy (&sys);
     zstr_free (&registry);
-    zstr_free (&gov_fixture);
     printf ("mdp: OK\n");
     return fm_proc_teardown (true);
 }

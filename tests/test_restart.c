@@ -15,7 +15,15 @@
          its journal; every request is sent again with the same key: each
          key gets exactly one result; the log shows each request received
          and completed exactly once, one epoch, no gap left; the accepted
-         offer is answered from the journal (one loan.granted).
+         offer is answered from the journal (one loan.granted).  One
+         request was half answered at the kill (CQRCB offered, a fake
+         bank.HOLD held its query): the restarted broker does not ask
+         CQRCB again: no request.enriched, offer.made or decline.made
+         twice for any request (and bank).  `fm.status` of requests
+         retained before the kill still lists the banks they asked.
+      5. gov.credit comes back late after a restart (after the resume
+         window): a new request waits for it (gov_deadline_ms) and gets
+         its RESULT, not 503.
     Prints the figures.  FM_RESTART_REQUESTS overrides REQUESTS (ASan).
     =========================================================================
 */
@@ -34,6 +42,7 @@
 #define FILL_MS         30000           //  bound for the log to settle
 #define REQUESTS        1000            //  in flight when the broker dies
 #define DEADLINE_MS     "3000"          //  banks' deadline
+#define GOV_DEADLINE_MS "8000"          //  gov.credit's (step 5: it starts late)
 #define HEARTBEAT_MS    "200"           //  x liveness 3: 600 ms to expire
 #define ENTERPRISE      "91500105MA5U0A0B11"    //  first row of the registry
 
@@ -190,6 +199,64 @@ s_expect (const char *db, const char *sql, int64_t want, const char *what)
               "%s: %s is %" PRId64 ", want %" PRId64, what, sql, s_db_int (db, sql), want);
 }
 
+//  Pump a fake worker and wait for a row count in the log
+typedef struct {
+    zsock_t *fake;
+    bool got;                           //  the fake got its query
+    db_wait_t db;
+} held_t;
+
+static bool
+s_held (void *arg)
+{
+    held_t *held = (held_t *) arg;
+    if (s_fake_pump (held->fake))
+        held->got = true;
+    return held->got && s_db_is (&held->db);
+}
+
+//  True when a file holds text
+typedef struct {
+    const char *path;
+    const char *text;
+} grep_t;
+
+static bool
+s_file_has (void *arg)
+{
+    grep_t *grep = (grep_t *) arg;
+    FILE *file = fopen (grep->path, "r");
+    bool found = false;
+    char line [1024];
+    while (file && !found && fgets (line, sizeof line, file))
+        found = strstr (line, grep->text) != NULL;
+    if (file)
+        fclose (file);
+    return found;
+}
+
+//  fm.status of a request lists bank among the banks it asked
+static bool
+s_status_asked (fm_client_t *client, const char *request_id, const char *bank)
+{
+    fm_msg_t *query = fm_msg_new (FM_MSG_STATUS_QUERY);
+    FM_CHECK (query, "out of memory");
+    snprintf (query->request_id, sizeof query->request_id, "%s", request_id);
+    snprintf (query->request.enterprise_id, FM_ENTERPRISE_ID_SIZE, "%s", ENTERPRISE);
+    fm_msg_t *status = s_ask (client, FM_SERVICE_STATUS, query);
+    FM_CHECK (status->type == FM_MSG_STATUS, "status of %s: %s %u %s", request_id,
+              fm_msg_type_name (status->type), status->status, status->text);
+    bool found = false;
+    for (size_t index = 0; index < status->asked_count; index++)
+        if (streq (status->asked [index], bank))
+            found = true;
+    printf ("restart: status of %s after the restart: %zu banks asked\n", request_id,
+            status->asked_count);
+    fm_msg_destroy (&status);
+    fm_msg_destroy (&query);
+    return found;
+}
+
 static fm_proc_t *
 s_start_broker (const char *config)
 {
@@ -221,6 +288,7 @@ main (int argc, char *argv [])
     char *broker_cfg = fm_proc_config ("broker", NULL, "broker/endpoint", router,
                                        "broker/events", events,
                                        "broker/deadline_ms", DEADLINE_MS,
+                                       "broker/gov_deadline_ms", GOV_DEADLINE_MS,
                                        "broker/heartbeat_ms", HEARTBEAT_MS,
                                        "broker/journal", journal, NULL);
     fm_proc_t *broker = s_start_broker (broker_cfg);
@@ -327,6 +395,22 @@ main (int argc, char *argv [])
     fm_msg_destroy (&result);
     fm_msg_destroy (&msg);
 
+    //  A request half answered when the broker dies: CQRCB offers, a
+    //  fake bank.HOLD (kept alive) holds its query
+    zsock_t *hold = s_fake_worker (router, "bank.HOLD");
+    mmi.service = "bank.HOLD";
+    FM_CHECK (fm_proc_wait_until (s_mmi_up, &mmi, START_MS, 50), "fake HOLD not up");
+    fm_msg_t *held_msg = s_request ("held-1");
+    FM_CHECK (fm_client_send (client, FM_SERVICE_REQUEST, held_msg, &err) == 0, "send");
+    char held_id [FM_REQUEST_ID_SIZE];
+    fm_request_id_make (ENTERPRISE, "held-1", held_id);
+    char held_sql [256];
+    snprintf (held_sql, sizeof held_sql, "SELECT COUNT(*) > 0 FROM events"
+              " WHERE type = 'offer.made' AND request_id = '%s'", held_id);
+    held_t held = { hold, false, { db, held_sql, 1 } };
+    FM_CHECK (fm_proc_wait_until (s_held, &held, REPLY_MS, 1),
+              "held-1: no CQRCB offer, or HOLD got no query");
+
     //  4. Requests in flight, a CLI waiting, kill -9
     char *cli_out = fm_proc_tmp_path ("cli.json");
     char timeout_arg [16];
@@ -356,11 +440,12 @@ main (int argc, char *argv [])
     char busy_sql [256];
     snprintf (busy_sql, sizeof busy_sql, "SELECT COUNT(*) >= %" PRId64 " FROM events"
               " WHERE type = 'request.received'", before + 5);
-    db_wait_t busy = { db, busy_sql, 1 };
-    FM_CHECK (fm_proc_wait_until (s_db_is, &busy, REPLY_MS, 5), "the burst is not received");
+    held_t busy = { hold, true, { db, busy_sql, 1 } };     //  HOLD stays alive
+    FM_CHECK (fm_proc_wait_until (s_held, &busy, REPLY_MS, 1), "the burst is not received");
     FM_CHECK (kill (fm_proc_pid (broker), SIGKILL) == 0, "kill -9 broker");
     fm_proc_wait (broker, 5000);
     fm_proc_destroy (&broker);
+    zsock_destroy (&hold);
     int64_t received_at_kill = s_db_int (db, received_sql) - before;
     //  The CLI asks while no broker is there: its tries time out until the
     //  broker is back, and the same request then gets its one result
@@ -403,6 +488,20 @@ main (int argc, char *argv [])
         fm_msg_destroy (&reply);
     }
     FM_CHECK ((int) results == requests, "%zu results for %d keys", results, requests);
+    //  The half-answered request: resumed with CQRCB's journaled offer
+    fm_msg_t *held_result = s_ask (again, FM_SERVICE_REQUEST, held_msg);
+    FM_CHECK (held_result->type == FM_MSG_RESULT && held_result->status == FM_STATUS_OK
+              && s_has_offer_of (held_result, "CQRCB"), "held-1 after restart: %s %u %s",
+              fm_msg_type_name (held_result->type), held_result->status, held_result->text);
+    fm_msg_destroy (&held_result);
+    fm_msg_destroy (&held_msg);
+    //  Retained before the kill, reloaded from the journal: status still
+    //  lists the banks asked
+    fm_request_id_make (ENTERPRISE, "accepted-1", id);
+    FM_CHECK (s_status_asked (again, id, "CQRCB"),
+              "status of accepted-1 after the restart lists no CQRCB");
+    FM_CHECK (s_status_asked (again, held_id, "CQRCB"),
+              "status of held-1 after the restart lists no CQRCB");
     //  What the restarted broker found in its journal (its log)
     FILE *file = fopen (fm_proc_log (broker), "r");
     if (file) {
@@ -438,7 +537,7 @@ main (int argc, char *argv [])
 
     //  The log: every request received and completed exactly once, one
     //  epoch, gap free, one loan
-    int total = requests + 4;           //  + redispatch, lone, accepted, cli
+    int total = requests + 5;           //  + redispatch, lone, accepted, held, cli
     s_expect (db, "SELECT COUNT(DISTINCT request_id) FROM events"
                   " WHERE type = 'request.completed'", total, "requests completed");
     s_expect (db, "SELECT COUNT(*) FROM events WHERE type = 'request.completed'", total,
@@ -449,10 +548,63 @@ main (int argc, char *argv [])
     s_expect (db, "SELECT COUNT(DISTINCT epoch) FROM events", 1, "one epoch");
     s_expect (db, "SELECT MAX(seq) - COUNT(*) FROM events", 0, "no seq missing");
     s_expect (db, "SELECT COUNT(*) FROM gaps", 0, "no gap row left");
+    //  No request processed twice: a resumed request goes on where it
+    //  stopped, its round's events are not published again
+    s_expect (db, "SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE type = 'offer.made'"
+                  " GROUP BY request_id, offer_id HAVING COUNT(*) > 1)", 0,
+                  "offer.made twice for a (request, offer)");
+    s_expect (db, "SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE type = 'decline.made'"
+                  " GROUP BY request_id, bank HAVING COUNT(*) > 1)", 0,
+                  "decline.made twice for a (request, bank)");
+    s_expect (db, "SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE type = 'request.enriched'"
+                  " GROUP BY request_id HAVING COUNT(*) > 1)", 0,
+                  "request.enriched twice for a request");
+    snprintf (sql, sizeof sql, "SELECT COUNT(*) FROM events WHERE type = 'offer.made'"
+              " AND request_id = '%s' AND bank = 'CQRCB'", held_id);
+    int64_t held_offers = s_db_int (db, sql);
+    printf ("restart: held-1 (CQRCB answered before the kill): %" PRId64 " CQRCB"
+            " offer.made in the log, none repeated\n", held_offers);
     printf ("restart: %d keys, %zu results, 0 lost; %" PRId64 " events logged in one "
             "epoch, %" PRId64 " gap rows\n", requests, results,
             s_db_int (db, "SELECT COUNT(*) FROM events"),
             s_db_int (db, "SELECT COUNT(*) FROM gaps"));
+
+    //  5. gov.credit back late: stopped while the broker dies, started
+    //  only after the restarted broker's resume window.  A new request
+    //  waits for it (up to gov_deadline_ms) instead of failing 503
+    FM_CHECK (fm_proc_stop (gov, 5000) == 0, "gov exit");
+    fm_proc_destroy (&gov);
+    FM_CHECK (kill (fm_proc_pid (broker), SIGKILL) == 0, "kill -9 broker");
+    fm_proc_wait (broker, 5000);
+    fm_proc_destroy (&broker);
+    const char *broker_args [] = { "-c", broker_cfg, "--insecure", NULL };
+    broker = fm_proc_start ("broker-late-gov", "finmatch-broker", broker_args);
+    FM_CHECK (broker, "cannot start finmatch-broker");
+    grep_t resumed = { fm_proc_log (broker), "broker: resumed" };
+    FM_CHECK (fm_proc_wait_until (s_file_has, &resumed, START_MS, 20),
+              "the restarted broker never ended its resume window");
+    fm_client_t *late = fm_client_new (router);
+    FM_CHECK (late, "client");
+    msg = s_request ("late-gov-1");
+    FM_CHECK (fm_client_send (late, FM_SERVICE_REQUEST, msg, &err) == 0, "send");
+    int64_t asked_at = zclock_mono ();
+    //  Not failed fast: no answer while gov.credit is away (a bounded
+    //  wait for an answer that must not come)
+    result = fm_client_recv (late, 500, &err);
+    FM_CHECK (!result, "late-gov-1 answered while gov.credit is away: %s %u %s",
+              fm_msg_type_name (result->type), result->status, result->text);
+    gov = fm_proc_start ("gov-late", "finmatch-gov", gov_args);
+    FM_CHECK (gov, "cannot start finmatch-gov");
+    result = fm_client_recv (late, REPLY_MS, &err);
+    FM_CHECK (result, "late-gov-1: no answer: %s", err.text);
+    FM_CHECK (result->type == FM_MSG_RESULT && result->status == FM_STATUS_OK,
+              "late-gov-1: %s %u %s (gov.credit came back after the resume window)",
+              fm_msg_type_name (result->type), result->status, result->text);
+    printf ("restart: gov.credit back after the resume window: a new request waited"
+            " %" PRId64 " ms for it and got RESULT 200\n", zclock_mono () - asked_at);
+    fm_msg_destroy (&result);
+    fm_msg_destroy (&msg);
+    fm_client_destroy (&late);
 
     zhashx_destroy (&answered);
     fm_client_destroy (&again);

@@ -69,18 +69,6 @@ static const char *s_bank_template =
     "        levers = *\n"
     "        on_warning = %s\n";
 
-typedef struct {
-    fm_client_t *client;
-    const char *service;
-} mmi_t;
-
-static bool
-s_mmi_up (void *arg)
-{
-    mmi_t *mmi = (mmi_t *) arg;
-    return fm_client_mmi (mmi->client, mmi->service, 1000) == 200;
-}
-
 //  One SQL count on the log: sql with ?1 bound to text (may be NULL)
 typedef struct {
     const char *db;
@@ -89,24 +77,10 @@ typedef struct {
     int at_least;
 } db_count_t;
 
-static int
+static int64_t
 s_db_count (const char *path, const char *sql, const char *text)
 {
-    sqlite3 *db = NULL;
-    int count = -1;
-    if (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
-        sqlite3_busy_timeout (db, 1000);
-        sqlite3_stmt *stmt = NULL;
-        if (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL) == SQLITE_OK) {
-            if (text)
-                sqlite3_bind_text (stmt, 1, text, -1, SQLITE_STATIC);
-            if (sqlite3_step (stmt) == SQLITE_ROW)
-                count = sqlite3_column_int (stmt, 0);
-        }
-        sqlite3_finalize (stmt);
-    }
-    sqlite3_close (db);
-    return count;
+    return fm_proc_db_int (path, sql, text, NULL);
 }
 
 static bool
@@ -204,57 +178,18 @@ main (int argc, char *argv [])
     zsys_set_logident ("test_routing");
     fm_proc_setup ("routing", argv [0]);
 
-    int router_port = fm_proc_free_port ();
-    int events_port = fm_proc_free_port ();
-    FM_CHECK (router_port > 0 && events_port > 0 && router_port != events_port, "ports");
-    char router [64], events [64];
-    snprintf (router, sizeof router, "tcp://127.0.0.1:%d", router_port);
-    snprintf (events, sizeof events, "tcp://127.0.0.1:%d", events_port);
-
-    char *broker_cfg = fm_proc_config ("broker", NULL, "broker/endpoint", router,
-                                       "broker/events", events,
-                                       "broker/deadline_ms", "1000", NULL);
-    const char *broker_args [] = { "-c", broker_cfg, "--insecure", NULL };
-    FM_CHECK (fm_proc_start ("broker", "finmatch-broker", broker_args), "broker");
-    fm_client_t *client = fm_client_new (router);
-    FM_CHECK (client, "fm_client_new %s", router);
-    mmi_t mmi = { client, FM_SERVICE_REQUEST };
-    FM_CHECK (fm_proc_wait_until (s_mmi_up, &mmi, START_MS, 50), "broker not up");
-
-    char *db = fm_proc_tmp_path ("events.db");
-    char *recorder_cfg = fm_proc_config ("recorder", NULL, "recorder/events", events,
-                                         "recorder/broker", router,
-                                         "recorder/db", db, NULL);
-    const char *recorder_args [] = { "-c", recorder_cfg, "--insecure", NULL };
-    FM_CHECK (fm_proc_start ("recorder", "finmatch-recorder", recorder_args), "recorder");
-    //  Probe until the recorder listens: a malformed fm.request is
-    //  published as input.rejected
-    zsock_t *probe = zsock_new_dealer (router);
-    FM_CHECK (probe, "probe socket");
-    zsock_set_rcvtimeo (probe, 5000);
-    int64_t until = zclock_mono () + START_MS;
-    while (s_db_count (db, "SELECT COUNT(*) FROM events WHERE type = 'input.rejected'",
-                       NULL) < 1) {
-        FM_CHECK (zclock_mono () < until && fm_proc_all_running (), "recorder not up");
-        zmsg_t *garbage = zmsg_new ();
-        zmsg_addstr (garbage, "");
-        zmsg_addstr (garbage, FM_MDPC);
-        zmsg_addstr (garbage, FM_SERVICE_REQUEST);
-        zmsg_addmem (garbage, "\xc1\x00", 2);
-        FM_CHECK (zmsg_send (&garbage, probe) == 0, "probe send");
-        zmsg_t *reply = zmsg_recv (probe);
-        zmsg_destroy (&reply);
-        zclock_sleep (100);             //  poll interval, not a settle
-    }
-    zsock_destroy (&probe);
+    fm_proc_system_t *sys = fm_proc_system_new (START_MS);
+    const char *router = sys->router;
+    fm_proc_system_broker (sys, NULL, "broker/deadline_ms", "1000", NULL);
+    fm_proc_system_wait_service (sys, FM_SERVICE_REQUEST);
+    fm_proc_system_recorder (sys, NULL, NULL);
+    fm_proc_system_wait_recorder (sys, NULL);
+    const char *db = sys->db;
 
     char *registry = fm_proc_source_path ("deploy/data/enterprises.csv");
     char *grids = fm_proc_source_path ("deploy/data/grids.csv");
-    char *gov_fixture = fm_proc_source_path ("tests/data/system/gov.cfg");
-    char *gov_cfg = fm_proc_config ("gov", gov_fixture, "gov/endpoint", router,
-                                    "gov/registry", registry, "gov/grids", grids, NULL);
-    const char *gov_args [] = { "-c", gov_cfg, "--insecure", NULL };
-    FM_CHECK (fm_proc_start ("gov", "finmatch-gov", gov_args), "gov");
+    fm_proc_system_gov (sys, "tests/data/system/gov.cfg", NULL, "gov/registry", registry,
+                        "gov/grids", grids, NULL);
 
     //  The four banks
     const char *banks [][4] = {
@@ -272,19 +207,16 @@ main (int argc, char *argv [])
         fprintf (file, s_bank_template, banks [index][0], router, banks [index][1],
                  banks [index][2], banks [index][3]);
         fclose (file);
-        const char *bank_args [] = { "-c", paths [index], "--insecure", NULL };
-        fm_proc_t *bank = fm_proc_start (banks [index][0], "finmatch-bank", bank_args);
-        FM_CHECK (bank, "cannot start bank %s", banks [index][0]);
+        fm_proc_t *bank = fm_proc_system_bank (sys, banks [index][0], paths [index], NULL,
+                                               NULL);
         if (index == 1)
             pairb = bank;
     }
-    mmi.service = FM_SERVICE_GOV;
-    FM_CHECK (fm_proc_wait_until (s_mmi_up, &mmi, START_MS, 50), "gov.credit not up");
+    fm_proc_system_wait_service (sys, FM_SERVICE_GOV);
     char service [FM_SERVICE_SIZE];
     for (size_t index = 0; index < 4; index++) {
         snprintf (service, sizeof service, "bank.%s", banks [index][0]);
-        mmi.service = service;
-        FM_CHECK (fm_proc_wait_until (s_mmi_up, &mmi, START_MS, 50), "%s not up", service);
+        fm_proc_system_wait_service (sys, service);
     }
     //  PAIRB stays registered (the broker expires it only after 3 silent
     //  heartbeats, 7.5 s) but answers nothing
@@ -370,11 +302,6 @@ main (int argc, char *argv [])
         zstr_free (&paths [index]);
     zstr_free (&registry);
     zstr_free (&grids);
-    zstr_free (&gov_fixture);
-    zstr_free (&gov_cfg);
-    zstr_free (&recorder_cfg);
-    zstr_free (&broker_cfg);
-    zstr_free (&db);
-    fm_client_destroy (&client);
+    fm_proc_system_destroy (&sys);
     return fm_proc_teardown (true);
 }

@@ -64,18 +64,6 @@ static const s_scenario_t s_scenarios [] = {
 static bool s_verbose;
 
 typedef struct {
-    fm_client_t *client;
-    const char *service;
-} mmi_t;
-
-static bool
-s_mmi_up (void *arg)
-{
-    mmi_t *mmi = (mmi_t *) arg;
-    return fm_client_mmi (mmi->client, mmi->service, 1000) == 200;
-}
-
-typedef struct {
     const char *db;
     const char *sql;                    //  SELECT COUNT(*) ...
     int64_t want;                       //  at least
@@ -85,18 +73,7 @@ static bool
 s_db_count (void *arg)
 {
     db_wait_t *wait = (db_wait_t *) arg;
-    sqlite3 *db = NULL;
-    int64_t count = -1;
-    if (sqlite3_open_v2 (wait->db, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
-        sqlite3_busy_timeout (db, 1000);
-        sqlite3_stmt *stmt = NULL;
-        if (sqlite3_prepare_v2 (db, wait->sql, -1, &stmt, NULL) == SQLITE_OK
-        &&  sqlite3_step (stmt) == SQLITE_ROW)
-            count = sqlite3_column_int64 (stmt, 0);
-        sqlite3_finalize (stmt);
-    }
-    sqlite3_close (db);
-    return count >= wait->want;
+    return fm_proc_db_int (wait->db, wait->sql, NULL) >= wait->want;
 }
 
 //  Run finmatch with the NULL-terminated args; returns its exit code and,
@@ -167,66 +144,27 @@ main (int argc, char *argv [])
     fm_proc_setup (test_name, argv [0]);
     int64_t started = zclock_mono ();
 
-    int router_port = fm_proc_free_port ();
-    int events_port = fm_proc_free_port ();
-    FM_CHECK (router_port > 0 && events_port > 0 && router_port != events_port, "ports");
-    char router [64], events [64];
-    snprintf (router, sizeof router, "tcp://127.0.0.1:%d", router_port);
-    snprintf (events, sizeof events, "tcp://127.0.0.1:%d", events_port);
-    char *broker_cfg = fm_proc_config ("broker", NULL, "broker/endpoint", router,
-                                       "broker/events", events, NULL);
-    const char *broker_args [] = { "-c", broker_cfg, "--insecure", NULL };
-    fm_proc_t *broker = fm_proc_start ("broker", "finmatch-broker", broker_args);
-    FM_CHECK (broker, "cannot start finmatch-broker");
-    fm_client_t *client = fm_client_new (router);
-    FM_CHECK (client, "fm_client_new %s", router);
-    mmi_t mmi = { client, FM_SERVICE_REQUEST };
-    FM_CHECK (fm_proc_wait_until (s_mmi_up, &mmi, START_MS, 50), "broker not up");
+    fm_proc_system_t *sys = fm_proc_system_new (START_MS);
+    const char *router = sys->router;
+    fm_proc_system_broker (sys, NULL, NULL);
+    fm_proc_system_wait_service (sys, FM_SERVICE_REQUEST);
 
     //  Recorder first: it must be subscribed before anything is published
     //  (a late subscriber's first events would be a gap).  The probe's
     //  malformed request is published as input.rejected; once one is in
     //  the file, the subscription is live.
-    char *db = fm_proc_tmp_path ("events.db");
-    char *recorder_cfg = fm_proc_config ("recorder", NULL, "recorder/events", events,
-                                         "recorder/broker", router,
-                                         "recorder/db", db, NULL);
-    const char *recorder_args [] = { "-c", recorder_cfg, "--insecure", NULL };
-    fm_proc_t *recorder = fm_proc_start ("recorder", "finmatch-recorder", recorder_args);
-    FM_CHECK (recorder, "cannot start finmatch-recorder");
-    zsock_t *probe = zsock_new_dealer (router);
-    FM_CHECK (probe, "probe socket");
-    zsock_set_rcvtimeo (probe, START_MS);
-    db_wait_t rejected = { db, "SELECT COUNT(*) FROM events WHERE type = 'input.rejected'", 1 };
-    int64_t until = zclock_mono () + START_MS;
-    do {
-        FM_CHECK (zclock_mono () < until && fm_proc_all_running (),
-                  "no input.rejected recorded in %s", db);
-        zmsg_t *garbage = zmsg_new ();
-        zmsg_addstr (garbage, "");
-        zmsg_addstr (garbage, FM_MDPC);
-        zmsg_addstr (garbage, FM_SERVICE_REQUEST);
-        zmsg_addmem (garbage, "\xc1\x00", 2);      //  never valid msgpack
-        FM_CHECK (zmsg_send (&garbage, probe) == 0, "probe send");
-        zmsg_t *reply = zmsg_recv (probe);
-        FM_CHECK (reply, "no answer to a malformed request");
-        zmsg_destroy (&reply);
-    } while (!fm_proc_wait_until (s_db_count, &rejected, 300, 50));
-    zsock_destroy (&probe);
+    fm_proc_system_recorder (sys, NULL, NULL);
+    fm_proc_system_wait_recorder (sys, NULL);
+    const char *db = sys->db;
 
     //  Government: the scenario's policy, the data files by absolute path
-    char *gov_fixture = fm_proc_source_path ("%s", scenario->gov);
     char *registry = fm_proc_source_path ("deploy/data/enterprises.csv");
     char *grids = fm_proc_source_path ("deploy/data/grids.csv");
     char *officers = fm_proc_source_path ("deploy/data/officers.csv");
     char *ratings = fm_proc_source_path ("deploy/data/ratings.csv");
-    char *gov_cfg = fm_proc_config ("gov", gov_fixture, "gov/endpoint", router,
-                                    "gov/registry", registry, "gov/grids", grids,
-                                    "gov/officers", officers, "gov/ratings", ratings,
-                                    NULL);
-    const char *gov_args [] = { "-c", gov_cfg, "--insecure", NULL };
-    fm_proc_t *gov = fm_proc_start ("gov", "finmatch-gov", gov_args);
-    FM_CHECK (gov, "cannot start finmatch-gov");
+    fm_proc_system_gov (sys, scenario->gov, NULL, "gov/registry", registry,
+                        "gov/grids", grids, "gov/officers", officers,
+                        "gov/ratings", ratings, NULL);
 
     //  Banks of the scenario
     char *banks_dir = fm_proc_source_path ("deploy/banks");
@@ -266,23 +204,15 @@ main (int argc, char *argv [])
         services [bank_count] = zsys_sprintf ("bank.%s",
                                               zconfig_get (config, "bank/code", "?"));
         zconfig_destroy (&config);
-        char *bank_cfg = fm_proc_config (name, fixture, "bank/endpoint", router, NULL);
-        const char *bank_args [] = { "-c", bank_cfg, "--insecure", NULL };
         char label [80];
         snprintf (label, sizeof label, "bank-%s", name);
-        FM_CHECK (fm_proc_start (label, "finmatch-bank", bank_args),
-                  "cannot start finmatch-bank -c %s", bank_cfg);
-        zstr_free (&bank_cfg);
+        fm_proc_system_bank (sys, label, fixture, NULL, NULL);
         zstr_free (&fixture);
         bank_count++;
     }
-    mmi.service = FM_SERVICE_GOV;
-    FM_CHECK (fm_proc_wait_until (s_mmi_up, &mmi, START_MS, 50), "gov.credit not up");
-    for (size_t index = 0; index < bank_count; index++) {
-        mmi.service = services [index];
-        FM_CHECK (fm_proc_wait_until (s_mmi_up, &mmi, START_MS, 50), "%s not up",
-                  services [index]);
-    }
+    fm_proc_system_wait_service (sys, FM_SERVICE_GOV);
+    for (size_t index = 0; index < bank_count; index++)
+        fm_proc_system_wait_service (sys, services [index]);
     int64_t ready = zclock_mono ();
 
     //  The scenario, as one batch; the best offer of each request accepted
@@ -426,24 +356,16 @@ main (int argc, char *argv [])
         zstr_free (&output);
     }
 
-    fm_client_destroy (&client);
     for (size_t index = 0; index < bank_count; index++)
         zstr_free (&services [index]);
     zlist_destroy (&names);
     zstr_free (&requests);
     zstr_free (&banks_dir);
-    zstr_free (&gov_cfg);
-    zstr_free (&gov_fixture);
     zstr_free (&registry);
     zstr_free (&grids);
     zstr_free (&officers);
     zstr_free (&ratings);
-    zstr_free (&recorder_cfg);
-    zstr_free (&broker_cfg);
-    zstr_free (&db);
     printf ("%s: OK in %" PRId64 " ms\n", test_name, zclock_mono () - started);
-    fm_proc_destroy (&recorder);
-    fm_proc_destroy (&gov);
-    fm_proc_destroy (&broker);
+    fm_proc_system_destroy (&sys);
     return fm_proc_teardown (true);
 }

@@ -229,18 +229,6 @@ s_status_live (const char *router, const char *id, const char *code, const char 
 //  Polling conditions
 
 typedef struct {
-    fm_client_t *client;
-    const char *service;
-} mmi_t;
-
-static bool
-s_mmi_up (void *arg)
-{
-    mmi_t *mmi = (mmi_t *) arg;
-    return fm_client_mmi (mmi->client, mmi->service, 1000) == 200;
-}
-
-typedef struct {
     const char *db;
     const char *type;
 } db_wait_t;
@@ -250,20 +238,8 @@ static bool
 s_db_has (void *arg)
 {
     db_wait_t *wait = (db_wait_t *) arg;
-    sqlite3 *db = NULL;
-    bool found = false;
-    if (sqlite3_open_v2 (wait->db, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
-        sqlite3_busy_timeout (db, 1000);
-        sqlite3_stmt *stmt = NULL;
-        if (sqlite3_prepare_v2 (db, "SELECT COUNT(*) FROM events WHERE type = ?1",
-                                -1, &stmt, NULL) == SQLITE_OK) {
-            sqlite3_bind_text (stmt, 1, wait->type, -1, SQLITE_STATIC);
-            found = sqlite3_step (stmt) == SQLITE_ROW && sqlite3_column_int (stmt, 0) > 0;
-        }
-        sqlite3_finalize (stmt);
-    }
-    sqlite3_close (db);
-    return found;
+    return fm_proc_db_int (wait->db, "SELECT COUNT(*) FROM events WHERE type = ?1",
+                           wait->type, NULL) > 0;
 }
 
 
@@ -278,74 +254,33 @@ main (int argc, char *argv [])
     fm_proc_setup ("status", argv [0]);
     int64_t started = zclock_mono ();
 
-    int router_port = fm_proc_free_port ();
-    int events_port = fm_proc_free_port ();
-    FM_CHECK (router_port > 0 && events_port > 0 && router_port != events_port, "ports");
-    char router [64], events [64];
-    snprintf (router, sizeof router, "tcp://127.0.0.1:%d", router_port);
-    snprintf (events, sizeof events, "tcp://127.0.0.1:%d", events_port);
-
     //  Broker: a long deadline, so the bank's held GRANT_QUERY is still
     //  pending while `finmatch status` runs (a bound, never waited out)
-    char *broker_cfg = fm_proc_config ("broker", NULL, "broker/endpoint", router,
-                                       "broker/events", events,
-                                       "broker/deadline_ms", "30000", NULL);
-    const char *broker_args [] = { "-c", broker_cfg, "--insecure", NULL };
-    fm_proc_t *broker = fm_proc_start ("broker", "finmatch-broker", broker_args);
-    FM_CHECK (broker, "cannot start finmatch-broker");
-    fm_client_t *client = fm_client_new (router);
-    FM_CHECK (client, "fm_client_new %s", router);
-    mmi_t mmi = { client, FM_SERVICE_REQUEST };
-    FM_CHECK (fm_proc_wait_until (s_mmi_up, &mmi, START_MS, 50), "broker not up");
+    fm_proc_system_t *sys = fm_proc_system_new (START_MS);
+    const char *router = sys->router;
+    fm_proc_t *broker = fm_proc_system_broker (sys, NULL, "broker/deadline_ms", "30000",
+                                               NULL);
+    fm_proc_system_wait_service (sys, FM_SERVICE_REQUEST);
+    fm_client_t *client = sys->client;
 
     //  Recorder: subscribed before the request (the worker.ready of our
     //  bank, sent until it is recorded, proves the subscription)
-    char *db = fm_proc_tmp_path ("events.db");
-    char *recorder_cfg = fm_proc_config ("recorder", NULL, "recorder/events", events,
-                                         "recorder/broker", router,
-                                         "recorder/db", db, NULL);
-    const char *recorder_args [] = { "-c", recorder_cfg, "--insecure", NULL };
-    fm_proc_t *recorder = fm_proc_start ("recorder", "finmatch-recorder", recorder_args);
-    FM_CHECK (recorder, "cannot start finmatch-recorder");
-
+    fm_proc_t *recorder = fm_proc_system_recorder (sys, NULL, NULL);
+    const char *db = sys->db;
     char *registry = fm_proc_source_path ("tests/data/system/enterprises.csv");
-    char *gov_fixture = fm_proc_source_path ("tests/data/system/gov.cfg");
-    char *gov_cfg = fm_proc_config ("gov", gov_fixture, "gov/endpoint", router,
-                                    "gov/registry", registry, NULL);
-    const char *gov_args [] = { "-c", gov_cfg, "--insecure", NULL };
-    fm_proc_t *gov = fm_proc_start ("gov", "finmatch-gov", gov_args);
-    FM_CHECK (gov, "cannot start finmatch-gov");
-    mmi.service = FM_SERVICE_GOV;
-    FM_CHECK (fm_proc_wait_until (s_mmi_up, &mmi, START_MS, 50), "gov.credit not up");
+    fm_proc_t *gov = fm_proc_system_gov (sys, "tests/data/system/gov.cfg", NULL,
+                                         "gov/registry", registry, NULL);
+    fm_proc_system_wait_service (sys, FM_SERVICE_GOV);
 
     //  Probe until the recorder listens: each malformed fm.request is
     //  answered ERROR 400 and published as input.rejected
-    zsock_t *probe = zsock_new_dealer (router);
-    FM_CHECK (probe, "probe socket");
-    zsock_set_rcvtimeo (probe, REPLY_MS);
-    db_wait_t rejected = { db, "input.rejected" };
-    int64_t until = zclock_mono () + START_MS;
-    do {
-        FM_CHECK (zclock_mono () < until && fm_proc_all_running (),
-                  "no input.rejected recorded in %s", db);
-        zmsg_t *garbage = zmsg_new ();
-        zmsg_addstr (garbage, "");
-        zmsg_addstr (garbage, FM_MDPC);
-        zmsg_addstr (garbage, FM_SERVICE_REQUEST);
-        zmsg_addmem (garbage, "\xc1\x00", 2);      //  never valid msgpack
-        FM_CHECK (zmsg_send (&garbage, probe) == 0, "probe send");
-        zmsg_t *reply = zmsg_recv (probe);
-        FM_CHECK (reply, "no answer to a malformed request");
-        zmsg_destroy (&reply);
-    } while (!fm_proc_wait_until (s_db_has, &rejected, 300, 50));
-    zsock_destroy (&probe);
+    fm_proc_system_wait_recorder (sys, NULL);
 
     //  Our bank: READY for bank.TEST, a plain 7/MDP worker
     zsock_t *bank = zsock_new_dealer (router);
     FM_CHECK (bank, "bank socket");
     s_bank_send (bank, FM_MDPW_READY, NULL, NULL);
-    mmi.service = "bank." BANK;
-    FM_CHECK (fm_proc_wait_until (s_mmi_up, &mmi, START_MS, 50), "bank not up");
+    fm_proc_system_wait_service (sys, "bank." BANK);
 
     //  1. A request: bank.TEST offers; RESULT
     const char *code = "91500105MA5U0A0B11";     //  first row of the registry
@@ -448,7 +383,7 @@ main (int argc, char *argv [])
     rc = fm_proc_stop (recorder, 10000);
     FM_CHECK (rc == 0, "finmatch-recorder exited %d on SIGTERM", rc);
     zsock_destroy (&bank);
-    fm_client_destroy (&client);
+    fm_client_destroy (&sys->client);
     rc = fm_proc_stop (gov, 5000);
     FM_CHECK (rc == 0, "finmatch-gov exited %d on SIGTERM", rc);
     rc = fm_proc_stop (broker, 5000);
@@ -495,15 +430,8 @@ main (int argc, char *argv [])
     FM_CHECK (rc == 1, "status --db of an unknown request exited %d:\n%s", rc, output);
     zstr_free (&output);
 
-    fm_proc_destroy (&recorder);
-    fm_proc_destroy (&gov);
-    fm_proc_destroy (&broker);
-    zstr_free (&broker_cfg);
-    zstr_free (&recorder_cfg);
-    zstr_free (&gov_cfg);
-    zstr_free (&db);
     zstr_free (&registry);
-    zstr_free (&gov_fixture);
+    fm_proc_system_destroy (&sys);
     printf ("status: OK in %" PRId64 " ms\n", zclock_mono () - started);
     return fm_proc_teardown (true);
 }

@@ -658,39 +658,7 @@ s_db_int (sqlite3 *db, const char *sql, ...)
 static int64_t
 s_db_count (const char *path, const char *type)
 {
-    sqlite3 *db = s_db_open (path);
-    if (!db)
-        return -1;
-    int64_t count = s_db_int (db, "SELECT COUNT(*) FROM events WHERE type = ?", type, NULL);
-    sqlite3_close (db);
-    return count;
-}
-
-//  Probe: proves the recorder's SUB is connected.  Each call sends one
-//  malformed body to fm.request (the broker answers ERROR 400 and publishes
-//  input.rejected) and is true once such an event reached the DB.
-typedef struct {
-    zsock_t *dealer;
-    const char *db;
-    int sent;
-} probe_t;
-
-static bool
-s_probe_recorder (void *arg)
-{
-    probe_t *probe = (probe_t *) arg;
-    zmsg_t *msg = zmsg_new ();
-    zmsg_addstr (msg, "");
-    zmsg_addstr (msg, FM_MDPC);
-    zmsg_addstr (msg, FM_SERVICE_REQUEST);
-    byte garbage [] = { 0xc1, 0x00 };     //  0xc1 is never valid msgpack
-    zmsg_addmem (msg, garbage, sizeof (garbage));
-    FM_CHECK (zmsg_send (&msg, probe->dealer) == 0, "probe send");
-    probe->sent++;
-    zmsg_t *reply = zmsg_recv (probe->dealer);     //  rcvtimeo set
-    FM_CHECK (reply, "no reply to a malformed request");
-    zmsg_destroy (&reply);
-    return s_db_count (probe->db, "input.rejected") > 0;
+    return fm_proc_db_int (path, "SELECT COUNT(*) FROM events WHERE type = ?", type, NULL);
 }
 
 typedef struct {
@@ -715,11 +683,6 @@ s_db_has_all (void *arg)
             return false;
     return true;
 }
-
-typedef struct {
-    fm_client_t *client;
-    const char *service;
-} mmi_t;
 
 //  Keys: a certificate with role and identity, its public file in the
 //  broker's certificate directory (certs, unless NULL) and its secret in
@@ -774,14 +737,6 @@ s_client_by_sock (void *which)
             return s_ent_clients [i].client;
     return NULL;
 }
-
-static bool
-s_mmi_up (void *arg)
-{
-    mmi_t *mmi = (mmi_t *) arg;
-    return fm_client_mmi (mmi->client, mmi->service, 1000) == 200;
-}
-
 
 //  --------------------------------------------------------------------------
 
@@ -843,12 +798,8 @@ main (int argc, char *argv [])
 
     //  Ports chosen now; a bind race with another test shows as the broker
     //  exiting, which fm_proc_wait_until reports with its log
-    int router_port = fm_proc_free_port ();
-    int events_port = fm_proc_free_port ();
-    FM_CHECK (router_port > 0 && events_port > 0 && router_port != events_port, "ports");
-    char router [64], events [64];
-    snprintf (router, sizeof (router), "tcp://127.0.0.1:%d", router_port);
-    snprintf (events, sizeof (events), "tcp://127.0.0.1:%d", events_port);
+    fm_proc_system_t *sys = fm_proc_system_new (START_MS);
+    const char *router = sys->router;
     char deadline [16];
     snprintf (deadline, sizeof (deadline), "%d", DEADLINE_MS);
 
@@ -903,72 +854,51 @@ main (int argc, char *argv [])
         bank_secret [b] = fm_proc_tmp_path ("keys/%s_secret", s_bank_files [b]);
 
     //  1. Broker, secured
-    char *broker_cfg = fm_proc_config ("broker", NULL, "broker/endpoint", router,
-                                       "broker/events", events,
-                                       "broker/deadline_ms", deadline, NULL);
-    FM_CHECK (broker_cfg, "broker config");
-    const char *broker_args [] = { "-c", broker_cfg,
-        "--cert", broker_secret, "--certs", certs, NULL };
-    fm_proc_t *broker = fm_proc_start ("broker", "finmatch-broker", broker_args);
-    FM_CHECK (broker, "cannot start finmatch-broker");
+    const char *broker_args [] = { "--cert", broker_secret, "--certs", certs, NULL };
+    fm_proc_t *broker = fm_proc_system_broker (sys, broker_args,
+                                               "broker/deadline_ms", deadline, NULL);
     fm_client_t *client = fm_client_new_secure (router, operator_curve);
     FM_CHECK (client, "fm_client_new_secure %s", router);
-    mmi_t mmi = { client, FM_SERVICE_REQUEST };
-    FM_CHECK (fm_proc_wait_until (s_mmi_up, &mmi, START_MS, 50),
-              "broker does not answer mmi.service fm.request with 200");
+    sys->client = client;
+    fm_proc_system_wait_service (sys, FM_SERVICE_REQUEST);
 
     //  2. Recorder, subscribed before any worker exists
-    char *db = fm_proc_tmp_path ("events.db");
-    char *recorder_cfg = fm_proc_config ("recorder", NULL, "recorder/events", events,
-                                         "recorder/broker", router,
-                                         "recorder/db", db, NULL);
-    const char *recorder_args [] = { "-c", recorder_cfg,
-        "--cert", recorder_secret, "--broker-key", broker_public, NULL };
-    fm_proc_t *recorder = fm_proc_start ("recorder", "finmatch-recorder", recorder_args);
-    FM_CHECK (recorder, "cannot start finmatch-recorder");
-    probe_t probe = { zsock_new (ZMQ_DEALER), db, 0 };
-    FM_CHECK (probe.dealer, "probe socket");
-    FM_CHECK (fm_curve_apply_client (operator_curve, probe.dealer) == 0, "probe keys");
-    FM_CHECK (zsock_connect (probe.dealer, "%s", router) == 0, "probe connect");
-    zsock_set_rcvtimeo (probe.dealer, REPLY_MS);
-    FM_CHECK (fm_proc_wait_until (s_probe_recorder, &probe, START_MS, 100),
-              "no input.rejected event in %s after %d probes", db, probe.sent);
-    zsock_destroy (&probe.dealer);
+    const char *recorder_args [] = { "--cert", recorder_secret,
+                                     "--broker-key", broker_public, NULL };
+    fm_proc_t *recorder = fm_proc_system_recorder (sys, recorder_args, NULL);
+    const char *db = sys->db;
+    zsock_t *probe = zsock_new (ZMQ_DEALER);
+    FM_CHECK (probe, "probe socket");
+    FM_CHECK (fm_curve_apply_client (operator_curve, probe) == 0, "probe keys");
+    FM_CHECK (zsock_connect (probe, "%s", router) == 0, "probe connect");
+    zsock_set_rcvtimeo (probe, REPLY_MS);
+    int probes = fm_proc_system_wait_recorder (sys, probe);
+    zsock_destroy (&probe);
 
     //  3. Government and banks
-    char *gov_cfg = fm_proc_config ("gov", gov_fixture, "gov/endpoint", router,
-                                    "gov/registry", registry, NULL);
-    const char *gov_args [] = { "-c", gov_cfg,
-        "--cert", gov_secret, "--broker-key", broker_public, NULL };
-    fm_proc_t *gov = fm_proc_start ("gov", "finmatch-gov", gov_args);
-    FM_CHECK (gov, "cannot start finmatch-gov");
+    const char *gov_args [] = { "--cert", gov_secret, "--broker-key", broker_public, NULL };
+    fm_proc_t *gov = fm_proc_system_gov (sys, "tests/data/system/gov.cfg", gov_args,
+                                         "gov/registry", registry, NULL);
     fm_proc_t *banks [MAX_BANKS];
-    char *bank_cfg [MAX_BANKS];
     for (int b = 0; b < MAX_BANKS; b++) {
-        bank_cfg [b] = fm_proc_config (s_bank_files [b], bank_fixture [b],
-                                       "bank/endpoint", router, NULL);
-        const char *bank_args [] = { "-c", bank_cfg [b],
-            "--cert", bank_secret [b], "--broker-key", broker_public, NULL };
-        banks [b] = fm_proc_start (s_bank_files [b], "finmatch-bank", bank_args);
-        FM_CHECK (banks [b], "cannot start finmatch-bank %s", s_bank_files [b]);
+        const char *bank_args [] = { "--cert", bank_secret [b],
+                                     "--broker-key", broker_public, NULL };
+        banks [b] = fm_proc_system_bank (sys, s_bank_files [b], bank_fixture [b], bank_args,
+                                         NULL);
     }
-    mmi.service = FM_SERVICE_GOV;
-    FM_CHECK (fm_proc_wait_until (s_mmi_up, &mmi, START_MS, 50),
-              "mmi.service gov.credit is not 200");
+    fm_proc_system_wait_service (sys, FM_SERVICE_GOV);
     for (int b = 0; b < MAX_BANKS; b++) {
         char service [FM_SERVICE_SIZE];
         FM_CHECK (snprintf (service, sizeof (service), "bank.%s", s_banks [b].code)
                   < (int) sizeof (service), "service name too long");
-        mmi.service = service;
-        FM_CHECK (fm_proc_wait_until (s_mmi_up, &mmi, START_MS, 50),
-                  "mmi.service %s is not 200", service);
+        fm_proc_system_wait_service (sys, service);
     }
     db_wait_t ready = { db, "worker.ready", 1 + MAX_BANKS };
     FM_CHECK (fm_proc_wait_until (s_db_has, &ready, START_MS, 100),
               "worker.ready events not recorded: %" PRId64 " of %d",
               s_db_count (db, "worker.ready"), 1 + MAX_BANKS);
     zsys_info ("system: 6 processes up in %" PRId64 " ms (%d recorder probes)",
-               zclock_mono () - started, probe.sent);
+               zclock_mono () - started, probes);
 
     //  4. An enterprise the registry does not hold: ERROR 404
     fm_error_t err;
@@ -1130,7 +1060,7 @@ main (int argc, char *argv [])
     //  (it flushes on SIGTERM), then read the database alone
     db_wait_t want [] = {
         { db, "request.received", REQUESTS + 1 },
-        { db, "input.rejected", probe.sent },   //  replayed: sent before SUB
+        { db, "input.rejected", probes },   //  replayed: sent before SUB
         { db, "request.enriched", REQUESTS },
         { db, "request.dispatched", REQUESTS },
         { db, "request.completed", REQUESTS + 1 },
@@ -1252,17 +1182,17 @@ main (int argc, char *argv [])
                                         "type = 'input.rejected'", NULL);
     printf ("system: seq %" PRId64 "..%" PRId64 ", %" PRId64 " rows, %" PRId64
             " gap rows, %d probes (%" PRId64 " recorded)\n", first, last, rows, gaps,
-            probe.sent, probes_recorded);
+            probes, probes_recorded);
     FM_CHECK (first == 1, "first seq %" PRId64 ": the start was not replayed", first);
     FM_CHECK (rows == last, "seq not contiguous: %" PRId64 " rows for 1..%" PRId64,
               rows, last);
     FM_CHECK (gaps == 0, "%" PRId64 " gap rows", gaps);
-    FM_CHECK (probes_recorded == probe.sent, "%" PRId64 " of %d probes recorded",
-              probes_recorded, probe.sent);
+    FM_CHECK (probes_recorded == probes, "%" PRId64 " of %d probes recorded",
+              probes_recorded, probes);
     sqlite3_close (sql);
 
     //  8. Everyone stops cleanly on SIGTERM
-    fm_client_destroy (&client);
+    fm_client_destroy (&sys->client);
     zpoller_destroy (&poller);
     for (int i = 0; i < s_ent_client_count; i++)
         fm_client_destroy (&s_ent_clients [i].client);
@@ -1280,8 +1210,6 @@ main (int argc, char *argv [])
         fm_msg_destroy (&jobs [i].result);
     free (jobs);
     for (int b = 0; b < MAX_BANKS; b++) {
-        fm_proc_destroy (&banks [b]);
-        zstr_free (&bank_cfg [b]);
         zstr_free (&bank_fixture [b]);
         zstr_free (&bank_secret [b]);
     }
@@ -1292,13 +1220,7 @@ main (int argc, char *argv [])
     zstr_free (&recorder_secret);
     zstr_free (&certs);
     zstr_free (&keys);
-    fm_proc_destroy (&gov);
-    fm_proc_destroy (&recorder);
-    fm_proc_destroy (&broker);
-    zstr_free (&gov_cfg);
-    zstr_free (&recorder_cfg);
-    zstr_free (&broker_cfg);
-    zstr_free (&db);
+    fm_proc_system_destroy (&sys);
     zstr_free (&registry);
     zstr_free (&gov_fixture);
     printf ("system: OK in %" PRId64 " ms\n", zclock_mono () - started);

@@ -37,6 +37,8 @@ struct _fm_catchup_t {
     ask_t asked;                    //  The question out, or ASK_NONE
     uint64_t asked_epoch;           //  Its gap row (ASK_GAP)
     uint64_t asked_row;
+    uint64_t asked_to;              //  Its last seq (ASK_TAIL: the head
+                                    //  the tail runs to)
     int64_t asked_at;               //  mono msecs
     int64_t head_at;                //  next head probe, mono msecs
     uint64_t head_epoch;            //  Head seen by the previous probe
@@ -105,6 +107,7 @@ s_ask (fm_catchup_t *self, ask_t kind, uint64_t epoch, uint64_t from_seq,
         return -1;
     }
     self->asked = kind;
+    self->asked_to = to_seq;
     self->asked_at = zclock_mono ();
     self->stats.asked++;
     return 0;
@@ -184,6 +187,7 @@ s_answer (fm_catchup_t *self, zmsg_t *msg)
     }
     else {
         ask_t asked = self->asked;
+        uint64_t asked_to = self->asked_to;
         self->asked = ASK_NONE;
         self->stats.answered++;
         if (status == 200) {
@@ -204,6 +208,11 @@ s_answer (fm_catchup_t *self, zmsg_t *msg)
             }
             //  Now, so that the next tick sees the gap rows as they are
             fm_store_flush (self->store);
+            //  Behind: the next batch of the tail at once, not at the next
+            //  head probe (one batch a second was ~1000 events/s).  Gap
+            //  rows need nothing: fm_catchup_recv ticks after each answer
+            if (asked == ASK_TAIL && to_seq >= from_seq && to_seq < asked_to)
+                s_ask (self, ASK_TAIL, epoch, to_seq + 1, asked_to);
         }
         else
         if (status == 410 || status == 204) {
