@@ -14,6 +14,7 @@
 #include <czmq.h>
 #include <time.h>
 #include "fm_report.h"
+#include "fm_report_util.h"
 #include "fm_store.h"
 #include "fm_text.h"
 #include "fm_money.h"
@@ -109,34 +110,12 @@ fm_report_mean_tenths (__int128 sum, __int128 n)
     return s_mean_tenths (sum, n);
 }
 
-static void
-s_copy (char *dest, size_t size, const unsigned char *text)
-{
-    snprintf (dest, size, "%s", text? (const char *) text: "");
-}
-
-
-//  --------------------------------------------------------------------------
-//  Prepare sql; on failure fill err.  Returns the statement or NULL.
-
-static sqlite3_stmt *
-s_prepare (sqlite3 *db, const char *sql, char *err, size_t err_size)
-{
-    sqlite3_stmt *stmt = NULL;
-    if (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL) != SQLITE_OK) {
-        snprintf (err, err_size, "%s", sqlite3_errmsg (db));
-        sqlite3_finalize (stmt);
-        return NULL;
-    }
-    return stmt;
-}
-
 //  Run a one-row query into count int64 values.  Returns 0 or -1.
 static int
 s_query_row (sqlite3 *db, const char *sql, int64_t **values, int count,
              char *err, size_t err_size)
 {
-    sqlite3_stmt *stmt = s_prepare (db, sql, err, err_size);
+    sqlite3_stmt *stmt = fm_report_sql_prepare (db, sql, err, err_size);
     if (!stmt)
         return -1;
     int rc = sqlite3_step (stmt);
@@ -203,26 +182,19 @@ s_check_log (sqlite3 *db, char *err, size_t err_size)
 static int
 s_compute_banks (sqlite3 *db, fm_report_t *out, char *err, size_t err_size)
 {
-    sqlite3_stmt *stmt = s_prepare (db, s_banks_sql, err, err_size);
+    sqlite3_stmt *stmt = fm_report_sql_prepare (db, s_banks_sql, err, err_size);
     if (!stmt)
         return -1;
     size_t alloc = 0;
     int rc;
     while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
-        if (out->bank_count == alloc) {
-            alloc = alloc? alloc * 2: 8;
-            fm_report_bank_t *banks = (fm_report_bank_t *)
-                realloc (out->banks, alloc * sizeof (fm_report_bank_t));
-            if (!banks) {
-                snprintf (err, err_size, "out of memory");
-                rc = SQLITE_NOMEM;
-                break;
-            }
-            out->banks = banks;
+        fm_report_bank_t *bank = (fm_report_bank_t *) fm_report_sql_row_new (
+            (void **) &out->banks, &out->bank_count, &alloc, sizeof *bank);
+        if (!bank) {
+            rc = SQLITE_NOMEM;
+            break;
         }
-        fm_report_bank_t *bank = &out->banks [out->bank_count++];
-        memset (bank, 0, sizeof *bank);
-        s_copy (bank->bank, sizeof bank->bank, sqlite3_column_text (stmt, 0));
+        fm_report_sql_copy (bank->bank, sizeof bank->bank, sqlite3_column_text (stmt, 0));
         bank->offers = sqlite3_column_int64 (stmt, 1);
         bank->declines = sqlite3_column_int64 (stmt, 2);
         bank->timeouts = sqlite3_column_int64 (stmt, 3);
@@ -253,10 +225,7 @@ s_compute_banks (sqlite3 *db, fm_report_t *out, char *err, size_t err_size)
                 out->banks [i].rank++;
         }
     }
-    if (rc != SQLITE_DONE && rc != SQLITE_NOMEM)
-        snprintf (err, err_size, "%s", sqlite3_errmsg (db));
-    sqlite3_finalize (stmt);
-    return rc == SQLITE_DONE? 0: -1;
+    return fm_report_sql_done (db, stmt, rc, err, err_size);
 }
 
 
@@ -298,21 +267,19 @@ fm_report_compute (sqlite3 *db, fm_report_t *out, char *err, size_t err_size)
     if (rc == 0) {
         out->avg_reduction_tenth_bp = s_mean_tenths (reduction_sum, out->loans);
         //  Σ amount × reduction in 128 bits: 1e13 fen × 1e4 bp per loan
-        sqlite3_stmt *stmt = s_prepare (db, s_weighted_sql, err, err_size);
+        sqlite3_stmt *stmt = fm_report_sql_prepare (db, s_weighted_sql, err, err_size);
         __int128 weighted = 0, amount = 0;
-        int step = SQLITE_ERROR;
+        rc = -1;
         if (stmt) {
+            int step;
             while ((step = sqlite3_step (stmt)) == SQLITE_ROW) {
                 int64_t fen = sqlite3_column_int64 (stmt, 0);
                 weighted += (__int128) fen * sqlite3_column_int64 (stmt, 1);
                 amount += fen;
             }
-            if (step != SQLITE_DONE)
-                snprintf (err, err_size, "%s", sqlite3_errmsg (db));
-            sqlite3_finalize (stmt);
+            rc = fm_report_sql_done (db, stmt, step, err, err_size);
         }
         out->weighted_reduction_tenth_bp = s_mean_tenths (weighted, amount);
-        rc = step == SQLITE_DONE? 0: -1;
     }
     if (rc == 0)
         rc = s_compute_banks (db, out, err, err_size);
@@ -392,23 +359,6 @@ fm_report_tenths (int64_t tenths, char *buf, size_t size)
 }
 
 
-//  --------------------------------------------------------------------------
-//  Reduction as a table cell: "20.3 BP" (basis points, in both languages),
-//  or "-" without loans
-
-static char *
-s_reduction_cell (int64_t tenths, int64_t loans, char *buf, size_t size)
-{
-    if (loans == 0)
-        snprintf (buf, size, "-");
-    else {
-        char number [32];
-        snprintf (buf, size, "%s BP",
-                  fm_report_tenths (tenths, number, sizeof number));
-    }
-    return buf;
-}
-
 //  Local time (Asia/Shanghai by default, fm_i18n) of a UTC µs time
 static char *
 s_local_time (int64_t us, char *buf, size_t size)
@@ -477,14 +427,14 @@ fm_report_print (const fm_report_t *self, FILE *file)
         char about [96];
         int64_t bp = s_round_div (self->avg_reduction_tenth_bp, 10);
         snprintf (about, sizeof about, _("%s (about %s)"),
-                  s_reduction_cell (self->avg_reduction_tenth_bp,
-                                    self->loans, cell, sizeof cell),
+                  fm_report_reduction_cell (self->avg_reduction_tenth_bp,
+                                            self->loans, cell, sizeof cell),
                   fm_rate_pct ((int32_t) bp, pct, sizeof pct));
         fm_table_rowf (table, "%s\t%s", _("Average rate reduction"), about);
         bp = s_round_div (self->weighted_reduction_tenth_bp, 10);
         snprintf (about, sizeof about, _("%s (about %s)"),
-                  s_reduction_cell (self->weighted_reduction_tenth_bp,
-                                    self->loans, cell, sizeof cell),
+                  fm_report_reduction_cell (self->weighted_reduction_tenth_bp,
+                                            self->loans, cell, sizeof cell),
                   fm_rate_pct ((int32_t) bp, pct, sizeof pct));
         fm_table_rowf (table, "%s\t%s", _("Amount-weighted rate reduction"),
                        about);
@@ -513,8 +463,8 @@ fm_report_print (const fm_report_t *self, FILE *file)
                        bank->declines, bank->timeouts, bank->accepted,
                        bank->loans,
                        fm_i18n_money (bank->credit_fen, money, sizeof money),
-                       s_reduction_cell (bank->avg_reduction_tenth_bp,
-                                         bank->loans, cell, sizeof cell));
+                       fm_report_reduction_cell (bank->avg_reduction_tenth_bp,
+                                                 bank->loans, cell, sizeof cell));
     }
     fm_table_print (table, file);
     fm_table_destroy (&table);

@@ -15,6 +15,7 @@
 
 #include <czmq.h>
 #include "fm_report.h"
+#include "fm_report_util.h"
 #include "fm_text.h"
 #include "fm_i18n.h"
 #include "fm_print.h"
@@ -129,58 +130,6 @@ s_sql_town (sqlite3_context *context, int argc, sqlite3_value **argv)
 
 
 //  --------------------------------------------------------------------------
-//  Grow *array (of elem bytes) so that one more row fits.  Returns the new
-//  row (zeroed), or NULL if out of memory.
-
-static void *
-s_row_new (void **array, size_t *count, size_t *alloc, size_t elem)
-{
-    if (*count == *alloc) {
-        size_t grown = *alloc? *alloc * 2: 8;
-        void *rows = realloc (*array, grown * elem);
-        if (!rows)
-            return NULL;
-        *array = rows;
-        *alloc = grown;
-    }
-    void *row = (char *) *array + (*count)++ * elem;
-    memset (row, 0, elem);
-    return row;
-}
-
-static void
-s_copy (char *dest, size_t size, const unsigned char *text)
-{
-    snprintf (dest, size, "%s", text? (const char *) text: "");
-}
-
-//  Finish a statement loop: 0 if it ran to the end, else -1 with err
-static int
-s_done (sqlite3 *db, sqlite3_stmt *stmt, int rc, char *err, size_t err_size)
-{
-    if (rc == SQLITE_NOMEM)
-        snprintf (err, err_size, "out of memory");
-    else
-    if (rc != SQLITE_DONE)
-        snprintf (err, err_size, "%s", sqlite3_errmsg (db));
-    sqlite3_finalize (stmt);
-    return rc == SQLITE_DONE? 0: -1;
-}
-
-static sqlite3_stmt *
-s_prepare (sqlite3 *db, const char *sql, char *err, size_t err_size)
-{
-    sqlite3_stmt *stmt = NULL;
-    if (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL) != SQLITE_OK) {
-        snprintf (err, err_size, "%s", sqlite3_errmsg (db));
-        sqlite3_finalize (stmt);
-        return NULL;
-    }
-    return stmt;
-}
-
-
-//  --------------------------------------------------------------------------
 //  Towns and grids (one query each, grouped by the column)
 
 static int
@@ -191,7 +140,7 @@ s_compute_areas (sqlite3 *db, fm_report_t *out, bool by_town,
     char sql [4096];
     int length = snprintf (sql, sizeof sql, s_areas_sql, key, key, key);
     assert (length > 0 && (size_t) length < sizeof sql);
-    sqlite3_stmt *stmt = s_prepare (db, sql, err, err_size);
+    sqlite3_stmt *stmt = fm_report_sql_prepare (db, sql, err, err_size);
     if (!stmt)
         return -1;
     size_t alloc = 0;
@@ -205,13 +154,13 @@ s_compute_areas (sqlite3 *db, fm_report_t *out, bool by_town,
         int64_t reduction = fm_report_mean_tenths (sqlite3_column_int64 (stmt, 7),
                                                    loans);
         if (by_town) {
-            fm_report_town_t *town = (fm_report_town_t *) s_row_new (
+            fm_report_town_t *town = (fm_report_town_t *) fm_report_sql_row_new (
                 (void **) &out->towns, &out->town_count, &alloc, sizeof *town);
             if (!town) {
                 rc = SQLITE_NOMEM;
                 break;
             }
-            s_copy (town->town, sizeof town->town, sqlite3_column_text (stmt, 0));
+            fm_report_sql_copy (town->town, sizeof town->town, sqlite3_column_text (stmt, 0));
             town->requests = requests;
             town->enterprises_served = served;
             town->offers = offers;
@@ -220,14 +169,14 @@ s_compute_areas (sqlite3 *db, fm_report_t *out, bool by_town,
             town->avg_reduction_tenth_bp = reduction;
         }
         else {
-            fm_report_grid_t *grid = (fm_report_grid_t *) s_row_new (
+            fm_report_grid_t *grid = (fm_report_grid_t *) fm_report_sql_row_new (
                 (void **) &out->grids, &out->grid_count, &alloc, sizeof *grid);
             if (!grid) {
                 rc = SQLITE_NOMEM;
                 break;
             }
-            s_copy (grid->grid, sizeof grid->grid, sqlite3_column_text (stmt, 0));
-            s_copy (grid->town, sizeof grid->town, sqlite3_column_text (stmt, 1));
+            fm_report_sql_copy (grid->grid, sizeof grid->grid, sqlite3_column_text (stmt, 0));
+            fm_report_sql_copy (grid->town, sizeof grid->town, sqlite3_column_text (stmt, 1));
             grid->requests = requests;
             grid->enterprises_served = served;
             grid->offers = offers;
@@ -236,26 +185,26 @@ s_compute_areas (sqlite3 *db, fm_report_t *out, bool by_town,
             grid->avg_reduction_tenth_bp = reduction;
         }
     }
-    return s_done (db, stmt, rc, err, err_size);
+    return fm_report_sql_done (db, stmt, rc, err, err_size);
 }
 
 static int
 s_compute_products (sqlite3 *db, fm_report_t *out, char *err, size_t err_size)
 {
-    sqlite3_stmt *stmt = s_prepare (db, s_products_sql, err, err_size);
+    sqlite3_stmt *stmt = fm_report_sql_prepare (db, s_products_sql, err, err_size);
     if (!stmt)
         return -1;
     size_t alloc = 0;
     int rc;
     while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
-        fm_report_product_t *row = (fm_report_product_t *) s_row_new (
+        fm_report_product_t *row = (fm_report_product_t *) fm_report_sql_row_new (
             (void **) &out->products, &out->product_count, &alloc, sizeof *row);
         if (!row) {
             rc = SQLITE_NOMEM;
             break;
         }
-        s_copy (row->bank, sizeof row->bank, sqlite3_column_text (stmt, 0));
-        s_copy (row->product, sizeof row->product, sqlite3_column_text (stmt, 1));
+        fm_report_sql_copy (row->bank, sizeof row->bank, sqlite3_column_text (stmt, 0));
+        fm_report_sql_copy (row->product, sizeof row->product, sqlite3_column_text (stmt, 1));
         row->offers = sqlite3_column_int64 (stmt, 2);
         row->accepted = sqlite3_column_int64 (stmt, 3);
         row->loans = sqlite3_column_int64 (stmt, 4);
@@ -265,7 +214,7 @@ s_compute_products (sqlite3 *db, fm_report_t *out, char *err, size_t err_size)
         row->avg_offer_rate_tenth_bp =
             fm_report_mean_tenths (sqlite3_column_int64 (stmt, 7), row->offers);
     }
-    return s_done (db, stmt, rc, err, err_size);
+    return fm_report_sql_done (db, stmt, rc, err, err_size);
 }
 
 
@@ -309,7 +258,7 @@ s_latency_close (fm_report_t *out, const char *code, const int64_t *values,
 static int
 s_compute_latency (sqlite3 *db, fm_report_t *out, char *err, size_t err_size)
 {
-    sqlite3_stmt *stmt = s_prepare (db, s_latency_sql, err, err_size);
+    sqlite3_stmt *stmt = fm_report_sql_prepare (db, s_latency_sql, err, err_size);
     if (!stmt)
         return -1;
     char current [FM_CODE_SIZE] = "";
@@ -319,13 +268,13 @@ s_compute_latency (sqlite3 *db, fm_report_t *out, char *err, size_t err_size)
     //  Rows come sorted by bank, then latency
     while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
         char code [FM_CODE_SIZE];
-        s_copy (code, sizeof code, sqlite3_column_text (stmt, 0));
+        fm_report_sql_copy (code, sizeof code, sqlite3_column_text (stmt, 0));
         if (!streq (code, current)) {
             s_latency_close (out, current, values, count);
             snprintf (current, sizeof current, "%s", code);
             count = 0;
         }
-        int64_t *value = (int64_t *) s_row_new ((void **) &values, &count,
+        int64_t *value = (int64_t *) fm_report_sql_row_new ((void **) &values, &count,
                                                 &alloc, sizeof (int64_t));
         if (!value) {
             rc = SQLITE_NOMEM;
@@ -336,7 +285,7 @@ s_compute_latency (sqlite3 *db, fm_report_t *out, char *err, size_t err_size)
     if (rc == SQLITE_DONE)
         s_latency_close (out, current, values, count);
     free (values);
-    return s_done (db, stmt, rc, err, err_size);
+    return fm_report_sql_done (db, stmt, rc, err, err_size);
 }
 
 
@@ -352,7 +301,7 @@ s_reason_add (fm_report_t *out, size_t *alloc, const char *bank, uint16_t code)
             out->reasons [i].declines++;
             return 0;
         }
-    fm_report_reason_t *row = (fm_report_reason_t *) s_row_new (
+    fm_report_reason_t *row = (fm_report_reason_t *) fm_report_sql_row_new (
         (void **) &out->reasons, &out->reason_count, alloc, sizeof *row);
     if (!row)
         return -1;
@@ -374,14 +323,14 @@ s_reason_compare (const void *a, const void *b)
 static int
 s_compute_reasons (sqlite3 *db, fm_report_t *out, char *err, size_t err_size)
 {
-    sqlite3_stmt *stmt = s_prepare (db, s_reasons_sql, err, err_size);
+    sqlite3_stmt *stmt = fm_report_sql_prepare (db, s_reasons_sql, err, err_size);
     if (!stmt)
         return -1;
     size_t alloc = 0;
     int rc;
     while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
         char bank [FM_CODE_SIZE];
-        s_copy (bank, sizeof bank, sqlite3_column_text (stmt, 0));
+        fm_report_sql_copy (bank, sizeof bank, sqlite3_column_text (stmt, 0));
         int64_t first = sqlite3_column_int64 (stmt, 1);
         const char *text = (const char *) sqlite3_column_text (stmt, 2);
         //  Codes seen in this decline (text is at most 255 bytes: few)
@@ -414,7 +363,7 @@ s_compute_reasons (sqlite3 *db, fm_report_t *out, char *err, size_t err_size)
     if (out->reason_count)
         qsort (out->reasons, out->reason_count, sizeof (fm_report_reason_t),
                s_reason_compare);
-    return s_done (db, stmt, rc, err, err_size);
+    return fm_report_sql_done (db, stmt, rc, err, err_size);
 }
 
 
@@ -433,7 +382,7 @@ s_local_field (int64_t us, const char *format)
 static int
 s_compute_series (sqlite3 *db, fm_report_t *out, char *err, size_t err_size)
 {
-    sqlite3_stmt *stmt = s_prepare (db, s_series_sql, err, err_size);
+    sqlite3_stmt *stmt = fm_report_sql_prepare (db, s_series_sql, err, err_size);
     if (!stmt)
         return -1;
     size_t alloc = 0;
@@ -450,7 +399,7 @@ s_compute_series (sqlite3 *db, fm_report_t *out, char *err, size_t err_size)
         fm_report_bucket_t *bucket = out->series_count?
             &out->series [out->series_count - 1]: NULL;
         if (!bucket || bucket->start_us != start) {
-            bucket = (fm_report_bucket_t *) s_row_new ((void **) &out->series,
+            bucket = (fm_report_bucket_t *) fm_report_sql_row_new ((void **) &out->series,
                         &out->series_count, &alloc, sizeof *bucket);
             if (!bucket) {
                 rc = SQLITE_NOMEM;
@@ -470,7 +419,7 @@ s_compute_series (sqlite3 *db, fm_report_t *out, char *err, size_t err_size)
             bucket->credit_fen += amount;
         }
     }
-    return s_done (db, stmt, rc, err, err_size);
+    return fm_report_sql_done (db, stmt, rc, err, err_size);
 }
 
 
@@ -602,38 +551,6 @@ fm_report_town_names (fm_report_t *self, const char *path,
 //  --------------------------------------------------------------------------
 //  Printing
 
-//  "20.3 BP", or "-" without loans
-static char *
-s_reduction_cell (int64_t tenths, int64_t loans, char *buf, size_t size)
-{
-    char number [32];
-    if (loans == 0)
-        snprintf (buf, size, "-");
-    else
-        snprintf (buf, size, "%s BP", fm_report_tenths (tenths, number,
-                                                        sizeof number));
-    return buf;
-}
-
-//  A rate in tenths of bp as a percentage, "3.450%", or "-" if n == 0
-static char *
-s_rate_cell (int64_t tenths, int64_t n, char *buf, size_t size)
-{
-    if (n == 0)
-        snprintf (buf, size, "-");
-    else
-        snprintf (buf, size, "%" PRId64 ".%03" PRId64 "%%", tenths / 1000,
-                  (tenths < 0? -tenths: tenths) % 1000);
-    return buf;
-}
-
-//  µs as milliseconds with one decimal, "12.5"
-static char *
-s_ms_cell (int64_t us, char *buf, size_t size)
-{
-    return fm_report_tenths (fm_report_round_div (us, 100), buf, size);
-}
-
 static const char *
 s_or_unknown (const char *text)
 {
@@ -679,10 +596,10 @@ fm_report_print_detail (const fm_report_t *self, FILE *file)
         fm_table_rowf (table, "%s\t%" PRId64 "\t%s\t%s\t%" PRId64 "\t%" PRId64,
                        fm_report_bank_label (self, bank->bank, label, sizeof label),
                        bank->answers,
-                       bank->answers? s_ms_cell (bank->median_latency_us,
-                                                 median, sizeof median): "-",
-                       bank->answers? s_ms_cell (bank->p90_latency_us,
-                                                 p90, sizeof p90): "-",
+                       fm_report_ms_cell (bank->median_latency_us, bank->answers,
+                                          median, sizeof median),
+                       fm_report_ms_cell (bank->p90_latency_us, bank->answers,
+                                          p90, sizeof p90),
                        bank->timeouts, bank->breaches);
     }
     s_table_end (&table, file);
@@ -712,23 +629,8 @@ fm_report_print_detail (const fm_report_t *self, FILE *file)
     };
     table = s_table (file, _("By town"), town_heads, 8, 2);
     for (size_t i = 0; i < self->town_count; i++) {
-        const fm_report_town_t *town = &self->towns [i];
-        const char *cells [8];
-        char counts [4][24];
-        snprintf (counts [0], 24, "%" PRId64, town->requests);
-        snprintf (counts [1], 24, "%" PRId64, town->enterprises_served);
-        snprintf (counts [2], 24, "%" PRId64, town->offers);
-        snprintf (counts [3], 24, "%" PRId64, town->loans);
-        cells [0] = s_or_unknown (town->town);
-        cells [1] = *town->name? town->name: "-";
-        cells [2] = counts [0];
-        cells [3] = counts [1];
-        cells [4] = counts [2];
-        cells [5] = counts [3];
-        cells [6] = fm_i18n_money (town->credit_fen, money, sizeof money);
-        cells [7] = s_reduction_cell (town->avg_reduction_tenth_bp, town->loans,
-                                      cell, sizeof cell);
-        fm_table_row (table, cells);
+        fm_report_area_row_t row;
+        fm_table_row (table, fm_report_town_row (&self->towns [i], &row));
     }
     s_table_end (&table, file);
     if (!self->town_names)
@@ -741,15 +643,8 @@ fm_report_print_detail (const fm_report_t *self, FILE *file)
     };
     table = s_table (file, _("By grid"), grid_heads, 8, 2);
     for (size_t i = 0; i < self->grid_count; i++) {
-        const fm_report_grid_t *grid = &self->grids [i];
-        fm_table_rowf (table, "%s\t%s\t%" PRId64 "\t%" PRId64 "\t%" PRId64
-                       "\t%" PRId64 "\t%s\t%s",
-                       s_or_unknown (grid->grid), *grid->town? grid->town: "-",
-                       grid->requests, grid->enterprises_served, grid->offers,
-                       grid->loans,
-                       fm_i18n_money (grid->credit_fen, money, sizeof money),
-                       s_reduction_cell (grid->avg_reduction_tenth_bp,
-                                         grid->loans, cell, sizeof cell));
+        fm_report_area_row_t row;
+        fm_table_row (table, fm_report_grid_row (&self->grids [i], &row));
     }
     s_table_end (&table, file);
 
@@ -766,10 +661,10 @@ fm_report_print_detail (const fm_report_t *self, FILE *file)
                        s_or_unknown (row->product),
                        row->offers, row->accepted, row->loans,
                        fm_i18n_money (row->credit_fen, money, sizeof money),
-                       s_rate_cell (row->avg_offer_rate_tenth_bp, row->offers,
-                                    rate, sizeof rate),
-                       s_rate_cell (row->avg_loan_rate_tenth_bp, row->loans,
-                                    cell, sizeof cell));
+                       fm_report_rate_cell (row->avg_offer_rate_tenth_bp,
+                                            row->offers, rate, sizeof rate),
+                       fm_report_rate_cell (row->avg_loan_rate_tenth_bp,
+                                            row->loans, cell, sizeof cell));
     }
     s_table_end (&table, file);
 

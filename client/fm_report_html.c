@@ -13,6 +13,7 @@
 #include <czmq.h>
 #include <time.h>
 #include "fm_report_html.h"
+#include "fm_report_util.h"
 #include "fm_money.h"
 #include "fm_i18n.h"
 #include "fm_print.h"
@@ -52,19 +53,6 @@ fm_html_escape (FILE *file, const char *str)
             case '\'': fputs ("&#39;", file);  break;
             default:   fputc (*p, file);
         }
-}
-
-//  "20.3 BP" (basis points, in both languages), or "-" without loans
-static char *
-s_reduction (int64_t tenths, int64_t loans, char *buf, size_t size)
-{
-    char number [32];
-    if (loans == 0)
-        snprintf (buf, size, "-");
-    else
-        snprintf (buf, size, "%s BP", fm_report_tenths (tenths, number,
-                                                        sizeof number));
-    return buf;
 }
 
 //  One summary card
@@ -214,29 +202,6 @@ s_int (char *buf, int64_t value)
     return buf;
 }
 
-//  µs as milliseconds with one decimal, "-" without answers
-static char *
-s_ms (int64_t us, int64_t answers, char *buf, size_t size)
-{
-    if (answers == 0)
-        snprintf (buf, size, "-");
-    else
-        fm_report_tenths (fm_report_round_div (us, 100), buf, size);
-    return buf;
-}
-
-//  A rate in tenths of bp as "3.450%", "-" if n == 0
-static char *
-s_rate (int64_t tenths, int64_t n, char *buf, size_t size)
-{
-    if (n == 0)
-        snprintf (buf, size, "-");
-    else
-        snprintf (buf, size, "%" PRId64 ".%03" PRId64 "%%", tenths / 1000,
-                  (tenths < 0? -tenths: tenths) % 1000);
-    return buf;
-}
-
 static int
 s_detail (const fm_report_t *self, FILE *file)
 {
@@ -253,8 +218,10 @@ s_detail (const fm_report_t *self, FILE *file)
         const fm_report_bank_t *bank = &self->banks [i];
         const char *cells [] = {
             *bank->bank? bank->bank: unknown, s_int (n [0], bank->answers),
-            s_ms (bank->median_latency_us, bank->answers, cell, sizeof cell),
-            s_ms (bank->p90_latency_us, bank->answers, extra, sizeof extra),
+            fm_report_ms_cell (bank->median_latency_us, bank->answers,
+                               cell, sizeof cell),
+            fm_report_ms_cell (bank->p90_latency_us, bank->answers,
+                               extra, sizeof extra),
             s_int (n [1], bank->timeouts), s_int (n [2], bank->breaches)
         };
         s_row (file, cells, 6, 1);
@@ -295,16 +262,8 @@ s_detail (const fm_report_t *self, FILE *file)
     };
     s_table_head (file, _("By town"), "towns", town_heads, 8);
     for (size_t i = 0; i < self->town_count; i++) {
-        const fm_report_town_t *town = &self->towns [i];
-        const char *cells [] = {
-            *town->town? town->town: unknown, *town->name? town->name: "-",
-            s_int (n [0], town->requests), s_int (n [1], town->enterprises_served),
-            s_int (n [2], town->offers), s_int (n [3], town->loans),
-            fm_i18n_money (town->credit_fen, money, sizeof money),
-            s_reduction (town->avg_reduction_tenth_bp, town->loans,
-                         cell, sizeof cell)
-        };
-        s_row (file, cells, 8, 2);
+        fm_report_area_row_t row;
+        s_row (file, fm_report_town_row (&self->towns [i], &row), 8, 2);
     }
     fprintf (file, "</table>\n");
     if (!self->town_names) {
@@ -320,16 +279,8 @@ s_detail (const fm_report_t *self, FILE *file)
     };
     s_table_head (file, _("By grid"), "grids", grid_heads, 8);
     for (size_t i = 0; i < self->grid_count; i++) {
-        const fm_report_grid_t *grid = &self->grids [i];
-        const char *cells [] = {
-            *grid->grid? grid->grid: unknown, *grid->town? grid->town: "-",
-            s_int (n [0], grid->requests), s_int (n [1], grid->enterprises_served),
-            s_int (n [2], grid->offers), s_int (n [3], grid->loans),
-            fm_i18n_money (grid->credit_fen, money, sizeof money),
-            s_reduction (grid->avg_reduction_tenth_bp, grid->loans,
-                         cell, sizeof cell)
-        };
-        s_row (file, cells, 8, 2);
+        fm_report_area_row_t row;
+        s_row (file, fm_report_grid_row (&self->grids [i], &row), 8, 2);
     }
     fprintf (file, "</table>\n");
 
@@ -345,8 +296,10 @@ s_detail (const fm_report_t *self, FILE *file)
             s_int (n [0], row->offers), s_int (n [1], row->accepted),
             s_int (n [2], row->loans),
             fm_i18n_money (row->credit_fen, money, sizeof money),
-            s_rate (row->avg_offer_rate_tenth_bp, row->offers, cell, sizeof cell),
-            s_rate (row->avg_loan_rate_tenth_bp, row->loans, extra, sizeof extra)
+            fm_report_rate_cell (row->avg_offer_rate_tenth_bp, row->offers,
+                                 cell, sizeof cell),
+            fm_report_rate_cell (row->avg_loan_rate_tenth_bp, row->loans,
+                                 extra, sizeof extra)
         };
         s_row (file, cells, 8, 2);
     }
@@ -437,8 +390,8 @@ fm_report_html (const fm_report_t *self, const char *source, FILE *file)
     s_card (file, _("Credit granted"),
             fm_i18n_money (self->credit_fen, money, sizeof money));
     s_card (file, _("Average rate reduction"),
-            s_reduction (self->avg_reduction_tenth_bp, self->loans,
-                         cell, sizeof cell));
+            fm_report_reduction_cell (self->avg_reduction_tenth_bp, self->loans,
+                                      cell, sizeof cell));
     fprintf (file, "</div>\n<table id=\"summary\">\n<tr><th>");
     fm_html_escape (file, _("Figure"));
     fprintf (file, "</th><th>");
@@ -466,8 +419,8 @@ fm_report_html (const fm_report_t *self, const char *source, FILE *file)
         { N_("Credit granted"),
           fm_i18n_money (self->credit_fen, money, sizeof money) },
         { N_("Average rate reduction"),
-          s_reduction (self->avg_reduction_tenth_bp, self->loans,
-                       cell, sizeof cell) },
+          fm_report_reduction_cell (self->avg_reduction_tenth_bp, self->loans,
+                                    cell, sizeof cell) },
     };
     for (size_t i = 0; i < sizeof texts / sizeof texts [0]; i++) {
         fprintf (file, "<tr><td>");
@@ -479,8 +432,8 @@ fm_report_html (const fm_report_t *self, const char *source, FILE *file)
     fprintf (file, "<tr><td>");
     fm_html_escape (file, _("Amount-weighted rate reduction"));
     fprintf (file, "</td><td class=\"n\">%s</td></tr>\n</table>\n",
-             s_reduction (self->weighted_reduction_tenth_bp, self->loans,
-                          cell, sizeof cell));
+             fm_report_reduction_cell (self->weighted_reduction_tenth_bp,
+                                       self->loans, cell, sizeof cell));
 
     //  Charts: offers and credit per bank, credit per grid
     s_series_t offers, credit, grids;
@@ -539,8 +492,8 @@ fm_report_html (const fm_report_t *self, const char *source, FILE *file)
                  "%s</td><td class=\"n\">%s</td></tr>\n",
                  bank->offers, bank->declines, bank->timeouts, bank->accepted,
                  bank->loans, fm_i18n_money (bank->credit_fen, money, sizeof money),
-                 s_reduction (bank->avg_reduction_tenth_bp, bank->loans,
-                              cell, sizeof cell));
+                 fm_report_reduction_cell (bank->avg_reduction_tenth_bp,
+                                           bank->loans, cell, sizeof cell));
     }
     fprintf (file, "</table>\n");
     if (s_detail (self, file))

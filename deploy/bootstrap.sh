@@ -32,9 +32,9 @@ if [[ "${FM_BOOTSTRAP_TESTS:-0}" == 1 ]]; then
     PACKAGES+=(clang)
     #   valgrind: memcheck of the broker and a bank worker (ctest valgrind);
     #   kmod: modprobe, so that netns_fault can load sch_netem on a VM (tc
-    #   is in iproute2).  netns_fault skips where the kernel has no netem:
-    #   a container cannot load kernel modules
-    PACKAGES+=(valgrind kmod)
+    #   is in iproute2); nftables: its loss where the kernel has no netem
+    #   (tc tbf shapes the links then)
+    PACKAGES+=(valgrind kmod nftables)
     if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
         PACKAGES+=(nodejs npm)
     fi

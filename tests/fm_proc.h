@@ -24,6 +24,7 @@
 #include <czmq.h>
 #include <stdbool.h>
 #include <sys/types.h>
+#include <sqlite3.h>
 #include "fm_client.h"
 
 #ifdef __cplusplus
@@ -150,8 +151,14 @@ void
     do { if (!(cond)) fm_proc_fail (__FILE__, __LINE__, #cond, __VA_ARGS__); \
     } while (0)
 
+//  Open the SQLite file at path read-only, waiting up to 2 s on a lock.
+//  Returns the handle (caller closes it with sqlite3_close), or NULL if
+//  the file is not there (yet).
+sqlite3 *
+    fm_proc_db_open (const char *path);
+
 //  First column of the first row of sql on the SQLite file at path, opened
-//  read-only, with the NULL-terminated text arguments bound to ?1, ?2...
+//  read-only (fm_proc_db_open), with the NULL-terminated text arguments bound to ?1, ?2...
 //  Returns the value, or -1 if the file, the table or the row is not
 //  there (yet): a recorder's log is polled while it is being written.
 int64_t
@@ -208,6 +215,13 @@ typedef struct {
 //  owns); fails the test if no free port was found.
 fm_proc_system_t *
     fm_proc_system_new (int start_ms);
+
+//  Move both endpoints to host, same ports: the broker runs on another
+//  address than 127.0.0.1 (tests/netns_fault.sh puts it in a network
+//  namespace; the ports were free here, and are there).  Call before
+//  anything is started or waited for.  Cannot fail.
+void
+    fm_proc_system_host (fm_proc_system_t *self, const char *host);
 
 //  Stop every process still running (SIGTERM, then SIGKILL after 5 s) and
 //  free the system.  Tests that check an exit code stop that process

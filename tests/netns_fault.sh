@@ -2,10 +2,11 @@
 #   netns_fault.sh - the fault suite (test_fault) on several "hosts"
 #
 #   Usage: sudo bash tests/netns_fault.sh BIN_DIR [REQUESTS]
-#   Environment: FM_NETNS_NETEM=optional runs without tc netem (delay and
-#   loss) where the kernel lacks sch_netem, instead of skipping: the
-#   namespaces, the link cut and the kills still run.
-#   Exit 0 pass, 1 fail, 77 skipped (not root, no `ip netns`, no netem).
+#   Environment: FM_NETNS_FAULTS=auto (default) | netem | nft | none picks
+#   how the links are degraded (below); FM_NETNS_DELAY, _JITTER, _LOSS,
+#   _SHAPE tune them.
+#   Exit 0 pass, 1 fail, 77 skipped (not root, no `ip netns`, neither netem
+#   nor nftables+tbf).
 #
 #   Five network namespaces on one bridge (its own namespace), 10.78.0.0/24:
 #
@@ -15,8 +16,29 @@
 #     fmN-ops     10.78.0.4   finmatch-recorder (SQLite log)
 #     fmN-client  10.78.0.5   test_fault: the load, the witness, the checks
 #
-#   Every link gets tc netem delay and loss, on both ends (the host's eth0
-#   and the bridge port), so every hop is slowed and lossy both ways.
+#   Link faults on every host but the client, on both ends of its link
+#   (the host's eth0 and its bridge port), so every hop is degraded both
+#   ways.  First choice, where the kernel has sch_netem: tc netem delay
+#   5 ms +- 2 ms and 0.5 % loss per interface.  Without netem (CI's
+#   Firecracker kernel 6.18 has CONFIG_NET_SCH_NETEM unset and no
+#   modules) the fallback uses what such a kernel has:
+#     loss:    nftables, 0.5 % per direction: a table `inet fm` in each
+#              host with output (oifname eth0) and input (iifname eth0)
+#              rules `numgen random mod 10000 < 50 counter drop`;
+#     shaping: tc tbf (rate 40mbit burst 32kb latency 100ms) on eth0 and
+#              on the bridge port: queueing delay under load, and tail
+#              drops when the queue exceeds its latency bound;
+#     delay:   NOT applied.  No fixed-delay mechanism exists in such a
+#              kernel: netem, fq (EDT timestamps from BPF), etf and plug
+#              are all unset, and tbf's latency is only a queue bound.
+#              (A user-space NFQUEUE delayer would be the next step.)
+#   The script prints which was applied, and at the end the drop counters
+#   (nft rules, or netem qdiscs) and the tbf statistics; with loss
+#   applied, zero drops fails the test (the loss was not really there).
+#   FM_NETNS_FAULTS=nft forces the fallback where netem exists;
+#   FM_NETNS_FAULTS=none runs with no link faults (the namespaces, the
+#   link cut and the kills still run).
+#
 #   test_fault runs in the client namespace and starts each daemon through
 #   a wrapper (a bin dir of scripts: `exec ip netns exec fmN-HOST REAL`,
 #   which keeps the pid, so kill -9 hits the daemon itself).  Besides its
@@ -37,7 +59,11 @@ N=fmf$$                                 #   namespace prefix, unique per run
 NET=10.78.0
 DELAY=${FM_NETNS_DELAY:-5ms}            #   per interface: 2 x per hop, each way
 JITTER=${FM_NETNS_JITTER:-2ms}
-LOSS=${FM_NETNS_LOSS:-0.5%}
+LOSS=${FM_NETNS_LOSS:-0.5%}             #   per interface (netem) or direction (nft)
+SHAPE=${FM_NETNS_SHAPE:-rate 40mbit burst 32kb latency 100ms}   #   tbf, fallback
+FAULTS=${FM_NETNS_FAULTS:-auto}
+#   The loss in hundredths of a percent, for nft's integer numgen
+loss_bp=$(awk -v l="${LOSS%\%}" 'BEGIN { printf "%d", l * 100 + 0.5 }')
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "SKIP: netns_fault.sh needs root (network namespaces, tc)"; exit 77
@@ -46,26 +72,56 @@ if ! command -v ip >/dev/null || ! command -v tc >/dev/null \
    || ! ip netns add "$N-probe" 2>/dev/null; then
     echo "SKIP: 'ip netns' or 'tc' is not available here (iproute2, CAP_SYS_ADMIN)"; exit 77
 fi
-#   netem: a veth pair in the probe namespace, then a netem qdisc on it.
-#   The module may be missing (no modprobe in a container, or a kernel
-#   without CONFIG_NET_SCH_NETEM): then skip, unless told to run without
-netem=1
+#   Probe, on a veth pair in the probe namespace: a netem qdisc (the module
+#   may be missing: no modprobe in a container, or a kernel without
+#   CONFIG_NET_SCH_NETEM), then the fallback's tbf qdisc and nft table
+probe () {
+    # shellcheck disable=SC2086
+    case $1 in
+        netem) ip netns exec "$N-probe" tc qdisc replace dev p0 root netem delay 1ms ;;
+        tbf) ip netns exec "$N-probe" tc qdisc replace dev p0 root tbf $SHAPE ;;
+        nft) command -v nft >/dev/null \
+             && ip netns exec "$N-probe" nft add table inet fm \
+             && ip netns exec "$N-probe" nft add chain inet fm out \
+                    '{ type filter hook output priority 0; }' \
+             && ip netns exec "$N-probe" nft add rule inet fm out \
+                    oifname p0 numgen random mod 10000 '<' "$loss_bp" counter drop ;;
+    esac
+}
+has_netem=0 has_nft=0
 ip -n "$N-probe" link add p0 type veth peer name p1
 ip -n "$N-probe" link set p0 up
-if ! ip netns exec "$N-probe" tc qdisc add dev p0 root netem delay 1ms 2>/dev/null; then
-    command -v modprobe >/dev/null && modprobe sch_netem 2>/dev/null || true
-    if ! ip netns exec "$N-probe" tc qdisc add dev p0 root netem delay 1ms 2>/dev/null; then
-        netem=0
-    fi
+if probe netem 2>/dev/null; then
+    has_netem=1
+elif command -v modprobe >/dev/null && modprobe sch_netem 2>/dev/null \
+     && probe netem 2>/dev/null; then
+    has_netem=1
+fi
+if probe tbf 2>/dev/null && probe nft 2>/dev/null; then
+    has_nft=1
 fi
 ip netns del "$N-probe"
-if [ "$netem" = 0 ]; then
-    if [ "${FM_NETNS_NETEM:-}" != optional ]; then
-        echo "SKIP: tc netem is not available (sch_netem missing; 'modprobe sch_netem' failed or absent)"
-        exit 77
-    fi
-    echo "netns_fault: tc netem is not available: running WITHOUT delay and loss (FM_NETNS_NETEM=optional)"
-fi
+case $FAULTS in
+    auto) if [ "$has_netem" = 1 ]; then mode=netem
+          elif [ "$has_nft" = 1 ]; then mode=nft
+          else
+              echo "SKIP: neither tc netem (sch_netem) nor nftables + tc tbf is available" \
+                   "(FM_NETNS_FAULTS=none runs without link faults)"
+              exit 77
+          fi ;;
+    netem) [ "$has_netem" = 1 ] || { echo "SKIP: tc netem is not available (sch_netem)"; exit 77; }
+           mode=netem ;;
+    nft) [ "$has_nft" = 1 ] || { echo "SKIP: nftables (nft) or tc tbf is not available"; exit 77; }
+         mode=nft ;;
+    none) mode=none ;;
+    *) echo "netns_fault: FM_NETNS_FAULTS=$FAULTS: expected auto, netem, nft or none"; exit 1 ;;
+esac
+case $mode in
+    netem) faults="delay: netem $DELAY ± $JITTER; loss: netem $LOSS; per interface, both ends of each link" ;;
+    nft) faults="delay: not applied (no netem in this kernel); loss: nftables $LOSS per direction;"
+         faults="$faults shaping: tbf $SHAPE, both ends of each link" ;;
+    none) faults="none (FM_NETNS_FAULTS=none): no delay, no loss, no shaping" ;;
+esac
 for b in finmatch-broker finmatch-gov finmatch-bank finmatch-recorder test_fault; do
     [ -x "$bin/$b" ] || { echo "netns_fault: $bin/$b missing (build first)"; exit 1; }
 done
@@ -93,7 +149,63 @@ trap teardown EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-echo "==== Network: bridge $N-lan, $NET.0/24, netem delay $DELAY ± $JITTER loss $LOSS per interface"
+#   link_faults HOST PORT: degrade HOST's eth0 and its bridge port PORT
+link_faults () {
+    local h=$1 port=$2 dir chain hook key
+    case $mode in
+        netem)
+            ip netns exec "$N-$h" tc qdisc add dev eth0 root netem \
+                delay "$DELAY" "$JITTER" loss "$LOSS"
+            ip netns exec "$N-lan" tc qdisc add dev "$port" root netem \
+                delay "$DELAY" "$JITTER" loss "$LOSS" ;;
+        nft)
+            # shellcheck disable=SC2086
+            ip netns exec "$N-$h" tc qdisc add dev eth0 root tbf $SHAPE
+            # shellcheck disable=SC2086
+            ip netns exec "$N-lan" tc qdisc add dev "$port" root tbf $SHAPE
+            ip netns exec "$N-$h" nft add table inet fm
+            for dir in out:output:oifname in:input:iifname; do
+                IFS=: read -r chain hook key <<<"$dir"
+                ip netns exec "$N-$h" nft add chain inet fm "$chain" \
+                    "{ type filter hook $hook priority 0; }"
+                ip netns exec "$N-$h" nft add rule inet fm "$chain" \
+                    "$key" eth0 numgen random mod 10000 '<' "$loss_bp" counter drop
+            done ;;
+    esac
+}
+
+#   link_faults_report: print what the link faults did (before teardown);
+#   with loss applied, fail if nothing was dropped
+link_faults_report () {
+    local h n total=0 qdisc line
+    [ "$mode" = none ] && return 0
+    for h in broker bank1 bank2 ops; do
+        if [ "$mode" = nft ]; then
+            n=$(ip netns exec "$N-$h" nft list table inet fm \
+                | awk '/counter packets/ { for (i = 1; i < NF; i++)
+                                              if ($i == "packets") s += $(i + 1) }
+                       END { print s + 0 }')
+            echo "  $h: nft dropped $n packets (output + input on eth0)"
+        else
+            n=$(ip netns exec "$N-$h" tc -s qdisc show dev eth0 \
+                | sed -n 's/.*(dropped \([0-9]*\),.*/\1/p' | head -1)
+            echo "  $h: netem on eth0 dropped ${n:-0} packets"
+        fi
+        total=$(( total + ${n:-0} ))
+        qdisc=$([ "$mode" = nft ] && echo tbf || echo netem)
+        line=$(ip netns exec "$N-$h" tc -s qdisc show dev eth0 | tr '\n' ' ' \
+               | sed -n 's/.*Sent \([0-9]*\) bytes \([0-9]*\) pkt (dropped \([0-9]*\), overlimits \([0-9]*\).*/sent \1 bytes \2 pkt, dropped \3, overlimits \4/p')
+        echo "  $h: $qdisc on eth0: $line"
+    done
+    echo "==== Link faults: $total packets dropped by the loss rules in all"
+    if [ "$total" -eq 0 ]; then
+        echo "netns_fault: FAIL: the loss was not applied (0 packets dropped)"
+        return 1
+    fi
+}
+
+echo "==== Network: bridge $N-lan, $NET.0/24"
+echo "==== Link faults: $faults"
 ip netns add "$N-lan"
 ip -n "$N-lan" link add br0 type bridge
 ip -n "$N-lan" link set br0 up
@@ -105,11 +217,8 @@ for h in "${hosts[@]}"; do
     ip -n "$N-$h" addr add "$NET.$i/24" dev eth0
     ip -n "$N-$h" link set eth0 up
     ip -n "$N-$h" link set lo up
-    if [ "$netem" = 1 ] && [ "$h" != client ]; then
-        ip netns exec "$N-$h" tc qdisc add dev eth0 root netem \
-            delay "$DELAY" "$JITTER" loss "$LOSS"
-        ip netns exec "$N-lan" tc qdisc add dev "v$i" root netem \
-            delay "$DELAY" "$JITTER" loss "$LOSS"
+    if [ "$h" != client ]; then
+        link_faults "$h" "v$i"
     fi
     printf '  %-7s %-10s %s\n' "$h" "$NET.$i" "$N-$h"
     i=$(( i + 1 ))
@@ -145,5 +254,7 @@ ip netns exec "$N-client" env FM_BIN_DIR="$wrap" FM_SOURCE_DIR="$root" \
     "$bin/test_fault"
 rc=$?
 set -e
-echo "==== netns_fault: test_fault exit $rc in $(( $(date +%s) - started )) s (netem: $netem)"
+echo "==== netns_fault: test_fault exit $rc in $(( $(date +%s) - started )) s"
+echo "==== Link faults: $faults"
+link_faults_report || { [ "$rc" -ne 0 ] || rc=1; }
 exit "$rc"

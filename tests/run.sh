@@ -57,8 +57,10 @@ configuration werror build-ci "" -DFM_WERROR=ON
 #   The fuzz targets build their own clang ASan+UBSan binaries and the
 #   packaging tests check files, not code paths: running them a second time
 #   under the sanitizer build would only double CI time.  valgrind cannot
-#   run ASan binaries (it is a werror-build test)
-configuration asan build-asan "-E ^(fuzz_|package_|valgrind$)" -DFM_WERROR=ON -DFM_SANITIZE=ON
+#   run ASan binaries (it is a werror-build test).  netns_fault is the fault
+#   suite (ctest fault, which runs in both) again across namespaces with
+#   lossy, shaped links: once, in the werror build
+configuration asan build-asan "-E ^(fuzz_|package_|valgrind$|netns_fault$)" -DFM_WERROR=ON -DFM_SANITIZE=ON
 
 elapsed=$(( $(date +%s) - start ))
 if (( ${#failed[@]} > 0 )); then

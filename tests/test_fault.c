@@ -220,58 +220,22 @@ s_file_text (const char *path)
     return text;
 }
 
-static int64_t
-s_db_int (sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *stmt = NULL;
-    int64_t value = -1;
-    if (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL) == SQLITE_OK
-    &&  sqlite3_step (stmt) == SQLITE_ROW)
-        value = sqlite3_column_int64 (stmt, 0);
-    sqlite3_finalize (stmt);
-    return value;
-}
-
-static sqlite3 *
-s_db_open (const char *path)
-{
-    sqlite3 *db = NULL;
-    if (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        sqlite3_close (db);
-        return NULL;
-    }
-    sqlite3_busy_timeout (db, 2000);
-    return db;
-}
-
-//  Rows in the log's events table, or -1
-static int64_t
-s_db_rows (const char *path)
-{
-    sqlite3 *db = s_db_open (path);
-    int64_t rows = db? s_db_int (db, "SELECT COUNT(*) FROM events"): -1;
-    sqlite3_close (db);
-    return rows;
-}
-
 //  True when the log is complete: no gap rows, every epoch 1..max, and
 //  each witnessed epoch logged at least up to what the witness saw
 static bool
 s_log_complete (void *arg)
 {
-    sqlite3 *db = s_db_open ((const char *) arg);
-    if (!db)
-        return false;
-    bool complete = s_db_int (db, "SELECT COUNT(*) FROM gaps") == 0
-                 && s_db_int (db, "SELECT COUNT(*) FROM (SELECT epoch FROM events"
-                                  " GROUP BY epoch HAVING COUNT(*) != MAX(seq))") == 0;
+    const char *db = (const char *) arg;
+    bool complete = fm_proc_db_int (db, "SELECT COUNT(*) FROM gaps", NULL) == 0
+                 && fm_proc_db_int (db, "SELECT COUNT(*) FROM (SELECT epoch FROM events"
+                                    " GROUP BY epoch HAVING COUNT(*) != MAX(seq))",
+                                    NULL) == 0;
     for (int index = 0; complete && index < s_epoch_count; index++) {
         char sql [128];
         snprintf (sql, sizeof (sql), "SELECT COALESCE (MAX (seq), 0) FROM events"
                   " WHERE epoch = %" PRIu64, s_epochs [index].epoch);
-        complete = s_db_int (db, sql) >= (int64_t) s_epochs [index].max_seq;
+        complete = fm_proc_db_int (db, sql, NULL) >= (int64_t) s_epochs [index].max_seq;
     }
-    sqlite3_close (db);
     return complete;
 }
 
@@ -557,17 +521,17 @@ main (int argc, char *argv [])
 
     char *registry = fm_proc_source_path ("tests/data/system/enterprises.csv");
     s_load_enterprises (registry);
-    int router_port = fm_proc_free_port ();
-    int events_port = fm_proc_free_port ();
-    FM_CHECK (router_port > 0 && events_port > 0 && router_port != events_port, "ports");
-    char events [64], deadline [16], gov_deadline [16], heartbeat [16], liveness [16];
+    //  The endpoints, and the waits for services; the processes are this
+    //  test's own (s_procs: it kills and restarts them)
+    fm_proc_system_t *sys = fm_proc_system_new (START_MS);
     //  FM_FAULT_HOST: the broker's address when it runs on another "host"
     //  (tests/netns_fault.sh); the ports are free here, and there
     const char *host = getenv ("FM_FAULT_HOST");
-    if (!host || !*host)
-        host = "127.0.0.1";
-    snprintf (s_router, sizeof (s_router), "tcp://%s:%d", host, router_port);
-    snprintf (events, sizeof (events), "tcp://%s:%d", host, events_port);
+    if (host && *host)
+        fm_proc_system_host (sys, host);
+    snprintf (s_router, sizeof (s_router), "%s", sys->router);
+    const char *events = sys->events;
+    char deadline [16], gov_deadline [16], heartbeat [16], liveness [16];
     const char *hook = getenv ("FM_FAULT_HOOK");
     snprintf (deadline, sizeof (deadline), "%d", DEADLINE_MS);
     snprintf (gov_deadline, sizeof (gov_deadline), "%d", GOV_DEADLINE_MS);
@@ -620,19 +584,12 @@ main (int argc, char *argv [])
     }
     //  The recorder is subscribed once an event reaches the log; workers
     //  registering then are all recorded live
-    FM_CHECK (fm_client_mmi (s_clients [0], FM_SERVICE_REQUEST, START_MS) == 200,
-              "broker does not answer mmi.service");
+    fm_proc_system_wait_service (sys, FM_SERVICE_REQUEST);
     for (int which = P_GOV; which < P_COUNT; which++)
         s_start (which);
     const char *services [] = { "gov.credit", "bank.CQRCB", "bank.CCB", "bank.ICBC" };
-    for (size_t index = 0; index < sizeof (services) / sizeof (services [0]); index++) {
-        int64_t until = zclock_mono () + START_MS;
-        while (fm_client_mmi (s_clients [0], services [index], 2000) != 200) {
-            FM_CHECK (zclock_mono () < until && fm_proc_all_running (),
-                      "%s has no worker after %d ms", services [index], START_MS);
-            zclock_sleep (50);          //  polling interval, not a settle delay
-        }
-    }
+    for (size_t index = 0; index < sizeof (services) / sizeof (services [0]); index++)
+        fm_proc_system_wait_service (sys, services [index]);
     zsys_info ("fault: %d processes up in %" PRId64 " ms", P_COUNT,
                zclock_mono () - started);
 
@@ -713,9 +670,9 @@ main (int argc, char *argv [])
         &&  zclock_mono () >= lock_probe_at) {
             lock_probe_at = zclock_mono () + 100;
             if (rows_at_restart < 0)
-                rows_at_restart = s_db_rows (db);
+                rows_at_restart = fm_proc_db_int (db, "SELECT COUNT(*) FROM events", NULL);
             else
-            if (s_db_rows (db) > rows_at_restart)
+            if (fm_proc_db_int (db, "SELECT COUNT(*) FROM events", NULL) > rows_at_restart)
                 lock_now = true;
         }
         if (!locked_at && lock_now) {
@@ -812,7 +769,7 @@ main (int argc, char *argv [])
     while (zsock_events (witness) & ZMQ_POLLIN)
         s_witness (witness);
     if (!fm_proc_wait_until (s_log_complete, db, FILL_MS, 200)) {
-        sqlite3 *peek = s_db_open (db);
+        sqlite3 *peek = fm_proc_db_open (db);
         if (peek) {
             s_check_epochs (peek);
             sqlite3_close (peek);
@@ -830,7 +787,7 @@ main (int argc, char *argv [])
     printf ("fault: the recorder %s its writes to the locked log\n",
             retried? "retried": "did not need to retry");
     FM_CHECK (retried || hook, "the recorder's log does not show the locked log retried");
-    sqlite3 *check = s_db_open (db);
+    sqlite3 *check = fm_proc_db_open (db);
     FM_CHECK (check, "open %s", db);
     sqlite3_stmt *stmt = NULL;
     FM_CHECK (sqlite3_prepare_v2 (check, "PRAGMA integrity_check", -1, &stmt, NULL)
@@ -843,26 +800,26 @@ main (int argc, char *argv [])
     //  A request resumed after the broker's restart goes on where it
     //  stopped (its profile and bank answers are journaled): no bank's
     //  offer or decline is published twice for one request, in any epoch
-    int64_t twice = s_db_int (check, "SELECT COUNT(*) FROM (SELECT 1 FROM events"
-        " WHERE type = 'offer.made' GROUP BY request_id, offer_id HAVING COUNT(*) > 1)")
-                  + s_db_int (check, "SELECT COUNT(*) FROM (SELECT 1 FROM events"
-        " WHERE type = 'decline.made' GROUP BY request_id, bank HAVING COUNT(*) > 1)");
+    int64_t twice = fm_proc_db_int (db, "SELECT COUNT(*) FROM (SELECT 1 FROM events"
+        " WHERE type = 'offer.made' GROUP BY request_id, offer_id HAVING COUNT(*) > 1)", NULL)
+                  + fm_proc_db_int (db, "SELECT COUNT(*) FROM (SELECT 1 FROM events"
+        " WHERE type = 'decline.made' GROUP BY request_id, bank HAVING COUNT(*) > 1)", NULL);
     printf ("fault: (request, bank) answers published twice: %" PRId64 "\n", twice);
     FM_CHECK (twice == 0 || !journal_on, "%" PRId64 " offers/declines published twice"
               " for one request: a resumed request asked a bank again", twice);
     //  Every restarted worker registered again (and after a broker
     //  restart, every worker did)
-    FM_CHECK (s_db_int (check, "SELECT COUNT(*) FROM events WHERE type = 'worker.ready'"
-                               " AND service = 'gov.credit'") >= 2,
+    FM_CHECK (fm_proc_db_int (db, "SELECT COUNT(*) FROM events WHERE type = 'worker.ready'"
+                                  " AND service = 'gov.credit'", NULL) >= 2,
               "the restarted gov worker never registered");
-    FM_CHECK (s_db_int (check, "SELECT COUNT(*) FROM events WHERE type = 'worker.ready'"
-                               " AND service = 'bank.CQRCB'") >= 3,
+    FM_CHECK (fm_proc_db_int (db, "SELECT COUNT(*) FROM events WHERE type = 'worker.ready'"
+                                  " AND service = 'bank.CQRCB'", NULL) >= 3,
               "the restarted bank.CQRCB worker never registered");
     printf ("fault: every key one final answer, no request concluded twice (%d"
             " concluded again after a failure the client never saw); %" PRId64
             " events in %" PRId64 " epochs, 0 gaps\n", rerun,
-            s_db_int (check, "SELECT COUNT(*) FROM events"),
-            s_db_int (check, "SELECT COUNT(DISTINCT epoch) FROM events"));
+            fm_proc_db_int (db, "SELECT COUNT(*) FROM events", NULL),
+            fm_proc_db_int (db, "SELECT COUNT(DISTINCT epoch) FROM events", NULL));
     sqlite3_close (check);
 
     //  Clean stop of what is left
@@ -887,6 +844,7 @@ main (int argc, char *argv [])
     zstr_free (&journal);
     zstr_free (&registry);
     zstr_free (&gov_fixture);
+    fm_proc_system_destroy (&sys);
     printf ("fault: OK in %" PRId64 " ms\n", zclock_mono () - started);
     return fm_proc_teardown (true);
 }

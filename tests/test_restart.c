@@ -46,35 +46,6 @@
 #define HEARTBEAT_MS    "200"           //  x liveness 3: 600 ms to expire
 #define ENTERPRISE      "91500105MA5U0A0B11"    //  first row of the registry
 
-typedef struct {
-    fm_client_t *client;
-    const char *service;
-} mmi_t;
-
-static bool
-s_mmi_up (void *arg)
-{
-    mmi_t *mmi = (mmi_t *) arg;
-    return fm_client_mmi (mmi->client, mmi->service, 1000) == 200;
-}
-
-static int64_t
-s_db_int (const char *path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    int64_t value = -1;
-    if (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
-        sqlite3_busy_timeout (db, 1000);
-        sqlite3_stmt *stmt = NULL;
-        if (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL) == SQLITE_OK
-        &&  sqlite3_step (stmt) == SQLITE_ROW)
-            value = sqlite3_column_int64 (stmt, 0);
-        sqlite3_finalize (stmt);
-    }
-    sqlite3_close (db);
-    return value;
-}
-
 //  A request of the fixture enterprise with key
 static fm_msg_t *
 s_request (const char *key)
@@ -173,7 +144,7 @@ static bool
 s_db_is (void *arg)
 {
     db_wait_t *wait = (db_wait_t *) arg;
-    return s_db_int (wait->db, wait->sql) == wait->want;
+    return fm_proc_db_int (wait->db, wait->sql, NULL) == wait->want;
 }
 
 //  Poll cond every interval_ms up to timeout_ms; unlike fm_proc_wait_until
@@ -196,7 +167,8 @@ s_expect (const char *db, const char *sql, int64_t want, const char *what)
 {
     db_wait_t wait = { db, sql, want };
     FM_CHECK (s_wait (s_db_is, &wait, FILL_MS, 100),
-              "%s: %s is %" PRId64 ", want %" PRId64, what, sql, s_db_int (db, sql), want);
+              "%s: %s is %" PRId64 ", want %" PRId64, what, sql,
+              fm_proc_db_int (db, sql, NULL), want);
 }
 
 //  Pump a fake worker and wait for a row count in the log
@@ -257,11 +229,12 @@ s_status_asked (fm_client_t *client, const char *request_id, const char *bank)
     return found;
 }
 
+//  The broker again, on its config (its journal: broker/journal), as name
 static fm_proc_t *
-s_start_broker (const char *config)
+s_restart_broker (fm_proc_system_t *sys, const char *name)
 {
-    const char *args [] = { "-c", config, "--insecure", NULL };
-    fm_proc_t *broker = fm_proc_start ("broker", "finmatch-broker", args);
+    const char *args [] = { "-c", sys->broker_cfg, "--insecure", NULL };
+    fm_proc_t *broker = fm_proc_start (name, "finmatch-broker", args);
     FM_CHECK (broker, "cannot start finmatch-broker");
     return broker;
 }
@@ -278,46 +251,29 @@ main (int argc, char *argv [])
         requests = atoi (getenv ("FM_RESTART_REQUESTS"));
     FM_CHECK (requests > 0 && requests <= 100000, "FM_RESTART_REQUESTS");
 
-    int router_port = fm_proc_free_port ();
-    int events_port = fm_proc_free_port ();
-    FM_CHECK (router_port > 0 && events_port > 0 && router_port != events_port, "ports");
-    char router [64], events [64];
-    snprintf (router, sizeof router, "tcp://127.0.0.1:%d", router_port);
-    snprintf (events, sizeof events, "tcp://127.0.0.1:%d", events_port);
+    fm_proc_system_t *sys = fm_proc_system_new (START_MS);
+    const char *router = sys->router;
     char *journal = fm_proc_tmp_path ("broker.journal");
-    char *broker_cfg = fm_proc_config ("broker", NULL, "broker/endpoint", router,
-                                       "broker/events", events,
-                                       "broker/deadline_ms", DEADLINE_MS,
-                                       "broker/gov_deadline_ms", GOV_DEADLINE_MS,
-                                       "broker/heartbeat_ms", HEARTBEAT_MS,
-                                       "broker/journal", journal, NULL);
-    fm_proc_t *broker = s_start_broker (broker_cfg);
-    fm_client_t *client = fm_client_new (router);
-    FM_CHECK (client, "fm_client_new %s", router);
-    mmi_t mmi = { client, FM_SERVICE_REQUEST };
-    FM_CHECK (fm_proc_wait_until (s_mmi_up, &mmi, START_MS, 50), "broker not up");
+    fm_proc_system_broker (sys, NULL, "broker/deadline_ms", DEADLINE_MS,
+                           "broker/gov_deadline_ms", GOV_DEADLINE_MS,
+                           "broker/heartbeat_ms", HEARTBEAT_MS,
+                           "broker/journal", journal, NULL);
+    fm_proc_system_wait_service (sys, FM_SERVICE_REQUEST);
+    fm_client_t *client = sys->client;
 
-    char *db = fm_proc_tmp_path ("events.db");
-    char *recorder_cfg = fm_proc_config ("recorder", NULL, "recorder/events", events,
-                                         "recorder/broker", router, "recorder/db", db, NULL);
-    const char *recorder_args [] = { "-c", recorder_cfg, "--insecure", NULL };
-    fm_proc_t *recorder = fm_proc_start ("recorder", "finmatch-recorder", recorder_args);
-    FM_CHECK (recorder, "cannot start finmatch-recorder");
+    fm_proc_system_recorder (sys, NULL, NULL);
+    const char *db = sys->db;
     char *registry = fm_proc_source_path ("tests/data/system/enterprises.csv");
-    char *gov_fixture = fm_proc_source_path ("tests/data/system/gov.cfg");
-    char *gov_cfg = fm_proc_config ("gov", gov_fixture, "gov/endpoint", router,
-                                    "gov/registry", registry,
-                                    "gov/heartbeat_ms", HEARTBEAT_MS, NULL);
+    fm_proc_system_gov (sys, "tests/data/system/gov.cfg", NULL, "gov/registry", registry,
+                        "gov/heartbeat_ms", HEARTBEAT_MS, NULL);
+    fm_proc_system_wait_service (sys, FM_SERVICE_GOV);
+    //  Step 5 starts gov again on the same config
+    char *gov_cfg = fm_proc_tmp_path ("gov.cfg");
     const char *gov_args [] = { "-c", gov_cfg, "--insecure", NULL };
-    fm_proc_t *gov = fm_proc_start ("gov", "finmatch-gov", gov_args);
-    FM_CHECK (gov, "cannot start finmatch-gov");
-    mmi.service = FM_SERVICE_GOV;
-    FM_CHECK (fm_proc_wait_until (s_mmi_up, &mmi, START_MS, 50), "gov.credit not up");
 
     //  1. Re-dispatch.  A fake CQRCB worker alone takes the query...
     zsock_t *fake = s_fake_worker (router, "bank.CQRCB");
-    mmi.service = "bank.CQRCB";
-    FM_CHECK (fm_proc_wait_until (s_mmi_up, &mmi, START_MS, 50), "fake CQRCB not up");
+    fm_proc_system_wait_service (sys, "bank.CQRCB");
     fm_msg_t *msg = s_request ("redispatch-1");
     fm_error_t err;
     FM_CHECK (fm_client_send (client, FM_SERVICE_REQUEST, msg, &err) == 0, "send");
@@ -325,11 +281,8 @@ main (int argc, char *argv [])
               "the fake CQRCB worker got no query");
     //  ... the real worker registers, and the fake one dies silently
     char *cqrcb_fixture = fm_proc_source_path ("tests/data/system/bank_cqrcb.cfg");
-    char *cqrcb_cfg = fm_proc_config ("bank_cqrcb", cqrcb_fixture, "bank/endpoint", router,
-                                      "bank/heartbeat_ms", HEARTBEAT_MS, NULL);
-    const char *cqrcb_args [] = { "-c", cqrcb_cfg, "--insecure", NULL };
-    fm_proc_t *cqrcb = fm_proc_start ("bank_cqrcb", "finmatch-bank", cqrcb_args);
-    FM_CHECK (cqrcb, "cannot start finmatch-bank");
+    fm_proc_t *cqrcb = fm_proc_system_bank (sys, "bank_cqrcb", cqrcb_fixture, NULL,
+                                            "bank/heartbeat_ms", HEARTBEAT_MS, NULL);
     s_expect (db, "SELECT COUNT(*) FROM events WHERE type = 'worker.ready'"
                   " AND service = 'bank.CQRCB'", 2, "real CQRCB worker ready");
     int64_t died = zclock_mono ();
@@ -349,14 +302,13 @@ main (int argc, char *argv [])
               " AND request_id = '%s'", id);
     s_expect (db, "SELECT COUNT(*) FROM events WHERE type = 'worker.expired'", 1,
               "the fake worker expired");
-    FM_CHECK (s_db_int (db, sql) == 0, "bank.timeout after a re-dispatch");
+    FM_CHECK (fm_proc_db_int (db, sql, NULL) == 0, "bank.timeout after a re-dispatch");
     fm_msg_destroy (&result);
     fm_msg_destroy (&msg);
 
     //  2. A bank with one worker that dies: its timeout, exactly once
     fake = s_fake_worker (router, "bank.LONE");
-    mmi.service = "bank.LONE";
-    FM_CHECK (fm_proc_wait_until (s_mmi_up, &mmi, START_MS, 50), "fake LONE not up");
+    fm_proc_system_wait_service (sys, "bank.LONE");
     msg = s_request ("lone-1");
     int64_t sent = zclock_mono ();
     FM_CHECK (fm_client_send (client, FM_SERVICE_REQUEST, msg, &err) == 0, "send");
@@ -398,8 +350,7 @@ main (int argc, char *argv [])
     //  A request half answered when the broker dies: CQRCB offers, a
     //  fake bank.HOLD (kept alive) holds its query
     zsock_t *hold = s_fake_worker (router, "bank.HOLD");
-    mmi.service = "bank.HOLD";
-    FM_CHECK (fm_proc_wait_until (s_mmi_up, &mmi, START_MS, 50), "fake HOLD not up");
+    fm_proc_system_wait_service (sys, "bank.HOLD");
     fm_msg_t *held_msg = s_request ("held-1");
     FM_CHECK (fm_client_send (client, FM_SERVICE_REQUEST, held_msg, &err) == 0, "send");
     char held_id [FM_REQUEST_ID_SIZE];
@@ -436,26 +387,31 @@ main (int argc, char *argv [])
     }
     //  Kill once the broker is busy with the burst: some received
     char received_sql [] = "SELECT COUNT(*) FROM events WHERE type = 'request.received'";
-    int64_t before = s_db_int (db, received_sql);
+    int64_t before = fm_proc_db_int (db, received_sql, NULL);
     char busy_sql [256];
     snprintf (busy_sql, sizeof busy_sql, "SELECT COUNT(*) >= %" PRId64 " FROM events"
               " WHERE type = 'request.received'", before + 5);
     held_t busy = { hold, true, { db, busy_sql, 1 } };     //  HOLD stays alive
     FM_CHECK (fm_proc_wait_until (s_held, &busy, REPLY_MS, 1), "the burst is not received");
-    FM_CHECK (kill (fm_proc_pid (broker), SIGKILL) == 0, "kill -9 broker");
-    fm_proc_wait (broker, 5000);
-    fm_proc_destroy (&broker);
+    FM_CHECK (kill (fm_proc_pid (sys->broker), SIGKILL) == 0, "kill -9 broker");
+    fm_proc_wait (sys->broker, 5000);
+    fm_proc_destroy (&sys->broker);
     zsock_destroy (&hold);
-    int64_t received_at_kill = s_db_int (db, received_sql) - before;
+    int64_t received_at_kill = fm_proc_db_int (db, received_sql, NULL) - before;
     //  The CLI asks while no broker is there: its tries time out until the
     //  broker is back, and the same request then gets its one result
     fm_proc_t *cli = fm_proc_start ("cli", "finmatch", cli_args);
     FM_CHECK (cli, "cannot start finmatch");
     FM_CHECK (fm_proc_wait (cli, 2500) == -1, "the CLI did not wait for the broker");
     int64_t started = zclock_mono ();
-    broker = s_start_broker (broker_cfg);
-    mmi.service = "bank.CQRCB";
-    FM_CHECK (s_wait (s_mmi_up, &mmi, START_MS, 50), "CQRCB not back");
+    sys->broker = s_restart_broker (sys, "broker");
+    //  Not fm_proc_system_wait_service, which fails when a process exits:
+    //  the CLI may finish meanwhile
+    int64_t until = zclock_mono () + START_MS;
+    while (fm_client_mmi (client, "bank.CQRCB", 1000) != 200) {
+        FM_CHECK (zclock_mono () < until, "CQRCB not back");
+        zclock_sleep (50);              //  polling interval
+    }
     printf ("restart: broker killed after about %" PRId64 " of %d requests were received,"
             " workers back %" PRId64 " ms after the restart\n", received_at_kill,
             requests, zclock_mono () - started);
@@ -503,7 +459,7 @@ main (int argc, char *argv [])
     FM_CHECK (s_status_asked (again, held_id, "CQRCB"),
               "status of held-1 after the restart lists no CQRCB");
     //  What the restarted broker found in its journal (its log)
-    FILE *file = fopen (fm_proc_log (broker), "r");
+    FILE *file = fopen (fm_proc_log (sys->broker), "r");
     if (file) {
         char line [1024];
         while (fgets (line, sizeof line, file))
@@ -561,26 +517,24 @@ main (int argc, char *argv [])
                   "request.enriched twice for a request");
     snprintf (sql, sizeof sql, "SELECT COUNT(*) FROM events WHERE type = 'offer.made'"
               " AND request_id = '%s' AND bank = 'CQRCB'", held_id);
-    int64_t held_offers = s_db_int (db, sql);
+    int64_t held_offers = fm_proc_db_int (db, sql, NULL);
     printf ("restart: held-1 (CQRCB answered before the kill): %" PRId64 " CQRCB"
             " offer.made in the log, none repeated\n", held_offers);
     printf ("restart: %d keys, %zu results, 0 lost; %" PRId64 " events logged in one "
             "epoch, %" PRId64 " gap rows\n", requests, results,
-            s_db_int (db, "SELECT COUNT(*) FROM events"),
-            s_db_int (db, "SELECT COUNT(*) FROM gaps"));
+            fm_proc_db_int (db, "SELECT COUNT(*) FROM events", NULL),
+            fm_proc_db_int (db, "SELECT COUNT(*) FROM gaps", NULL));
 
     //  5. gov.credit back late: stopped while the broker dies, started
     //  only after the restarted broker's resume window.  A new request
     //  waits for it (up to gov_deadline_ms) instead of failing 503
-    FM_CHECK (fm_proc_stop (gov, 5000) == 0, "gov exit");
-    fm_proc_destroy (&gov);
-    FM_CHECK (kill (fm_proc_pid (broker), SIGKILL) == 0, "kill -9 broker");
-    fm_proc_wait (broker, 5000);
-    fm_proc_destroy (&broker);
-    const char *broker_args [] = { "-c", broker_cfg, "--insecure", NULL };
-    broker = fm_proc_start ("broker-late-gov", "finmatch-broker", broker_args);
-    FM_CHECK (broker, "cannot start finmatch-broker");
-    grep_t resumed = { fm_proc_log (broker), "broker: resumed" };
+    FM_CHECK (fm_proc_stop (sys->gov, 5000) == 0, "gov exit");
+    fm_proc_destroy (&sys->gov);
+    FM_CHECK (kill (fm_proc_pid (sys->broker), SIGKILL) == 0, "kill -9 broker");
+    fm_proc_wait (sys->broker, 5000);
+    fm_proc_destroy (&sys->broker);
+    sys->broker = s_restart_broker (sys, "broker-late-gov");
+    grep_t resumed = { fm_proc_log (sys->broker), "broker: resumed" };
     FM_CHECK (fm_proc_wait_until (s_file_has, &resumed, START_MS, 20),
               "the restarted broker never ended its resume window");
     fm_client_t *late = fm_client_new (router);
@@ -593,8 +547,8 @@ main (int argc, char *argv [])
     result = fm_client_recv (late, 500, &err);
     FM_CHECK (!result, "late-gov-1 answered while gov.credit is away: %s %u %s",
               fm_msg_type_name (result->type), result->status, result->text);
-    gov = fm_proc_start ("gov-late", "finmatch-gov", gov_args);
-    FM_CHECK (gov, "cannot start finmatch-gov");
+    sys->gov = fm_proc_start ("gov-late", "finmatch-gov", gov_args);
+    FM_CHECK (sys->gov, "cannot start finmatch-gov");
     result = fm_client_recv (late, REPLY_MS, &err);
     FM_CHECK (result, "late-gov-1: no answer: %s", err.text);
     FM_CHECK (result->type == FM_MSG_RESULT && result->status == FM_STATUS_OK,
@@ -608,25 +562,17 @@ main (int argc, char *argv [])
 
     zhashx_destroy (&answered);
     fm_client_destroy (&again);
-    fm_client_destroy (&client);
+    //  Exit codes checked here; fm_proc_system_destroy frees the rest
     FM_CHECK (fm_proc_stop (cqrcb, 5000) == 0, "bank exit");
-    FM_CHECK (fm_proc_stop (gov, 5000) == 0, "gov exit");
-    FM_CHECK (fm_proc_stop (recorder, 10000) == 0, "recorder exit");
-    FM_CHECK (fm_proc_stop (broker, 5000) == 0, "broker exit");
+    FM_CHECK (fm_proc_stop (sys->gov, 5000) == 0, "gov exit");
+    FM_CHECK (fm_proc_stop (sys->recorder, 10000) == 0, "recorder exit");
+    FM_CHECK (fm_proc_stop (sys->broker, 5000) == 0, "broker exit");
     fm_proc_destroy (&cli);
-    fm_proc_destroy (&cqrcb);
-    fm_proc_destroy (&gov);
-    fm_proc_destroy (&recorder);
-    fm_proc_destroy (&broker);
+    fm_proc_system_destroy (&sys);
     zstr_free (&cli_out);
-    zstr_free (&cqrcb_cfg);
     zstr_free (&cqrcb_fixture);
     zstr_free (&gov_cfg);
-    zstr_free (&gov_fixture);
     zstr_free (&registry);
-    zstr_free (&recorder_cfg);
-    zstr_free (&db);
-    zstr_free (&broker_cfg);
     zstr_free (&journal);
     printf ("restart: OK\n");
     return fm_proc_teardown (true);

@@ -620,18 +620,6 @@ s_check_result (job_t *job, int64_t now_us)
 //  --------------------------------------------------------------------------
 //  The event log
 
-static sqlite3 *
-s_db_open (const char *path)
-{
-    sqlite3 *db = NULL;
-    if (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        sqlite3_close (db);
-        return NULL;
-    }
-    sqlite3_busy_timeout (db, 2000);
-    return db;
-}
-
 //  First column of the first row of sql as an integer, with optional text
 //  parameters (NULL-terminated); -1 on any error (missing table...)
 static int64_t
@@ -1079,7 +1067,7 @@ main (int argc, char *argv [])
     int rc = fm_proc_stop (recorder, 10000);
     FM_CHECK (rc == 0, "finmatch-recorder exited %d on SIGTERM", rc);
 
-    sqlite3 *sql = s_db_open (db);
+    sqlite3 *sql = fm_proc_db_open (db);
     FM_CHECK (sql, "cannot open %s", db);
     printf ("system: %d requests + 1 unknown in %" PRId64 " ms (%.0f/s): %d offers, "
             "%d declines, %d partial, %d at floor, %d on 5y LPR, %d rank ties "

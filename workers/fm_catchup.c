@@ -35,6 +35,9 @@ struct _fm_catchup_t {
     zhashx_t *cursors;              //  "epoch/from_seq" of a gap row ->
                                     //  uint64_t * first seq still to ask
     ask_t asked;                    //  The question out, or ASK_NONE
+    uint64_t asked_from;            //  Its epoch and first seq as sent:
+    uint64_t asked_from_epoch;      //  an answer that does not echo them
+                                    //  is a late answer to an older one
     uint64_t asked_epoch;           //  Its gap row (ASK_GAP)
     uint64_t asked_row;
     uint64_t asked_to;              //  Its last seq (ASK_TAIL: the head
@@ -107,6 +110,8 @@ s_ask (fm_catchup_t *self, ask_t kind, uint64_t epoch, uint64_t from_seq,
         return -1;
     }
     self->asked = kind;
+    self->asked_from_epoch = epoch;
+    self->asked_from = from_seq;
     self->asked_to = to_seq;
     self->asked_at = zclock_mono ();
     self->stats.asked++;
@@ -184,6 +189,18 @@ s_answer (fm_catchup_t *self, zmsg_t *msg)
         zsys_warning ("fm_catchup: unexpected answer from the broker (%s)",
                       service? service: "no service");
         self->asked = ASK_NONE;
+    }
+    else
+    if (!self->asked
+    ||  (self->asked == ASK_HEAD) != (from_seq == 0)
+    ||  (self->asked != ASK_HEAD
+         && (epoch != self->asked_from_epoch || from_seq != self->asked_from))) {
+        //  A late answer to a question given up on (TIMEOUT_MS): applying
+        //  it to the question now out would move that question's cursor
+        //  with another range's status and never ask for the range again.
+        //  The question out keeps waiting for its own answer
+        self->stats.stale++;
+        zsys_debug ("fm_catchup: late answer '%s' ignored", line);
     }
     else {
         ask_t asked = self->asked;
@@ -271,4 +288,181 @@ fm_catchup_stats (fm_catchup_t *self, fm_catchup_stats_t *stats)
 {
     assert (self);
     *stats = self->stats;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Selftest: a ROUTER in the test plays the broker's fm.replay
+
+//  One valid event of epoch/seq, decoded into *event; returns its body
+static zframe_t *
+s_test_event (uint64_t epoch, uint64_t seq, fm_event_t *event)
+{
+    memset (event, 0, sizeof *event);
+    event->epoch = epoch;
+    event->seq = seq;
+    event->ts_us = (int64_t) epoch;
+    event->type = FM_EV_WORKER_READY;
+    snprintf (event->service, sizeof event->service, "bank.T");
+    snprintf (event->peer, sizeof event->peer, "00ff");
+    fm_error_t err;
+    zframe_t *body = fm_event_encode (event, &err);
+    if (!body)
+        zsys_error ("fm_catchup_test: %s", err.text);
+    assert (body);
+    return body;
+}
+
+//  Read one question for the fake broker into text; returns the asker's
+//  routing id
+static zframe_t *
+s_test_question (zsock_t *router, char *text, size_t size)
+{
+    zpoller_t *poller = zpoller_new (router, NULL);
+    assert (zpoller_wait (poller, 2000) == router);
+    zpoller_destroy (&poller);
+    zmsg_t *msg = zmsg_recv (router);
+    assert (msg && zmsg_size (msg) == 5);
+    zframe_t *identity = zmsg_pop (msg);
+    zframe_t *empty = zmsg_pop (msg);
+    char *protocol = zmsg_popstr (msg);
+    char *service = zmsg_popstr (msg);
+    char *question = zmsg_popstr (msg);
+    assert (zframe_size (empty) == 0);
+    assert (streq (protocol, FM_MDPC));
+    assert (streq (service, FM_SERVICE_REPLAY));
+    snprintf (text, size, "%s", question);
+    zframe_destroy (&empty);
+    zstr_free (&protocol);
+    zstr_free (&service);
+    zstr_free (&question);
+    zmsg_destroy (&msg);
+    return identity;
+}
+
+//  Answer with a status line and the events first..last (none if 0)
+static void
+s_test_reply (zsock_t *router, zframe_t *identity, const char *line,
+              uint64_t epoch, uint64_t first, uint64_t last)
+{
+    zmsg_t *msg = zmsg_new ();
+    zmsg_append (msg, &(zframe_t *) {zframe_dup (identity)});
+    zmsg_addmem (msg, "", 0);
+    zmsg_addstr (msg, FM_MDPC);
+    zmsg_addstr (msg, FM_SERVICE_REPLAY);
+    zmsg_addstr (msg, line);
+    for (uint64_t seq = first; first && seq <= last; seq++) {
+        fm_event_t event;
+        zframe_t *body = s_test_event (epoch, seq, &event);
+        zmsg_append (msg, &body);
+    }
+    assert (zmsg_send (&msg, router) == 0);
+}
+
+//  Let the catch-up read what the fake broker sent (and ask its next)
+static void
+s_test_recv (fm_catchup_t *self)
+{
+    zpoller_t *poller = zpoller_new (fm_catchup_sock (self), NULL);
+    assert (zpoller_wait (poller, 2000) == fm_catchup_sock (self));
+    zpoller_destroy (&poller);
+    fm_catchup_recv (self);
+}
+
+void
+fm_catchup_test (bool verbose)
+{
+    if (verbose)
+        zsys_info ("fm_catchup_test: starting");
+    //  @selftest
+    char dir [] = "/tmp/fm_catchup_test.XXXXXX";
+    assert (mkdtemp (dir));
+    char path [256];
+    snprintf (path, sizeof path, "%s/events.db", dir);
+    const uint64_t epoch = 1714521600000000;
+    fm_store_t *store = fm_store_new (path, 100, 1000);
+    assert (store);
+    zsock_t *router = zsock_new_router ("tcp://127.0.0.1:*");
+    assert (router);
+    fm_catchup_t *catchup = fm_catchup_new (zsock_last_endpoint (router), NULL, store);
+    assert (catchup);
+
+    //  The log holds 1 and 5 of the epoch: a gap row 2..4
+    for (uint64_t seq = 1; seq <= 5; seq += 4) {
+        fm_event_t event;
+        zframe_t *body = s_test_event (epoch, seq, &event);
+        assert (fm_store_append (store, &event, zframe_data (body),
+                                 zframe_size (body)) == 0);
+        zframe_destroy (&body);
+    }
+    assert (fm_store_flush (store) == 0);
+    fm_store_gap_t gaps [4];
+    assert (fm_store_gaps (store, gaps, 4) == 1);
+    assert (gaps [0].from_seq == 2 && gaps [0].to_seq == 4);
+
+    //  First the head probe; its answer makes the next tick ask the gap
+    char question [128], line [128];
+    fm_catchup_tick (catchup);
+    zframe_t *identity = s_test_question (router, question, sizeof question);
+    assert (streq (question, "0 0 0"));
+    snprintf (line, sizeof line, "204 %" PRIu64 " 0 5 5", epoch);
+    s_test_reply (router, identity, line, epoch, 0, 0);
+    s_test_recv (catchup);
+    zframe_destroy (&identity);
+    identity = s_test_question (router, question, sizeof question);
+    snprintf (line, sizeof line, "%" PRIu64 " 2 4", epoch);
+    assert (streq (question, line));
+
+    //  A late head answer (to a probe given up on) arrives while the gap
+    //  question is out: it must not be taken for the gap's answer, which
+    //  would move the gap's cursor past it and never ask again
+    snprintf (line, sizeof line, "204 %" PRIu64 " 0 9 9", epoch);
+    s_test_reply (router, identity, line, epoch, 0, 0);
+    s_test_recv (catchup);
+    fm_catchup_stats_t stats;
+    fm_catchup_stats (catchup, &stats);
+    assert (stats.stale == 1);
+
+    //  So is an answer to another range
+    snprintf (line, sizeof line, "410 %" PRIu64 " 7 8 9", epoch);
+    s_test_reply (router, identity, line, epoch, 0, 0);
+    s_test_recv (catchup);
+    fm_catchup_stats (catchup, &stats);
+    assert (stats.stale == 2 && stats.gone == 0);
+
+    //  The gap question goes unanswered past its timeout: the gap is
+    //  still wanted, so after the next head probe it is asked again (a
+    //  late answer taken for the gap's would have moved its cursor past
+    //  4, and it would never be asked again)
+    zframe_destroy (&identity);
+    zclock_sleep (TIMEOUT_MS + 100);
+    fm_catchup_tick (catchup);
+    identity = s_test_question (router, question, sizeof question);
+    assert (streq (question, "0 0 0"));
+    snprintf (line, sizeof line, "204 %" PRIu64 " 0 9 9", epoch);
+    s_test_reply (router, identity, line, epoch, 0, 0);
+    s_test_recv (catchup);
+    zframe_destroy (&identity);
+    identity = s_test_question (router, question, sizeof question);
+    snprintf (line, sizeof line, "%" PRIu64 " 2 4", epoch);
+    assert (streq (question, line));
+
+    //  The gap's own answer fills it
+    snprintf (line, sizeof line, "200 %" PRIu64 " 2 4 9", epoch);
+    s_test_reply (router, identity, line, epoch, 2, 4);
+    s_test_recv (catchup);
+    fm_catchup_stats (catchup, &stats);
+    assert (stats.replayed == 3);
+    assert (fm_store_gaps (store, gaps, 4) == 0);
+    uint64_t last = 0;
+    assert (fm_store_last_seq (store, epoch, &last) == 0 && last == 5);
+    zframe_destroy (&identity);
+
+    fm_catchup_destroy (&catchup);
+    zsock_destroy (&router);
+    fm_store_destroy (&store);
+    zsys_dir_delete (dir);
+    //  @end
+    if (verbose)
+        zsys_info ("fm_catchup_test: OK");
 }

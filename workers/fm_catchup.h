@@ -41,6 +41,8 @@ typedef struct {
     uint64_t replayed;                  //  events received in answers
     uint64_t gone;                      //  seqs the broker no longer had
     uint64_t timeouts;                  //  questions given up
+    uint64_t stale;                     //  late answers to questions given
+                                        //  up on, ignored
 } fm_catchup_stats_t;
 
 //  Connect to the broker's ROUTER endpoint (curve borrowed, NULL =
@@ -71,6 +73,10 @@ int
 //  Copy the counters.  Cannot fail.
 void
     fm_catchup_stats (fm_catchup_t *self, fm_catchup_stats_t *stats);
+
+//  Self test of this class (a ROUTER in the test plays the broker)
+void
+    fm_catchup_test (bool verbose);
 
 #ifdef __cplusplus
 }
