@@ -384,8 +384,10 @@ fm_catchup_test (bool verbose)
     assert (store);
     zsock_t *router = zsock_new_router ("tcp://127.0.0.1:*");
     assert (router);
-    fm_catchup_t *catchup = fm_catchup_new (zsock_last_endpoint (router), NULL, store);
+    char *endpoint = zsock_last_endpoint (router);      //  a new string
+    fm_catchup_t *catchup = fm_catchup_new (endpoint, NULL, store);
     assert (catchup);
+    zstr_free (&endpoint);
 
     //  The log holds 1 and 5 of the epoch: a gap row 2..4
     for (uint64_t seq = 1; seq <= 5; seq += 4) {
