@@ -18,8 +18,8 @@
 #   accepts the best loan offer of several requests, raises a risk warning
 #   on one grid (finmatch warn, the gov key) and shows a bank declining
 #   (112) and a bank flagging its offer for a request from that grid, lifts
-#   it, prints the report from the SQLite log (banks named from
-#   deploy/banks), then stops every process it started.  It never leaves a
+#   it, prints the report from the SQLite log (banks and towns named from
+#   deploy/banks and deploy/data/towns.csv), then stops every process it started.  It never leaves a
 #   process behind: an EXIT trap stops them (SIGTERM, a bounded wait, then
 #   SIGKILL) whether the demo succeeds, fails or is interrupted.
 #   Everything runs SECURED: no process is started with --insecure.
@@ -355,7 +355,7 @@ if [ -n "$scenario" ]; then
         sleep 0.2
     done
     heading "报告 / Report (from the SQLite event log)"
-    fm report --db "$db" --banks "$here/banks"
+    fm report --db "$db" --banks "$here/banks" --towns "$here/data/towns.csv"
     exit 0
 fi
 heading "融资需求 / Financing requests ($(grep -cv '^\(#\|$\)' "$requests" | awk '{ print $1 - 1 }') from $requests)"
@@ -457,7 +457,7 @@ done
 echo "  $granted loans recorded in $db"
 
 heading "报告 / Report (from the SQLite event log)"
-fm report --db "$db" --banks "$here/banks"
+fm report --db "$db" --banks "$here/banks" --towns "$here/data/towns.csv"
 
 heading "完成 / Done"
 echo "  requests submitted, $accepted offers accepted, report printed"
