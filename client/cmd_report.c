@@ -41,7 +41,8 @@ s_usage (FILE *file)
         "      --by hour|day     time series buckets, local time (default day)\n"
         "      --towns FILE      name the towns from a territory CSV with\n"
         "                        town_code,name columns (deploy/data/towns.csv);\n"
-        "                        the log itself holds town codes only\n"
+        "                        default /usr/share/finmatch/data/towns.csv\n"
+        "                        when it exists (the log holds town codes only)\n"
         "      --banks DIR       name the banks from their configs DIR/*.cfg\n"
         "                        (bank/code, bank/name; deploy/banks); default\n"
         "                        /etc/finmatch/banks when it exists\n"
@@ -146,6 +147,9 @@ fm_cmd_report (fm_cli_t *cli, int argc, char **argv)
         return 2;
     }
     fm_report_series_by (&report, by);
+    //  Town names: as asked, else from the installed territory table
+    if (!towns && zsys_file_exists (FM_REPORT_TOWNS_FILE))
+        towns = FM_REPORT_TOWNS_FILE;
     if (towns && fm_report_town_names (&report, towns, err, sizeof err) < 0) {
         fprintf (stderr, _("finmatch report: %s\n"), err);
         fm_report_release (&report);

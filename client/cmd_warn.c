@@ -6,7 +6,9 @@
     fm.warn; the broker keeps the warning, publishes risk.warning, and
     puts it in the profile of every bank query it applies to until it is
     lifted or expires (proto/SPEC.md "Risk warnings").  Raising again on
-    the same target replaces the warning.
+    the same target replaces the warning.  The answer says who the broker
+    recorded as raising (or lifting) it: in secure mode the key's officer
+    id or gov name, whatever --by said.
     =========================================================================
 */
 
@@ -40,7 +42,9 @@ s_usage (FILE *file)
 "  --level N           1 watch, 2 warning, 3 severe (default 1)\n"
 "  --reason TEXT       why (required to raise)\n"
 "  --hours H           expires after H hours (default: until lifted)\n"
-"  --by ID             who raises or lifts it (officer or department id)\n"
+"  --by ID             who raises or lifts it (officer or department id);\n"
+"                      a secured broker ignores it and records who the key\n"
+"                      is; the answer prints whom the broker recorded\n"
 "  --lift              lift the warning on the target instead\n"
 "  --json              one JSON object instead of text\n"
 "  -h, --help          this help\n"
@@ -84,6 +88,10 @@ s_print_answer (fm_cli_t *cli, const fm_msg_t *reply)
     else
         printf (_("Risk warning raised: %s %s, level %u: %s\n"), kind,
                 warning->target_id, (unsigned) warning->level, warning->reason);
+    //  Who the broker recorded: in secure mode the key's id, not --by
+    if (*warning->raised_by)
+        printf (warning->lift? _("  lifted by: %s\n"): _("  raised by: %s\n"),
+                warning->raised_by);
     printf ("  (%u %s)\n", (unsigned) reply->status, reply->text);
 }
 

@@ -544,6 +544,8 @@ fm_report_json (const fm_report_t *self)
         const fm_report_bank_t *bank = &self->banks [i];
         json_t *row = json_object ();
         json_object_set_new (row, "bank", json_string (bank->bank));
+        const char *bank_name = fm_report_bank_name (self, bank->bank);
+        json_object_set_new (row, "bank_name", json_string (bank_name? bank_name: ""));
         s_set_int (row, "offers", bank->offers);
         s_set_int (row, "declines", bank->declines);
         s_set_int (row, "timeouts", bank->timeouts);
@@ -567,6 +569,8 @@ fm_report_json (const fm_report_t *self)
         s_set_int (row, "credit_granted_fen", grid->credit_fen);
         s_set_int (row, "avg_reduction_tenth_bp", grid->avg_reduction_tenth_bp);
         json_object_set_new (row, "town", json_string (grid->town));
+        const char *town_name = fm_report_town_name (self, grid->town);
+        json_object_set_new (row, "town_name", json_string (town_name? town_name: ""));
         s_set_int (row, "offers", grid->offers);
         json_array_append_new (grids, row);
     }
@@ -1060,13 +1064,13 @@ s_detail_test (const char *dir, bool verbose)
     const struct { const char *table; const char *header; size_t rows; } csv [] = {
         { "summary", "figure,value\r\nv,1\r\n", 19 },
         { "banks", "bank,offers,declines,timeouts,accepted,loans,", 2 },
-        { "reasons", "bank,code,reason,declines\r\n"
-                     "ABC,102,AMOUNT_ABOVE_MAX,1\r\n", 2 },
+        { "reasons", "bank,code,reason,declines,bank_name\r\n"
+                     "ABC,102,AMOUNT_ABOVE_MAX,1,\r\n", 2 },
         { "towns", "town,name,", 3 },
         { "grids", "grid,town,requests,enterprises_served,offers,loans,", 3 },
         { "products", "bank,product,offers,accepted,loans,credit_granted_fen,"
-                      "avg_offer_rate_tenth_bp,avg_loan_rate_tenth_bp\r\n"
-                      "ABC,KJD,1,1,1,500000000,3850,3850\r\n", 3 },
+                      "avg_offer_rate_tenth_bp,avg_loan_rate_tenth_bp,bank_name\r\n"
+                      "ABC,KJD,1,1,1,500000000,3850,3850,\r\n", 3 },
         { "series", "start_us,label,requests,offers,loans,credit_granted_fen\r\n"
                     "1714492800000000,2024-05-01,3,4,2,800000000\r\n", 2 },
     };

@@ -127,6 +127,11 @@ typedef struct {
 //  names the banks from here when --banks is not given and it exists
 #define FM_REPORT_BANKS_DIR     "/etc/finmatch/banks"
 
+//  Where the .deb installs the territory table (deploy/data/towns.csv):
+//  `finmatch report` names the towns from it when --towns is not given
+//  and it exists
+#define FM_REPORT_TOWNS_FILE    "/usr/share/finmatch/data/towns.csv"
+
 //  One time bucket (rows in time order)
 typedef struct {
     int64_t start_us;                   //  bucket start, UTC µs
@@ -263,6 +268,11 @@ int
 //  The name of bank code, or NULL if not known.  Borrowed.
 const char *
     fm_report_bank_name (const fm_report_t *self, const char *code);
+
+//  The name of town code from the territory table (towns[].name), or
+//  NULL if not known.  Borrowed.
+const char *
+    fm_report_town_name (const fm_report_t *self, const char *code);
 
 //  A bank's cell in the tables: "name(CODE)" when named, else the code,
 //  "(unknown)" for "".  Written to buf; returns buf.  Cannot fail.

@@ -6,14 +6,15 @@
     a reader wants 重庆农村商业银行.  The banks' own configuration files
     (one ZPL file per bank with bank/code and bank/name: the *.cfg in
     deploy/banks, or FM_REPORT_BANKS_DIR when installed) are the table of
-    names.  Names are labels only: no figure changes, JSON and CSV keep
-    the codes.
+    names.  Names are labels only: no figure changes; JSON and CSV keep
+    the codes and add the name as `bank_name` ("" when not known).
     =========================================================================
 */
 
 #include <czmq.h>
 #include <dirent.h>
 #include "fm_report.h"
+#include "fm_report_html.h"
 #include "fm_i18n.h"
 
 //  Add or replace code's name.  Returns 0, or -1 if out of memory.
@@ -82,6 +83,16 @@ fm_report_bank_name (const fm_report_t *self, const char *code)
     for (size_t i = 0; i < self->bank_name_count; i++)
         if (streq (self->bank_names [i].bank, code))
             return self->bank_names [i].name;
+    return NULL;
+}
+
+const char *
+fm_report_town_name (const fm_report_t *self, const char *code)
+{
+    assert (self && code);
+    for (size_t i = 0; *code && i < self->town_count; i++)
+        if (streq (self->towns [i].town, code))
+            return *self->towns [i].name? self->towns [i].name: NULL;
     return NULL;
 }
 
@@ -179,6 +190,23 @@ fm_report_banks_test (bool verbose)
     report.bank_count = 1;
     report.products = &product;
     report.product_count = 1;
+    //  A named town and a grid in it: JSON and CSV name the grid's town
+    fm_report_town_t town;
+    memset (&town, 0, sizeof town);
+    snprintf (town.town, sizeof town.town, "GYQ");
+    snprintf (town.name, sizeof town.name, "观音桥街道");
+    fm_report_grid_t grid;
+    memset (&grid, 0, sizeof grid);
+    snprintf (grid.grid, sizeof grid.grid, "GYQ-01");
+    snprintf (grid.town, sizeof grid.town, "GYQ");
+    report.towns = &town;
+    report.town_count = 1;
+    report.grids = &grid;
+    report.grid_count = 1;
+    report.town_names = true;
+    assert (streq (fm_report_town_name (&report, "GYQ"), "观音桥街道"));
+    assert (!fm_report_town_name (&report, "JBZ"));
+    assert (!fm_report_town_name (&report, ""));
     for (int pass = 0; pass < 2; pass++) {
         char *text = NULL;
         size_t size = 0;
@@ -199,9 +227,61 @@ fm_report_banks_test (bool verbose)
         assert (codes == 4);
         assert (labelled == (pass == 0? 4: 0));
         free (text);
+
+        //  JSON: bank_name on the bank, reason and product rows ("" when
+        //  not named); town_name on the grid rows
+        const char *want = pass == 0? "中国农业银行": "";
+        json_t *json = fm_report_json (&report);
+        assert (json);
+        json_t *row = json_array_get (json_object_get (json, "banks"), 0);
+        assert (streq (json_string_value (json_object_get (row, "bank")), "ABC"));
+        assert (streq (json_string_value (json_object_get (row, "bank_name")), want));
+        row = json_array_get (json_object_get (json, "products"), 0);
+        assert (streq (json_string_value (json_object_get (row, "bank_name")), want));
+        row = json_array_get (json_object_get (json, "grids"), 0);
+        assert (streq (json_string_value (json_object_get (row, "town")), "GYQ"));
+        assert (streq (json_string_value (json_object_get (row, "town_name")),
+                       "观音桥街道"));
+        json_decref (json);
+
+        //  CSV: the name is the last column, the code stays first
+        memory = open_memstream (&text, &size);
+        assert (memory);
+        assert (fm_report_csv (&report, "products", memory) == 0);
+        fclose (memory);
+        if (verbose)
+            printf ("%s", text);
+        assert (strstr (text, ",avg_loan_rate_tenth_bp,bank_name\r\n"));
+        assert (strstr (text, pass == 0? "\r\nABC,KJD,3,0,0,0,0,0,中国农业银行\r\n"
+                                       : "\r\nABC,KJD,3,0,0,0,0,0,\r\n"));
+        free (text);
+        memory = open_memstream (&text, &size);
+        assert (memory);
+        assert (fm_report_csv (&report, "banks", memory) == 0);
+        fclose (memory);
+        assert (strstr (text, ",rank,bank_name\r\nABC,"));
+        assert (strstr (text, pass == 0? ",中国农业银行\r\n": ",1,\r\n"));
+        free (text);
+        memory = open_memstream (&text, &size);
+        assert (memory);
+        assert (fm_report_csv (&report, "grids", memory) == 0);
+        fclose (memory);
+        assert (strstr (text, ",avg_reduction_tenth_bp,town_name\r\n"
+                              "GYQ-01,GYQ,0,0,0,0,0,0,观音桥街道\r\n"));
+        free (text);
+
+        //  HTML: the same label as the text report
+        memory = open_memstream (&text, &size);
+        assert (memory);
+        assert (fm_report_html (&report, "test.db", memory) == 0);
+        fclose (memory);
+        assert (!strstr (text, "中国农业银行(ABC)") == (pass != 0));
+        free (text);
         free (report.bank_names);
         report.bank_names = NULL;
         report.bank_name_count = 0;
     }
+    report.towns = NULL;
+    report.grids = NULL;
     printf ("OK\n");
 }

@@ -6,6 +6,8 @@
     the values are its integers (fen, bp, tenths of bp, µs): the CSV is
     built from that JSON, so both always agree.  Texts (bank codes, town
     names, labels) are quoted when they hold a comma, quote or line end.
+    Columns added later (bank_name, town_name: "" when not known) come
+    last, so a reader of the older columns by position keeps working.
     =========================================================================
 */
 
@@ -22,7 +24,7 @@ const char *fm_report_csv_tables [] = {
 typedef struct {
     const char *table;
     const char *path;                   //  array member, "a.b" = nested
-    const char *columns [16];
+    const char *columns [20];
 } s_table_t;
 
 static const s_table_t s_tables [] = {
@@ -30,16 +32,17 @@ static const s_table_t s_tables [] = {
     { "banks", "banks", { "bank", "offers", "declines", "timeouts", "accepted",
       "loans", "credit_granted_fen", "avg_reduction_tenth_bp", "answers",
       "median_latency_us", "p90_latency_us", "avg_latency_us", "sla_breaches",
-      "honoured_permille", "rank", NULL } },
+      "honoured_permille", "rank", "bank_name", NULL } },
     { "reasons", "declines_by_reason", { "bank", "code", "reason", "declines",
-      NULL } },
+      "bank_name", NULL } },
     { "towns", "towns", { "town", "name", "requests", "enterprises_served",
       "offers", "loans", "credit_granted_fen", "avg_reduction_tenth_bp", NULL } },
     { "grids", "grids", { "grid", "town", "requests", "enterprises_served",
-      "offers", "loans", "credit_granted_fen", "avg_reduction_tenth_bp", NULL } },
+      "offers", "loans", "credit_granted_fen", "avg_reduction_tenth_bp",
+      "town_name", NULL } },
     { "products", "products", { "bank", "product", "offers", "accepted",
       "loans", "credit_granted_fen", "avg_offer_rate_tenth_bp",
-      "avg_loan_rate_tenth_bp", NULL } },
+      "avg_loan_rate_tenth_bp", "bank_name", NULL } },
     { "series", "series.buckets", { "start_us", "label", "requests", "offers",
       "loans", "credit_granted_fen", NULL } },
 };

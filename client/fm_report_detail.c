@@ -731,6 +731,8 @@ fm_report_json_detail (const fm_report_t *self, json_t *root)
         const fm_report_reason_t *reason = &self->reasons [i];
         json_t *row = json_object ();
         s_set_str (row, "bank", reason->bank);
+        const char *name = fm_report_bank_name (self, reason->bank);
+        s_set_str (row, "bank_name", name? name: "");
         s_set_int (row, "code", reason->code);
         s_set_str (row, "reason", fm_reason_name (reason->code));
         s_set_int (row, "declines", reason->declines);
@@ -753,6 +755,8 @@ fm_report_json_detail (const fm_report_t *self, json_t *root)
         const fm_report_product_t *product = &self->products [i];
         json_t *row = json_object ();
         s_set_str (row, "bank", product->bank);
+        const char *name = fm_report_bank_name (self, product->bank);
+        s_set_str (row, "bank_name", name? name: "");
         s_set_str (row, "product", product->product);
         s_set_int (row, "offers", product->offers);
         s_set_int (row, "accepted", product->accepted);

@@ -206,6 +206,7 @@ static int
 s_detail (const fm_report_t *self, FILE *file)
 {
     char n [8][24], money [64], cell [64], extra [64];
+    char label [FM_NAME_SIZE + FM_CODE_SIZE + 4];
     const char *unknown = _("(unknown)");
 
     const char *time_heads [] = {
@@ -217,7 +218,8 @@ s_detail (const fm_report_t *self, FILE *file)
     for (size_t i = 0; i < self->bank_count; i++) {
         const fm_report_bank_t *bank = &self->banks [i];
         const char *cells [] = {
-            *bank->bank? bank->bank: unknown, s_int (n [0], bank->answers),
+            fm_report_bank_label (self, bank->bank, label, sizeof label),
+            s_int (n [0], bank->answers),
             fm_report_ms_cell (bank->median_latency_us, bank->answers,
                                cell, sizeof cell),
             fm_report_ms_cell (bank->p90_latency_us, bank->answers,
@@ -235,7 +237,8 @@ s_detail (const fm_report_t *self, FILE *file)
     for (size_t i = 0; i < self->reason_count; i++) {
         const fm_report_reason_t *row = &self->reasons [i];
         const char *cells [] = {
-            *row->bank? row->bank: unknown, s_int (n [0], row->code),
+            fm_report_bank_label (self, row->bank, label, sizeof label),
+            s_int (n [0], row->code),
             fm_print_reason_meaning (row->code), s_int (n [1], row->declines)
         };
         s_row (file, cells, 4, 3);
@@ -292,7 +295,8 @@ s_detail (const fm_report_t *self, FILE *file)
     for (size_t i = 0; i < self->product_count; i++) {
         const fm_report_product_t *row = &self->products [i];
         const char *cells [] = {
-            *row->bank? row->bank: unknown, *row->product? row->product: unknown,
+            fm_report_bank_label (self, row->bank, label, sizeof label),
+            *row->product? row->product: unknown,
             s_int (n [0], row->offers), s_int (n [1], row->accepted),
             s_int (n [2], row->loans),
             fm_i18n_money (row->credit_fen, money, sizeof money),
@@ -449,7 +453,8 @@ fm_report_html (const fm_report_t *self, const char *source, FILE *file)
     if (rc == 0) {
         for (size_t i = 0; i < self->bank_count; i++) {
             const fm_report_bank_t *bank = &self->banks [i];
-            offers.labels [i] = credit.labels [i] = bank->bank;
+            const char *name = fm_report_bank_name (self, bank->bank);
+            offers.labels [i] = credit.labels [i] = name? name: bank->bank;
             offers.values [i] = bank->offers;
             snprintf (offers.texts [i], 64,
                       P_("%lld offer", "%lld offers", bank->offers),
@@ -485,7 +490,9 @@ fm_report_html (const fm_report_t *self, const char *source, FILE *file)
     for (size_t i = 0; i < self->bank_count; i++) {
         const fm_report_bank_t *bank = &self->banks [i];
         fprintf (file, "<tr><td>");
-        fm_html_escape (file, *bank->bank? bank->bank: _("(unknown)"));
+        char label [FM_NAME_SIZE + FM_CODE_SIZE + 4];
+        fm_html_escape (file, fm_report_bank_label (self, bank->bank,
+                                                    label, sizeof label));
         fprintf (file, "</td><td class=\"n\">%" PRId64 "</td><td class=\"n\">%"
                  PRId64 "</td><td class=\"n\">%" PRId64 "</td><td class=\"n\">%"
                  PRId64 "</td><td class=\"n\">%" PRId64 "</td><td class=\"n\">"

@@ -263,6 +263,9 @@ main (int argc, char *argv [])
                                  "非法集资风险提示", "--by", "JBO0009", NULL };
     int rc = s_finmatch (router, warn_args, &output);
     FM_CHECK (rc == 0 && strstr (output, GRID), "finmatch warn exited %d:\n%s", rc, output);
+    //  The answer names who the broker recorded (insecure: --by as sent)
+    FM_CHECK (strstr (output, "JBO0009"), "finmatch warn did not say who raised it:\n%s",
+              output);
     zstr_free (&output);
     s_db_wait (db, "SELECT COUNT(*) FROM events WHERE type = 'risk.warning' "
                "AND grid_id = ?1 AND status = 200 AND count = 2 "
