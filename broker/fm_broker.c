@@ -352,6 +352,31 @@ s_withdrawal_destroy (withdrawal_t **self_p)
     }
 }
 
+//  The bank withdrew the accepted offer: keep its confirmation (owned
+//  from here) for repeated accepts of that offer, and undo the accept so
+//  that another offer of the request may still be accepted.  The caller
+//  moves the request's life state (live: s_request_move; recovery: set).
+static void
+s_request_keep_withdrawal (request_t *self, zframe_t *confirmation)
+{
+    assert (self->accepted);
+    if (!self->withdrawn) {
+        self->withdrawn = zlistx_new ();
+        assert (self->withdrawn);
+        zlistx_set_destructor (self->withdrawn,
+                               (czmq_destructor *) s_withdrawal_destroy);
+    }
+    withdrawal_t *withdrawal = (withdrawal_t *) zmalloc (sizeof (withdrawal_t));
+    assert (withdrawal);
+    snprintf (withdrawal->offer_id, sizeof (withdrawal->offer_id), "%s",
+              self->accepted->offer_id);
+    withdrawal->confirmation = confirmation;
+    zlistx_add_end (self->withdrawn, withdrawal);
+    self->acc_state = ACC_NONE;
+    free (self->accepted);
+    self->accepted = NULL;
+}
+
 static void s_request_expired (request_t *self);
 static int s_slot_enqueue (slot_t *slot, service_t *service);
 static void s_worker_orphans (broker_t *self, service_t *service, const char *key);
@@ -2976,23 +3001,8 @@ s_accept_answered (request_t *request, const fm_msg_t *answer)
         snprintf (event.text, sizeof (event.text), "%s", confirmation->text);
         s_event_publish (self, &event);
         s_clients_send (self, request->acc_clients, FM_SERVICE_ACCEPT, body);
-        //  The withdrawal is kept for repeated accepts of this offer;
-        //  another offer of the request may still be accepted
-        if (!request->withdrawn) {
-            request->withdrawn = zlistx_new ();
-            assert (request->withdrawn);
-            zlistx_set_destructor (request->withdrawn,
-                                   (czmq_destructor *) s_withdrawal_destroy);
-        }
-        withdrawal_t *withdrawal = (withdrawal_t *) zmalloc (sizeof (withdrawal_t));
-        assert (withdrawal);
-        snprintf (withdrawal->offer_id, sizeof (withdrawal->offer_id), "%s", offer->offer_id);
-        withdrawal->confirmation = body;
-        zlistx_add_end (request->withdrawn, withdrawal);
-        request->acc_state = ACC_NONE;
+        s_request_keep_withdrawal (request, body);
         s_request_move (request, FM_RS_WITHDRAWN);
-        free (request->accepted);
-        request->accepted = NULL;
     }
 }
 
@@ -3664,22 +3674,9 @@ s_recover_record (void *arg, const fm_journal_record_t *record)
             }
             else
             if (msg && msg->type == FM_MSG_CONFIRMATION) {
-                if (!request->withdrawn) {
-                    request->withdrawn = zlistx_new ();
-                    assert (request->withdrawn);
-                    zlistx_set_destructor (request->withdrawn,
-                                           (czmq_destructor *) s_withdrawal_destroy);
-                }
-                withdrawal_t *withdrawal = (withdrawal_t *) zmalloc (sizeof (withdrawal_t));
-                assert (withdrawal);
-                snprintf (withdrawal->offer_id, sizeof (withdrawal->offer_id), "%s",
-                          request->accepted->offer_id);
-                withdrawal->confirmation = zframe_new (record->data, record->size);
-                zlistx_add_end (request->withdrawn, withdrawal);
-                request->acc_state = ACC_NONE;
+                s_request_keep_withdrawal (request,
+                                           zframe_new (record->data, record->size));
                 request->life = FM_RS_WITHDRAWN;
-                free (request->accepted);
-                request->accepted = NULL;
             }
             break;
         case FM_JOURNAL_GRANT_FAIL:

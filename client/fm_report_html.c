@@ -518,6 +518,23 @@ fm_report_html (const fm_report_t *self, const char *source, FILE *file)
 //  --------------------------------------------------------------------------
 //  Selftest
 
+//  The page for report in the current language, as a string the caller
+//  frees; printed when verbose
+static char *
+s_test_page (const fm_report_t *report, const char *db, bool verbose)
+{
+    char *text = NULL;
+    size_t size = 0;
+    FILE *file = open_memstream (&text, &size);
+    assert (file);
+    int rc = fm_report_html (report, db, file);
+    fclose (file);
+    assert (rc == 0);
+    if (verbose)
+        puts (text);
+    return text;
+}
+
 void
 fm_report_html_test (bool verbose)
 {
@@ -570,15 +587,7 @@ fm_report_html_test (bool verbose)
     int rc = fm_i18n_set_lang ("zh");
     assert (rc == 0);
     assert (fm_i18n_catalogue_loaded ());
-    char *text = NULL;
-    size_t size = 0;
-    FILE *file = open_memstream (&text, &size);
-    assert (file);
-    rc = fm_report_html (&report, "log<1>.db", file);
-    fclose (file);
-    assert (rc == 0);
-    if (verbose)
-        puts (text);
+    char *text = s_test_page (&report, "log<1>.db", verbose);
     assert (strstr (text, "<!DOCTYPE html>"));
     assert (strstr (text, "<html lang=\"zh-CN\">"));
     assert (strstr (text, "<title>finmatch 融资对接报告</title>"));
@@ -607,14 +616,7 @@ fm_report_html_test (bool verbose)
 
     //  English: the msgids, ¥ with million, the same BP
     fm_i18n_set_lang ("en");
-    text = NULL;
-    file = open_memstream (&text, &size);
-    assert (file);
-    rc = fm_report_html (&report, "log<1>.db", file);
-    fclose (file);
-    assert (rc == 0);
-    if (verbose)
-        puts (text);
+    text = s_test_page (&report, "log<1>.db", verbose);
     assert (strstr (text, "<html lang=\"en\">"));
     assert (strstr (text, "<title>finmatch financing report</title>"));
     assert (strstr (text, "<th>Bank</th><th>Offers</th><th>Declines</th>"));
@@ -654,21 +656,11 @@ fm_report_html_test (bool verbose)
 
     //  An empty report still writes a page
     memset (&report, 0, sizeof report);
-    text = NULL;
-    file = open_memstream (&text, &size);
-    assert (file);
-    rc = fm_report_html (&report, "empty.db", file);
-    fclose (file);
-    assert (rc == 0);
+    text = s_test_page (&report, "empty.db", false);
     assert (strstr (text, "(no data yet)"));
     free (text);
     fm_i18n_set_lang ("zh");
-    text = NULL;
-    file = open_memstream (&text, &size);
-    assert (file);
-    rc = fm_report_html (&report, "empty.db", file);
-    fclose (file);
-    assert (rc == 0);
+    text = s_test_page (&report, "empty.db", false);
     assert (strstr (text, "暂无数据"));
     free (text);
     fm_i18n_set_lang ("en");

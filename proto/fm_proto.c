@@ -1776,6 +1776,25 @@ fm_msg_encode_trusted (const fm_msg_t *self)
                            s_msg_names [self->type], NULL);
 }
 
+//  The first steps of both decoders: unpack the body and name its type.
+//  Returns the type, with *result to be destroyed by the caller; or 0 with
+//  err filled (501 unknown type: *result still to be destroyed), or -1
+//  with err filled and nothing to destroy (the body did not unpack).
+static int
+s_msg_unpack (const byte *data, size_t size, msgpack_unpacked *result,
+              fm_error_t *err)
+{
+    const msgpack_object *type_obj = NULL;
+    if (s_unpack_body (data, size, result, "t", &type_obj, err))
+        return -1;
+    int type = s_name_index (type_obj, s_msg_names + 1) + 1;
+    if (type <= 0) {
+        s_fail (err, FM_STATUS_NOT_IMPLEMENTED, KEY_PATH ("t"), "unknown message type");
+        return 0;
+    }
+    return type;
+}
+
 fm_msg_t *
 fm_msg_decode (const byte *data, size_t size, fm_error_t *err)
 {
@@ -1783,14 +1802,11 @@ fm_msg_decode (const byte *data, size_t size, fm_error_t *err)
     if (!err)
         err = &local;
     msgpack_unpacked result;
-    const msgpack_object *type_obj = NULL;
-    if (s_unpack_body (data, size, &result, "t", &type_obj, err))
+    int type = s_msg_unpack (data, size, &result, err);
+    if (type < 0)
         return NULL;
-    int type = s_name_index (type_obj, s_msg_names + 1) + 1;
     fm_msg_t *self = NULL;
-    if (type <= 0)
-        s_fail (err, FM_STATUS_NOT_IMPLEMENTED, KEY_PATH ("t"), "unknown message type");
-    else {
+    if (type > 0) {
         self = fm_msg_new ((fm_msg_type_t) type);
         if (!self)
             s_fail (err, FM_STATUS_INTERNAL, NULL, "out of memory");
@@ -1848,14 +1864,11 @@ fm_msg_reader_decode (fm_msg_reader_t *self, const byte *data, size_t size,
     if (!err)
         err = &local;
     msgpack_unpacked result;
-    const msgpack_object *type_obj = NULL;
-    if (s_unpack_body (data, size, &result, "t", &type_obj, err))
+    int type = s_msg_unpack (data, size, &result, err);
+    if (type < 0)
         return NULL;
-    int type = s_name_index (type_obj, s_msg_names + 1) + 1;
     fm_msg_t *msg = NULL;
-    if (type <= 0)
-        s_fail (err, FM_STATUS_NOT_IMPLEMENTED, KEY_PATH ("t"), "unknown message type");
-    else {
+    if (type > 0) {
         //  Every field the last decodes wrote, and every field this type
         //  reads, back to "absent": the message is then as fm_msg_new
         //  left it for all that any reader of it can see

@@ -35,11 +35,10 @@ struct _fm_catchup_t {
     zhashx_t *cursors;              //  "epoch/from_seq" of a gap row ->
                                     //  uint64_t * first seq still to ask
     ask_t asked;                    //  The question out, or ASK_NONE
-    uint64_t asked_from;            //  Its epoch and first seq as sent:
-    uint64_t asked_from_epoch;      //  an answer that does not echo them
-                                    //  is a late answer to an older one
-    uint64_t asked_epoch;           //  Its gap row (ASK_GAP)
-    uint64_t asked_row;
+    uint64_t asked_epoch;           //  Its epoch and first seq as sent (an
+    uint64_t asked_from;            //  answer that does not echo them is a
+                                    //  late answer to an older question)
+    uint64_t asked_row;             //  Its gap row's first seq (ASK_GAP)
     uint64_t asked_to;              //  Its last seq (ASK_TAIL: the head
                                     //  the tail runs to)
     int64_t asked_at;               //  mono msecs
@@ -110,7 +109,7 @@ s_ask (fm_catchup_t *self, ask_t kind, uint64_t epoch, uint64_t from_seq,
         return -1;
     }
     self->asked = kind;
-    self->asked_from_epoch = epoch;
+    self->asked_epoch = epoch;
     self->asked_from = from_seq;
     self->asked_to = to_seq;
     self->asked_at = zclock_mono ();
@@ -163,7 +162,6 @@ fm_catchup_tick (fm_catchup_t *self)
             from_seq = gap->from_seq;
         if (from_seq > gap->to_seq)
             continue;           //  All of it is gone
-        self->asked_epoch = gap->epoch;
         self->asked_row = gap->from_seq;
         s_ask (self, ASK_GAP, gap->epoch, from_seq, gap->to_seq);
         break;
@@ -194,7 +192,7 @@ s_answer (fm_catchup_t *self, zmsg_t *msg)
     if (!self->asked
     ||  (self->asked == ASK_HEAD) != (from_seq == 0)
     ||  (self->asked != ASK_HEAD
-         && (epoch != self->asked_from_epoch || from_seq != self->asked_from))) {
+         && (epoch != self->asked_epoch || from_seq != self->asked_from))) {
         //  A late answer to a question given up on (TIMEOUT_MS): applying
         //  it to the question now out would move that question's cursor
         //  with another range's status and never ask for the range again.
@@ -233,7 +231,7 @@ s_answer (fm_catchup_t *self, zmsg_t *msg)
         }
         else
         if (status == 410 || status == 204) {
-            if (asked == ASK_GAP && epoch == self->asked_epoch) {
+            if (asked == ASK_GAP) {
                 s_cursor_set (self, epoch, self->asked_row, to_seq + 1);
                 if (status == 410) {
                     self->stats.gone += to_seq - from_seq + 1;
