@@ -352,6 +352,17 @@ s_withdrawal_destroy (withdrawal_t **self_p)
     }
 }
 
+//  The accept of the request is over without a loan (the bank refused,
+//  withdrew or missed the grant): another offer may be accepted.  The
+//  caller moves the request's life state.
+static void
+s_request_unaccept (request_t *self)
+{
+    self->acc_state = ACC_NONE;
+    free (self->accepted);
+    self->accepted = NULL;
+}
+
 //  The bank withdrew the accepted offer: keep its confirmation (owned
 //  from here) for repeated accepts of that offer, and undo the accept so
 //  that another offer of the request may still be accepted.  The caller
@@ -372,9 +383,7 @@ s_request_keep_withdrawal (request_t *self, zframe_t *confirmation)
               self->accepted->offer_id);
     withdrawal->confirmation = confirmation;
     zlistx_add_end (self->withdrawn, withdrawal);
-    self->acc_state = ACC_NONE;
-    free (self->accepted);
-    self->accepted = NULL;
+    s_request_unaccept (self);
 }
 
 static void s_request_expired (request_t *self);
@@ -2223,10 +2232,8 @@ s_request_expired (request_t *self)
         s_clients_error (broker, self->acc_clients, FM_SERVICE_ACCEPT, self->id,
                          FM_STATUS_TIMEOUT, "%s did not confirm within %" PRId64 " ms",
                          service, broker->deadline_ms);
-        self->acc_state = ACC_NONE;
+        s_request_unaccept (self);
         s_request_move (self, FM_RS_OFFERED);
-        free (self->accepted);
-        self->accepted = NULL;
         zframe_destroy (&self->grant_query);
     }
 }
@@ -2948,10 +2955,8 @@ s_accept_answered (request_t *request, const fm_msg_t *answer)
         s_clients_error (self, request->acc_clients, FM_SERVICE_ACCEPT, request->id,
                          answer->status, "bank.%s: %s", request->accepted->bank,
                          answer->text);
-        request->acc_state = ACC_NONE;
+        s_request_unaccept (request);
         s_request_move (request, FM_RS_OFFERED);
-        free (request->accepted);
-        request->accepted = NULL;
         return;
     }
     const fm_confirmation_t *confirmation = &answer->confirmation;
@@ -2967,10 +2972,8 @@ s_accept_answered (request_t *request, const fm_msg_t *answer)
         s_journal_write (request, FM_JOURNAL_GRANT_FAIL, NULL, 0);
         s_clients_error (self, request->acc_clients, FM_SERVICE_ACCEPT, request->id,
                          FM_STATUS_INTERNAL, "cannot encode confirmation: %s", err.text);
-        request->acc_state = ACC_NONE;
+        s_request_unaccept (request);
         s_request_move (request, FM_RS_OFFERED);
-        free (request->accepted);
-        request->accepted = NULL;
         return;
     }
     const fm_offer_t *offer = request->accepted;
@@ -3683,10 +3686,8 @@ s_recover_record (void *arg, const fm_journal_record_t *record)
             if (request && request->accepted) {
                 snprintf (request->grant_missed, sizeof (request->grant_missed), "%s",
                           request->accepted->offer_id);
-                request->acc_state = ACC_NONE;
+                s_request_unaccept (request);
                 request->life = FM_RS_OFFERED;
-                free (request->accepted);
-                request->accepted = NULL;
             }
             break;
     }
@@ -3728,10 +3729,8 @@ s_request_regrant (request_t *request)
     s_journal_write (request, FM_JOURNAL_GRANT_FAIL, NULL, 0);
     snprintf (request->grant_missed, sizeof (request->grant_missed), "%s", offer->offer_id);
     zframe_destroy (&request->grant_query);
-    request->acc_state = ACC_NONE;
+    s_request_unaccept (request);
     request->life = FM_RS_OFFERED;
-    free (request->accepted);
-    request->accepted = NULL;
 }
 
 //  Resume timer: start what the journal left in flight.
