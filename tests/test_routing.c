@@ -180,7 +180,10 @@ main (int argc, char *argv [])
 
     fm_proc_system_t *sys = fm_proc_system_new (START_MS);
     const char *router = sys->router;
-    fm_proc_system_broker (sys, NULL, "broker/deadline_ms", "1000", NULL);
+    //  liveness 60 x 500 ms: the stopped PAIRB must stay registered (and so
+    //  be asked, and miss) for the whole test, not only the default 1.5 s
+    fm_proc_system_broker (sys, NULL, "broker/deadline_ms", "1000", "broker/liveness", "60",
+                           NULL);
     fm_proc_system_wait_service (sys, FM_SERVICE_REQUEST);
     fm_proc_system_recorder (sys, NULL, NULL);
     fm_proc_system_wait_recorder (sys, NULL);
@@ -218,8 +221,7 @@ main (int argc, char *argv [])
         snprintf (service, sizeof service, "bank.%s", banks [index][0]);
         fm_proc_system_wait_service (sys, service);
     }
-    //  PAIRB stays registered (the broker expires it only after 3 silent
-    //  heartbeats, 7.5 s) but answers nothing
+    //  PAIRB stays registered (liveness 60 above) but answers nothing
     FM_CHECK (kill (fm_proc_pid (pairb), SIGSTOP) == 0, "SIGSTOP PAIRB");
 
     //  1. Grid-first routing, referral on decline and on timeout
