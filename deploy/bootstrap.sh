@@ -33,8 +33,10 @@ if [[ "${FM_BOOTSTRAP_TESTS:-0}" == 1 ]]; then
     #   valgrind: memcheck of the broker and a bank worker (ctest valgrind);
     #   kmod: modprobe, so that netns_fault can load sch_netem on a VM (tc
     #   is in iproute2); nftables: its loss where the kernel has no netem
-    #   (tc tbf shapes the links then)
-    PACKAGES+=(valgrind kmod nftables)
+    #   (tc tbf shapes the links then); libnetfilter-queue-dev and
+    #   iptables: its delay there (tests/fm_nfq_delay behind an iptables
+    #   NFQUEUE rule, built only where libnetfilter_queue is found)
+    PACKAGES+=(valgrind kmod nftables libnetfilter-queue-dev iptables)
     if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
         PACKAGES+=(nodejs npm)
     fi

@@ -131,8 +131,9 @@ set_tests_properties (restart PROPERTIES TIMEOUT 180 ENVIRONMENT "${FM_TEST_ENV}
 
 #   netns_fault: the fault suite on several "hosts" (tests/netns_fault.sh):
 #   broker, two banks and the recorder in network namespaces joined by
-#   veth with tc netem delay and loss (without sch_netem: nftables loss
-#   and tc tbf shaping, no delay), the recorder's link cut and restored
+#   veth with tc netem delay and loss (without sch_netem: nftables loss,
+#   tc tbf shaping, delay by fm_nfq_delay behind iptables NFQUEUE where
+#   it is built), the recorder's link cut and restored
 #   mid-load.  Root only; skipped (77) without root, `ip netns`, or both
 #   netem and nft+tbf.  Werror build only (tests/run.sh)
 add_test (NAME netns_fault

@@ -28,13 +28,26 @@
 #     shaping: tc tbf (rate 40mbit burst 32kb latency 100ms) on eth0 and
 #              on the bridge port: queueing delay under load, and tail
 #              drops when the queue exceeds its latency bound;
-#     delay:   NOT applied.  No fixed-delay mechanism exists in such a
-#              kernel: netem, fq (EDT timestamps from BPF), etf and plug
-#              are all unset, and tbf's latency is only a queue bound.
-#              (A user-space NFQUEUE delayer would be the next step.)
+#     delay:   in user space.  No qdisc of such a kernel holds a packet
+#              for a fixed time (netem, fq with EDT timestamps, etf and
+#              plug are all unset; tbf's latency is only a queue bound),
+#              but it has nfnetlink_queue and the xtables NFQUEUE target
+#              (not nft's `queue`: CONFIG_NFT_QUEUE is unset).  Each host
+#              gets iptables rules `-o eth0 -j NFQUEUE --queue-bypass` on
+#              OUTPUT and `-i eth0` on INPUT, and one fm_nfq_delay (built
+#              where libnetfilter_queue is found) holding every queued
+#              packet 5 ms +- 2 ms without reordering, then accepting it:
+#              the same 5 ms per hop end as netem on eth0 + bridge port.
+#              Probed first (iptables-nft, then iptables-legacy: a
+#              datagram must reach the delayer in the probe namespace);
+#              if that fails, or fm_nfq_delay was not built, delay is not
+#              applied and the script says why.  The link never wedges on
+#              the delayer: --queue-bypass and fail-open pass packets if
+#              it is gone or full.
 #   The script prints which was applied, and at the end the drop counters
-#   (nft rules, or netem qdiscs) and the tbf statistics; with loss
-#   applied, zero drops fails the test (the loss was not really there).
+#   (nft rules, or netem qdiscs), the tbf statistics and each delayer's
+#   count; with loss applied, zero drops fails the test (the loss was not
+#   really there), and so do zero packets delayed or a delayer that died.
 #   FM_NETNS_FAULTS=nft forces the fallback where netem exists;
 #   FM_NETNS_FAULTS=none runs with no link faults (the namespaces, the
 #   link cut and the kills still run).
@@ -62,6 +75,8 @@ JITTER=${FM_NETNS_JITTER:-2ms}
 LOSS=${FM_NETNS_LOSS:-0.5%}             #   per interface (netem) or direction (nft)
 SHAPE=${FM_NETNS_SHAPE:-rate 40mbit burst 32kb latency 100ms}   #   tbf, fallback
 FAULTS=${FM_NETNS_FAULTS:-auto}
+QNUM=0                                  #   NFQUEUE queue of the delayers
+                                        #   (one per namespace, so no clash)
 #   The loss in hundredths of a percent, for nft's integer numgen
 loss_bp=$(awk -v l="${LOSS%\%}" 'BEGIN { printf "%d", l * 100 + 0.5 }')
 
@@ -72,6 +87,108 @@ if ! command -v ip >/dev/null || ! command -v tc >/dev/null \
    || ! ip netns add "$N-probe" 2>/dev/null; then
     echo "SKIP: 'ip netns' or 'tc' is not available here (iproute2, CAP_SYS_ADMIN)"; exit 77
 fi
+
+run=$(mktemp -d "${TMPDIR:-/tmp}/fm-netns-fault-XXXXXX")
+hosts=(broker bank1 bank2 ops client)
+delayers=()                             #   "HOST:PID" of each fm_nfq_delay
+
+teardown () {
+    local rc=$? h d
+    trap - EXIT INT TERM
+    #   The delayers first, by pid (SIGTERM: they accept what they hold);
+    #   test_fault stops its daemons itself (and its parent-death signal
+    #   takes them if it dies); the namespaces go with their last process
+    for d in "${delayers[@]}"; do
+        kill -TERM "${d#*:}" 2>/dev/null || true
+    done
+    for h in "${hosts[@]}" lan probe; do
+        ip netns pids "$N-$h" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
+        ip netns del "$N-$h" 2>/dev/null || true
+    done
+    if ip netns list | grep -q "^$N-"; then
+        echo "netns_fault: namespaces left behind: $(ip netns list | grep "^$N-")"; rc=1
+    fi
+    rm -rf "$run"
+    echo "netns_fault: torn down ($N-*)"
+    exit "$rc"
+}
+trap teardown EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+#   alive PID: 0 while PID runs (a zombie, exited but not yet reaped by
+#   wait, does not count)
+alive () {
+    local state
+    state=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 1
+    [ -n "$state" ] && [ "$state" != Z ]
+}
+
+#   delayer_start NS LOG: start fm_nfq_delay in namespace NS on queue QNUM
+#   with DELAY and JITTER, its output in LOG, as a child of this shell (not
+#   in a $(...) subshell: its parent-death signal would fire at once); wait
+#   (5 s at most) for its "ready" line.  Sets delayer_pid; returns 1 if it
+#   exited or never got ready (then it is killed and reaped)
+delayer_start () {
+    local ns=$1 log=$2 i
+    ip netns exec "$ns" "$bin/fm_nfq_delay" --queue "$QNUM" \
+        --delay "$DELAY" --jitter "$JITTER" >"$log" 2>&1 &
+    delayer_pid=$!
+    for (( i = 0; i < 100; i++ )); do
+        grep -qs ' ready: ' "$log" && return 0
+        alive "$delayer_pid" || break
+        sleep 0.05
+    done
+    kill -KILL "$delayer_pid" 2>/dev/null || true
+    wait "$delayer_pid" 2>/dev/null || true
+    return 1
+}
+
+#   delayer_stop PID LOG: SIGTERM, wait (5 s, then SIGKILL) and reap; sets
+#   delayer_line to the delayer's count line; returns 1 if it had already
+#   exited (the delay stopped early), was stuck, or printed no counts
+delayer_stop () {
+    local pid=$1 log=$2 i rc=0
+    alive "$pid" || rc=1
+    kill -TERM "$pid" 2>/dev/null || true
+    for (( i = 0; i < 100; i++ )); do
+        alive "$pid" || break
+        sleep 0.05
+    done
+    if alive "$pid"; then
+        kill -KILL "$pid" 2>/dev/null || true
+        rc=1
+    fi
+    wait "$pid" 2>/dev/null || rc=1
+    delayer_line=$(grep ': delayed ' "$log") || rc=1
+    return "$rc"
+}
+
+#   count_of WORD LINE: the number after WORD in a delayer's count line
+count_of () {
+    sed -n "s/.* $1 \([0-9]*\).*/\1/p" <<<"$2"
+}
+
+#   rtt_us IP: "SHORTEST MEDIAN" of 9 TCP round trips from the client host
+#   to IP (a connect to closed port 9: SYN out, RST back), in microseconds.
+#   A SYN or RST lost to the loss rules (retried after 1 s) moves neither
+#   much; bash's /dev/tcp and EPOCHREALTIME, so no ping is needed
+rtt_us () {
+    # shellcheck disable=SC2016
+    ip netns exec "$N-client" bash -c '
+        for i in 1 2 3 4 5 6 7 8 9; do
+            t0=${EPOCHREALTIME/[.,]/}
+            : 2>/dev/null 3<>"/dev/tcp/$1/9"
+            t1=${EPOCHREALTIME/[.,]/}
+            echo $(( t1 - t0 ))
+        done' rtt_us "$1" | sort -n | awk 'NR == 1 { low = $1 } NR == 5 { print low, $1 }'
+}
+
+#   ms US: microseconds as milliseconds, two decimals
+ms () {
+    awk -v us="$1" 'BEGIN { printf "%.2f", us / 1000 }'
+}
+
 #   Probe, on a veth pair in the probe namespace: a netem qdisc (the module
 #   may be missing: no modprobe in a container, or a kernel without
 #   CONFIG_NET_SCH_NETEM), then the fallback's tbf qdisc and nft table
@@ -100,6 +217,34 @@ fi
 if probe tbf 2>/dev/null && probe nft 2>/dev/null; then
     has_nft=1
 fi
+#   The delay fallback, where it would be used: an NFQUEUE rule on p0's
+#   output from iptables-nft (nft compat) or iptables-legacy, and a
+#   datagram sent through p0 must reach a delayer (its count >= 1)
+ipt="" no_delay_why=""
+if [ "$FAULTS" = nft ] || { [ "$FAULTS" = auto ] && [ "$has_netem" = 0 ]; }; then
+    no_delay_why="fm_nfq_delay not built (libnetfilter_queue missing)"
+    if [ -x "$bin/fm_nfq_delay" ]; then
+        no_delay_why="the NFQUEUE probe failed with iptables-nft and iptables-legacy"
+        ip -n "$N-probe" addr add 10.78.255.1/30 dev p0
+        ip -n "$N-probe" link set p1 up
+        for try in iptables-nft iptables-legacy; do
+            command -v "$try" >/dev/null || continue
+            rule=(OUTPUT -o p0 -j NFQUEUE --queue-num "$QNUM" --queue-bypass)
+            ip netns exec "$N-probe" "$try" -A "${rule[@]}" 2>/dev/null || continue
+            if DELAY=1ms JITTER=0 delayer_start "$N-probe" "$run/probe.log"; then
+                ip netns exec "$N-probe" bash -c 'echo probe >/dev/udp/10.78.255.2/9' || true
+                #   Held, then released in time or at the SIGTERM
+                if delayer_stop "$delayer_pid" "$run/probe.log" \
+                   && [ $(( $(count_of delayed "$delayer_line") \
+                            + $(count_of flushed "$delayer_line") )) -ge 1 ]; then
+                    ipt=$try
+                    break
+                fi
+            fi
+            ip netns exec "$N-probe" "$try" -D "${rule[@]}" 2>/dev/null || true
+        done
+    fi
+fi
 ip netns del "$N-probe"
 case $FAULTS in
     auto) if [ "$has_netem" = 1 ]; then mode=netem
@@ -118,36 +263,19 @@ case $FAULTS in
 esac
 case $mode in
     netem) faults="delay: netem $DELAY ± $JITTER; loss: netem $LOSS; per interface, both ends of each link" ;;
-    nft) faults="delay: not applied (no netem in this kernel); loss: nftables $LOSS per direction;"
+    nft) if [ -n "$ipt" ]; then
+             faults="delay: nfqueue $DELAY ± $JITTER per host, both ways (fm_nfq_delay,"
+             faults="$faults $ipt NFQUEUE on eth0 output and input);"
+         else
+             faults="delay: not applied (no netem in this kernel; $no_delay_why);"
+         fi
+         faults="$faults loss: nftables $LOSS per direction;"
          faults="$faults shaping: tbf $SHAPE, both ends of each link" ;;
     none) faults="none (FM_NETNS_FAULTS=none): no delay, no loss, no shaping" ;;
 esac
 for b in finmatch-broker finmatch-gov finmatch-bank finmatch-recorder test_fault; do
     [ -x "$bin/$b" ] || { echo "netns_fault: $bin/$b missing (build first)"; exit 1; }
 done
-
-run=$(mktemp -d "${TMPDIR:-/tmp}/fm-netns-fault-XXXXXX")
-hosts=(broker bank1 bank2 ops client)
-
-teardown () {
-    local rc=$? h
-    trap - EXIT INT TERM
-    #   test_fault stops its daemons itself (and its parent-death signal
-    #   takes them if it dies); the namespaces go with their last process
-    for h in "${hosts[@]}" lan; do
-        ip netns pids "$N-$h" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
-        ip netns del "$N-$h" 2>/dev/null || true
-    done
-    if ip netns list | grep -q "^$N-"; then
-        echo "netns_fault: namespaces left behind: $(ip netns list | grep "^$N-")"; rc=1
-    fi
-    rm -rf "$run"
-    echo "netns_fault: torn down ($N-*)"
-    exit "$rc"
-}
-trap teardown EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 #   link_faults HOST PORT: degrade HOST's eth0 and its bridge port PORT
 link_faults () {
@@ -170,14 +298,24 @@ link_faults () {
                     "{ type filter hook $hook priority 0; }"
                 ip netns exec "$N-$h" nft add rule inet fm "$chain" \
                     "$key" eth0 numgen random mod 10000 '<' "$loss_bp" counter drop
-            done ;;
+            done
+            if [ -n "$ipt" ]; then
+                ip netns exec "$N-$h" "$ipt" -A OUTPUT -o eth0 \
+                    -j NFQUEUE --queue-num "$QNUM" --queue-bypass
+                ip netns exec "$N-$h" "$ipt" -A INPUT -i eth0 \
+                    -j NFQUEUE --queue-num "$QNUM" --queue-bypass
+                delayer_start "$N-$h" "$run/delay-$h.log" \
+                    || { echo "netns_fault: fm_nfq_delay did not start on $h:"
+                         cat "$run/delay-$h.log"; return 1; }
+                delayers+=("$h:$delayer_pid")
+            fi ;;
     esac
 }
 
 #   link_faults_report: print what the link faults did (before teardown);
 #   with loss applied, fail if nothing was dropped
 link_faults_report () {
-    local h n total=0 qdisc line
+    local h n total=0 qdisc line rc=0
     [ "$mode" = none ] && return 0
     for h in broker bank1 bank2 ops; do
         if [ "$mode" = nft ]; then
@@ -200,8 +338,30 @@ link_faults_report () {
     echo "==== Link faults: $total packets dropped by the loss rules in all"
     if [ "$total" -eq 0 ]; then
         echo "netns_fault: FAIL: the loss was not applied (0 packets dropped)"
-        return 1
+        rc=1
     fi
+    [ "${#delayers[@]}" -eq 0 ] && return "$rc"
+    local d pid delayed=0
+    for d in "${delayers[@]}"; do
+        h=${d%%:*} pid=${d#*:}
+        if ! delayer_stop "$pid" "$run/delay-$h.log"; then
+            echo "netns_fault: FAIL: the delayer on $h exited early or was stuck:"
+            sed 's/^/    /' "$run/delay-$h.log"
+            rc=1
+        fi
+        echo "  $h: ${delayer_line:-no count}"
+        n=$(count_of delayed "$delayer_line")
+        delayed=$(( delayed + ${n:-0} ))
+    done
+    delayers=()
+    echo "==== Link faults: $delayed packets delayed $DELAY ± $JITTER by the delayers in all;" \
+         "round trip client → broker host (median) $(ms "$rtt_delayed") ms with them," \
+         "$(ms "$(rtt_us "$NET.1" | cut -d' ' -f2)") ms without"
+    if [ "$delayed" -eq 0 ]; then
+        echo "netns_fault: FAIL: the delay was not applied (0 packets delayed)"
+        rc=1
+    fi
+    return "$rc"
 }
 
 echo "==== Network: bridge $N-lan, $NET.0/24"
@@ -244,6 +404,21 @@ wrapper link-hook "case \"\$1\" in
     restore) echo 'netns_fault: link ops (v4) UP'; exec ip -n $N-lan link set v4 up;;
 esac
 exit 1"
+
+#   The delay is real: a round trip from the client to the broker host
+#   crosses the broker's delayer twice (INPUT, OUTPUT), so it takes at
+#   least 2 x (delay - jitter); measured again once the delayers stopped
+if [ "${#delayers[@]}" -gt 0 ]; then
+    read -r rtt_low rtt_delayed <<<"$(rtt_us "$NET.1")"
+    ready=$(grep ' ready: ' "$run/delay-broker.log")
+    rtt_floor=$(( 2 * ($(count_of delay "$ready") - $(count_of jitter "$ready")) ))
+    echo "==== Round trip client → broker host: median $(ms "$rtt_delayed") ms," \
+         "shortest $(ms "$rtt_low") ms (TCP SYN → RST, 9 tries; at least" \
+         "$(ms "$rtt_floor") ms expected)"
+    if [ "$rtt_low" -lt "$rtt_floor" ]; then
+        echo "netns_fault: FAIL: the round trip is shorter than the delay"; exit 1
+    fi
+fi
 
 echo "==== test_fault on the client host ($NET.5): $requests requests"
 started=$(date +%s)
