@@ -2,10 +2,13 @@
     fm_dash - live aggregation of the event stream for the dashboard
 
     One hash per kind of distinct id (requests, enterprises, loans) and one
-    accumulator per bank and per grid.  fm_dash_report turns them into the
+    accumulator per bank, per grid and per town (a request's town is the
+    one its request.enriched names).  fm_dash_report turns them into the
     fm_report_t that the SQL report fills, so that both print and chart
     the same way; the selftest checks that the two agree on the same
     events.  Integer arithmetic only (128-bit for the weighted mean).
+    Bank and town names are labels kept beside the figures, loaded with
+    the report's own loaders (fm_report_banks.c, fm_report_detail.c).
     =========================================================================
 */
 
@@ -26,19 +29,31 @@ typedef struct {
     int64_t reduction_bp;               //  Σ base − effective over loans
 } s_bank_t;
 
-//  One grid's accumulators
+//  One grid's or one town's accumulators (an "area", as fm_report's
+//  s_areas_sql groups them)
 typedef struct {
-    int64_t requests;                   //  distinct requests in this grid
+    int64_t requests;                   //  distinct requests in this area
+    int64_t offers;                     //  offer.made
     int64_t loans;
     int64_t credit_fen;
     int64_t reduction_bp;
     zhashx_t *served;                   //  owned: enterprises with a loan
+    char town [FM_CODE_SIZE];           //  grids: the largest town code of
+                                        //  their requests (SQL's MAX (town))
 } s_grid_t;
+
+//  What a request id is known by: its grid (the client's, else the
+//  registry's) and its town (the profile's, from request.enriched)
+typedef struct {
+    char grid [FM_CODE_SIZE];
+    char town [FM_CODE_SIZE];
+} s_request_t;
 
 struct _fm_dash_t {
     zhashx_t *banks;                    //  owned: code -> s_bank_t
     zhashx_t *grids;                    //  owned: grid id -> s_grid_t
-    zhashx_t *requests;                 //  owned: request id -> grid (string)
+    zhashx_t *towns;                    //  owned: town code -> s_grid_t
+    zhashx_t *requests;                 //  owned: request id -> s_request_t
     zhashx_t *enterprises;              //  owned set: requesting enterprises
     zhashx_t *served;                   //  owned set: enterprises with a loan
     zhashx_t *loan_ids;                 //  owned set: loans already counted
@@ -59,6 +74,12 @@ struct _fm_dash_t {
     size_t recent_max;
     size_t recent_count;
     size_t recent_next;                 //  slot the next event goes to
+    //  Names (fm_dash_set_names): labels only, no figure depends on them
+    fm_report_t names;                  //  owned: bank_names, and towns
+                                        //  rows = every town code met, with
+                                        //  its name once the file had it
+    char *towns_file;                   //  owned; NULL = towns not named
+    bool towns_stale;                   //  a town code not yet looked up
 };
 
 //  Item of the set hashes: they store keys only
@@ -103,19 +124,21 @@ fm_dash_new (size_t recent_max)
     self->recent = (fm_event_t *) calloc (self->recent_max, sizeof (fm_event_t));
     self->banks = zhashx_new ();
     self->grids = zhashx_new ();
+    self->towns = zhashx_new ();
     self->requests = zhashx_new ();
     self->enterprises = zhashx_new ();
     self->served = zhashx_new ();
     self->loan_ids = zhashx_new ();
     self->epochs = zhashx_new ();
-    if (!self->recent || !self->banks || !self->grids || !self->requests
-    ||  !self->enterprises || !self->served || !self->loan_ids
+    if (!self->recent || !self->banks || !self->grids || !self->towns
+    ||  !self->requests || !self->enterprises || !self->served || !self->loan_ids
     ||  !self->epochs) {
         fm_dash_destroy (&self);
         return NULL;
     }
     zhashx_set_destructor (self->banks, s_bank_destroy);
     zhashx_set_destructor (self->grids, s_grid_destroy);
+    zhashx_set_destructor (self->towns, s_grid_destroy);
     zhashx_set_destructor (self->requests, s_free_item);
     zhashx_set_destructor (self->epochs, s_free_item);
     return self;
@@ -129,12 +152,15 @@ fm_dash_destroy (fm_dash_t **self_p)
     if (self) {
         zhashx_destroy (&self->banks);
         zhashx_destroy (&self->grids);
+        zhashx_destroy (&self->towns);
         zhashx_destroy (&self->requests);
         zhashx_destroy (&self->enterprises);
         zhashx_destroy (&self->served);
         zhashx_destroy (&self->loan_ids);
         zhashx_destroy (&self->epochs);
         free (self->recent);
+        fm_report_release (&self->names);
+        free (self->towns_file);
         free (self);
         *self_p = NULL;
     }
@@ -158,16 +184,17 @@ s_bank_require (fm_dash_t *self, const char *code)
     return bank;
 }
 
+//  The area of code in areas (self->grids or self->towns)
 static s_grid_t *
-s_grid_require (fm_dash_t *self, const char *code)
+s_grid_require (zhashx_t *areas, const char *code)
 {
-    s_grid_t *grid = (s_grid_t *) zhashx_lookup (self->grids, code);
+    s_grid_t *grid = (s_grid_t *) zhashx_lookup (areas, code);
     if (!grid) {
         grid = (s_grid_t *) zmalloc (sizeof (s_grid_t));
         if (!grid)
             return NULL;
         grid->served = zhashx_new ();
-        if (!grid->served || zhashx_insert (self->grids, code, grid)) {
+        if (!grid->served || zhashx_insert (areas, code, grid)) {
             zhashx_destroy (&grid->served);
             free (grid);
             return NULL;
@@ -217,6 +244,59 @@ s_track_seq (fm_dash_t *self, const fm_event_t *event)
 //  --------------------------------------------------------------------------
 //  Fold one event in
 
+//  A town code met in the stream or in a report: remembered so that
+//  s_names_refresh looks its name up (once).  Returns 0, or -1 if out of
+//  memory.
+static int
+s_town_met (fm_dash_t *self, const char *code)
+{
+    if (!*code || !self->towns_file)
+        return 0;
+    for (size_t i = 0; i < self->names.town_count; i++)
+        if (streq (self->names.towns [i].town, code))
+            return 0;
+    fm_report_town_t *more = (fm_report_town_t *) realloc (
+        self->names.towns, (self->names.town_count + 1) * sizeof *more);
+    if (!more)
+        return -1;
+    self->names.towns = more;
+    fm_report_town_t *row = &more [self->names.town_count++];
+    memset (row, 0, sizeof *row);
+    snprintf (row->town, sizeof row->town, "%s", code);
+    self->towns_stale = true;
+    return 0;
+}
+
+//  A grid's town is the largest town code of its requests, as the SQL
+//  report's MAX (town): one town per grid in practice
+static void
+s_grid_town (s_grid_t *grid, const char *town)
+{
+    if (strcmp (town, grid->town) > 0)
+        snprintf (grid->town, sizeof grid->town, "%s", town);
+}
+
+//  The grid and town an offer or loan counts in, as the SQL report puts
+//  it: the event's grid, else its request's; the request's town ("" if
+//  the request or its profile was not seen).  Returns 0 with both set, or
+//  -1 if out of memory.
+static int
+s_event_areas (fm_dash_t *self, const fm_event_t *event,
+               s_grid_t **grid_p, s_grid_t **town_p)
+{
+    const s_request_t *request = (const s_request_t *) zhashx_lookup (
+        self->requests, event->request_id);
+    const char *grid_id = *event->grid_id? event->grid_id:
+                          request? request->grid: "";
+    const char *town = request? request->town: "";
+    *grid_p = s_grid_require (self->grids, grid_id);
+    *town_p = s_grid_require (self->towns, town);
+    if (!*grid_p || !*town_p)
+        return -1;
+    s_grid_town (*grid_p, town);
+    return 0;
+}
+
 static int
 s_apply_loan (fm_dash_t *self, const fm_event_t *event)
 {
@@ -232,8 +312,8 @@ s_apply_loan (fm_dash_t *self, const fm_event_t *event)
         return 0;
     int64_t reduction = (int64_t) event->base_rate_bp - event->effective_rate_bp;
     s_bank_t *bank = s_bank_require (self, event->bank);
-    s_grid_t *grid = s_grid_require (self, event->grid_id);
-    if (!bank || !grid)
+    s_grid_t *grid, *town;
+    if (!bank || s_event_areas (self, event, &grid, &town))
         return -1;
     self->totals.loans++;
     self->totals.credit_fen += event->amount_fen;
@@ -243,50 +323,85 @@ s_apply_loan (fm_dash_t *self, const fm_event_t *event)
     bank->loans++;
     bank->credit_fen += event->amount_fen;
     bank->reduction_bp += reduction;
-    grid->loans++;
-    grid->credit_fen += event->amount_fen;
-    grid->reduction_bp += reduction;
-    s_set_add (grid->served, event->enterprise_id);
+    s_grid_t *areas [2] = { grid, town };
+    for (size_t index = 0; index < 2; index++) {
+        areas [index]->loans++;
+        areas [index]->credit_fen += event->amount_fen;
+        areas [index]->reduction_bp += reduction;
+        s_set_add (areas [index]->served, event->enterprise_id);
+    }
+    return 0;
+}
+
+//  offer.made: counted in its grid and its request's town
+static int
+s_apply_offer (fm_dash_t *self, const fm_event_t *event)
+{
+    self->totals.offers++;
+    s_bank_t *bank = s_bank_require (self, event->bank);
+    s_grid_t *grid, *town;
+    if (!bank || s_event_areas (self, event, &grid, &town))
+        return -1;
+    bank->offers++;
+    grid->offers++;
+    town->offers++;
     return 0;
 }
 
 //  request.received: a new request counts in its grid ("" until enriched)
+//  and in the unknown town until its profile names one
 static int
 s_apply_received (fm_dash_t *self, const fm_event_t *event)
 {
     s_set_add (self->enterprises, event->enterprise_id);
     if (zhashx_lookup (self->requests, event->request_id))
         return 0;               //  a replay
-    char *grid_id = strdup (event->grid_id);
-    s_grid_t *grid = s_grid_require (self, event->grid_id);
-    if (!grid_id || !grid
-    ||  zhashx_insert (self->requests, event->request_id, grid_id)) {
-        free (grid_id);
+    s_request_t *request = (s_request_t *) zmalloc (sizeof (s_request_t));
+    s_grid_t *grid = s_grid_require (self->grids, event->grid_id);
+    s_grid_t *town = s_grid_require (self->towns, "");
+    if (!request || !grid || !town
+    ||  zhashx_insert (self->requests, event->request_id, request)) {
+        free (request);
         return -1;
     }
+    snprintf (request->grid, sizeof request->grid, "%s", event->grid_id);
     self->totals.requests++;
     grid->requests++;
+    town->requests++;
     return 0;
 }
 
-//  request.enriched: a request sent without a grid moves to the registry's
+//  request.enriched: a request sent without a grid moves to the registry's;
+//  the profile's town (the first one) becomes the request's
 static int
 s_apply_enriched (fm_dash_t *self, const fm_event_t *event)
 {
-    const char *known = (const char *) zhashx_lookup (self->requests,
-                                                      event->request_id);
-    if (!known || *known || !*event->grid_id)
+    s_request_t *request = (s_request_t *) zhashx_lookup (self->requests,
+                                                          event->request_id);
+    if (!request)
         return 0;
-    s_grid_t *from = s_grid_require (self, "");
-    s_grid_t *to = s_grid_require (self, event->grid_id);
-    char *grid_id = strdup (event->grid_id);
-    if (!from || !to || !grid_id) {
-        free (grid_id);
-        return -1;
+    if (!*request->grid && *event->grid_id) {
+        s_grid_t *from = s_grid_require (self->grids, "");
+        s_grid_t *to = s_grid_require (self->grids, event->grid_id);
+        if (!from || !to)
+            return -1;
+        from->requests--;
+        to->requests++;
+        snprintf (request->grid, sizeof request->grid, "%s", event->grid_id);
     }
-    from->requests--;
-    to->requests++;
-    zhashx_update (self->requests, event->request_id, grid_id);
+    if (!*request->town && *event->town) {
+        s_grid_t *from = s_grid_require (self->towns, "");
+        s_grid_t *to = s_grid_require (self->towns, event->town);
+        if (!from || !to)
+            return -1;
+        from->requests--;
+        to->requests++;
+        snprintf (request->town, sizeof request->town, "%s", event->town);
+    }
+    s_grid_t *grid = s_grid_require (self->grids, request->grid);
+    if (!grid)
+        return -1;
+    s_grid_town (grid, request->town);
     return 0;
 }
 
@@ -316,11 +431,7 @@ fm_dash_apply (fm_dash_t *self, const fm_event_t *event)
         case FM_EV_REQUEST_ENRICHED:
             return s_apply_enriched (self, event);
         case FM_EV_OFFER_MADE:
-            self->totals.offers++;
-            if (!(bank = s_bank_require (self, event->bank)))
-                return -1;
-            bank->offers++;
-            return 0;
+            return s_apply_offer (self, event);
         case FM_EV_DECLINE_MADE:
             self->totals.declines++;
             if (!(bank = s_bank_require (self, event->bank)))
@@ -426,16 +537,69 @@ s_sorted_keys (zhashx_t *hash, size_t *count)
     return keys;
 }
 
+//  The rows of areas (grids or towns) into out->grids or out->towns,
+//  ordered by code.  Returns 0, or -1 if out of memory (the caller
+//  releases out).
+static int
+s_areas_report (zhashx_t *areas, fm_report_t *out, bool towns)
+{
+    size_t count;
+    const char **keys = s_sorted_keys (areas, &count);
+    if (count && !keys)
+        return -1;
+    if (towns)
+        out->towns = (fm_report_town_t *) calloc (count + 1,
+                                                  sizeof (fm_report_town_t));
+    else
+        out->grids = (fm_report_grid_t *) calloc (count + 1,
+                                                  sizeof (fm_report_grid_t));
+    if (towns? !out->towns: !out->grids) {
+        free (keys);
+        return -1;
+    }
+    for (size_t index = 0; index < count; index++) {
+        s_grid_t *area = (s_grid_t *) zhashx_lookup (areas, keys [index]);
+        //  An area left without requests, offers or loans (its only
+        //  request moved to the registry's grid, or to its town) is not a
+        //  row of the SQL report either
+        if (area->requests == 0 && area->offers == 0 && area->loans == 0)
+            continue;
+        int64_t served = (int64_t) zhashx_size (area->served);
+        int64_t reduction = s_round_div ((__int128) area->reduction_bp * 10,
+                                         area->loans);
+        if (towns) {
+            fm_report_town_t *row = &out->towns [out->town_count++];
+            snprintf (row->town, sizeof row->town, "%s", keys [index]);
+            row->requests = area->requests;
+            row->enterprises_served = served;
+            row->offers = area->offers;
+            row->loans = area->loans;
+            row->credit_fen = area->credit_fen;
+            row->avg_reduction_tenth_bp = reduction;
+        }
+        else {
+            fm_report_grid_t *row = &out->grids [out->grid_count++];
+            snprintf (row->grid, sizeof row->grid, "%s", keys [index]);
+            snprintf (row->town, sizeof row->town, "%s", area->town);
+            row->requests = area->requests;
+            row->enterprises_served = served;
+            row->offers = area->offers;
+            row->loans = area->loans;
+            row->credit_fen = area->credit_fen;
+            row->avg_reduction_tenth_bp = reduction;
+        }
+    }
+    free (keys);
+    return 0;
+}
+
 int
 fm_dash_report (fm_dash_t *self, fm_report_t *out)
 {
     assert (self);
     assert (out);
+    //  totals holds scalars only: every row pointer in it is NULL
     *out = self->totals;
-    out->banks = NULL;
-    out->grids = NULL;
-    out->bank_count = 0;
-    out->grid_count = 0;
     out->enterprises = (int64_t) zhashx_size (self->enterprises);
     out->enterprises_served = (int64_t) zhashx_size (self->served);
     out->avg_reduction_tenth_bp =
@@ -464,30 +628,90 @@ fm_dash_report (fm_dash_t *self, fm_report_t *out)
     }
     free (keys);
 
-    keys = s_sorted_keys (self->grids, &count);
-    if (out->banks && (keys || !count))
-        out->grids = (fm_report_grid_t *) calloc (count + 1,
-                                                  sizeof (fm_report_grid_t));
-    for (size_t index = 0; out->grids && index < count; index++) {
-        s_grid_t *grid = (s_grid_t *) zhashx_lookup (self->grids, keys [index]);
-        //  A grid left without requests or loans (its only request moved
-        //  to the registry's grid) is not a row of the SQL report either
-        if (grid->requests == 0 && grid->loans == 0)
-            continue;
-        fm_report_grid_t *row = &out->grids [out->grid_count++];
-        snprintf (row->grid, sizeof row->grid, "%s", keys [index]);
-        row->requests = grid->requests;
-        row->enterprises_served = (int64_t) zhashx_size (grid->served);
-        row->loans = grid->loans;
-        row->credit_fen = grid->credit_fen;
-        row->avg_reduction_tenth_bp =
-            s_round_div ((__int128) grid->reduction_bp * 10, grid->loans);
-    }
-    free (keys);
-    if (!out->banks || !out->grids) {
+    if (!out->banks
+    ||  s_areas_report (self->grids, out, false)
+    ||  s_areas_report (self->towns, out, true)
+    ||  fm_dash_name_report (self, out)) {
         fm_report_release (out);
         return -1;
     }
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Names: `finmatch report`'s loaders (fm_report_bank_names,
+//  fm_report_town_names) fill self->names; every report the dashboard
+//  shows gets a copy.  The territory loader names the town rows a report
+//  already has, and the stream's towns are not known in advance: so the
+//  file is read once here to check it, and again only when a town code
+//  appears that was not looked up yet (a district has a dozen or two).
+
+int
+fm_dash_set_names (fm_dash_t *self, const char *banks_dir,
+                   const char *towns_file, char *err, size_t err_size)
+{
+    assert (self);
+    assert (err);
+    fm_report_t names;
+    memset (&names, 0, sizeof names);
+    char *file = towns_file? strdup (towns_file): NULL;
+    if (towns_file && !file) {
+        snprintf (err, err_size, "out of memory");
+        return -1;
+    }
+    if ((banks_dir && fm_report_bank_names (&names, banks_dir, err, err_size) < 0)
+    ||  (towns_file && fm_report_town_names (&names, towns_file, err, err_size) < 0)) {
+        fm_report_release (&names);
+        free (file);
+        return -1;
+    }
+    fm_report_release (&self->names);
+    self->names = names;
+    free (self->towns_file);
+    self->towns_file = file;
+    self->towns_stale = false;
+    return 0;
+}
+
+int
+fm_dash_name_report (fm_dash_t *self, fm_report_t *report)
+{
+    assert (self);
+    assert (report);
+    size_t count = self->names.bank_name_count;
+    fm_report_bank_name_t *banks = NULL;
+    if (count) {
+        banks = (fm_report_bank_name_t *) malloc (count * sizeof *banks);
+        if (!banks)
+            return -1;
+        memcpy (banks, self->names.bank_names, count * sizeof *banks);
+    }
+    free (report->bank_names);
+    report->bank_names = banks;
+    report->bank_name_count = count;
+    if (!self->towns_file)
+        return 0;
+    for (size_t index = 0; index < report->town_count; index++)
+        if (s_town_met (self, report->towns [index].town))
+            return -1;
+    for (size_t index = 0; index < report->grid_count; index++)
+        if (s_town_met (self, report->grids [index].town))
+            return -1;
+    if (self->towns_stale) {
+        //  The file was good at start; if it went since, towns show codes
+        char err [512];
+        if (fm_report_town_names (&self->names, self->towns_file, err,
+                                  sizeof err) < 0)
+            zsys_warning ("%s (towns are shown by code)", err);
+        self->towns_stale = false;
+    }
+    for (size_t index = 0; index < report->town_count; index++) {
+        fm_report_town_t *town = &report->towns [index];
+        const char *name = fm_report_town_name (&self->names, town->town);
+        snprintf (town->name, sizeof town->name, "%s", name? name: "");
+    }
+    report->town_names = true;
     return 0;
 }
 
@@ -564,7 +788,7 @@ s_set_money (json_t *object, int64_t fen)
 }
 
 static json_t *
-s_event_json (const fm_event_t *event)
+s_event_json (fm_dash_t *self, const fm_event_t *event)
 {
     json_t *row = json_object ();
     if (!row)
@@ -586,6 +810,10 @@ s_event_json (const fm_event_t *event)
     s_set_text (row, "enterprise_id", event->enterprise_id);
     s_set_text (row, "grid_id", event->grid_id);
     s_set_text (row, "bank", *event->bank? event->bank: event->service);
+    //  A bank's worker events name its service, bank.<CODE>
+    const char *code = *event->bank? event->bank:
+                       strncmp (event->service, "bank.", 5)? "": event->service + 5;
+    s_set_text (row, "bank_name", fm_report_bank_name (&self->names, code));
     if (event->amount_fen)
         s_set_text (row, "amount_text",
                     fm_i18n_money (event->amount_fen, text, sizeof text));
@@ -657,6 +885,16 @@ fm_dash_json (fm_dash_t *self, const fm_report_t *db_report)
         s_set_reduction (row, report->grids [index].avg_reduction_tenth_bp,
                          report->grids [index].loans);
     }
+    //  Towns: the report's JSON calls the name "name"; "town_name" as on
+    //  the grid rows, so the page reads one key
+    rows = json_object_get (figures, "towns");
+    for (size_t index = 0; index < report->town_count; index++) {
+        json_t *row = json_array_get (rows, index);
+        s_set_money (row, report->towns [index].credit_fen);
+        s_set_reduction (row, report->towns [index].avg_reduction_tenth_bp,
+                         report->towns [index].loans);
+        s_set_text (row, "town_name", report->towns [index].name);
+    }
     s_set_int (live, "generation", (int64_t) self->generation);
     s_set_int (live, "events", self->totals.events);
     s_set_int (live, "epoch", (int64_t) self->epoch);
@@ -675,7 +913,7 @@ fm_dash_json (fm_dash_t *self, const fm_report_t *db_report)
     for (size_t index = 0; index < self->recent_count; index++) {
         size_t slot = (self->recent_next + self->recent_max - 1 - index)
                     % self->recent_max;
-        json_array_append_new (recent, s_event_json (&self->recent [slot]));
+        json_array_append_new (recent, s_event_json (self, &self->recent [slot]));
     }
     json_object_set_new (root, "report", figures);
     json_object_set_new (root, "live", live);
@@ -705,6 +943,7 @@ static const char *s_page_texts [] = {
     N_("By bank"), N_("Bank"), N_("Offers"), N_("Declines"), N_("Timeouts"),
     N_("Accepted"), N_("Loans"), N_("Avg reduction"),
     N_("By grid"), N_("Grid"), N_("Requests"), N_("Enterprises served"),
+    N_("Town"), N_("By town"), N_("Credit granted by town"),
     N_("Latest events"), N_("Time"), N_("Event"), N_("Request id"),
     N_("Enterprise"), N_("Bank / service"), N_("Amount"), N_("Rate"),
     N_("Detail"), N_("Data: "), N_("live event stream"),
@@ -816,6 +1055,7 @@ fm_dash_page_render (const char *page, size_t size, size_t *size_p)
 //  log and the SQL report must give the same figures
 
 #include "fm_store.h"
+#include "fm_report_html.h"
 
 //  The page as compiled in (dashboard/embed.cmake)
 extern const char fm_dash_page [];
@@ -827,6 +1067,7 @@ typedef struct {
     const char *request_id, *enterprise_id, *grid_id, *bank, *loan_id;
     int64_t amount_yuan;
     int32_t base_rate_bp, effective_rate_bp;
+    const char *town;                   //  request.enriched: profile's town
 } s_row_t;
 
 #define E1  UINT64_C(1714521600000000)
@@ -834,32 +1075,34 @@ typedef struct {
 #define R1  "a1a1a1a1a1a1a1a1"
 #define R2  "b2b2b2b2b2b2b2b2"
 #define R3  "c3c3c3c3c3c3c3c3"
-#define EA  "91500105MA5U0AAAA1"
-#define EB  "91500105MA5U0BBBB2"
-#define EC  "91500105MA5U0CCCC3"
+//  Valid credit codes: the SQL report decodes the request.enriched bodies
+#define EA  "91500105MA2987XB1W"
+#define EB  "91500105MA0177ARXD"
+#define EC  "91500105826604409M"
 
 static const s_row_t s_rows [] = {
-    { E1, 1, FM_EV_REQUEST_RECEIVED, R1, EA, "GYQ-01-01", "", "", 3000000, 0, 0 },
-    { E1, 2, FM_EV_REQUEST_RECEIVED, R2, EB, "", "", "", 1000000, 0, 0 },
-    { E1, 3, FM_EV_REQUEST_RECEIVED, R3, EC, "YZ-01-02", "", "", 5000000, 0, 0 },
-    { E1, 4, FM_EV_REQUEST_ENRICHED, R2, EB, "GYQ-01-01", "", "", 0, 0, 0 },
-    { E1, 5, FM_EV_OFFER_MADE, R1, EA, "GYQ-01-01", "CQRCB", "", 3000000, 375, 345 },
-    { E1, 6, FM_EV_OFFER_MADE, R1, EA, "GYQ-01-01", "BCQ", "", 3000000, 380, 360 },
-    { E1, 7, FM_EV_DECLINE_MADE, R2, EB, "GYQ-01-01", "BCQ", "", 0, 0, 0 },
-    { E1, 8, FM_EV_OFFER_MADE, R2, EB, "GYQ-01-01", "CQRCB", "", 1000000, 375, 355 },
-    { E1, 9, FM_EV_OFFER_MADE, R3, EC, "YZ-01-02", "BCQ", "", 5000000, 400, 385 },
-    { E1, 10, FM_EV_BANK_TIMEOUT, R3, EC, "YZ-01-02", "CQRCB", "", 0, 0, 0 },
-    { E1, 11, FM_EV_REQUEST_COMPLETED, R3, EC, "YZ-01-02", "", "", 0, 0, 0 },
-    { E1, 12, FM_EV_OFFER_ACCEPTED, R1, EA, "GYQ-01-01", "CQRCB", "", 3000000, 0, 0 },
-    { E1, 13, FM_EV_LOAN_GRANTED, R1, EA, "GYQ-01-01", "CQRCB", "CQRCB-" R1, 3000000, 375, 345 },
-    { E1, 14, FM_EV_OFFER_ACCEPTED, R3, EC, "YZ-01-02", "BCQ", "", 5000000, 0, 0 },
-    { E1, 15, FM_EV_LOAN_GRANTED, R3, EC, "YZ-01-02", "BCQ", "BCQ-" R3, 5000000, 400, 385 },
+    { E1, 1, FM_EV_REQUEST_RECEIVED, R1, EA, "GYQ-01-01", "", "", 3000000, 0, 0, NULL },
+    { E1, 2, FM_EV_REQUEST_RECEIVED, R2, EB, "", "", "", 1000000, 0, 0, NULL },
+    { E1, 3, FM_EV_REQUEST_RECEIVED, R3, EC, "YZ-01-02", "", "", 5000000, 0, 0, NULL },
+    { E1, 4, FM_EV_REQUEST_ENRICHED, R2, EB, "GYQ-01-01", "", "", 0, 0, 0, "GYQ" },
+    { E1, 5, FM_EV_REQUEST_ENRICHED, R3, EC, "YZ-01-02", "", "", 0, 0, 0, "YZ" },
+    { E1, 6, FM_EV_OFFER_MADE, R1, EA, "GYQ-01-01", "CQRCB", "", 3000000, 375, 345, NULL },
+    { E1, 7, FM_EV_OFFER_MADE, R1, EA, "GYQ-01-01", "BCQ", "", 3000000, 380, 360, NULL },
+    { E1, 8, FM_EV_DECLINE_MADE, R2, EB, "GYQ-01-01", "BCQ", "", 0, 0, 0, NULL },
+    { E1, 9, FM_EV_OFFER_MADE, R2, EB, "GYQ-01-01", "CQRCB", "", 1000000, 375, 355, NULL },
+    { E1, 10, FM_EV_OFFER_MADE, R3, EC, "YZ-01-02", "BCQ", "", 5000000, 400, 385, NULL },
+    { E1, 11, FM_EV_BANK_TIMEOUT, R3, EC, "YZ-01-02", "CQRCB", "", 0, 0, 0, NULL },
+    { E1, 12, FM_EV_REQUEST_COMPLETED, R3, EC, "YZ-01-02", "", "", 0, 0, 0, NULL },
+    { E1, 13, FM_EV_OFFER_ACCEPTED, R1, EA, "GYQ-01-01", "CQRCB", "", 3000000, 0, 0, NULL },
+    { E1, 14, FM_EV_LOAN_GRANTED, R1, EA, "GYQ-01-01", "CQRCB", "CQRCB-" R1, 3000000, 375, 345, NULL },
+    { E1, 15, FM_EV_OFFER_ACCEPTED, R3, EC, "YZ-01-02", "BCQ", "", 5000000, 0, 0, NULL },
+    { E1, 16, FM_EV_LOAN_GRANTED, R3, EC, "YZ-01-02", "BCQ", "BCQ-" R3, 5000000, 400, 385, NULL },
     //  A restarted broker, its first two events lost; a replay and a
     //  repeated loan event must not count twice
-    { E2, 3, FM_EV_WORKER_READY, "", "", "", "", "", 0, 0, 0 },
-    { E2, 4, FM_EV_REQUEST_RECEIVED, R1, EA, "GYQ-01-01", "", "", 3000000, 0, 0 },
-    { E2, 5, FM_EV_LOAN_GRANTED, R1, EA, "GYQ-01-01", "CQRCB", "CQRCB-" R1, 3000000, 375, 345 },
-    { E2, 7, FM_EV_OFFER_WITHDRAWN, R2, EB, "", "CQRCB", "", 0, 0, 0 },
+    { E2, 3, FM_EV_WORKER_READY, "", "", "", "", "", 0, 0, 0, NULL },
+    { E2, 4, FM_EV_REQUEST_RECEIVED, R1, EA, "GYQ-01-01", "", "", 3000000, 0, 0, NULL },
+    { E2, 5, FM_EV_LOAN_GRANTED, R1, EA, "GYQ-01-01", "CQRCB", "CQRCB-" R1, 3000000, 375, 345, NULL },
+    { E2, 7, FM_EV_OFFER_WITHDRAWN, R2, EB, "", "CQRCB", "", 0, 0, 0, NULL },
 };
 #define ROW_COUNT (sizeof (s_rows) / sizeof (s_rows [0]))
 
@@ -884,6 +1127,162 @@ s_row_event (const s_row_t *row, fm_event_t *event)
     event->amount_fen = row->amount_yuan * 100;
     event->base_rate_bp = row->base_rate_bp;
     event->effective_rate_bp = row->effective_rate_bp;
+    if (row->town)
+        snprintf (event->town, sizeof event->town, "%s", row->town);
+}
+
+//  Write text to dir/name; returns the path (caller frees)
+static char *
+s_test_file (const char *dir, const char *name, const char *text)
+{
+    char *path = zsys_sprintf ("%s/%s", dir, name);
+    assert (path);
+    FILE *file = fopen (path, "w");
+    assert (file);
+    fputs (text, file);
+    fclose (file);
+    return path;
+}
+
+//  The string at key of the index'th row of report/array in snapshot
+static const char *
+s_test_cell (json_t *snapshot, const char *array, size_t index, const char *key)
+{
+    json_t *rows = json_object_get (json_object_get (snapshot, "report"), array);
+    const char *value = json_string_value (json_object_get (
+        json_array_get (rows, index), key));
+    assert (value);
+    return value;
+}
+
+//  Names, as `finmatch report --banks --towns` gives them: in the snapshot
+//  (stream and log), the recent events, the HTML report; escaped there; a
+//  town met later looked up then; bad paths refused
+static void
+s_test_names (fm_dash_t *dash, const char *dir, fm_report_t *sql, bool verbose)
+{
+    char *banks = zsys_sprintf ("%s/banks", dir);
+    assert (banks && zsys_dir_create (banks) == 0);
+    char *cqrcb = s_test_file (banks, "cqrcb.cfg",
+        "bank\n    code = CQRCB\n    name = 重庆农村商业银行\n");
+    //  A name that is markup: text on the page, never HTML
+    char *bcq = s_test_file (banks, "bcq.cfg",
+        "bank\n    code = BCQ\n    name = 重庆银行<b>&amp;\n");
+    char *towns = s_test_file (dir, "towns.csv",
+        "town_code,name,kind\nGYQ,观音桥街道,街道\nYZ,鱼嘴镇,镇\n"
+        "JBC,江北城街道,街道\n");
+    char *bad = s_test_file (dir, "bad.csv", "code,label\nGYQ,观音桥街道\n");
+    char err [512];
+    assert (fm_dash_set_names (dash, "/nonexistent/banks", towns, err,
+                               sizeof err) == -1);
+    assert (strstr (err, "/nonexistent/banks"));
+    assert (fm_dash_set_names (dash, banks, bad, err, sizeof err) == -1);
+    assert (strstr (err, "town_code"));
+    assert (fm_dash_set_names (dash, banks, "/nonexistent/towns.csv", err,
+                               sizeof err) == -1);
+    assert (strstr (err, "/nonexistent/towns.csv"));
+    json_t *snapshot = fm_dash_json (dash, NULL);
+    assert (snapshot);
+    assert (streq (s_test_cell (snapshot, "banks", 1, "bank_name"), ""));
+    json_decref (snapshot);
+
+    assert (fm_dash_set_names (dash, banks, towns, err, sizeof err) == 0);
+    snapshot = fm_dash_json (dash, NULL);
+    assert (snapshot);
+    if (verbose) {
+        char *text = json_dumps (snapshot, JSON_INDENT (2));
+        printf ("%s\n", text);
+        free (text);
+    }
+    assert (streq (s_test_cell (snapshot, "banks", 0, "bank"), "BCQ"));
+    assert (streq (s_test_cell (snapshot, "banks", 0, "bank_name"),
+                   "重庆银行<b>&amp;"));
+    assert (streq (s_test_cell (snapshot, "banks", 1, "bank"), "CQRCB"));
+    assert (streq (s_test_cell (snapshot, "banks", 1, "bank_name"),
+                   "重庆农村商业银行"));
+    assert (streq (s_test_cell (snapshot, "grids", 0, "town_name"), "观音桥街道"));
+    assert (streq (s_test_cell (snapshot, "grids", 1, "town_name"), "鱼嘴镇"));
+    assert (streq (s_test_cell (snapshot, "towns", 0, "town_name"), ""));
+    assert (streq (s_test_cell (snapshot, "towns", 1, "town_name"), "观音桥街道"));
+    assert (streq (s_test_cell (snapshot, "towns", 2, "name"), "鱼嘴镇"));
+    json_t *newest = json_array_get (json_object_get (snapshot, "recent"), 0);
+    assert (streq (json_string_value (json_object_get (newest, "bank_name")),
+                   "重庆农村商业银行"));
+    //  A worker event names its bank through the service
+    json_t *ready = json_array_get (json_object_get (snapshot, "recent"), 3);
+    assert (streq (json_string_value (json_object_get (ready, "bank")), "bank.CQRCB"));
+    assert (streq (json_string_value (json_object_get (ready, "bank_name")),
+                   "重庆农村商业银行"));
+    //  What goes on the wire is JSON: UTF-8 as is, the markup a string
+    //  that parses back the same
+    char *text = json_dumps (snapshot, JSON_COMPACT);
+    assert (text);
+    assert (strstr (text, "\"bank_name\":\"重庆农村商业银行\""));
+    assert (!strchr (text, '\n'));             //  one SSE data line
+    json_t *back = json_loads (text, 0, NULL);
+    assert (back);
+    assert (streq (s_test_cell (back, "banks", 0, "bank_name"), "重庆银行<b>&amp;"));
+    json_decref (back);
+    free (text);
+    json_decref (snapshot);
+
+    //  The HTML report of the same figures: labelled and escaped
+    fm_report_t live;
+    assert (fm_dash_report (dash, &live) == 0);
+    char *html = NULL;
+    size_t size = 0;
+    FILE *memory = open_memstream (&html, &size);
+    assert (memory);
+    assert (fm_report_html (&live, "fm_dash_test", memory) == 0);
+    fclose (memory);
+    assert (strstr (html, "重庆农村商业银行(CQRCB)"));
+    assert (strstr (html, "重庆银行&lt;b&gt;&amp;amp;(BCQ)"));
+    assert (!strstr (html, "<b>&amp;"));
+    assert (strstr (html, "鱼嘴镇"));
+    free (html);
+    fm_report_release (&live);
+
+    //  The log's report (--db): named by the caller
+    assert (fm_dash_name_report (dash, sql) == 0);
+    assert (streq (fm_report_bank_name (sql, "CQRCB"), "重庆农村商业银行"));
+    assert (streq (fm_report_town_name (sql, "YZ"), "鱼嘴镇"));
+    snapshot = fm_dash_json (dash, sql);
+    assert (snapshot);
+    assert (streq (s_test_cell (snapshot, "banks", 1, "bank_name"),
+                   "重庆农村商业银行"));
+    assert (streq (s_test_cell (snapshot, "grids", 1, "town_name"), "鱼嘴镇"));
+    json_decref (snapshot);
+
+    //  A town first met now is looked up now
+    fm_event_t event;
+    memset (&event, 0, sizeof event);
+    event.epoch = E2;
+    event.seq = 8;
+    event.type = FM_EV_REQUEST_RECEIVED;
+    snprintf (event.request_id, sizeof event.request_id, "d4d4d4d4d4d4d4d4");
+    snprintf (event.enterprise_id, sizeof event.enterprise_id, "%s", EA);
+    snprintf (event.grid_id, sizeof event.grid_id, "JBC-01-01");
+    assert (fm_dash_apply (dash, &event) == 0);
+    event.seq = 9;
+    event.type = FM_EV_REQUEST_ENRICHED;
+    snprintf (event.town, sizeof event.town, "JBC");
+    assert (fm_dash_apply (dash, &event) == 0);
+    snapshot = fm_dash_json (dash, NULL);
+    assert (snapshot);
+    assert (streq (s_test_cell (snapshot, "towns", 2, "town"), "JBC"));
+    assert (streq (s_test_cell (snapshot, "towns", 2, "town_name"), "江北城街道"));
+    assert (streq (s_test_cell (snapshot, "grids", 1, "town_name"), "江北城街道"));
+    json_decref (snapshot);
+
+    const char *paths [] = { cqrcb, bcq, towns, bad };
+    for (size_t index = 0; index < 4; index++)
+        zsys_file_delete (paths [index]);
+    zsys_dir_delete (banks);
+    zstr_free (&cqrcb);
+    zstr_free (&bcq);
+    zstr_free (&towns);
+    zstr_free (&bad);
+    zstr_free (&banks);
 }
 
 void
@@ -905,7 +1304,15 @@ fm_dash_test (bool verbose)
         s_row_event (&s_rows [index], &event);
         int rc = fm_dash_apply (dash, &event);
         assert (rc == 0);
-        rc = fm_store_append (store, &event, NULL, 0);
+        //  A profile with its body: the SQL report reads a request's town
+        //  from it
+        byte raw [4096];
+        size_t raw_size = 0;
+        if (event.type == FM_EV_REQUEST_ENRICHED) {
+            raw_size = fm_event_encode_into (&event, raw, sizeof raw);
+            assert (raw_size > 0);
+        }
+        rc = fm_store_append (store, &event, raw_size? raw: NULL, raw_size);
         assert (rc == 0);
     }
     int rc = fm_store_flush (store);
@@ -973,6 +1380,25 @@ fm_dash_test (bool verbose)
         assert (a->enterprises_served == b->enterprises_served);
         assert (a->loans == b->loans && a->credit_fen == b->credit_fen);
         assert (a->avg_reduction_tenth_bp == b->avg_reduction_tenth_bp);
+        assert (a->offers == b->offers && streq (a->town, b->town));
+    }
+    //  Towns: R1's profile never came (town ""); R2 is in GYQ, R3 in YZ;
+    //  a grid is in the town of its requests
+    assert (live.town_count == 3);
+    assert (streq (live.towns [0].town, "") && live.towns [0].requests == 1
+         && live.towns [0].offers == 2 && live.towns [0].loans == 1);
+    assert (streq (live.towns [1].town, "GYQ") && live.towns [1].requests == 1
+         && live.towns [1].offers == 1 && live.towns [1].loans == 0);
+    assert (streq (live.towns [2].town, "YZ") && live.towns [2].loans == 1);
+    assert (streq (live.grids [0].town, "GYQ") && streq (live.grids [1].town, "YZ"));
+    assert (live.town_count == sql.town_count);
+    for (size_t index = 0; index < live.town_count; index++) {
+        const fm_report_town_t *a = &live.towns [index], *b = &sql.towns [index];
+        assert (streq (a->town, b->town));
+        assert (a->requests == b->requests && a->offers == b->offers);
+        assert (a->enterprises_served == b->enterprises_served);
+        assert (a->loans == b->loans && a->credit_fen == b->credit_fen);
+        assert (a->avg_reduction_tenth_bp == b->avg_reduction_tenth_bp);
     }
 
     //  The snapshot: Chinese money text (the default language), live
@@ -996,6 +1422,20 @@ fm_dash_test (bool verbose)
     assert (streq (json_string_value (json_object_get (newest, "type_cn")),
                    "报价撤回"));
     assert (json_integer_value (json_object_get (newest, "seq")) == 7);
+    //  No names given: banks and towns by code, their names ""
+    json_t *row = json_array_get (json_object_get (figures, "banks"), 1);
+    assert (streq (json_string_value (json_object_get (row, "bank")), "CQRCB"));
+    assert (streq (json_string_value (json_object_get (row, "bank_name")), ""));
+    row = json_array_get (json_object_get (figures, "grids"), 0);
+    assert (streq (json_string_value (json_object_get (row, "town")), "GYQ"));
+    assert (streq (json_string_value (json_object_get (row, "town_name")), ""));
+    row = json_array_get (json_object_get (figures, "towns"), 2);
+    assert (streq (json_string_value (json_object_get (row, "town")), "YZ"));
+    assert (streq (json_string_value (json_object_get (row, "town_name")), ""));
+    assert (streq (json_string_value (json_object_get (row, "credit_text")),
+                   "500万元"));
+    assert (streq (json_string_value (json_object_get (newest, "bank")), "CQRCB"));
+    assert (streq (json_string_value (json_object_get (newest, "bank_name")), ""));
     //  From the log instead: same rows, source says so
     json_t *from_db = fm_dash_json (dash, &sql);
     assert (from_db);
@@ -1038,6 +1478,14 @@ fm_dash_test (bool verbose)
             assert (strstr (page, "<th>银行</th><th>报价</th>"));
             assert (strstr (page, "政银企融资对接"));
             assert (strstr (page, "box.textContent = \"（暂无数据）\";"));
+            //  Towns: a column of the grid table, their own chart and
+            //  table; banks and towns labelled by name when the server
+            //  sent one (bank_name, town_name), else by code
+            assert (strstr (page, "<th>网格</th><th>街道/镇</th>"));
+            assert (strstr (page, "<h2>按街道/镇</h2>"));
+            assert (strstr (page, "<h2>各街道/镇授信金额</h2>"));
+            assert (strstr (page, "label(r.bank_name, r.bank)"));
+            assert (strstr (page, "label(r.town_name, r.town)"));
             assert (!strstr (page, "Credit granted"));
         }
         else {
@@ -1068,6 +1516,8 @@ fm_dash_test (bool verbose)
     assert (fm_dash_page_render (probe, strlen (probe), NULL) == NULL);
     fm_dash_malformed (dash);
     assert (fm_dash_generation (dash) == ROW_COUNT + 1);
+
+    s_test_names (dash, dir, &sql, verbose);
 
     fm_report_release (&sql);
     fm_report_release (&live);

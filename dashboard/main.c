@@ -13,7 +13,10 @@
                         (finmatch report --html)
     With --db FILE the report tables come from the recorder's SQLite log
     (re-read every second) instead of the stream; the live counters and
-    the recent events always come from the stream.
+    the recent events always come from the stream.  Banks and towns are
+    named as `finmatch report` names them (--banks DIR, --towns FILE, with
+    its loaders and its defaults: the installed configs and territory
+    table when they exist); the log and the stream hold codes only.
 
     Threads: the main thread reads the SUB socket; libmicrohttpd runs one
     thread per connection (an SSE client blocks in its reader waiting for
@@ -60,6 +63,13 @@ static const fm_setting_t s_settings [] = {
     { "dashboard/db", "db", 'd', FM_SETTING_STRING,
       "", 0, 0,
       N_("recorder's SQLite log: bank and grid tables from it (default: from the stream)") },
+    { "dashboard/banks", "banks", 0, FM_SETTING_STRING, "", 0, 0,
+      N_("bank configs DIR/*.cfg that name the banks (bank/code, bank/name;"
+         " deploy/banks); \"\" = /etc/finmatch/banks when it exists") },
+    { "dashboard/towns", "towns", 0, FM_SETTING_STRING, "", 0, 0,
+      N_("territory CSV with town_code,name columns that names the towns"
+         " (deploy/data/towns.csv); \"\" = /usr/share/finmatch/data/towns.csv"
+         " when it exists") },
     { "dashboard/recent", "recent", 0, FM_SETTING_INT,
       "50", 1, 1000,
       N_("recent events shown") },
@@ -230,6 +240,22 @@ s_reply_text (struct MHD_Connection *connection, unsigned int status,
                : MHD_NO;
 }
 
+//  A copy of count rows of size bytes at rows (NULL when count is 0).
+//  Returns 0, or -1 if out of memory.
+static int
+s_rows_copy (void **rows_p, size_t count, size_t size)
+{
+    void *rows = *rows_p;
+    *rows_p = NULL;
+    if (count == 0)
+        return 0;
+    *rows_p = malloc (count * size);
+    if (!*rows_p)
+        return -1;
+    memcpy (*rows_p, rows, count * size);
+    return 0;
+}
+
 //  The current figures as a report (caller releases).  Returns 0 or -1.
 static int
 s_current_report (server_t *self, fm_report_t *report)
@@ -237,24 +263,30 @@ s_current_report (server_t *self, fm_report_t *report)
     pthread_mutex_lock (&self->lock);
     int rc = fm_dash_report (self->dash, report);
     if (rc == 0 && self->have_db) {
-        //  Same source as the page's tables
+        //  Same source as the page's tables: a deep copy, since the
+        //  report (and every table it owns) is released after rendering
+        //  while db_report lives on
         fm_report_release (report);
-        rc = -1;
-        fm_report_t *copy = &self->db_report;
-        *report = *copy;
-        report->banks = (fm_report_bank_t *) malloc (
-            (copy->bank_count + 1) * sizeof (fm_report_bank_t));
-        report->grids = (fm_report_grid_t *) malloc (
-            (copy->grid_count + 1) * sizeof (fm_report_grid_t));
-        if (report->banks && report->grids) {
-            memcpy (report->banks, copy->banks,
-                    copy->bank_count * sizeof (fm_report_bank_t));
-            memcpy (report->grids, copy->grids,
-                    copy->grid_count * sizeof (fm_report_grid_t));
-            rc = 0;
-        }
-        else
+        *report = self->db_report;
+        int failed = s_rows_copy ((void **) &report->banks, report->bank_count,
+                                  sizeof (fm_report_bank_t));
+        failed |= s_rows_copy ((void **) &report->grids, report->grid_count,
+                               sizeof (fm_report_grid_t));
+        failed |= s_rows_copy ((void **) &report->reasons, report->reason_count,
+                               sizeof (fm_report_reason_t));
+        failed |= s_rows_copy ((void **) &report->towns, report->town_count,
+                               sizeof (fm_report_town_t));
+        failed |= s_rows_copy ((void **) &report->products, report->product_count,
+                               sizeof (fm_report_product_t));
+        failed |= s_rows_copy ((void **) &report->series, report->series_count,
+                               sizeof (fm_report_bucket_t));
+        failed |= s_rows_copy ((void **) &report->bank_names,
+                               report->bank_name_count,
+                               sizeof (fm_report_bank_name_t));
+        if (failed) {
             fm_report_release (report);
+            rc = -1;
+        }
     }
     pthread_mutex_unlock (&self->lock);
     return rc;
@@ -379,6 +411,9 @@ s_refresh_db (server_t *self, const char *path)
         return;
     }
     pthread_mutex_lock (&self->lock);
+    //  Named under the lock: the names live in fm_dash
+    if (fm_dash_name_report (self->dash, &report))
+        zsys_error ("out of memory: banks and towns shown by code");
     bool same = self->have_db && report.events == self->db_report.events
              && report.last_ts_us == self->db_report.last_ts_us;
     fm_report_release (&self->db_report);
@@ -426,6 +461,27 @@ main (int argc, char **argv)
     self.verbose = fm_config_bool (config, "dashboard/verbose");
     self.dash = fm_dash_new ((size_t) fm_config_int (config, "dashboard/recent"));
     assert (self.dash);
+    //  Bank and town names as `finmatch report` finds them: as asked,
+    //  else the installed configs and territory table when they exist;
+    //  one that cannot be read is bad configuration, as in the report
+    const char *banks = fm_config_str (config, "dashboard/banks");
+    const char *towns = fm_config_str (config, "dashboard/towns");
+    if (!*banks && zsys_file_exists (FM_REPORT_BANKS_DIR))
+        banks = FM_REPORT_BANKS_DIR;
+    if (!*towns && zsys_file_exists (FM_REPORT_TOWNS_FILE))
+        towns = FM_REPORT_TOWNS_FILE;
+    char err [512];
+    if (fm_dash_set_names (self.dash, *banks? banks: NULL, *towns? towns: NULL,
+                           err, sizeof err)) {
+        fprintf (stderr, "finmatch-dashboard: %s\n", err);
+        fm_dash_destroy (&self.dash);
+        fm_config_destroy (&config);
+        free (s_page);
+        return 2;
+    }
+    if (*banks || *towns)
+        zsys_info ("names: banks from %s, towns from %s", *banks? banks: "-",
+                   *towns? towns: "-");
 
     //  The event stream admits monitor keys only (proto/SPEC.md "Security")
     fm_curve_t *curve = NULL;

@@ -9,7 +9,10 @@
 #   /usr/bin/chromium: page loads, a request submitted during the test is
 #   on the page within 1 s, OUT_DIR/dashboard.png and report.png written.
 #   Before that, without the browser, a second dashboard with --lang en
-#   serves the English page and report (labels checked with curl).
+#   serves the English page and report (labels checked with curl).  The
+#   Chinese one names banks and towns (--banks deploy/banks, --towns
+#   deploy/data/towns.csv: the page shows 重庆农村商业银行(CQRCB)); the
+#   English one is given none and must show the codes.
 #   playwright-core comes from npm into a cache directory
 #   ($FM_NODE_CACHE, default ~/.cache/finmatch-node) once.
 #   Exit 0 pass, 1 fail, 77 skipped (no chromium or node: install them
@@ -105,8 +108,12 @@ http_get () {
     printf '%s\n' "${response#*$'\r\n\r\n'}"
 }
 
-#   The page in English (--lang en): labels from the catalogue's msgids
-start_dashboard dash-en --lang en
+#   The page in English (--lang en): labels from the catalogue's msgids;
+#   no names (an empty configs dir, a territory table without rows)
+mkdir -p "$TMP/no-banks"
+echo "town_code,name" >"$TMP/no-towns.csv"
+start_dashboard dash-en --lang en --banks "$TMP/no-banks" --towns "$TMP/no-towns.csv"
+URL_EN=$URL
 http_get "$URL" >"$TMP/page-en.html" || { echo "FAIL: GET $URL (--lang en)"; exit 1; }
 for label in '<html lang="en">' '<span>Credit granted</span>' '<th>Bank</th>'; do
     grep -qF "$label" "$TMP/page-en.html" || { echo "FAIL: English page lacks $label"; exit 1; }
@@ -116,7 +123,7 @@ http_get "${URL}report.html" | grep -qF '<th>Avg reduction</th>' \
     || { echo "FAIL: English report.html"; exit 1; }
 echo "English page: OK"
 
-start_dashboard dash --lang zh
+start_dashboard dash --lang zh --banks "$SRC/deploy/banks" --towns "$SRC/deploy/data/towns.csv"
 grep -qF '<span>授信金额</span>' <(http_get "$URL") \
     || { echo "FAIL: Chinese page lacks 授信金额"; exit 1; }
 echo "dashboard: $URL (events $EVENTS)"
@@ -143,4 +150,17 @@ if [ $rc -ne 0 ]; then
     exit 1
 fi
 rm -rf "$OUT"/chromium-profile-*
+
+#   The same events, in JSON: named by the Chinese dashboard, by code only
+#   by the English one
+http_get "${URL}api/state" >"$TMP/state-zh.json" || { echo "FAIL: GET ${URL}api/state"; exit 1; }
+grep -qF '"bank_name":"重庆农村商业银行"' "$TMP/state-zh.json" \
+    || { echo "FAIL: /api/state lacks bank_name 重庆农村商业银行"; exit 1; }
+grep -qF '"town_name":"观音桥街道"' "$TMP/state-zh.json" \
+    || { echo "FAIL: /api/state lacks town_name 观音桥街道"; exit 1; }
+http_get "${URL_EN}api/state" >"$TMP/state-en.json" || { echo "FAIL: GET ${URL_EN}api/state"; exit 1; }
+grep -qF '"bank":"CQRCB"' "$TMP/state-en.json" && grep -qF '"bank_name":""' "$TMP/state-en.json" \
+    && ! grep -qF '重庆农村商业银行' "$TMP/state-en.json" \
+    || { echo "FAIL: the dashboard without names does not show bank codes"; exit 1; }
+echo "names: 重庆农村商业银行, 观音桥街道 with --banks/--towns; CQRCB without"
 echo "PASS"

@@ -87,12 +87,27 @@ function fail (message) {
         const bankRows = await page.$$eval('#banks tbody tr', rows => rows.length);
         const gridRows = await page.$$eval('#grids tbody tr', rows => rows.length);
         if (bankRows < 1 || gridRows < 1) fail('bank/grid tables empty: ' + bankRows + '/' + gridRows);
+        //  Names (the dashboard has --banks, --towns): the bank by name with
+        //  its code, in the table and the chart; the grid's town and the
+        //  town table by name
+        const named = /[\u4e00-\u9fff]+\([A-Z0-9_]+\)/;
+        const bankCells = await page.$$eval('#banks tbody td:first-child', cells => cells.map(c => c.textContent));
+        if (!bankCells.includes('重庆农村商业银行(CQRCB)')) fail('bank table: ' + bankCells.join(','));
+        const bars = await page.$$eval('#chart-offers svg text', texts => texts.map(t => t.textContent));
+        if (!bars.includes('重庆农村商业银行(CQRCB)')) fail('offers chart: ' + bars.join(','));
+        const townCells = await page.$$eval('#grids tbody td:nth-child(2)', cells => cells.map(c => c.textContent));
+        if (!townCells.some(t => named.test(t))) fail('grid table towns: ' + townCells.join(','));
+        await page.waitForFunction(() => Array.from(document.querySelectorAll('#towns tbody td:first-child'))
+                                             .some(c => c.textContent === '观音桥街道(GYQ)'),
+                                   null, { timeout: 5000 })
+                  .catch(() => fail('no 观音桥街道(GYQ) in the town table'));
         const types = await page.$$eval('#recent tr[data-request="' + id + '"] td:nth-child(2)',
                                         cells => cells.map(c => c.textContent));
         if (!types.includes('收到融资需求')) fail('no 收到融资需求 row: ' + types.join(','));
         console.log('counters: requests ' + await page.textContent('#c-requests') +
                     ', offers ' + await page.textContent('#c-offers') +
                     ', bank rows ' + bankRows + ', grid rows ' + gridRows +
+                    ', banks ' + bankCells.join(' ') + ', grid towns ' + townCells.join(' ') +
                     ', event types of the request: ' + types.join(' '));
         await page.waitForTimeout(300);   //  the row's highlight fades; the picture is of a settled page
         await page.screenshot({ path: path.join(outDir, 'dashboard.png'), fullPage: true });
