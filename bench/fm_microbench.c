@@ -7,10 +7,15 @@
     change to the codec or the event log can be measured alone (and run
     under callgrind for instruction counts, which do not depend on load):
 
-      bank     decode a BANK_QUERY, fm_bank_answer (deploy/banks/cqrcb.cfg),
-               encode the BANK_ANSWER: a bank worker's work per query
-      gov      decode a CREDIT_QUERY; decode and encode a PROFILE: the
-               codec part of the government worker's work
+      bank     decode a BANK_QUERY, answer it (deploy/banks/cqrcb.cfg),
+               encode the BANK_ANSWER: a bank worker's work per query, as
+               finmatch-bank does it (fm_worker_reply): decoded by one
+               reused fm_msg_reader, answered into one reused message
+               (fm_bank_answer_into), encoded trusted
+      gov      decode a CREDIT_QUERY (reused reader, as finmatch-gov);
+               decode and encode a PROFILE (a new message, checked, as
+               fm_gov_answer builds it): the codec part of the government
+               worker's work
       answer   decode a BANK_ANSWER with fm_msg_decode (a new fm_msg_t)
       reader   decode a BANK_ANSWER with fm_msg_reader_decode (one reused
                message): what the broker does per bank answer
@@ -48,6 +53,8 @@ typedef struct {
     zframe_t *profile;                  //  a PROFILE body
     fm_event_t event;                   //  an offer.made event
     fm_bank_t *bank;
+    fm_msg_reader_t *reader;            //  a worker's reader (fm_worker_reply)
+    fm_msg_t *answer;                   //  finmatch-bank's reused BANK_ANSWER
 } fixture_t;
 
 static int64_t
@@ -130,6 +137,9 @@ s_fixture_new (fixture_t *fx, const char *source_dir)
         fprintf (stderr, "fm-microbench: %s\n", err);
         exit (2);
     }
+    fx->reader = fm_msg_reader_new ();
+    fx->answer = fm_msg_new (FM_MSG_BANK_ANSWER);
+    assert (fx->reader && fx->answer);
     fm_error_t error;
     for (int i = 0; i < QUERIES; i++) {
         fm_msg_t *query = s_query (i);
@@ -183,6 +193,8 @@ s_fixture_destroy (fixture_t *fx)
     zframe_destroy (&fx->credit);
     zframe_destroy (&fx->profile);
     fm_bank_destroy (&fx->bank);
+    fm_msg_reader_destroy (&fx->reader);
+    fm_msg_destroy (&fx->answer);
 }
 
 //  One iteration of a codec workload
@@ -192,21 +204,21 @@ s_codec_step (fixture_t *fx, const char *what, int i)
     fm_error_t err;
     if (streq (what, "bank")) {
         zframe_t *body = fx->queries [i % QUERIES];
-        fm_msg_t *query = fm_msg_decode (zframe_data (body), zframe_size (body), &err);
+        fm_msg_t *query = fm_msg_reader_decode (fx->reader, zframe_data (body),
+                                                zframe_size (body), &err);
         assert (query);
-        fm_msg_t *answer = fm_bank_answer (fx->bank, query, zclock_time () * 1000);
-        zframe_t *frame = fm_msg_encode (answer, &err);
+        int rc = fm_bank_answer_into (fx->bank, query, zclock_time () * 1000,
+                                      fx->answer);
+        assert (rc == 0);
+        zframe_t *frame = fm_msg_encode_trusted (fx->answer);
         assert (frame);
         zframe_destroy (&frame);
-        fm_msg_destroy (&answer);
-        fm_msg_destroy (&query);
     }
     else
     if (streq (what, "gov")) {
-        fm_msg_t *credit = fm_msg_decode (zframe_data (fx->credit),
-                                          zframe_size (fx->credit), &err);
+        fm_msg_t *credit = fm_msg_reader_decode (fx->reader, zframe_data (fx->credit),
+                                                 zframe_size (fx->credit), &err);
         assert (credit);
-        fm_msg_destroy (&credit);
         fm_msg_t *profile = fm_msg_decode (zframe_data (fx->profile),
                                            zframe_size (fx->profile), &err);
         assert (profile);

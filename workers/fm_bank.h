@@ -65,6 +65,15 @@ size_t
 fm_msg_t *
     fm_bank_answer (fm_bank_t *self, const fm_msg_t *query, int64_t now_us);
 
+//  The same into answer, a BANK_ANSWER message (fm_msg_new) the caller
+//  owns and reuses for every query, used for nothing else: a bank
+//  worker's hot path, no allocation once its lists have grown.  Every
+//  field a BANK_ANSWER carries is overwritten.  Returns 0, or -1 if out
+//  of memory (answer then holds part of an answer: do not send it).
+int
+    fm_bank_answer_into (fm_bank_t *self, const fm_msg_t *query, int64_t now_us,
+                         fm_msg_t *answer);
+
 //  Answer a GRANT_QUERY (borrowed, offer in offers[0]) at time now_us.
 //  Returns a new CONFIRMATION the caller owns: granted with loan id
 //  "<BANK>-<request_id>" and the offered terms, or withdrawn with a text

@@ -86,6 +86,28 @@ zframe_t *
     fm_worker_answer (const char *service, zframe_t *body,
                       fm_worker_answer_fn *answer, void *arg);
 
+//  A worker's answer kept by the handler: a reply message the handler owns
+//  and may reuse (borrowed by the caller until the handler's next call),
+//  or NULL when the request's type is not one this worker handles.
+typedef const fm_msg_t *(fm_worker_reply_fn) (const fm_msg_t *request, void *arg);
+
+//  Encode the replies of fm_worker_reply with fm_msg_encode_trusted: only
+//  for handlers whose every reply meets that function's header (built
+//  from decoded requests, constants and configuration validated at load,
+//  texts cut at a character boundary).  Default false (validated).
+void
+    fm_worker_set_trusted (fm_worker_t *self, bool trusted);
+
+//  fm_worker_answer for the request loop of a worker: the body is decoded
+//  with a reader the worker keeps for its life (no fm_msg_t allocated per
+//  request), so request, as answer() sees it, is valid only during that
+//  call: answer() must keep no pointer into it.  Same replies, errors and
+//  logs as fm_worker_answer, under the worker's service.  The body is
+//  borrowed.  Returns a new frame; cannot fail.
+zframe_t *
+    fm_worker_reply (fm_worker_t *self, zframe_t *body,
+                     fm_worker_reply_fn *answer, void *arg);
+
 //  Self test
 void
     fm_worker_test (bool verbose);

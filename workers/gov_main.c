@@ -48,20 +48,22 @@ static const fm_setting_t s_settings [] = {
 };
 #define SETTING_COUNT (sizeof (s_settings) / sizeof (s_settings [0]))
 
-//  What gov.credit knows (fm_worker_answer_fn): a profile, or ERROR 404,
-//  for a CREDIT_QUERY; NULL for anything else
+//  What gov.credit knows (fm_worker_reply_fn): a profile, or ERROR 404,
+//  for a CREDIT_QUERY, kept until the next query; NULL for anything else
 typedef struct {
     fm_registry_t *registry;            //  borrowed from main
     const fm_policy_t *policy;          //  borrowed from main
+    fm_msg_t *reply;                    //  owned, the last reply or NULL
 } gov_t;
 
-static fm_msg_t *
+static const fm_msg_t *
 s_gov_answer (const fm_msg_t *request, void *arg)
 {
     gov_t *gov = (gov_t *) arg;
+    fm_msg_destroy (&gov->reply);
     if (request->type == FM_MSG_CREDIT_QUERY)
-        return fm_gov_answer (gov->registry, gov->policy, request);
-    return NULL;
+        gov->reply = fm_gov_answer (gov->registry, gov->policy, request);
+    return gov->reply;
 }
 
 //  The registry path to open: relative paths that came from the config
@@ -160,19 +162,20 @@ main (int argc, char **argv)
         zsys_warning ("registry %s is empty: every query will be answered 404", path);
     free (path);
 
-    gov_t gov = { registry, &policy };
+    gov_t gov = { registry, &policy, NULL };
     size_t answered = 0;
     while (!zsys_interrupted) {
         zframe_t *reply_to;
         zframe_t *body = fm_worker_recv (worker, -1, &reply_to);
         if (!body)
             break;              //  interrupted
-        zframe_t *reply = fm_worker_answer (FM_SERVICE_GOV, body, s_gov_answer, &gov);
+        zframe_t *reply = fm_worker_reply (worker, body, s_gov_answer, &gov);
         zframe_destroy (&body);
         fm_worker_send (worker, &reply_to, &reply);
         answered++;
     }
     zsys_info ("finmatch-gov: stopping after %zu queries", answered);
+    fm_msg_destroy (&gov.reply);
     fm_worker_destroy (&worker);
     fm_registry_destroy (&registry);
     fm_config_destroy (&config);
