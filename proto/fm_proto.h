@@ -318,7 +318,10 @@ void
 
 //  Append a copy of offer/decline/bank code.  Return 0, or -1 if the bound
 //  (FM_MAX_OFFERS...) is reached or memory is out; the message is unchanged
-//  on failure.
+//  on failure.  An offer's copy holds its first lever_count levers, a
+//  decline's its first reason_count reasons: the items past the count are
+//  not copied (undefined in the copy; read lists up to their counts only,
+//  as every reader in the tree does).
 int
     fm_msg_add_offer (fm_msg_t *self, const fm_offer_t *offer);
 int
