@@ -843,26 +843,104 @@ s_policy_bp (const int32_t *table, const char *grades, char grade)
 }
 
 
+//  Append the NUL-terminated pieces (NULL ends the list) to the string at
+//  dest (size bytes).  Every piece of a lever's code or name is a constant
+//  or a value checked at load to fit (grades one character, industry codes
+//  < FM_CODE_SIZE bytes, s_code_valid), so nothing is ever cut, which is
+//  what lets gov's replies use the trusted encoder: a piece that does not
+//  fit is a bug here.  Cheaper than snprintf, and never a cut character.
+
+static void
+s_put (char *dest, size_t size, ...)
+{
+    size_t len = 0;
+    va_list args;
+    va_start (args, size);
+    for (const char *piece = va_arg (args, const char *); piece;
+         piece = va_arg (args, const char *)) {
+        size_t piece_len = strlen (piece);
+        assert (len + piece_len < size);
+        memcpy (dest + len, piece, piece_len);
+        len += piece_len;
+    }
+    va_end (args);
+    dest [len] = 0;
+}
+
+//  The profile's next lever with its code, bp and payer set and no name.
+//  At most six levers exist (party_building, fast_track, priority,
+//  limit_uplift, tax_credit, subsidy), below FM_MAX_LEVERS.
+
+static fm_lever_t *
+s_lever_add (fm_profile_t *profile, const char *code, int32_t bp, fm_payer_t payer)
+{
+    assert (profile->lever_count < FM_MAX_LEVERS);
+    fm_lever_t *lever = &profile->levers [profile->lever_count++];
+    s_put (lever->code, sizeof lever->code, code, NULL);
+    lever->name [0] = 0;
+    lever->bp = bp;
+    lever->payer = payer;
+    lever->pct = 0;
+    return lever;
+}
+
+
 //  --------------------------------------------------------------------------
-//  Answer a CREDIT_QUERY.  Returns a new PROFILE or ERROR 404; NULL only if
-//  out of memory.
+//  Answer a CREDIT_QUERY.  Returns a new PROFILE or ERROR 404/403; NULL
+//  only if out of memory.
 
 fm_msg_t *
 fm_gov_answer (fm_registry_t *self, const fm_policy_t *policy,
                const fm_msg_t *credit_query)
 {
+    fm_msg_t *reply = fm_msg_new (FM_MSG_PROFILE);
+    if (reply)
+        fm_gov_answer_into (self, policy, credit_query, reply);
+    return reply;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Answer a CREDIT_QUERY into reply (reused): a PROFILE, or ERROR 404/403.
+//  Cannot fail.
+//
+//  Every value reaching the reply is one of: the query's request id,
+//  enterprise id, grid id, officer id (decoded and validated by the codec);
+//  a registry row's fields, each checked at load against the codec's rules
+//  for a PROFILE (s_row_parse: credit code check character, UTF-8 without
+//  control characters in every field, name 1..FM_NAME_SIZE-1 bytes,
+//  industry and grid 1..FM_CODE_SIZE-1 bytes, grades in ABMCD / ABCD-,
+//  months 0..600; ratings.csv rows the same, s_rating_row); a town code
+//  from grids.csv (UTF-8, s_code_valid); the policy's numbers (bp
+//  0..FM_MAX_POLICY_BP < FM_MAX_RATE_BP, pct 0..FM_MAX_UPLIFT_PCT, the
+//  subsidy cut pro rata below its bp); constants.  Grades and months are
+//  set only with their consent bit (the profile rule), and texts are
+//  joined whole (s_put).  That is fm_msg_encode_trusted's contract.
+
+void
+fm_gov_answer_into (fm_registry_t *self, const fm_policy_t *policy,
+                    const fm_msg_t *credit_query, fm_msg_t *reply)
+{
     assert (self);
     assert (policy);
     assert (credit_query);
+    assert (reply);
     //  gov_main dispatches on the decoded type: anything else is a bug
     assert (credit_query->type == FM_MSG_CREDIT_QUERY);
+    //  The ERROR texts below are never cut: an 18-character credit code
+    //  or two codes of < FM_CODE_SIZE bytes in a short sentence
+    _Static_assert (FM_TEXT_SIZE > 40 + 2 * FM_CODE_SIZE, "error texts fit");
+    memcpy (reply->request_id, credit_query->request_id, sizeof reply->request_id);
 
     const char *id = credit_query->request.enterprise_id;
     const fm_enterprise_t *enterprise = fm_registry_find (self, id);
-    if (!enterprise)
-        return fm_msg_new_error (credit_query->request_id, FM_STATUS_NOT_FOUND,
-                                 "enterprise %s is not in the registry", id);
-
+    if (!enterprise) {
+        reply->type = FM_MSG_ERROR;
+        reply->status = FM_STATUS_NOT_FOUND;
+        snprintf (reply->text, sizeof reply->text,
+                  "enterprise %s is not in the registry", id);
+        return;
+    }
     //  The request's grid: as asked, else as registered.  A grid officer
     //  submitting on the enterprise's behalf must serve that grid
     const char *grid = *credit_query->request.grid_id? credit_query->request.grid_id
@@ -871,25 +949,26 @@ fm_gov_answer (fm_registry_t *self, const fm_policy_t *policy,
     if (*officer) {
         const char *grids = (const char *) zhashx_lookup (self->officers, officer);
         char needle [FM_CODE_SIZE + 2];
-        snprintf (needle, sizeof needle, ";%s;", grid);
+        s_put (needle, sizeof needle, ";", grid, ";", NULL);
         if (!grids || !strstr (grids, needle)) {
             zsys_warning ("gov.credit: officer %s refused for grid %s (request %s)",
                           officer, grid, credit_query->request_id);
-            return fm_msg_new_error (credit_query->request_id, FM_STATUS_FORBIDDEN,
-                                     "officer %s is not a grid officer of grid %s",
-                                     officer, grid);
+            reply->type = FM_MSG_ERROR;
+            reply->status = FM_STATUS_FORBIDDEN;
+            snprintf (reply->text, sizeof reply->text,
+                      "officer %s is not a grid officer of grid %s", officer, grid);
+            return;
         }
     }
 
-    fm_msg_t *reply = fm_msg_new (FM_MSG_PROFILE);
-    if (!reply)
-        return NULL;
-    snprintf (reply->request_id, sizeof reply->request_id, "%s",
-              credit_query->request_id);
+    //  Every field a PROFILE carries is written below or zero: the reply
+    //  keeps nothing of the previous query
+    reply->type = FM_MSG_PROFILE;
+    fm_profile_t *profile = &reply->profile;
+    memset (profile, 0, sizeof *profile);
     const char *town = (const char *) zhashx_lookup (self->grids, grid);
     if (town)
-        snprintf (reply->profile.town, sizeof reply->profile.town, "%s", town);
-    fm_profile_t *profile = &reply->profile;
+        s_put (profile->town, sizeof profile->town, town, NULL);
     memcpy (profile->enterprise_id, enterprise->credit_code, sizeof profile->enterprise_id);
     memcpy (profile->name, enterprise->name, sizeof profile->name);
     memcpy (profile->industry, enterprise->industry, sizeof profile->industry);
@@ -902,64 +981,52 @@ fm_gov_answer (fm_registry_t *self, const fm_policy_t *policy,
     profile->shared = consent & FM_CONSENT_ALL;
     if (consent & FM_CONSENT_PARTY) {
         profile->party_grade = enterprise->party_grade;
+        const char grade [2] = { enterprise->party_grade, 0 };
         int32_t bp = s_policy_bp (policy->party_building, "ABCD", enterprise->party_grade);
         if (bp > 0) {
-            fm_lever_t *lever = &profile->levers [profile->lever_count++];
-            snprintf (lever->code, sizeof lever->code, "party_building");
+            fm_lever_t *lever = s_lever_add (profile, "party_building", bp, FM_PAYER_BANK);
             //  A firm in a joint organisation is rated in its own class
             s_rating_t *rating = (s_rating_t *) zhashx_lookup (self->ratings,
                                                                enterprise->credit_code);
-            snprintf (lever->name, sizeof lever->name, "党建增信(%c级%s)",
-                      enterprise->party_grade,
-                      rating && streq (rating->org, "joint")? "·联合党组织": "");
-            lever->bp = bp;
-            lever->payer = FM_PAYER_BANK;
+            s_put (lever->name, sizeof lever->name, "党建增信(", grade, "级",
+                   rating && streq (rating->org, "joint")? "·联合党组织": "", ")", NULL);
         }
         //  Fast track: no discount (bp 0, banks skip it), the broker
         //  shortens the banks' deadlines (SPEC.md 14.3)
         if (s_policy_bp (policy->fast_track, "ABCD", enterprise->party_grade) > 0
         &&  profile->lever_count < FM_MAX_LEVERS) {
-            fm_lever_t *lever = &profile->levers [profile->lever_count++];
-            snprintf (lever->code, sizeof lever->code, "fast_track");
-            snprintf (lever->name, sizeof lever->name, "快速通道(党建%c级)",
-                      enterprise->party_grade);
-            lever->bp = 0;
-            lever->payer = FM_PAYER_GOVERNMENT;
+            fm_lever_t *lever = s_lever_add (profile, "fast_track", 0, FM_PAYER_GOVERNMENT);
+            s_put (lever->name, sizeof lever->name, "快速通道(党建", grade, "级)", NULL);
         }
         //  Priority: no discount; the broker serves the request's bank
         //  queries first when banks are busy (SPEC.md 14.3)
         if (s_policy_bp (policy->priority, "ABCD", enterprise->party_grade) > 0
         &&  profile->lever_count < FM_MAX_LEVERS) {
-            fm_lever_t *lever = &profile->levers [profile->lever_count++];
-            snprintf (lever->code, sizeof lever->code, "priority");
-            snprintf (lever->name, sizeof lever->name, "优先办理(党建%c级)",
-                      enterprise->party_grade);
-            lever->bp = 0;
-            lever->payer = FM_PAYER_GOVERNMENT;
+            fm_lever_t *lever = s_lever_add (profile, "priority", 0, FM_PAYER_GOVERNMENT);
+            s_put (lever->name, sizeof lever->name, "优先办理(党建", grade, "级)", NULL);
         }
         //  额度上浮: banks that honour it raise a product's maximum by pct;
         //  the bank carries the larger exposure
         int32_t pct = s_policy_bp (policy->limit_uplift, "ABCD", enterprise->party_grade);
         if (pct > 0 && profile->lever_count < FM_MAX_LEVERS) {
-            fm_lever_t *lever = &profile->levers [profile->lever_count++];
-            snprintf (lever->code, sizeof lever->code, "limit_uplift");
-            snprintf (lever->name, sizeof lever->name, "额度上浮%d%%(党建%c级)",
-                      (int) pct, enterprise->party_grade);
-            lever->bp = 0;
+            fm_lever_t *lever = s_lever_add (profile, "limit_uplift", 0, FM_PAYER_BANK);
+            //  1..FM_MAX_UPLIFT_PCT (fm_policy_load): at most three digits
+            assert (pct <= FM_MAX_UPLIFT_PCT && FM_MAX_UPLIFT_PCT < 1000);
+            char digits [4] = { 0 }, *digit = digits + 3;
+            for (int32_t value = pct; value; value /= 10)
+                *--digit = (char) ('0' + value % 10);
+            s_put (lever->name, sizeof lever->name, "额度上浮", digit, "%(党建",
+                   grade, "级)", NULL);
             lever->pct = (uint8_t) pct;
-            lever->payer = FM_PAYER_BANK;
         }
     }
     if (consent & FM_CONSENT_TAX) {
         profile->tax_grade = enterprise->tax_grade;
         int32_t bp = s_policy_bp (policy->tax_credit, "ABMCD", enterprise->tax_grade);
         if (bp > 0) {
-            fm_lever_t *lever = &profile->levers [profile->lever_count++];
-            snprintf (lever->code, sizeof lever->code, "tax_credit");
-            snprintf (lever->name, sizeof lever->name, "银税互动(%c级)",
-                      enterprise->tax_grade);
-            lever->bp = bp;
-            lever->payer = FM_PAYER_BANK;
+            const char grade [2] = { enterprise->tax_grade, 0 };
+            fm_lever_t *lever = s_lever_add (profile, "tax_credit", bp, FM_PAYER_BANK);
+            s_put (lever->name, sizeof lever->name, "银税互动(", grade, "级)", NULL);
         }
     }
     if (consent & FM_CONSENT_SOCIAL)
@@ -975,14 +1042,12 @@ fm_gov_answer (fm_registry_t *self, const fm_policy_t *policy,
         if (policy->subsidy_cap_fen > 0 && amount > policy->subsidy_cap_fen)
             bp = bp * policy->subsidy_cap_fen / amount;
         if (bp > 0) {
-            fm_lever_t *lever = &profile->levers [profile->lever_count++];
-            snprintf (lever->code, sizeof lever->code, "subsidy");
-            snprintf (lever->name, sizeof lever->name, "区级贴息(%s)", enterprise->industry);
-            lever->bp = (int32_t) bp;
-            lever->payer = FM_PAYER_GOVERNMENT;
+            fm_lever_t *lever = s_lever_add (profile, "subsidy", (int32_t) bp,
+                                             FM_PAYER_GOVERNMENT);
+            s_put (lever->name, sizeof lever->name, "区级贴息(", enterprise->industry,
+                   ")", NULL);
         }
     }
-    return reply;
 }
 
 
@@ -1375,6 +1440,56 @@ fm_registry_test (bool verbose)
     assert (reply->profile.lever_count == 0);
     fm_msg_destroy (&reply);
     fm_msg_destroy (&query);
+
+    //  finmatch-gov answers into one reused message and encodes it trusted:
+    //  for every enterprise of the dataset, with every consent, officers,
+    //  unknown enterprises and every lever in between, the reply must be
+    //  valid (what the trusted encoder takes on faith) and its bytes those
+    //  of a fresh answer encoded checked (nothing left from the last query)
+    policy.fast_track [0] = policy.priority [0] = 1;
+    policy.limit_uplift [0] = 20;
+    policy.tax_credit [0] = 10;
+    fm_msg_t *reused = fm_msg_new (FM_MSG_PROFILE);
+    assert (reused);
+    size_t index = 0, levers = 0, errors = 0;
+    //  The codes first: a lookup moves zhashx's cursor
+    zlistx_t *codes = zhashx_keys (registry->index);
+    assert (codes);
+    for (const char *code = (const char *) zlistx_first (codes); code;
+         code = (const char *) zlistx_next (codes), index++) {
+        query = s_test_query (index % 13 == 0? "91500105MA5U00011E": code,
+                              (uint32_t) index % 8);
+        query->request.amount_fen = index % 3? INT64_C (1000000000): INT64_C (100000000);
+        if (index % 5 == 0) {
+            strcpy (query->request.submitted_by, index % 401? "JBO0001": "NOBODY");
+            strcpy (query->request.grid_id, "GYQ-01-01");
+        }
+        reply = fm_gov_answer (registry, &policy, query);
+        assert (reply);
+        fm_gov_answer_into (registry, &policy, query, reused);
+        fm_error_t error;
+        if (fm_msg_validate (reused, &error)) {
+            printf ("%s: %s\n", code, error.text);
+            assert (false);
+        }
+        zframe_t *checked = fm_msg_encode (reply, NULL);
+        zframe_t *trusted = fm_msg_encode_trusted (reused);
+        assert (checked && trusted);
+        assert (zframe_eq (checked, trusted));
+        levers += reused->type == FM_MSG_PROFILE? reused->profile.lever_count: 0;
+        errors += reused->type == FM_MSG_ERROR;
+        zframe_destroy (&checked);
+        zframe_destroy (&trusted);
+        fm_msg_destroy (&reply);
+        fm_msg_destroy (&query);
+    }
+    if (verbose)
+        printf ("   %zu answers into one message, %zu levers, %zu errors\n",
+                index, levers, errors);
+    assert (index == fm_registry_size (registry));
+    assert (levers > index / 2 && errors > index / 13);
+    zlistx_destroy (&codes);
+    fm_msg_destroy (&reused);
     fm_registry_destroy (&registry);
     //  @end
 }

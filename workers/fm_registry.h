@@ -15,7 +15,8 @@
     a district interest subsidy (区级贴息) by industry.
 
     fm_gov_answer builds a PROFILE holding only what the request consented
-    to share, with the levers those data earn.
+    to share, with the levers those data earn; fm_gov_answer_into does the
+    same into one reused message (finmatch-gov).
     =========================================================================
 */
 
@@ -125,10 +126,22 @@ int
 
 //  Answer a CREDIT_QUERY (borrowed; request.enterprise_id and .consent
 //  used).  Returns a new PROFILE, or a new ERROR 404 if the enterprise is
-//  not in the registry; caller owns.  NULL only if out of memory.
+//  not in the registry (403 if submitted_by is not an officer of the
+//  grid); caller owns.  NULL only if out of memory.
 fm_msg_t *
     fm_gov_answer (fm_registry_t *self, const fm_policy_t *policy,
                    const fm_msg_t *credit_query);
+
+//  The same into reply, a message (fm_msg_new) the caller owns and reuses
+//  for every query: finmatch-gov's hot path, no allocation.  Sets reply's
+//  type to PROFILE or ERROR and overwrites every field that type carries.
+//  The reply meets fm_msg_encode_trusted's terms: every value in it was
+//  validated by the codec (the query's) or at load against the codec's
+//  rules (the registry's rows, grids, policy), and texts are whole.
+//  Cannot fail.
+void
+    fm_gov_answer_into (fm_registry_t *self, const fm_policy_t *policy,
+                        const fm_msg_t *credit_query, fm_msg_t *reply);
 
 //  Self test
 void

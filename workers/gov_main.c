@@ -48,21 +48,22 @@ static const fm_setting_t s_settings [] = {
 };
 #define SETTING_COUNT (sizeof (s_settings) / sizeof (s_settings [0]))
 
-//  What gov.credit knows (fm_worker_reply_fn): a profile, or ERROR 404,
-//  for a CREDIT_QUERY, kept until the next query; NULL for anything else
+//  What gov.credit knows (fm_worker_reply_fn): a profile, or ERROR
+//  404/403, for a CREDIT_QUERY, answered into the one reply message kept
+//  for the worker's life; NULL for anything else
 typedef struct {
     fm_registry_t *registry;            //  borrowed from main
     const fm_policy_t *policy;          //  borrowed from main
-    fm_msg_t *reply;                    //  owned, the last reply or NULL
+    fm_msg_t *reply;                    //  owned, reused for every query
 } gov_t;
 
 static const fm_msg_t *
 s_gov_answer (const fm_msg_t *request, void *arg)
 {
     gov_t *gov = (gov_t *) arg;
-    fm_msg_destroy (&gov->reply);
-    if (request->type == FM_MSG_CREDIT_QUERY)
-        gov->reply = fm_gov_answer (gov->registry, gov->policy, request);
+    if (request->type != FM_MSG_CREDIT_QUERY)
+        return NULL;
+    fm_gov_answer_into (gov->registry, gov->policy, request, gov->reply);
     return gov->reply;
 }
 
@@ -149,6 +150,12 @@ main (int argc, char **argv)
         return 2;
     }
     fm_worker_set_verbose (worker, fm_config_bool (config, "gov/verbose"));
+    //  Our replies meet fm_msg_encode_trusted's terms: built from the
+    //  decoded query, constants, and the registry, grids, ratings and
+    //  policy checked at load against the codec's rules for a PROFILE
+    //  (fm_gov_answer_into); the ASan builds validate them anyway
+    //  (FM_PROTO_VERIFY_TRUSTED)
+    fm_worker_set_trusted (worker, true);
     zsys_info ("finmatch-gov %s: serving %s, registry %s: %zu enterprises "
                "(%zu rows skipped), policy party_building A/B/C/D = %d/%d/%d/%d bp, "
                "tax_credit A/B/M/C/D = %d/%d/%d/%d/%d bp, broker %s",
@@ -162,7 +169,8 @@ main (int argc, char **argv)
         zsys_warning ("registry %s is empty: every query will be answered 404", path);
     free (path);
 
-    gov_t gov = { registry, &policy, NULL };
+    gov_t gov = { registry, &policy, fm_msg_new (FM_MSG_PROFILE) };
+    assert (gov.reply);
     size_t answered = 0;
     while (!zsys_interrupted) {
         zframe_t *reply_to;
