@@ -84,6 +84,9 @@
 #define PRIORITY_LEVER      "priority"      //  lever code (gov policy): bank
                                             //  queries queue ahead
 #define FM_SERVICE_WARN     "fm.warn"       //  risk warnings (fm_warn.h)
+#define WARN_SWEEP_MS       1000    //  longest wait between warning sweeps
+                                    //  while one may expire: bounds how
+                                    //  late a wall-clock step makes them
 #define REPLAY_MAX          100000  //  recent events kept for fm.replay
 #define REPLAY_BYTES        (64 * 1024 * 1024)  //  and their bytes at most
 
@@ -209,6 +212,8 @@ struct _broker_t {
     fm_msg_reader_t *reader;        //  Owned: decodes worker answers into
                                     //  one reused message (s_worker_answer)
     fm_warn_t *warnings;            //  Owned: risk warnings (fm.warn)
+    int warning_timer;              //  zloop timer id of the next warning
+                                    //  sweep, or -1 (nothing expires)
     int64_t replay_max;             //  its bounds: events
     int64_t replay_bytes;           //  and bytes
     //  Journal (fm_journal.h): NULL = off
@@ -1893,11 +1898,95 @@ s_warning_publish (broker_t *self, const fm_warning_t *warning, uint16_t status,
     s_event_publish (self, &event);
 }
 
-//  fm_warn callback: a warning passed its expiry
+//  Journal a warning (WARNING record, fm_journal.h) BEFORE the broker
+//  acts on it: held (gone false: raised, replaced, or copied into a new
+//  segment) or gone (lifted or expired, why in text).  A no-op with the
+//  journal off or while loading it.  Cannot fail (a warning that does not
+//  encode is a bug: logged, and a restart would not know it).
+static void
+s_warning_journal (broker_t *self, const fm_warning_t *warning, bool gone,
+                   const char *text)
+{
+    if (!self->journal || self->loading)
+        return;
+    fm_msg_t *msg = fm_msg_new (FM_MSG_WARN);
+    assert (msg);
+    msg->warning = *warning;
+    msg->warning.lift = gone;
+    if (gone && text)
+        snprintf (msg->warning.reason, sizeof (msg->warning.reason), "%s", text);
+    fm_error_t err;
+    zframe_t *body = fm_msg_encode (msg, &err);
+    if (body)
+        fm_journal_append (self->journal, FM_JOURNAL_WARNING, NULL, 0,
+                           zframe_data (body), zframe_size (body));
+    else
+        zsys_error ("broker: cannot journal the warning on %s: %s",
+                    warning->target_id, err.text);
+    zframe_destroy (&body);
+    fm_msg_destroy (&msg);
+}
+
+//  fm_journal roll callback: a new segment starts (broker start, or a
+//  rotation at segment_max): copy every warning held into it, so that the
+//  newest segment alone rebuilds the table and pruning older ones loses
+//  none (fm_journal.h).  Warnings past their expiry are copied too: their
+//  410 has not been published yet.
+static void
+s_warning_copy (void *arg, fm_journal_t *journal, uint32_t segment)
+{
+    (void) journal;
+    (void) segment;
+    broker_t *self = (broker_t *) arg;
+    for (const fm_warning_t *warning = fm_warn_first (self->warnings); warning;
+         warning = fm_warn_next (self->warnings))
+        s_warning_journal (self, warning, false, NULL);
+}
+
+//  fm_warn callback: a warning passed its expiry (dropped from the table
+//  right after; journaled gone first, so a restart publishes no second 410)
 static void
 s_warning_expired (void *arg, const fm_warning_t *warning)
 {
+    s_warning_journal ((broker_t *) arg, warning, true, "expired");
     s_warning_publish ((broker_t *) arg, warning, FM_STATUS_GONE, "expired");
+}
+
+static int s_warning_sweep (zloop_t *loop, int timer_id, void *arg);
+
+//  (Re)arm the one-shot sweep timer for the table's next expiry, at most
+//  WARN_SWEEP_MS ahead: expires_us is wall-clock time while zloop times
+//  on the monotonic clock, so a clock step delays an expiry by no more
+//  than that (and a sweep before the expiry is one comparison).  No
+//  warning that expires, no timer.  Cannot fail.
+static void
+s_warning_arm (broker_t *self)
+{
+    if (self->warning_timer != -1)
+        zloop_timer_end (self->loop, self->warning_timer);
+    self->warning_timer = -1;
+    int64_t expiry = fm_warn_expiry (self->warnings);
+    if (expiry == 0)
+        return;
+    int64_t delay = (expiry - s_now_us () + 999) / 1000;
+    delay = delay < 0? 0: delay > WARN_SWEEP_MS? WARN_SWEEP_MS: delay;
+    self->warning_timer = zloop_timer (self->loop, (size_t) delay, 1,
+                                       s_warning_sweep, self);
+}
+
+//  Sweep timer: publish risk.warning "expired" (410) for each warning
+//  past its expiry, journaled like any event, then re-arm.
+static int
+s_warning_sweep (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    broker_t *self = (broker_t *) arg;
+    self->warning_timer = -1;   //  One-shot: zloop removes it after us
+    fm_warn_expire (self->warnings, s_now_us (), s_warning_expired, self);
+    s_warning_arm (self);
+    s_broker_flush (self);
+    return 0;
 }
 
 //  fm.warn: a WARN body raises or lifts a warning; the answer is the WARN
@@ -1946,8 +2035,9 @@ s_client_warn (broker_t *self, zframe_t *identity, zframe_t *body)
         //  Who lifted it, and why if said; the level it had
         if (*warning->raised_by)
             snprintf (lifted.raised_by, sizeof (lifted.raised_by), "%s", warning->raised_by);
-        s_warning_publish (self, &lifted, FM_STATUS_GONE,
-                           *warning->reason? warning->reason: "lifted");
+        const char *why = *warning->reason? warning->reason: "lifted";
+        s_warning_journal (self, &lifted, true, why);
+        s_warning_publish (self, &lifted, FM_STATUS_GONE, why);
         snprintf (msg->text, sizeof (msg->text), "warning on %s %s lifted (%zu active)",
                   kind, warning->target_id, fm_warn_size (self->warnings));
     }
@@ -1960,7 +2050,10 @@ s_client_warn (broker_t *self, zframe_t *identity, zframe_t *body)
             fm_msg_destroy (&msg);
             return;
         }
+        s_warning_journal (self, warning, false, NULL);
         s_warning_publish (self, warning, FM_STATUS_OK, warning->reason);
+        if (warning->expires_us > 0)
+            s_warning_arm (self);   //  Maybe earlier than the armed sweep
         snprintf (msg->text, sizeof (msg->text), "warning on %s %s %s (%zu active)",
                   kind, warning->target_id, rc? "replaced": "raised",
                   fm_warn_size (self->warnings));
@@ -3528,7 +3621,9 @@ s_heartbeat (zloop_t *loop, int timer_id, void *arg)
 //  Records are applied in order, without sending or publishing anything:
 //  REQUEST creates an in-flight request, RESULT retains it (with the
 //  max_retained bound), END forgets it, ACCEPT / CONFIRM / GRANT_FAIL
-//  replay the accept sub-machine, EVENT refills the replay store.  The
+//  replay the accept sub-machine, EVENT refills the replay store, WARNING
+//  raises or drops a risk warning (each segment starts with a copy of the
+//  table, s_warning_copy, so pruning loses none).  The
 //  epoch and seq continue where the journal ends (unless a reboot may
 //  have lost its tail, fm_journal_epoch), so the recorder sees the same
 //  epoch go on and fills any gap from fm.replay.
@@ -3540,6 +3635,8 @@ s_heartbeat (zloop_t *loop, int timer_id, void *arg)
 //  "<BANK>-<request id>": asking twice grants once).  Clients that retry
 //  meanwhile attach to the request; retained results answer at once; new
 //  requests that find no gov worker in that window wait for it as well.
+//  Warnings that expired meanwhile are published (410 "expired") at the
+//  end of that window too; until then they no longer apply to queries.
 
 //  ANSWER or MISS record of an in-flight request: keep it for its
 //  resumption (or, once its RESULT follows, for its list of banks asked).
@@ -3682,6 +3779,20 @@ s_recover_record (void *arg, const fm_journal_record_t *record)
                 request->life = FM_RS_WITHDRAWN;
             }
             break;
+        case FM_JOURNAL_WARNING:
+            //  Held or gone, in journal order: the table as it was
+            msg = fm_msg_decode (record->data, record->size, &err);
+            if (!msg || msg->type != FM_MSG_WARN)
+                zsys_warning ("broker: journal: a warning record is unreadable, skipped");
+            else
+            if (msg->warning.lift)
+                fm_warn_lift (self->warnings, msg->warning.target,
+                              msg->warning.target_id, NULL);
+            else
+            if (fm_warn_raise (self->warnings, &msg->warning) < 0)
+                zsys_warning ("broker: journal: warning table full, the warning "
+                              "on %s is lost", msg->warning.target_id);
+            break;
         case FM_JOURNAL_GRANT_FAIL:
             if (request && request->accepted) {
                 snprintf (request->grant_missed, sizeof (request->grant_missed), "%s",
@@ -3761,6 +3872,11 @@ s_resume (zloop_t *loop, int timer_id, void *arg)
     }
     zlistx_purge (self->resuming);
     self->resuming_now = false;
+    //  Warnings that expired while the broker was down (or in the window)
+    //  get their 410 now, once subscribers had the window to reconnect;
+    //  from here the sweep timer keeps time
+    fm_warn_expire (self->warnings, s_now_us (), s_warning_expired, self);
+    s_warning_arm (self);
     zsys_info ("broker: resumed %zu requests and %zu grants from the journal",
                requests, grants);
     s_broker_flush (self);
@@ -3809,6 +3925,8 @@ s_journal_open (broker_t *self, const char *path, const char *sync_text,
                                       (size_t) self->replay_bytes);
         assert (self->replay);
     }
+    //  Every new segment starts with a copy of the warnings held
+    fm_journal_set_roll (self->journal, s_warning_copy, self);
     if (fm_journal_begin (self->journal, self->epoch, reason, size)) {
         fm_journal_destroy (&self->journal);
         return -1;
@@ -4141,6 +4259,7 @@ s_broker_new (zsock_t *pipe)
     self->retained = zlistx_new ();
     self->resuming = zlistx_new ();
     self->resume_timer = -1;
+    self->warning_timer = -1;
     self->router = zsock_new (ZMQ_ROUTER);
     self->publisher = zsock_new (ZMQ_XPUB);
     self->loop = zloop_new ();

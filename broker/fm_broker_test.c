@@ -155,9 +155,13 @@ s_set (fixture_t *fx, const char *name, const char *value)
     zstr_free (&reply);
 }
 
-//  Start a broker on ephemeral ports with a synced SUB.
+//  Start a broker on ephemeral ports with a synced SUB; with journal (a
+//  directory), on that journal, a short resume window (liveness 2 x
+//  100 ms + the reconnect delay: workers must announce their own
+//  heartbeat) and no replay store, so that restarts prune every segment
+//  nothing pins.
 static void
-s_fixture_start (fixture_t *fx, bool verbose)
+s_fixture_open (fixture_t *fx, bool verbose, const char *journal)
 {
     memset (fx, 0, sizeof (*fx));
     fx->verbose = verbose;
@@ -165,13 +169,21 @@ s_fixture_start (fixture_t *fx, bool verbose)
     assert (fx->broker);
     if (verbose)
         zstr_send (fx->broker, "VERBOSE");
-    //  The raw workers of these tests do not heartbeat: the classic 7/MDP
-    //  interval keeps them alive through a test even under ASan (the
-    //  default is 500 ms); expiry tests set their own
-    zstr_sendx (fx->broker, "SET", "heartbeat_ms", "2500", NULL);
-    char *reply = zstr_recv (fx->broker);
-    assert (reply && streq (reply, "0"));
-    zstr_free (&reply);
+    char *reply;
+    if (journal) {
+        s_set (fx, "heartbeat_ms", "100");
+        s_set (fx, "liveness", "2");
+        s_set (fx, "replay_max", "0");
+        zstr_sendx (fx->broker, "JOURNAL", journal, "normal", NULL);
+        reply = zstr_recv (fx->broker);
+        assert (reply && streq (reply, "0"));
+        zstr_free (&reply);
+    }
+    else
+        //  The raw workers of these tests do not heartbeat: the classic
+        //  7/MDP interval keeps them alive through a test even under ASan
+        //  (the default is 500 ms); expiry tests set their own
+        s_set (fx, "heartbeat_ms", "2500");
     zstr_sendx (fx->broker, "BIND", "tcp://127.0.0.1:*", NULL);
     reply = zstr_recv (fx->broker);
     assert (reply && streq (reply, "0"));
@@ -194,6 +206,12 @@ s_fixture_start (fixture_t *fx, bool verbose)
     zsock_set_identity (fx->marker, "mark");
     assert (zsock_connect (fx->marker, "%s", fx->endpoint) == 0);
     s_events_sync (fx);
+}
+
+static void
+s_fixture_start (fixture_t *fx, bool verbose)
+{
+    s_fixture_open (fx, verbose, NULL);
 }
 
 static void
@@ -2269,6 +2287,229 @@ s_test_large_result (bool verbose)
 }
 
 
+//  --------------------------------------------------------------------------
+//  (q) Risk warnings expire on time: the broker's own sweep publishes
+//      risk.warning 410 "expired" soon after a warning's expires_us, with
+//      no further fm.warn call, and exactly once; a warning without expiry
+//      stays until lifted
+
+#define SERVICE_WARN    "fm.warn"   //  the broker's own service (fm_warn.h)
+
+//  Raise (level 2, by GOV01) or lift a warning on target_id; expires_us
+//  0 = until lifted.  The answer must be WARN 200 or an ERROR of status.
+static void
+s_warn (zsock_t *client, fm_warn_target_t target, const char *target_id,
+        bool lift, int64_t expires_us, uint16_t status)
+{
+    fm_msg_t *msg = fm_msg_new (FM_MSG_WARN);
+    msg->warning.target = target;
+    snprintf (msg->warning.target_id, sizeof (msg->warning.target_id), "%s", target_id);
+    msg->warning.lift = lift;
+    if (!lift) {
+        msg->warning.level = 2;
+        strcpy (msg->warning.reason, "非法集资风险提示");
+        strcpy (msg->warning.raised_by, "GOV01");
+        msg->warning.expires_us = expires_us;
+    }
+    s_client_send (client, SERVICE_WARN, msg);
+    fm_msg_destroy (&msg);
+    msg = s_client_expect (client, SERVICE_WARN,
+                           status == FM_STATUS_OK? FM_MSG_WARN: FM_MSG_ERROR, status);
+    fm_msg_destroy (&msg);
+}
+
+static void
+s_test_warning_expiry (bool verbose)
+{
+    fixture_t fx;
+    s_fixture_start (&fx, verbose);
+    zsock_t *client = s_client_new (&fx);
+    char firm [FM_ENTERPRISE_ID_SIZE];
+    s_code (firm, 4242);
+
+    //  GYQ-01 until lifted; GYQ-02 for 400 ms; the firm for 200 ms (after
+    //  GYQ-02: the sweep timer must move earlier)
+    int64_t now_us = zclock_time () * 1000;
+    int64_t grid_expiry = now_us + 400 * 1000;
+    int64_t firm_expiry = now_us + 200 * 1000;
+    s_warn (client, FM_WARN_GRID, "GYQ-01", false, 0, FM_STATUS_OK);
+    s_warn (client, FM_WARN_GRID, "GYQ-02", false, grid_expiry, FM_STATUS_OK);
+    s_warn (client, FM_WARN_ENTERPRISE, firm, false, firm_expiry, FM_STATUS_OK);
+
+    //  Nobody calls fm.warn now.  Three raised, then two expired, each by
+    //  the broker's timer and never before its expiry.  "Soon" is the
+    //  WAIT_MS of s_expect: load delays timers, it never hurries them, and
+    //  a stalled test may see an expiry before the last raise (seq order
+    //  is all that is certain, so the events are matched, not ordered)
+    bool seen [5] = { false };      //  GYQ-01, GYQ-02, firm raised; GYQ-02,
+                                    //  firm expired
+    for (size_t count = 0; count < 5; count++) {
+        fm_event_t event = s_expect (&fx, FM_EV_RISK_WARNING);
+        assert (event.count == 2 && streq (event.peer, "GOV01"));
+        bool grid = *event.grid_id != 0;
+        assert (grid? !*event.enterprise_id: streq (event.enterprise_id, firm));
+        size_t index;
+        if (event.status == FM_STATUS_OK) {
+            assert (streq (event.text, "非法集资风险提示"));
+            index = !grid? 2: streq (event.grid_id, "GYQ-01")? 0: 1;
+        }
+        else {
+            assert (event.status == FM_STATUS_GONE && streq (event.text, "expired"));
+            assert (!grid || streq (event.grid_id, "GYQ-02"));
+            assert ((int64_t) event.ts_us >= (grid? grid_expiry: firm_expiry));
+            index = grid? 3: 4;
+            assert (seen [grid? 1: 2]);     //  raised first
+        }
+        assert (!seen [index]);
+        seen [index] = true;
+    }
+    //  Exactly once: both are gone from the table (a lift finds nothing,
+    //  and its own sweep publishes nothing more); GYQ-01 stayed
+    s_warn (client, FM_WARN_ENTERPRISE, firm, true, 0, FM_STATUS_NOT_FOUND);
+    s_warn (client, FM_WARN_GRID, "GYQ-02", true, 0, FM_STATUS_NOT_FOUND);
+    s_expect_no_events (&fx);
+    s_warn (client, FM_WARN_GRID, "GYQ-01", true, 0, FM_STATUS_OK);
+    fm_event_t event = s_expect (&fx, FM_EV_RISK_WARNING);
+    assert (event.status == FM_STATUS_GONE && streq (event.text, "lifted"));
+    assert (streq (event.grid_id, "GYQ-01"));
+
+    //  Already past its expiry when raised: raised, then expired at once
+    s_warn (client, FM_WARN_GRID, "GYQ-03", false, 1, FM_STATUS_OK);
+    event = s_expect (&fx, FM_EV_RISK_WARNING);
+    assert (event.status == FM_STATUS_OK && streq (event.grid_id, "GYQ-03"));
+    event = s_expect (&fx, FM_EV_RISK_WARNING);
+    assert (event.status == FM_STATUS_GONE && streq (event.text, "expired"));
+    assert (streq (event.grid_id, "GYQ-03"));
+    s_expect_no_events (&fx);
+
+    zsock_destroy (&client);
+    s_fixture_stop (&fx);
+}
+
+
+//  --------------------------------------------------------------------------
+//  (r) Risk warnings survive broker restarts (journal WARNING records):
+//      raised, replaced, lifted and one left to expire on a first broker;
+//      the second, on the same journal, holds the same table, publishes
+//      the 410 of the warning that expired while no broker ran exactly
+//      once, and lifts another; the third (the first two segments pruned:
+//      only the copies made at each start are left) publishes no 410
+//      again, and its bank queries still carry the rest
+
+//  Raise a warning of level with reason (by GOV01); the answer is WARN 200
+//  and the event risk.warning 200 follows.
+static void
+s_warn_raise (fixture_t *fx, zsock_t *client, fm_warn_target_t target,
+              const char *target_id, uint8_t level, const char *reason,
+              int64_t expires_us)
+{
+    fm_msg_t *msg = fm_msg_new (FM_MSG_WARN);
+    msg->warning.target = target;
+    snprintf (msg->warning.target_id, sizeof (msg->warning.target_id), "%s", target_id);
+    msg->warning.level = level;
+    snprintf (msg->warning.reason, sizeof (msg->warning.reason), "%s", reason);
+    strcpy (msg->warning.raised_by, "GOV01");
+    msg->warning.expires_us = expires_us;
+    s_client_send (client, SERVICE_WARN, msg);
+    fm_msg_destroy (&msg);
+    msg = s_client_expect (client, SERVICE_WARN, FM_MSG_WARN, FM_STATUS_OK);
+    fm_msg_destroy (&msg);
+    fm_event_t event = s_expect (fx, FM_EV_RISK_WARNING);
+    assert (event.status == FM_STATUS_OK && event.count == level);
+}
+
+static void
+s_test_warning_restart (bool verbose)
+{
+    char dir [] = "/tmp/fm-broker-warn-XXXXXX";
+    assert (mkdtemp (dir));
+    char *journal = zsys_sprintf ("%s/journal", dir);
+    char firm [FM_ENTERPRISE_ID_SIZE];
+    s_code (firm, 4343);
+
+    //  First broker: JB-01 and GYQ-07 until lifted; the firm raised, then
+    //  replaced (level 3); GYQ-08 raised and lifted; GYQ-09 expiring soon
+    fixture_t fx;
+    s_fixture_open (&fx, verbose, journal);
+    zsock_t *client = s_client_new (&fx);
+    s_warn_raise (&fx, client, FM_WARN_GRID, "JB-01", 2, "非法集资风险提示", 0);
+    s_warn_raise (&fx, client, FM_WARN_GRID, "GYQ-07", 1, "关注", 0);
+    s_warn_raise (&fx, client, FM_WARN_ENTERPRISE, firm, 2, "涉诉", 0);
+    s_warn_raise (&fx, client, FM_WARN_ENTERPRISE, firm, 3, "欠税", 0);
+    s_warn_raise (&fx, client, FM_WARN_GRID, "GYQ-08", 1, "关注", 0);
+    s_warn (client, FM_WARN_GRID, "GYQ-08", true, 0, FM_STATUS_OK);
+    fm_event_t event = s_expect (&fx, FM_EV_RISK_WARNING);
+    assert (event.status == FM_STATUS_GONE && streq (event.grid_id, "GYQ-08"));
+    int64_t expiry = zclock_time () * 1000 + 500 * 1000;
+    s_warn_raise (&fx, client, FM_WARN_GRID, "GYQ-09", 1, "关注", expiry);
+    zsock_destroy (&client);
+    s_fixture_stop (&fx);
+    //  Stopped before GYQ-09 expired (its 410 is the next broker's), and
+    //  no broker runs until it has: a wait on the wall clock, which is
+    //  what expires_us is
+    assert (zclock_time () * 1000 < expiry);
+    while (zclock_time () * 1000 <= expiry)
+        zclock_sleep (10);
+
+    //  Second broker: GYQ-09's 410 "expired" once the resume window ends,
+    //  with no call; GYQ-08 stayed lifted, GYQ-07 is held and lifts
+    s_fixture_open (&fx, verbose, journal);
+    client = s_client_new (&fx);
+    event = s_expect (&fx, FM_EV_RISK_WARNING);
+    assert (event.status == FM_STATUS_GONE && streq (event.text, "expired"));
+    assert (streq (event.grid_id, "GYQ-09") && streq (event.peer, "GOV01"));
+    s_warn (client, FM_WARN_GRID, "GYQ-09", true, 0, FM_STATUS_NOT_FOUND);
+    s_warn (client, FM_WARN_GRID, "GYQ-08", true, 0, FM_STATUS_NOT_FOUND);
+    s_warn (client, FM_WARN_GRID, "GYQ-07", true, 0, FM_STATUS_OK);
+    event = s_expect (&fx, FM_EV_RISK_WARNING);
+    assert (event.status == FM_STATUS_GONE && streq (event.text, "lifted"));
+    assert (streq (event.grid_id, "GYQ-07"));
+    s_expect_no_events (&fx);
+    zsock_destroy (&client);
+    s_fixture_stop (&fx);
+
+    //  Third broker: the segments of the first two were pruned at its
+    //  start (nothing pins them), so all it knows of the warnings comes
+    //  from the copy the second one made at its own start, and what
+    //  followed.  No second 410 for GYQ-09, now or at any fm.warn call
+    s_fixture_open (&fx, verbose, journal);
+    char *segment = zsys_sprintf ("%s/seg-00000001.fmj", journal);
+    assert (!zsys_file_exists (segment));
+    zstr_free (&segment);
+    segment = zsys_sprintf ("%s/seg-00000002.fmj", journal);
+    assert (!zsys_file_exists (segment));
+    zstr_free (&segment);
+    client = s_client_new (&fx);
+    s_warn (client, FM_WARN_GRID, "GYQ-09", true, 0, FM_STATUS_NOT_FOUND);
+    s_warn (client, FM_WARN_GRID, "GYQ-07", true, 0, FM_STATUS_NOT_FOUND);
+    s_expect_no_events (&fx);
+    //  The firm's (replaced) warning and its grid's reach the bank
+    zsock_t *gov = s_worker_new (&fx, "gov.credit", 4, 10000);
+    zsock_t *bank = s_worker_new (&fx, "bank.CQRCB", 4, 10000);
+    fm_msg_t *request = s_request (firm, "warn-1", INT64_C (100000000));
+    s_client_send (client, FM_SERVICE_REQUEST, request);
+    fm_msg_destroy (&request);
+    s_gov_answers (gov);
+    fm_msg_t *query = s_worker_expect (bank, FM_MSG_BANK_QUERY);
+    if (verbose)
+        zsys_debug ("test: warnings after two restarts: %s", query->profile.warnings);
+    char expected [FM_TEXT_SIZE];
+    snprintf (expected, sizeof (expected), "企业 %s 3级: 欠税", firm);
+    assert (strstr (query->profile.warnings, expected));
+    assert (strstr (query->profile.warnings, "网格 JB-01 2级: 非法集资风险提示"));
+    assert (!strstr (query->profile.warnings, "GYQ"));
+    fm_msg_destroy (&query);
+    zsock_destroy (&gov);
+    zsock_destroy (&bank);
+    zsock_destroy (&client);
+    s_fixture_stop (&fx);
+
+    char *command = zsys_sprintf ("rm -rf '%s'", dir);
+    assert (system (command) == 0);
+    zstr_free (&command);
+    zstr_free (&journal);
+}
+
 void
 fm_broker_test (bool verbose)
 {
@@ -2290,5 +2531,7 @@ fm_broker_test (bool verbose)
     s_test_renewal (verbose);
     s_test_binding (verbose);
     s_test_large_result (verbose);
+    s_test_warning_expiry (verbose);
+    s_test_warning_restart (verbose);
     printf ("OK\n");
 }

@@ -43,6 +43,9 @@ struct _fm_journal_t {
     size_t buffered;                //  written (fm_journal_flush)
     size_t buffer_max;              //  its allocated size
     uint64_t epoch;                 //  Epoch being written
+    fm_journal_roll_fn *roll_fn;    //  New segment callback, or NULL
+    void *roll_arg;                 //  its argument, borrowed
+    bool rolling;                   //  In roll_fn: appends do not rotate
     char boot_id [BOOT_ID_SIZE];    //  This boot's id
     //  What load found
     uint64_t loaded_epoch;          //  Last session's epoch, 0 if none
@@ -243,6 +246,14 @@ fm_journal_set_segment_max (fm_journal_t *self, size_t bytes)
     self->segment_max = bytes;
 }
 
+void
+fm_journal_set_roll (fm_journal_t *self, fm_journal_roll_fn *fn, void *arg)
+{
+    assert (self);
+    self->roll_fn = fn;
+    self->roll_arg = arg;
+}
+
 //  Parse one segment's bytes; returns the offset of the first byte that
 //  is not a whole valid record (== size if all are).
 static size_t
@@ -258,7 +269,7 @@ s_parse (fm_journal_t *self, s_segment_t *segment, const byte *data, size_t size
         memcpy (&crc, header + 4, 4);
         if (length < FM_JOURNAL_HEADER || length > size - offset
         ||  s_crc (0, header + 8, length - 8) != crc
-        ||  header [8] < FM_JOURNAL_SESSION || header [8] > FM_JOURNAL_MISS)
+        ||  header [8] < FM_JOURNAL_SESSION || header [8] > FM_JOURNAL_WARNING)
             break;
         fm_journal_record_t record;
         memset (&record, 0, sizeof (record));
@@ -518,6 +529,18 @@ s_roll (fm_journal_t *self, char *reason, size_t size)
         snprintf (reason, size, "%s: cannot write", self->path);
         return -1;
     }
+    //  The owner's long-lived state, copied into the new segment (header
+    //  comment): its appends stay in this segment whatever their size, or
+    //  a copy bigger than segment_max would roll for ever
+    if (self->roll_fn) {
+        self->rolling = true;
+        self->roll_fn (self->roll_arg, self, number);
+        self->rolling = false;
+    }
+    if (self->broken) {
+        snprintf (reason, size, "%s: cannot write", self->path);
+        return -1;
+    }
     return 0;
 }
 
@@ -541,7 +564,8 @@ fm_journal_append (fm_journal_t *self, fm_journal_type_t type, const char *id,
     assert (self);
     if (self->broken || self->fd == -1)
         return 0;
-    if (self->segments [self->segment_count - 1].bytes >= self->segment_max) {
+    if (self->segments [self->segment_count - 1].bytes >= self->segment_max
+    &&  !self->rolling) {
         char reason [256];
         if (s_roll (self, reason, sizeof (reason))) {
             zsys_error ("fm_journal: cannot start a segment: %s", reason);
@@ -658,6 +682,171 @@ s_test_collect (void *arg, const fm_journal_record_t *record)
         snprintf (seen->last_payload, sizeof (seen->last_payload), "%.*s",
                   (int) record->size, (const char *) record->data);
     }
+}
+
+//  Long-lived state across rotation and prune (fm_journal_set_roll): a
+//  little table of names, "+name" held, "-name" gone, as the broker keeps
+//  its risk warnings
+typedef struct {
+    char names [8][8];              //  held names, "" = free
+    size_t rolls;                   //  roll callbacks seen
+    uint32_t last_segment;          //  and the segment of the last
+    uint32_t segment;               //  Load: segment of the last record
+    bool after_session;             //  Load: the last record was SESSION
+    size_t copies_first;            //  Load: WARNING records that came
+                                    //  right after a SESSION
+} s_table_t;
+
+static void
+s_table_apply (s_table_t *table, const char *record, size_t size)
+{
+    assert (size >= 2 && size < 8 && (*record == '+' || *record == '-'));
+    char name [8];
+    snprintf (name, sizeof (name), "%.*s", (int) size - 1, record + 1);
+    int free_slot = -1;
+    for (int index = 0; index < 8; index++) {
+        if (streq (table->names [index], name)) {
+            if (*record == '-')
+                *table->names [index] = 0;
+            return;                 //  held again: a copy or a replace
+        }
+        if (!*table->names [index] && free_slot == -1)
+            free_slot = index;
+    }
+    if (*record == '+') {
+        assert (free_slot >= 0);
+        snprintf (table->names [free_slot], 8, "%s", name);
+    }
+}
+
+static void
+s_table_change (s_table_t *table, fm_journal_t *journal, const char *record)
+{
+    //  Journaled before applied, as the broker does
+    assert (fm_journal_append (journal, FM_JOURNAL_WARNING, NULL, 0, record,
+                               strlen (record)));
+    s_table_apply (table, record, strlen (record));
+}
+
+static void
+s_table_copy (void *arg, fm_journal_t *journal, uint32_t segment)
+{
+    s_table_t *table = (s_table_t *) arg;
+    table->rolls++;
+    table->last_segment = segment;
+    for (int index = 0; index < 8; index++)
+        if (*table->names [index]) {
+            char record [8];
+            snprintf (record, sizeof (record), "+%s", table->names [index]);
+            //  Lands in the new segment even past segment_max
+            assert (fm_journal_append (journal, FM_JOURNAL_WARNING, NULL, 0,
+                                       record, strlen (record)) == segment);
+        }
+}
+
+static void
+s_table_load (void *arg, const fm_journal_record_t *record)
+{
+    s_table_t *table = (s_table_t *) arg;
+    if (record->type == FM_JOURNAL_WARNING) {
+        if (table->after_session && record->segment == table->segment)
+            table->copies_first++;
+        else
+            table->after_session = false;
+        s_table_apply (table, (const char *) record->data, record->size);
+    }
+    else
+        table->after_session = record->type == FM_JOURNAL_SESSION;
+    table->segment = record->segment;
+}
+
+//  Same names held, in any order
+static bool
+s_table_equal (s_table_t *one, s_table_t *other)
+{
+    size_t held = 0;
+    for (int index = 0; index < 8; index++)
+        if (*one->names [index]) {
+            held++;
+            bool found = false;
+            for (int at = 0; at < 8 && !found; at++)
+                found = streq (one->names [index], other->names [at]);
+            if (!found)
+                return false;
+        }
+    for (int index = 0; index < 8; index++)
+        if (*other->names [index])
+            held--;
+    return held == 0;
+}
+
+static void
+s_test_roll (const char *path)
+{
+    char reason [256];
+    fm_journal_t *journal = fm_journal_new (path, FM_JOURNAL_SYNC_NORMAL,
+                                            reason, sizeof (reason));
+    assert (journal);
+    assert (fm_journal_load (journal, NULL, NULL, reason, sizeof (reason)) == 0);
+    s_table_t table;
+    memset (&table, 0, sizeof (table));
+    fm_journal_set_roll (journal, s_table_copy, &table);
+    //  Begin is a new segment: the (empty) table is copied
+    assert (fm_journal_begin (journal, 4000, reason, sizeof (reason)) == 0);
+    assert (table.rolls == 1 && table.last_segment == 1);
+    //  Round trip of the record type, with raise, replace, lift
+    s_table_change (&table, journal, "+AAA");
+    s_table_change (&table, journal, "+BBB");
+    s_table_change (&table, journal, "+GONE");
+    s_table_change (&table, journal, "-GONE");
+    s_table_change (&table, journal, "+BBB");
+    //  Small segments: events roll them; each new one starts with a copy
+    //  of the table, bigger than segment_max, without rolling again
+    fm_journal_set_segment_max (journal, 64);
+    for (uint64_t seq = 1; seq <= 10; seq++) {
+        assert (fm_journal_append (journal, FM_JOURNAL_EVENT, NULL, seq, "e", 1));
+        if (seq == 5)
+            s_table_change (&table, journal, "+CCC");
+    }
+    //  begin, one per event, and one for CCC's record
+    size_t segments = fm_journal_segments (journal);
+    assert (table.rolls == 12 && segments == 12);
+    //  Nothing pins the old segments: all but the newest go, and with
+    //  them the records where AAA, BBB and CCC were raised
+    assert (fm_journal_prune (journal, 0) == segments - 1);
+    assert (fm_journal_segments (journal) == 1);
+    fm_journal_set_segment_max (journal, FM_JOURNAL_SEGMENT_MAX);
+    s_table_change (&table, journal, "-CCC");
+    fm_journal_destroy (&journal);
+
+    //  Reload: the newest segment's copy and what followed it rebuild the
+    //  table exactly
+    journal = fm_journal_new (path, FM_JOURNAL_SYNC_NORMAL, reason, sizeof (reason));
+    assert (journal);
+    s_table_t loaded;
+    memset (&loaded, 0, sizeof (loaded));
+    //  SESSION, AAA BBB CCC (the copy), event 10, -CCC
+    assert (fm_journal_load (journal, s_table_load, &loaded, reason, sizeof (reason)) == 6);
+    assert (loaded.copies_first == 3);
+    assert (s_table_equal (&table, &loaded));
+    s_table_t expected;
+    memset (&expected, 0, sizeof (expected));
+    s_table_apply (&expected, "+AAA", 4);
+    s_table_apply (&expected, "+BBB", 4);
+    assert (s_table_equal (&expected, &loaded));
+    //  And a restart copies it into its own segment
+    loaded.rolls = 0;
+    fm_journal_set_roll (journal, s_table_copy, &loaded);
+    assert (fm_journal_begin (journal, 4000, reason, sizeof (reason)) == 0);
+    assert (loaded.rolls == 1 && fm_journal_segments (journal) == 2);
+    assert (fm_journal_prune (journal, 0) == 1);
+    fm_journal_destroy (&journal);
+    journal = fm_journal_new (path, FM_JOURNAL_SYNC_NORMAL, reason, sizeof (reason));
+    s_table_t again;
+    memset (&again, 0, sizeof (again));
+    assert (fm_journal_load (journal, s_table_load, &again, reason, sizeof (reason)) == 3);
+    assert (again.copies_first == 2 && s_table_equal (&table, &again));
+    fm_journal_destroy (&journal);
 }
 
 void
@@ -822,6 +1011,11 @@ fm_journal_test (bool verbose)
         printf ("(append of 300 bytes, flushed every 10: %.2f us) ",
                 (double) spent / 10000.0);
     fm_journal_destroy (&journal);
+
+    //  Long-lived state survives rotation and prune
+    char *roll_path = zsys_sprintf ("%s/roll", dir);
+    s_test_roll (roll_path);
+    zstr_free (&roll_path);
 
     //  Clean up the directory
     char *command = zsys_sprintf ("rm -rf '%s'", dir);

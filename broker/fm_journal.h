@@ -42,6 +42,17 @@
     oldest first, so the journal holds about max_retained requests plus
     replay_max events, and one segment more.  Costs: append is a copy
     into the buffer; flush is one write(); load reads every segment once.
+
+    State that lives longer than any request (the risk warnings, WARNING
+    records) must neither be lost to pruning nor pin old segments for
+    its whole life.  So every segment starts with a full copy of it: the
+    roll callback (fm_journal_set_roll) runs right after a new segment's
+    SESSION record, at every start and at every rotation, and appends the
+    live state there.  Loading any suffix of the segments then rebuilds
+    the state, so deleting the oldest ones loses nothing, and prune never
+    deletes the newest segment, the one holding the latest copy.  The copy
+    costs one record per live warning per segment (at most FM_WARN_MAX,
+    a few hundred KiB at worst, usually a handful).
     =========================================================================
 */
 
@@ -68,7 +79,12 @@ typedef enum {
     FM_JOURNAL_ANSWER,          //  id; payload = u8 bank code length, the
                                 //  code, then the BANK_ANSWER body (none:
                                 //  the bank answered ERROR)
-    FM_JOURNAL_MISS             //  id; payload = bank code: it missed
+    FM_JOURNAL_MISS,            //  id; payload = bank code: it missed
+    FM_JOURNAL_WARNING          //  payload = WARN body (fm_proto): lift
+                                //  false = this warning is held (raised,
+                                //  replaced, or copied into a new
+                                //  segment); lift true = the warning on
+                                //  its target is gone (lifted, expired)
 } fm_journal_type_t;
 
 typedef enum {
@@ -96,6 +112,12 @@ typedef struct _fm_journal_t fm_journal_t;
 //  Called by fm_journal_load for each valid record, in order.
 typedef void (fm_journal_fn) (void *arg, const fm_journal_record_t *record);
 
+//  Called when a new segment starts (fm_journal_begin, and each rotation
+//  at segment_max), right after its SESSION record: the owner appends its
+//  long-lived state (fm_journal_append; those appends never rotate).
+typedef void (fm_journal_roll_fn) (void *arg, fm_journal_t *journal,
+                                   uint32_t segment);
+
 //  Open (create if missing) the journal directory at path.  Nothing is
 //  read or written yet.  Returns the journal, or NULL with reason filled
 //  (directory cannot be created or is not writable).
@@ -114,6 +136,11 @@ int
 //  Set the segment size (tests make it small).  Cannot fail.
 void
     fm_journal_set_segment_max (fm_journal_t *self, size_t bytes);
+
+//  Set the roll callback (NULL = none): see the header comment.  Set it
+//  before fm_journal_begin.  Cannot fail.
+void
+    fm_journal_set_roll (fm_journal_t *self, fm_journal_roll_fn *fn, void *arg);
 
 //  Read every segment in order, calling fn for each valid record; cut a
 //  torn tail off the newest segment.  Every REQUEST record pins its

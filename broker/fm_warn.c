@@ -13,6 +13,8 @@
 struct _fm_warn_t {
     zhashx_t *table;                //  target key -> fm_warning_t, owned
     size_t max;                     //  bound on warnings held
+    int64_t expiry;                 //  earliest expires_us held, or 0;
+                                    //  may be early (fm_warn_expiry)
 };
 
 static void
@@ -27,6 +29,26 @@ static void
 s_key (char *key, size_t size, fm_warn_target_t target, const char *target_id)
 {
     snprintf (key, size, "%c:%s", target == FM_WARN_GRID? 'g': 'e', target_id);
+}
+
+//  Take expires_us (0 = none) into the earliest expiry held.
+static void
+s_expiry_note (fm_warn_t *self, int64_t expires_us)
+{
+    if (expires_us > 0 && (self->expiry == 0 || expires_us < self->expiry))
+        self->expiry = expires_us;
+}
+
+//  Recompute the earliest expiry held.  O(warnings): only when the
+//  earliest one is lifted or replaced (rare), so that no sweep timer
+//  runs for a warning no longer held.
+static void
+s_expiry_reset (fm_warn_t *self)
+{
+    self->expiry = 0;
+    for (fm_warning_t *warning = (fm_warning_t *) zhashx_first (self->table);
+         warning; warning = (fm_warning_t *) zhashx_next (self->table))
+        s_expiry_note (self, warning->expires_us);
 }
 
 fm_warn_t *
@@ -65,13 +87,19 @@ fm_warn_raise (fm_warn_t *self, const fm_warning_t *warning)
     char key [FM_CODE_SIZE + 2];
     s_key (key, sizeof key, warning->target, warning->target_id);
     fm_warning_t *held = (fm_warning_t *) zhashx_lookup (self->table, key);
+    if (!held && zhashx_size (self->table) >= self->max)
+        return -1;
     if (held) {
+        bool earliest = held->expires_us > 0 && held->expires_us == self->expiry;
         *held = *warning;
         held->lift = false;
+        if (earliest)
+            s_expiry_reset (self);
+        else
+            s_expiry_note (self, warning->expires_us);
         return 1;
     }
-    if (zhashx_size (self->table) >= self->max)
-        return -1;
+    s_expiry_note (self, warning->expires_us);
     held = (fm_warning_t *) malloc (sizeof (fm_warning_t));
     assert (held);
     *held = *warning;
@@ -93,7 +121,10 @@ fm_warn_lift (fm_warn_t *self, fm_warn_target_t target, const char *target_id,
         return -1;
     if (lifted)
         *lifted = *held;
+    bool earliest = held->expires_us > 0 && held->expires_us == self->expiry;
     zhashx_delete (self->table, key);
+    if (earliest)
+        s_expiry_reset (self);
     return 0;
 }
 
@@ -107,13 +138,19 @@ size_t
 fm_warn_expire (fm_warn_t *self, int64_t now_us, fm_warn_expired_fn *fn, void *arg)
 {
     assert (self);
-    //  Collect first: deleting while iterating a zhashx is not allowed
+    if (self->expiry == 0 || now_us < self->expiry)
+        return 0;                   //  Nothing due: the timer's usual case
+    //  Collect first: deleting while iterating a zhashx is not allowed;
+    //  the warnings that stay give the exact next expiry
+    self->expiry = 0;
     zlistx_t *keys = zlistx_new ();
     assert (keys);
     for (fm_warning_t *warning = (fm_warning_t *) zhashx_first (self->table);
          warning; warning = (fm_warning_t *) zhashx_next (self->table))
         if (s_expired (warning, now_us))
             zlistx_add_end (keys, (void *) zhashx_cursor (self->table));
+        else
+            s_expiry_note (self, warning->expires_us);
     size_t dropped = 0;
     for (const char *key = (const char *) zlistx_first (keys); key;
          key = (const char *) zlistx_next (keys)) {
@@ -127,6 +164,13 @@ fm_warn_expire (fm_warn_t *self, int64_t now_us, fm_warn_expired_fn *fn, void *a
     }
     zlistx_destroy (&keys);
     return dropped;
+}
+
+int64_t
+fm_warn_expiry (fm_warn_t *self)
+{
+    assert (self);
+    return self->expiry;
 }
 
 //  Append text to buf (holding *length bytes) cut at a UTF-8 character
@@ -260,6 +304,7 @@ fm_warn_test (bool verbose)
     assert (fm_warn_match (warn, firm, "JB01", "", 1000, buf, sizeof buf,
                            s_test_expired, &expired) == 0);
     assert (*buf == 0);
+    assert (fm_warn_expiry (warn) == 0);
 
     fm_warning_t grid = s_test_warning (FM_WARN_GRID, "JB01", 2, "非法集资风险提示", 0);
     fm_warning_t firm_warning = s_test_warning (FM_WARN_ENTERPRISE, firm, 3, "欠税", 0);
@@ -269,6 +314,7 @@ fm_warn_test (bool verbose)
     grid.level = 1;
     assert (fm_warn_raise (warn, &grid) == 1);
     assert (fm_warn_size (warn) == 2);
+    assert (fm_warn_expiry (warn) == 0);       //  Neither expires
     assert (fm_warn_match (warn, firm, "JB01", "JB01", 1000, buf, sizeof buf,
                            s_test_expired, &expired) == 2);
     if (verbose)
@@ -290,6 +336,7 @@ fm_warn_test (bool verbose)
     //  Bound: a third target fits, a fourth is refused
     fm_warning_t third = s_test_warning (FM_WARN_GRID, "JB03", 1, "x", 500);
     assert (fm_warn_raise (warn, &third) == 0);
+    assert (fm_warn_expiry (warn) == 500);
     fm_warning_t fourth = s_test_warning (FM_WARN_GRID, "JB04", 1, "y", 0);
     assert (fm_warn_raise (warn, &fourth) == -1);
     //  Expiry: JB03 expired at 500 does not apply at 1000, and is reported
@@ -297,11 +344,37 @@ fm_warn_test (bool verbose)
     assert (fm_warn_match (warn, "", "JB03", NULL, 1000, buf, sizeof buf,
                            s_test_expired, &expired) == 0);
     assert (expired == 1 && fm_warn_size (warn) == 2);
+    //  The next expiry may be early after a drop, never late
+    assert (fm_warn_expiry (warn) == 500);
     third.expires_us = 2000;
     assert (fm_warn_raise (warn, &third) == 0);
+    //  A sweep finding nothing due makes the next expiry exact again
     assert (fm_warn_expire (warn, 1999, s_test_expired, &expired) == 0);
+    assert (fm_warn_expiry (warn) == 2000);
+    assert (fm_warn_expire (warn, 1500, s_test_expired, &expired) == 0);
     assert (fm_warn_expire (warn, 2000, s_test_expired, &expired) == 1);
     assert (expired == 2 && fm_warn_size (warn) == 2);
+    assert (fm_warn_expiry (warn) == 0);
+    //  Two expiries: a sweep at the first keeps the second
+    third.expires_us = 4000;
+    assert (fm_warn_raise (warn, &third) == 0);
+    fm_warning_t firm_expiring = s_test_warning (FM_WARN_ENTERPRISE, firm, 3, "欠税", 3000);
+    assert (fm_warn_raise (warn, &firm_expiring) == 1);
+    assert (fm_warn_expiry (warn) == 3000);
+    assert (fm_warn_expire (warn, 3000, s_test_expired, &expired) == 1);
+    assert (expired == 3 && fm_warn_expiry (warn) == 4000);
+    assert (fm_warn_expire (warn, 4000, s_test_expired, &expired) == 1);
+    assert (expired == 4 && fm_warn_size (warn) == 1 && fm_warn_expiry (warn) == 0);
+    //  Replacing or lifting the earliest gives the next one, or none
+    third.expires_us = 6000;
+    assert (fm_warn_raise (warn, &third) == 0);
+    firm_expiring.expires_us = 5000;
+    assert (fm_warn_raise (warn, &firm_expiring) == 0);
+    assert (fm_warn_expiry (warn) == 5000);
+    assert (fm_warn_raise (warn, &firm_warning) == 1);
+    assert (fm_warn_expiry (warn) == 6000);
+    assert (fm_warn_lift (warn, FM_WARN_GRID, "JB03", NULL) == 0);
+    assert (fm_warn_expiry (warn) == 0);
 
     //  Iteration lists exactly what is held (a journal's view)
     size_t listed = 0;

@@ -14,11 +14,15 @@
     raise beyond the bound is refused.  Lookups are O(1) (a hash by
     target); a warning past its expiry stops applying at once and is
     dropped the next time it is looked at (fm_warn_match) or at the next
-    full sweep (fm_warn_expire), which reports it so the broker can
-    publish risk.warning "expired".
+    sweep (fm_warn_expire), which reports it so the broker can publish
+    risk.warning "expired".  The table keeps the earliest expiry it holds
+    (fm_warn_expiry), so the broker sweeps on a timer at that time, and a
+    sweep before it is one comparison.
 
-    fm_warn_first/next and fm_warn_raise are what a journal needs to keep
-    the table across broker restarts: list every warning, raise each again.
+    The broker's journal keeps the table across restarts (fm_journal.h,
+    WARNING records): each raise, lift and expiry, and at the start of
+    every segment a copy of every warning held (fm_warn_first/next);
+    recovery raises and lifts them again in journal order.
     =========================================================================
 */
 
@@ -62,9 +66,17 @@ int
                   fm_warning_t *lifted);
 
 //  Drop every warning whose expires_us is set and <= now_us, calling fn
-//  (may be NULL) for each.  Returns how many were dropped.  O(warnings).
+//  (may be NULL) for each.  Returns how many were dropped.  O(1) before
+//  fm_warn_expiry, else O(warnings) (and fm_warn_expiry is exact again).
 size_t
     fm_warn_expire (fm_warn_t *self, int64_t now_us, fm_warn_expired_fn *fn, void *arg);
+
+//  When the next sweep is due: the earliest expires_us of the warnings
+//  held, or 0 if none expires.  Exact after a raise, lift or sweep; after
+//  fm_warn_match dropped an expired warning it may be earlier (that sweep
+//  is due anyway).  Cannot fail.
+int64_t
+    fm_warn_expiry (fm_warn_t *self);
 
 //  Append the warnings that apply to an enterprise and its grids (grid
 //  and other_grid, either may be "" or NULL; the same grid is counted
