@@ -12,13 +12,21 @@
                finmatch-bank does it (fm_worker_reply): decoded by one
                reused fm_msg_reader, answered into one reused message
                (fm_bank_answer_into), encoded trusted
-      gov      decode a CREDIT_QUERY (reused reader, as finmatch-gov);
-               decode and encode a PROFILE (a new message, checked, as
-               fm_gov_answer builds it): the codec part of the government
-               worker's work
+      gov      decode a CREDIT_QUERY (reused reader), answer it from the
+               deploy registry, grids, ratings and policy (deploy/gov.cfg)
+               into one reused PROFILE (fm_gov_answer_into), encode it
+               trusted: a government worker's work per query, as
+               finmatch-gov does it; 64 enterprises, consent as fm-bench
       answer   decode a BANK_ANSWER with fm_msg_decode (a new fm_msg_t)
       reader   decode a BANK_ANSWER with fm_msg_reader_decode (one reused
                message): what the broker does per bank answer
+      result   what the broker does with a request's 5 bank answers
+               (CQRCB, BCQ, CCBJB, ICBCJB, ABCJB, each answering the
+               query with deploy/banks/<bank>.cfg): decode each with one
+               reused reader, keep its offers, append its decline to a new
+               RESULT (s_request_answered), then rank the offers, append
+               them and encode the RESULT trusted (s_request_complete); no
+               events
       event    encode an offer.made event (the broker) and decode it (the
                recorder)
       store    the recorder's work per event into a fresh SQLite log in a
@@ -29,7 +37,7 @@
     Prints microseconds (wall and CPU) per iteration.  Queries vary amount,
     term, collateral, consent and renewal as fm-bench's requests do.
 
-        fm-microbench [bank|gov|answer|reader|event|store|all] [ITERATIONS]
+        fm-microbench [bank|gov|answer|reader|result|event|store|all] [ITERATIONS]
 
     FM_SOURCE_DIR (default: <this program's dir>/../..) finds deploy/.
     =========================================================================
@@ -41,16 +49,25 @@
 #include "fm_proto.h"
 #include "fm_ids.h"
 #include "fm_bank.h"
+#include "fm_registry.h"
 #include "fm_store.h"
+#include "fm_rank.h"
 #include <sqlite3.h>
 
 #define QUERIES         64              //  distinct bodies cycled through
+#define BANKS           5               //  banks answering each query (result)
+
+static const char *s_banks [BANKS] = { "cqrcb", "bcq", "ccbjb", "icbcjb", "abcjb" };
 
 typedef struct {
     zframe_t *queries [QUERIES];        //  BANK_QUERY bodies
     zframe_t *answers [QUERIES];        //  BANK_ANSWER bodies
-    zframe_t *credit;                   //  a CREDIT_QUERY body
-    zframe_t *profile;                  //  a PROFILE body
+    zframe_t *bank_answers [QUERIES][BANKS];    //  each bank's BANK_ANSWER
+    fm_msg_t *requests [QUERIES];       //  the query each answers (result)
+    zframe_t *credits [QUERIES];        //  CREDIT_QUERY bodies
+    fm_registry_t *registry;            //  deploy/data, as finmatch-gov
+    fm_policy_t policy;                 //  deploy/gov.cfg's
+    fm_msg_t *profile;                  //  finmatch-gov's reused reply
     fm_event_t event;                   //  an offer.made event
     fm_bank_t *bank;
     fm_msg_reader_t *reader;            //  a worker's reader (fm_worker_reply)
@@ -119,6 +136,63 @@ s_query (int i)
     return query;
 }
 
+//  The government's data as deploy/gov.cfg names it, and 64 CREDIT_QUERY
+//  bodies for enterprises spread over deploy/data/enterprises.csv
+static void
+s_gov_fixture (fixture_t *fx, const char *source_dir)
+{
+    char path [1100], err [512];
+    snprintf (path, sizeof path, "%.1024s/deploy/gov.cfg", source_dir);
+    zconfig_t *zpl = zconfig_load (path);
+    if (!zpl || fm_policy_load (&fx->policy, zpl, path, err, sizeof err)) {
+        fprintf (stderr, "fm-microbench: cannot load the policy of %s\n", path);
+        exit (2);
+    }
+    zconfig_destroy (&zpl);
+    snprintf (path, sizeof path, "%.1024s/deploy/data/enterprises.csv", source_dir);
+    fx->registry = fm_registry_load (path, err, sizeof err);
+    if (!fx->registry) {
+        fprintf (stderr, "fm-microbench: %s\n", err);
+        exit (2);
+    }
+    const char *tables [] = { "grids", "officers", "ratings" };
+    for (int index = 0; index < 3; index++) {
+        snprintf (path, sizeof path, "%.1024s/deploy/data/%s.csv", source_dir,
+                  tables [index]);
+        int rows = index == 0? fm_registry_load_grids (fx->registry, path, err, sizeof err)
+                 : index == 1? fm_registry_load_officers (fx->registry, path, err, sizeof err)
+                             : fm_registry_load_ratings (fx->registry, path, err, sizeof err);
+        assert (rows > 0);
+    }
+    snprintf (path, sizeof path, "%.1024s/deploy/data/enterprises.csv", source_dir);
+    FILE *csv = fopen (path, "r");
+    assert (csv);
+    char line [1024];
+    int row = 0, made = 0;
+    while (made < QUERIES && fgets (line, sizeof line, csv)) {
+        if (row++ % 61 != 1)
+            continue;           //  the header, and 60 rows of 61
+        fm_msg_t *credit = fm_msg_new (FM_MSG_CREDIT_QUERY);
+        assert (credit);
+        memcpy (credit->request.enterprise_id, line, 18);
+        snprintf (credit->request.idem_key, sizeof credit->request.idem_key,
+                  "bench-%d", made);
+        fm_request_id_make (credit->request.enterprise_id, credit->request.idem_key,
+                            credit->request_id);
+        credit->request.consent = made % 5 == 0? FM_CONSENT_PARTY: FM_CONSENT_ALL;
+        credit->request.amount_fen = INT64_C (100000) * (1 + made % 7) * 1000;
+        fm_error_t error;
+        fx->credits [made] = fm_msg_encode (credit, &error);
+        assert (fx->credits [made]);
+        fm_msg_destroy (&credit);
+        made++;
+    }
+    fclose (csv);
+    assert (made == QUERIES);
+    fx->profile = fm_msg_new (FM_MSG_PROFILE);
+    assert (fx->profile);
+}
+
 static void
 s_fixture_new (fixture_t *fx, const char *source_dir)
 {
@@ -137,32 +211,40 @@ s_fixture_new (fixture_t *fx, const char *source_dir)
         fprintf (stderr, "fm-microbench: %s\n", err);
         exit (2);
     }
+    fm_bank_t *banks [BANKS];
+    for (int b = 0; b < BANKS; b++) {
+        snprintf (path, sizeof path, "%.1024s/deploy/banks/%s.cfg", source_dir, s_banks [b]);
+        zpl = zconfig_load (path);
+        banks [b] = zpl? fm_bank_load (zpl, path, err, sizeof err): NULL;
+        zconfig_destroy (&zpl);
+        if (!banks [b]) {
+            fprintf (stderr, "fm-microbench: cannot load %s\n", path);
+            exit (2);
+        }
+    }
     fx->reader = fm_msg_reader_new ();
     fx->answer = fm_msg_new (FM_MSG_BANK_ANSWER);
     assert (fx->reader && fx->answer);
     fm_error_t error;
     for (int i = 0; i < QUERIES; i++) {
         fm_msg_t *query = s_query (i);
+        for (int b = 0; b < BANKS; b++) {
+            fm_msg_t *answer = fm_bank_answer (banks [b], query, zclock_time () * 1000);
+            assert (answer);
+            fx->bank_answers [i][b] = fm_msg_encode (answer, &error);
+            assert (fx->bank_answers [i][b]);
+            fm_msg_destroy (&answer);
+        }
         fx->queries [i] = fm_msg_encode (query, &error);
         fm_msg_t *answer = fm_bank_answer (fx->bank, query, zclock_time () * 1000);
         fx->answers [i] = fm_msg_encode (answer, &error);
         assert (fx->queries [i] && fx->answers [i]);
-        if (i == 1) {
-            fm_msg_t *credit = fm_msg_new (FM_MSG_CREDIT_QUERY);
-            strcpy (credit->request_id, query->request_id);
-            credit->request = query->request;
-            fx->credit = fm_msg_encode (credit, &error);
-            fm_msg_destroy (&credit);
-            fm_msg_t *profile = fm_msg_new (FM_MSG_PROFILE);
-            strcpy (profile->request_id, query->request_id);
-            profile->profile = query->profile;
-            fx->profile = fm_msg_encode (profile, &error);
-            fm_msg_destroy (&profile);
-            assert (fx->credit && fx->profile);
-        }
         fm_msg_destroy (&answer);
-        fm_msg_destroy (&query);
+        fx->requests [i] = query;
     }
+    for (int b = 0; b < BANKS; b++)
+        fm_bank_destroy (&banks [b]);
+    s_gov_fixture (fx, source_dir);
     fm_event_t *event = &fx->event;
     event->epoch = UINT64_C (1700000000000000);
     event->seq = 1;
@@ -189,9 +271,14 @@ s_fixture_destroy (fixture_t *fx)
     for (int i = 0; i < QUERIES; i++) {
         zframe_destroy (&fx->queries [i]);
         zframe_destroy (&fx->answers [i]);
+        for (int b = 0; b < BANKS; b++)
+            zframe_destroy (&fx->bank_answers [i][b]);
+        fm_msg_destroy (&fx->requests [i]);
     }
-    zframe_destroy (&fx->credit);
-    zframe_destroy (&fx->profile);
+    for (int i = 0; i < QUERIES; i++)
+        zframe_destroy (&fx->credits [i]);
+    fm_registry_destroy (&fx->registry);
+    fm_msg_destroy (&fx->profile);
     fm_bank_destroy (&fx->bank);
     fm_msg_reader_destroy (&fx->reader);
     fm_msg_destroy (&fx->answer);
@@ -216,16 +303,15 @@ s_codec_step (fixture_t *fx, const char *what, int i)
     }
     else
     if (streq (what, "gov")) {
-        fm_msg_t *credit = fm_msg_reader_decode (fx->reader, zframe_data (fx->credit),
-                                                 zframe_size (fx->credit), &err);
+        zframe_t *body = fx->credits [i % QUERIES];
+        fm_msg_t *credit = fm_msg_reader_decode (fx->reader, zframe_data (body),
+                                                 zframe_size (body), &err);
         assert (credit);
-        fm_msg_t *profile = fm_msg_decode (zframe_data (fx->profile),
-                                           zframe_size (fx->profile), &err);
-        assert (profile);
-        zframe_t *frame = fm_msg_encode (profile, &err);
+        fm_gov_answer_into (fx->registry, &fx->policy, credit, fx->profile);
+        assert (fx->profile->type == FM_MSG_PROFILE);
+        zframe_t *frame = fm_msg_encode_trusted (fx->profile);
         assert (frame);
         zframe_destroy (&frame);
-        fm_msg_destroy (&profile);
     }
     else
     if (streq (what, "answer")) {
@@ -243,6 +329,48 @@ s_codec_step (fixture_t *fx, const char *what, int i)
         fm_msg_t *answer = fm_msg_reader_decode (reader, zframe_data (body),
                                                  zframe_size (body), &err);
         assert (answer);
+    }
+    else
+    if (streq (what, "result")) {
+        //  The broker's request_t: a RESULT from s_request_new, offers
+        //  kept for ranking as s_request_keep_offer keeps them
+        fm_msg_t *result = fm_msg_new (FM_MSG_RESULT);
+        assert (result);
+        fm_offer_t *offers = NULL;
+        size_t offer_count = 0, offer_max = 0;
+        for (int b = 0; b < BANKS; b++) {
+            zframe_t *body = fx->bank_answers [i % QUERIES][b];
+            fm_msg_t *answer = fm_msg_reader_decode (fx->reader, zframe_data (body),
+                                                     zframe_size (body), &err);
+            assert (answer);
+            for (size_t index = 0; index < answer->offer_count; index++) {
+                if (offer_count == offer_max) {
+                    offer_max = offer_max? offer_max * 2: 16;
+                    offers = (fm_offer_t *) realloc (offers, offer_max * sizeof (fm_offer_t));
+                    assert (offers);
+                }
+                offers [offer_count++] = answer->offers [index];
+            }
+            for (size_t index = 0; index < answer->decline_count; index++)
+                fm_msg_add_decline (result, &answer->declines [index]);
+        }
+        fm_offer_rank (offers, offer_count);
+        for (size_t index = 0; index < offer_count; index++)
+            if (fm_msg_add_offer (result, &offers [index]))
+                break;
+        const fm_msg_t *query = fx->requests [i % QUERIES];
+        snprintf (result->request_id, sizeof result->request_id, "%s", query->request_id);
+        result->request = query->request;
+        result->status = FM_STATUS_OK;
+        if (result->offer_count == 0)
+            snprintf (result->text, sizeof result->text,
+                      "未获报价: %zu 家银行谢绝, %zu 家未按时答复",
+                      result->decline_count, result->timed_out_count);
+        zframe_t *frame = fm_msg_encode_trusted (result);
+        assert (frame);
+        zframe_destroy (&frame);
+        free (offers);
+        fm_msg_destroy (&result);
     }
     else {
         byte buffer [4096];
@@ -374,7 +502,8 @@ main (int argc, char **argv)
     const char *what = argc > 1? argv [1]: "all";
     int iterations = argc > 2? atoi (argv [2]): 0;
     if (streq (what, "-h") || streq (what, "--help") || iterations < 0) {
-        printf ("Usage: fm-microbench [bank|gov|answer|reader|event|store|all] [ITERATIONS]\n"
+        printf ("Usage: fm-microbench [bank|gov|answer|reader|result|event|store|all]"
+                " [ITERATIONS]\n"
                 "Repeats one process's work per request without the network;\n"
                 "prints wall and CPU microseconds per iteration (store: per\n"
                 "event).  FM_SOURCE_DIR finds deploy/banks/cqrcb.cfg.\n");
@@ -394,7 +523,7 @@ main (int argc, char **argv)
         self [len > 0? len: 0] = 0;
         snprintf (source, sizeof source, "%s/../..", dirname (self));
     }
-    const char *codecs [] = { "bank", "gov", "answer", "reader", "event", NULL };
+    const char *codecs [] = { "bank", "gov", "answer", "reader", "result", "event", NULL };
     bool all = streq (what, "all");
     bool known = all || streq (what, "store");
     fixture_t fx;
