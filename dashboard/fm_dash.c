@@ -371,6 +371,25 @@ s_apply_received (fm_dash_t *self, const fm_event_t *event)
     return 0;
 }
 
+//  A request counted under "" (grid or town unknown when it was received)
+//  moves to code, the first code it gets, in table; code is at most
+//  FM_CODE_SIZE - 1 bytes (the decoder's limit).  Returns 0, or -1 when
+//  out of memory.
+static int
+s_request_place (zhashx_t *table, char *placed, const char *code)
+{
+    if (*placed || !*code)
+        return 0;
+    s_grid_t *from = s_grid_require (table, "");
+    s_grid_t *to = s_grid_require (table, code);
+    if (!from || !to)
+        return -1;
+    from->requests--;
+    to->requests++;
+    snprintf (placed, FM_CODE_SIZE, "%s", code);
+    return 0;
+}
+
 //  request.enriched: a request sent without a grid moves to the registry's;
 //  the profile's town (the first one) becomes the request's
 static int
@@ -380,24 +399,9 @@ s_apply_enriched (fm_dash_t *self, const fm_event_t *event)
                                                           event->request_id);
     if (!request)
         return 0;
-    if (!*request->grid && *event->grid_id) {
-        s_grid_t *from = s_grid_require (self->grids, "");
-        s_grid_t *to = s_grid_require (self->grids, event->grid_id);
-        if (!from || !to)
-            return -1;
-        from->requests--;
-        to->requests++;
-        snprintf (request->grid, sizeof request->grid, "%s", event->grid_id);
-    }
-    if (!*request->town && *event->town) {
-        s_grid_t *from = s_grid_require (self->towns, "");
-        s_grid_t *to = s_grid_require (self->towns, event->town);
-        if (!from || !to)
-            return -1;
-        from->requests--;
-        to->requests++;
-        snprintf (request->town, sizeof request->town, "%s", event->town);
-    }
+    if (s_request_place (self->grids, request->grid, event->grid_id)
+    ||  s_request_place (self->towns, request->town, event->town))
+        return -1;
     s_grid_t *grid = s_grid_require (self->grids, request->grid);
     if (!grid)
         return -1;

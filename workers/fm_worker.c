@@ -743,42 +743,6 @@ s_assert_reply_status (zframe_t *reply, uint16_t status)
     fm_msg_destroy (&msg);
 }
 
-static void
-s_answer_test (void)
-{
-    //  Garbage: the decoder's own status, 400
-    byte garbage [] = { 0xc1, 0x00 };
-    zframe_t *body = zframe_new (garbage, sizeof garbage);
-    zframe_t *reply = fm_worker_answer ("test.svc", body, s_echo_errors, NULL);
-    s_assert_reply_status (reply, FM_STATUS_BAD_REQUEST);
-    zframe_destroy (&reply);
-    zframe_destroy (&body);
-
-    //  A type the worker does not handle: 501
-    fm_msg_t *query = fm_msg_new (FM_MSG_CREDIT_QUERY);
-    assert (query);
-    strcpy (query->request_id, "0123456789abcdef");
-    strcpy (query->request.enterprise_id, "91350100M000100Y43");
-    query->request.consent = FM_CONSENT_ALL;
-    body = fm_msg_encode (query, NULL);
-    assert (body);
-    reply = fm_worker_answer ("test.svc", body, s_echo_errors, NULL);
-    s_assert_reply_status (reply, FM_STATUS_NOT_IMPLEMENTED);
-    zframe_destroy (&reply);
-    zframe_destroy (&body);
-    fm_msg_destroy (&query);
-
-    //  A type it handles: its own answer
-    fm_msg_t *error = fm_msg_new_error ("0123456789abcdef", FM_STATUS_CONFLICT, "taken");
-    body = fm_msg_encode (error, NULL);
-    assert (body);
-    reply = fm_worker_answer ("test.svc", body, s_echo_errors, NULL);
-    s_assert_reply_status (reply, FM_STATUS_CONFLICT);
-    zframe_destroy (&reply);
-    zframe_destroy (&body);
-    fm_msg_destroy (&error);
-}
-
 //  fm_worker_reply's handler for the test: echoes ERROR bodies into the
 //  message at arg (kept, reused), and answers an invalid reply (status 0)
 //  to an ERROR whose text is "invalid"
@@ -794,16 +758,23 @@ s_echo_errors_kept (const fm_msg_t *request, void *arg)
     return kept;
 }
 
-//  The same replies as fm_worker_answer from the worker's reader, body
-//  after body: the reader's message is reused, each request is whole
-static void
-s_reply_test (fm_worker_t *worker)
+//  One body through fm_worker_answer (worker NULL) or, with kept as the
+//  reused reply, fm_worker_reply
+static zframe_t *
+s_reply_via (fm_worker_t *worker, fm_msg_t *kept, zframe_t *body)
 {
-    fm_msg_t *kept = fm_msg_new (FM_MSG_ERROR);
-    assert (kept);
+    return worker? fm_worker_reply (worker, body, s_echo_errors_kept, kept):
+                   fm_worker_answer ("test.svc", body, s_echo_errors, NULL);
+}
+
+//  What both paths must answer alike: garbage is the decoder's own 400, a
+//  type the worker does not handle 501
+static void
+s_common_replies_test (fm_worker_t *worker, fm_msg_t *kept)
+{
     byte garbage [] = { 0xc1, 0x00 };
     zframe_t *body = zframe_new (garbage, sizeof garbage);
-    zframe_t *reply = fm_worker_reply (worker, body, s_echo_errors_kept, kept);
+    zframe_t *reply = s_reply_via (worker, kept, body);
     s_assert_reply_status (reply, FM_STATUS_BAD_REQUEST);
     zframe_destroy (&reply);
     zframe_destroy (&body);
@@ -815,11 +786,38 @@ s_reply_test (fm_worker_t *worker)
     query->request.consent = FM_CONSENT_ALL;
     body = fm_msg_encode (query, NULL);
     assert (body);
-    reply = fm_worker_reply (worker, body, s_echo_errors_kept, kept);
+    reply = s_reply_via (worker, kept, body);
     s_assert_reply_status (reply, FM_STATUS_NOT_IMPLEMENTED);
     zframe_destroy (&reply);
     zframe_destroy (&body);
     fm_msg_destroy (&query);
+}
+
+static void
+s_answer_test (void)
+{
+    s_common_replies_test (NULL, NULL);
+
+    //  A type it handles: its own answer
+    fm_msg_t *error = fm_msg_new_error ("0123456789abcdef", FM_STATUS_CONFLICT, "taken");
+    zframe_t *body = fm_msg_encode (error, NULL);
+    assert (body);
+    zframe_t *reply = fm_worker_answer ("test.svc", body, s_echo_errors, NULL);
+    s_assert_reply_status (reply, FM_STATUS_CONFLICT);
+    zframe_destroy (&reply);
+    zframe_destroy (&body);
+    fm_msg_destroy (&error);
+}
+
+//  The same replies as fm_worker_answer from the worker's reader, body
+//  after body: the reader's message is reused, each request is whole
+static void
+s_reply_test (fm_worker_t *worker)
+{
+    fm_msg_t *kept = fm_msg_new (FM_MSG_ERROR);
+    assert (kept);
+    s_common_replies_test (worker, kept);
+    zframe_t *body, *reply;
 
     //  Two ERRORs in a row, trusted and not: each echoed whole (the
     //  second's shorter text leaves nothing of the first's)
