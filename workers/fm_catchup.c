@@ -367,6 +367,27 @@ s_test_recv (fm_catchup_t *self)
     fm_catchup_recv (self);
 }
 
+//  One tick's head probe ("0 0 0"), answered with the epoch's head at
+//  head; then the question for the gap 2..4 must come.  Returns that
+//  question's identity, to answer it (caller destroys).
+static zframe_t *
+s_test_probe_then_gap (zsock_t *router, fm_catchup_t *self, uint64_t epoch,
+                       uint64_t head)
+{
+    char question [128], line [128];
+    fm_catchup_tick (self);
+    zframe_t *identity = s_test_question (router, question, sizeof question);
+    assert (streq (question, "0 0 0"));
+    snprintf (line, sizeof line, "204 %" PRIu64 " 0 %" PRIu64 " %" PRIu64, epoch, head, head);
+    s_test_reply (router, identity, line, epoch, 0, 0);
+    s_test_recv (self);
+    zframe_destroy (&identity);
+    identity = s_test_question (router, question, sizeof question);
+    snprintf (line, sizeof line, "%" PRIu64 " 2 4", epoch);
+    assert (streq (question, line));
+    return identity;
+}
+
 void
 fm_catchup_test (bool verbose)
 {
@@ -401,17 +422,8 @@ fm_catchup_test (bool verbose)
     assert (gaps [0].from_seq == 2 && gaps [0].to_seq == 4);
 
     //  First the head probe; its answer makes the next tick ask the gap
-    char question [128], line [128];
-    fm_catchup_tick (catchup);
-    zframe_t *identity = s_test_question (router, question, sizeof question);
-    assert (streq (question, "0 0 0"));
-    snprintf (line, sizeof line, "204 %" PRIu64 " 0 5 5", epoch);
-    s_test_reply (router, identity, line, epoch, 0, 0);
-    s_test_recv (catchup);
-    zframe_destroy (&identity);
-    identity = s_test_question (router, question, sizeof question);
-    snprintf (line, sizeof line, "%" PRIu64 " 2 4", epoch);
-    assert (streq (question, line));
+    char line [128];
+    zframe_t *identity = s_test_probe_then_gap (router, catchup, epoch, 5);
 
     //  A late head answer (to a probe given up on) arrives while the gap
     //  question is out: it must not be taken for the gap's answer, which
@@ -436,16 +448,7 @@ fm_catchup_test (bool verbose)
     //  4, and it would never be asked again)
     zframe_destroy (&identity);
     zclock_sleep (TIMEOUT_MS + 100);
-    fm_catchup_tick (catchup);
-    identity = s_test_question (router, question, sizeof question);
-    assert (streq (question, "0 0 0"));
-    snprintf (line, sizeof line, "204 %" PRIu64 " 0 9 9", epoch);
-    s_test_reply (router, identity, line, epoch, 0, 0);
-    s_test_recv (catchup);
-    zframe_destroy (&identity);
-    identity = s_test_question (router, question, sizeof question);
-    snprintf (line, sizeof line, "%" PRIu64 " 2 4", epoch);
-    assert (streq (question, line));
+    identity = s_test_probe_then_gap (router, catchup, epoch, 9);
 
     //  The gap's own answer fills it
     snprintf (line, sizeof line, "200 %" PRIu64 " 2 4 9", epoch);
