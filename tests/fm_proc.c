@@ -636,6 +636,31 @@ fm_proc_db_int (const char *path, const char *sql, ...)
     return value;
 }
 
+typedef struct {
+    const char *path;
+    const char *sql;
+    const char *text;
+    int64_t at_least;
+} s_db_wait_t;
+
+static bool
+s_db_reached (void *arg)
+{
+    s_db_wait_t *wait = (s_db_wait_t *) arg;
+    return fm_proc_db_int (wait->path, wait->sql, wait->text, NULL) >= wait->at_least;
+}
+
+void
+fm_proc_db_wait (const char *path, const char *sql, const char *text, int64_t at_least,
+                 int timeout_ms)
+{
+    s_db_wait_t wait = { path, sql, text, at_least };
+    FM_CHECK (fm_proc_wait_until (s_db_reached, &wait, timeout_ms, 50),
+              "log %s: %s (?1 = %s) is %" PRId64 " after %d ms, want at least %" PRId64,
+              path, sql, text? text: "-", fm_proc_db_int (path, sql, text, NULL),
+              timeout_ms, at_least);
+}
+
 
 //  --------------------------------------------------------------------------
 //  One malformed request, one ERROR, one input.rejected event.

@@ -164,6 +164,15 @@ sqlite3 *
 int64_t
     fm_proc_db_int (const char *path, const char *sql, ...);
 
+//  Wait up to timeout_ms, polling every 50 ms with fm_proc_wait_until
+//  (so it fails at once if a tracked process exited), until the first
+//  column of sql on the log at path, with ?1 bound to text unless it is
+//  NULL, is at least at_least.  Fails the test, naming sql, text and the
+//  last value, if it never is.
+void
+    fm_proc_db_wait (const char *path, const char *sql, const char *text,
+                     int64_t at_least, int timeout_ms);
+
 //  Send one malformed request (a body that is never valid msgpack) to
 //  fm.request through dealer (borrowed, connected to the broker, with a
 //  receive timeout) and read the ERROR it gets: the broker publishes one

@@ -70,33 +70,10 @@ static const char *s_bank_template =
     "        on_warning = %s\n";
 
 //  One SQL count on the log: sql with ?1 bound to text (may be NULL)
-typedef struct {
-    const char *db;
-    const char *sql;
-    const char *text;
-    int at_least;
-} db_count_t;
-
 static int64_t
 s_db_count (const char *path, const char *sql, const char *text)
 {
     return fm_proc_db_int (path, sql, text, NULL);
-}
-
-static bool
-s_db_reached (void *arg)
-{
-    db_count_t *wait = (db_count_t *) arg;
-    return s_db_count (wait->db, wait->sql, wait->text) >= wait->at_least;
-}
-
-//  Wait until the log holds at least n rows of sql (?1 = text)
-static void
-s_db_wait (const char *db, const char *sql, const char *text, int n)
-{
-    db_count_t wait = { db, sql, text, n };
-    FM_CHECK (fm_proc_wait_until (s_db_reached, &wait, START_MS, 50),
-              "log %s: fewer than %d rows for %s (%s)", db, n, sql, text? text: "");
 }
 
 //  The request's events in seq order as "type bank reason_code text" lines
@@ -227,8 +204,8 @@ main (int argc, char *argv [])
     //  1. Grid-first routing, referral on decline and on timeout
     char id [FM_REQUEST_ID_SIZE];
     s_request (router, "routing-1", id);
-    s_db_wait (db, "SELECT COUNT(*) FROM events WHERE type = 'request.completed' "
-               "AND request_id = ?1", id, 1);
+    fm_proc_db_wait (db, "SELECT COUNT(*) FROM events WHERE type = 'request.completed' "
+                     "AND request_id = ?1", id, 1, START_MS);
     char *lines = s_request_events (db, id);
     if (s_verbose)
         zsys_info ("events of %s:\n%s", id, lines);
@@ -269,12 +246,12 @@ main (int argc, char *argv [])
     FM_CHECK (strstr (output, "JBO0009"), "finmatch warn did not say who raised it:\n%s",
               output);
     zstr_free (&output);
-    s_db_wait (db, "SELECT COUNT(*) FROM events WHERE type = 'risk.warning' "
-               "AND grid_id = ?1 AND status = 200 AND count = 2 "
-               "AND text = '非法集资风险提示'", GRID, 1);
+    fm_proc_db_wait (db, "SELECT COUNT(*) FROM events WHERE type = 'risk.warning' "
+                     "AND grid_id = ?1 AND status = 200 AND count = 2 "
+                     "AND text = '非法集资风险提示'", GRID, 1, START_MS);
     s_request (router, "routing-2", id);
-    s_db_wait (db, "SELECT COUNT(*) FROM events WHERE type = 'request.completed' "
-               "AND request_id = ?1", id, 1);
+    fm_proc_db_wait (db, "SELECT COUNT(*) FROM events WHERE type = 'request.completed' "
+                     "AND request_id = ?1", id, 1, START_MS);
     lines = s_request_events (db, id);
     if (s_verbose)
         zsys_info ("events of %s:\n%s", id, lines);
@@ -296,8 +273,8 @@ main (int argc, char *argv [])
     rc = s_finmatch (router, lift_args, &output);
     FM_CHECK (rc == 0, "finmatch warn --lift exited %d:\n%s", rc, output);
     zstr_free (&output);
-    s_db_wait (db, "SELECT COUNT(*) FROM events WHERE type = 'risk.warning' "
-               "AND grid_id = ?1 AND status = 410", GRID, 1);
+    fm_proc_db_wait (db, "SELECT COUNT(*) FROM events WHERE type = 'risk.warning' "
+                     "AND grid_id = ?1 AND status = 410", GRID, 1, START_MS);
     rc = s_finmatch (router, lift_args, &output);
     FM_CHECK (rc == 1 && strstr (output, "404"), "second lift exited %d:\n%s", rc, output);
     zstr_free (&output);

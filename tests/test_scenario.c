@@ -63,19 +63,6 @@ static const s_scenario_t s_scenarios [] = {
 
 static bool s_verbose;
 
-typedef struct {
-    const char *db;
-    const char *sql;                    //  SELECT COUNT(*) ...
-    int64_t want;                       //  at least
-} db_wait_t;
-
-static bool
-s_db_count (void *arg)
-{
-    db_wait_t *wait = (db_wait_t *) arg;
-    return fm_proc_db_int (wait->db, wait->sql, NULL) >= wait->want;
-}
-
 //  Run finmatch with the NULL-terminated args; returns its exit code and,
 //  in *output, its log (stdout + stderr; caller frees).
 static int
@@ -232,9 +219,8 @@ main (int argc, char *argv [])
     int64_t submitted = zclock_mono ();
 
     //  The report reads the log only: wait until every granted loan is in
-    db_wait_t granted = { db, "SELECT COUNT(*) FROM events WHERE type = 'loan.granted'", loans };
-    FM_CHECK (fm_proc_wait_until (s_db_count, &granted, FLUSH_MS, 50),
-              "fewer than %" PRId64 " loan.granted events in the log", loans);
+    fm_proc_db_wait (db, "SELECT COUNT(*) FROM events WHERE type = 'loan.granted'", NULL,
+                     loans, FLUSH_MS);
     const char *report_args [] = { "--json", "report", "--db", db, NULL };
     rc = s_finmatch (&output, report_args);
     FM_CHECK (rc == 0, "finmatch report exited %d:\n%s", rc, output);

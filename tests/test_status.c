@@ -226,24 +226,6 @@ s_status_live (const char *router, const char *id, const char *code, const char 
 
 
 //  --------------------------------------------------------------------------
-//  Polling conditions
-
-typedef struct {
-    const char *db;
-    const char *type;
-} db_wait_t;
-
-//  True once the recorder's DB holds an event of this type
-static bool
-s_db_has (void *arg)
-{
-    db_wait_t *wait = (db_wait_t *) arg;
-    return fm_proc_db_int (wait->db, "SELECT COUNT(*) FROM events WHERE type = ?1",
-                           wait->type, NULL) > 0;
-}
-
-
-//  --------------------------------------------------------------------------
 
 int
 main (int argc, char *argv [])
@@ -377,9 +359,8 @@ main (int argc, char *argv [])
     //  6. From the log: stop the recorder once loan.granted is in (it
     //  flushes on SIGTERM) and the broker too, then read the file without
     //  any key: --db needs neither keys nor a broker
-    db_wait_t granted = { db, "loan.granted" };
-    FM_CHECK (fm_proc_wait_until (s_db_has, &granted, REPLY_MS, 50),
-              "loan.granted not recorded");
+    fm_proc_db_wait (db, "SELECT COUNT(*) FROM events WHERE type = ?1", "loan.granted", 1,
+                     REPLY_MS);
     rc = fm_proc_stop (recorder, 10000);
     FM_CHECK (rc == 0, "finmatch-recorder exited %d on SIGTERM", rc);
     zsock_destroy (&bank);

@@ -656,13 +656,6 @@ typedef struct {
 } db_wait_t;
 
 static bool
-s_db_has (void *arg)
-{
-    db_wait_t *wait = (db_wait_t *) arg;
-    return s_db_count (wait->db, wait->type) >= wait->want;
-}
-
-static bool
 s_db_has_all (void *arg)
 {
     db_wait_t *waits = (db_wait_t *) arg;
@@ -881,10 +874,8 @@ main (int argc, char *argv [])
                   < (int) sizeof (service), "service name too long");
         fm_proc_system_wait_service (sys, service);
     }
-    db_wait_t ready = { db, "worker.ready", 1 + MAX_BANKS };
-    FM_CHECK (fm_proc_wait_until (s_db_has, &ready, START_MS, 100),
-              "worker.ready events not recorded: %" PRId64 " of %d",
-              s_db_count (db, "worker.ready"), 1 + MAX_BANKS);
+    fm_proc_db_wait (db, "SELECT COUNT(*) FROM events WHERE type = ?", "worker.ready",
+                     1 + MAX_BANKS, START_MS);
     zsys_info ("system: 6 processes up in %" PRId64 " ms (%d recorder probes)",
                zclock_mono () - started, probes);
 
