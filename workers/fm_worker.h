@@ -72,20 +72,6 @@ int
     fm_worker_send (fm_worker_t *self, zframe_t **reply_to_p,
                     zframe_t **body_p);
 
-//  A worker's answer to one decoded request: a new reply message (caller
-//  owns), or NULL when the request's type is not one this worker handles.
-typedef fm_msg_t *(fm_worker_answer_fn) (const fm_msg_t *request, void *arg);
-
-//  Turn one request body into one reply body, so that the broker always
-//  gets an answer: a body that does not decode is answered with its ERROR
-//  (400/413/505...), a type answer() does not handle (it returns NULL)
-//  with ERROR 501, and a reply of ours that fails to encode with ERROR
-//  500; each of those is logged once under service.  The body is
-//  borrowed.  Returns a new frame; cannot fail.
-zframe_t *
-    fm_worker_answer (const char *service, zframe_t *body,
-                      fm_worker_answer_fn *answer, void *arg);
-
 //  A worker's answer kept by the handler: a reply message the handler owns
 //  and may reuse (borrowed by the caller until the handler's next call),
 //  or NULL when the request's type is not one this worker handles.
@@ -98,12 +84,15 @@ typedef const fm_msg_t *(fm_worker_reply_fn) (const fm_msg_t *request, void *arg
 void
     fm_worker_set_trusted (fm_worker_t *self, bool trusted);
 
-//  fm_worker_answer for the request loop of a worker: the body is decoded
-//  with a reader the worker keeps for its life (no fm_msg_t allocated per
-//  request), so request, as answer() sees it, is valid only during that
-//  call: answer() must keep no pointer into it.  Same replies, errors and
-//  logs as fm_worker_answer, under the worker's service.  The body is
-//  borrowed.  Returns a new frame; cannot fail.
+//  Turn one request body into one reply body, so that the broker always
+//  gets an answer.  The body is decoded with a reader the worker keeps
+//  for its life (no fm_msg_t allocated per request), so request, as
+//  answer() sees it, is valid only during that call: answer() must keep
+//  no pointer into it.  A body that does not decode is answered with its
+//  ERROR (400/413/505...), a type answer() does not handle (it returns
+//  NULL) with ERROR 501, and a reply of ours that fails to encode with
+//  ERROR 500; each of those is logged once under the worker's service.
+//  The body is borrowed.  Returns a new frame; cannot fail.
 zframe_t *
     fm_worker_reply (fm_worker_t *self, zframe_t *body,
                      fm_worker_reply_fn *answer, void *arg);
