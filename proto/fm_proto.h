@@ -499,7 +499,8 @@ zframe_t *
     fm_event_encode (const fm_event_t *self, fm_error_t *err);
 
 //  Encode into a caller buffer (no allocation: the broker's hot path).
-//  Returns bytes written, or 0 if it does not fit or the event is invalid.
+//  Returns bytes written, or 0 if it does not fit or the event is invalid
+//  (what buf then holds is undefined).
 size_t
     fm_event_encode_into (const fm_event_t *self, byte *buf, size_t size);
 

@@ -7,10 +7,13 @@
     encodes to the same bytes (the codec is canonical once a body went
     through it): a decoder that accepts what the encoder then refuses, or
     a round trip that changes the bytes, aborts the run like a crash.
+    msgpack-c is the oracle for the msgpack layer the codec reads itself:
+    every body a decoder accepts must be one complete map to msgpack-c.
     =========================================================================
 */
 
 #include "fm_proto.h"
+#include <msgpack.h>
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
@@ -66,9 +69,42 @@ s_event_round_trip (const uint8_t *data, size_t size)
     assert (fm_event_topic (&event, topic, sizeof (topic)) > 0);
 }
 
+//  msgpack-c is the reference for what msgpack is: the codec scans and
+//  walks the bytes itself (proto/fm_proto.c, for speed), so whatever it
+//  accepts must also unpack with msgpack-c to exactly one complete map.
+//  (Only accepted bodies go to msgpack-c: on arbitrary bytes its unpacker
+//  allocates whatever a container header claims, up to gigabytes, which is
+//  why the codec never gave it unscanned input.)
+static void
+s_msgpack_agrees (const uint8_t *data, size_t size)
+{
+    msgpack_unpacked result;
+    msgpack_unpacked_init (&result);
+    size_t offset = 0;
+    msgpack_unpack_return rc = msgpack_unpack_next (&result, (const char *) data,
+                                                    size, &offset);
+    assert (rc == MSGPACK_UNPACK_SUCCESS && offset == size
+            && result.data.type == MSGPACK_OBJECT_MAP);
+    msgpack_unpacked_destroy (&result);
+}
+
+static void
+s_msgpack_oracle (const uint8_t *data, size_t size)
+{
+    fm_error_t err;
+    fm_msg_t *msg = fm_msg_decode (data, size, &err);
+    if (msg)
+        s_msgpack_agrees (data, size);
+    fm_msg_destroy (&msg);
+    fm_event_t event;
+    if (fm_event_decode (data, size, &event, &err) == 0)
+        s_msgpack_agrees (data, size);
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
+    s_msgpack_oracle (data, size);
     s_msg_round_trip (data, size);
     s_event_round_trip (data, size);
     fm_ready_opts_t opts;
