@@ -103,6 +103,8 @@
 #define ROUTER_PARTS        8       //  parts kept per ROUTER message: 7/MDP
                                     //  has at most 7 with the routing id
 #define FM_AUTH_KEY_LENGTH  40      //  Z85 public key (fm_auth_peer_key)
+#define JOURNAL_ASKED_MAX   4096    //  bytes: a REQUEST body up to this is
+                                    //  journaled as the client sent it
 
 //  A ROUTER message's parts, received with zmq_msg_recv: no allocation
 //  beyond libzmq's own for parts over 33 bytes
@@ -209,6 +211,12 @@ struct _broker_t {
     uint64_t seq;                   //  last seq published
     byte *event_buffer;             //  Owned, EVENT_BUFFER_SIZE bytes
     fm_replay_t *replay;            //  Owned: recent events for fm.replay
+    fm_msg_reader_t *client_reader; //  Owned: decodes client REQUEST,
+                                    //  ACCEPT, STATUS_QUERY bodies
+                                    //  (s_client_message) into one message
+    fm_msg_t *query;                //  Owned: scratch for the queries and
+                                    //  the journaled REQUEST (s_request_query):
+                                    //  no lists, so reused without a calloc
     fm_msg_reader_t *reader;        //  Owned: decodes worker answers into
                                     //  one reused message (s_worker_answer)
     fm_warn_t *warnings;            //  Owned: risk warnings (fm.warn)
@@ -274,11 +282,13 @@ struct _request_t {
     fm_profile_t *profile;          //  Owned, from gov.credit
     slot_t gov;                     //  CREDIT_QUERY
     zframe_t *gov_query;            //  Owned: encoded CREDIT_QUERY
-    slot_t *banks;                  //  Owned array of FM_MAX_BANKS slots,
+    slot_t *banks;                  //  Owned array of bank_max slots,
                                     //  bank_count used: the banks asked,
                                     //  in asking order (never moves: queues
                                     //  point into it)
     size_t bank_count;
+    size_t bank_max;                //  slots in banks: candidates plus
+                                    //  journaled answers, <= FM_MAX_BANKS
     service_t **candidates;         //  Owned: bank services in asking order;
                                     //  [candidate_next..] not asked yet
     size_t candidate_count;
@@ -1249,9 +1259,9 @@ s_request_new (broker_t *broker, const char *id, const fm_request_t *asked)
         self->life = FM_RS_RECEIVED;    //  From none: the table's first row
         broker->inflight++;
         self->heap_index = SIZE_MAX;
-        snprintf (self->id, sizeof (self->id), "%s", id);
+        s_copy (self->id, sizeof (self->id), id);
         self->asked = *asked;
-        snprintf (self->grid_id, sizeof (self->grid_id), "%s", asked->grid_id);
+        s_copy (self->grid_id, sizeof (self->grid_id), asked->grid_id);
         self->gov.request = self;
         self->grant.request = self;
         self->clients = zlistx_new ();
@@ -1300,20 +1310,33 @@ s_journal_frame (request_t *self, fm_journal_type_t type, zframe_t *frame)
 }
 
 //  Journal a request as asked (REQUEST body); its segment stays pinned
-//  until the request is forgotten.
+//  until the request is forgotten.  asked is the client's REQUEST body,
+//  borrowed, or NULL: journaled as it came when it is small (it decoded
+//  to self->asked, and the journal's loader decodes it the same way), so
+//  the request is not encoded again; a larger one (unknown extra keys may
+//  fill it up to FM_MAX_BODY) is journaled re-encoded, its extras left
+//  out.
 static void
-s_journal_request (request_t *self)
+s_journal_request (request_t *self, zframe_t *asked)
 {
     broker_t *broker = self->broker;
     if (!broker->journal || broker->loading)
         return;
-    fm_msg_t msg;
-    memset (&msg, 0, sizeof (msg));
-    msg.type = FM_MSG_REQUEST;
-    snprintf (msg.request_id, sizeof (msg.request_id), "%s", self->id);
-    msg.request = self->asked;
+    if (asked && zframe_size (asked) <= JOURNAL_ASKED_MAX) {
+        self->journal_segment = s_journal_write (self, FM_JOURNAL_REQUEST,
+                                                 zframe_data (asked), zframe_size (asked));
+        return;
+    }
+    //  The broker's scratch message (no lists): asked was decoded, so the
+    //  trusted encoder; the validating one runs only to explain a refusal
+    fm_msg_t *msg = broker->query;
+    msg->type = FM_MSG_REQUEST;
+    s_copy (msg->request_id, sizeof (msg->request_id), self->id);
+    msg->request = self->asked;
     fm_error_t err;
-    zframe_t *body = fm_msg_encode (&msg, &err);
+    zframe_t *body = fm_msg_encode_trusted (msg);
+    if (!body)
+        body = fm_msg_encode (msg, &err);
     if (body)
         self->journal_segment = s_journal_write (self, FM_JOURNAL_REQUEST,
                                                  zframe_data (body), zframe_size (body));
@@ -1331,15 +1354,13 @@ s_journal_answer (request_t *self, const char *bank, const byte *data, size_t si
     broker_t *broker = self->broker;
     if (!broker->journal || broker->loading)
         return;
-    size_t length = strlen (bank);
-    byte *payload = (byte *) malloc (1 + length + size);
-    assert (payload);
-    payload [0] = (byte) length;
-    memcpy (payload + 1, bank, length);
-    if (size)
-        memcpy (payload + 1 + length, data, size);
-    s_journal_write (self, FM_JOURNAL_ANSWER, payload, 1 + length + size);
-    free (payload);
+    //  Head and body go straight into the journal's buffer: no joined copy
+    byte head [1 + FM_CODE_SIZE];
+    size_t length = strnlen (bank, FM_CODE_SIZE - 1);
+    head [0] = (byte) length;
+    memcpy (head + 1, bank, length);
+    fm_journal_append2 (broker->journal, FM_JOURNAL_ANSWER, self->id, 0,
+                        head, 1 + length, data, size);
 }
 
 //  Forget a request for good: END in the journal (so that a restart does
@@ -1411,14 +1432,18 @@ s_request_same (const fm_request_t *a, const fm_request_t *b)
 static zframe_t *
 s_request_query (request_t *self, fm_msg_type_t type)
 {
-    fm_msg_t *msg = fm_msg_new (type);
-    if (!msg)
-        return NULL;
-    snprintf (msg->request_id, sizeof (msg->request_id), "%s", self->id);
+    //  The broker's scratch message: it has no lists, and every field the
+    //  two types carry is set here (profile zeroed for CREDIT_QUERY, as in
+    //  a new message)
+    fm_msg_t *msg = self->broker->query;
+    msg->type = type;
+    s_copy (msg->request_id, sizeof (msg->request_id), self->id);
     msg->request = self->asked;
-    snprintf (msg->request.grid_id, sizeof (msg->request.grid_id), "%s", self->grid_id);
+    s_copy (msg->request.grid_id, sizeof (msg->request.grid_id), self->grid_id);
     if (self->profile)
         msg->profile = *self->profile;
+    else
+        memset (&msg->profile, 0, sizeof (msg->profile));
     fm_error_t err;
     //  Built from the decoded request and profile: trusted encoding; the
     //  validating encoder runs only to explain a refusal
@@ -1428,7 +1453,6 @@ s_request_query (request_t *self, fm_msg_type_t type)
     if (!body)
         zsys_error ("broker: cannot encode %s for %s: %s",
                     fm_msg_type_name (type), self->id, err.text);
-    fm_msg_destroy (&msg);
     return body;
 }
 
@@ -1488,14 +1512,14 @@ s_request_retain (request_t *self)
                                       sizeof (asked_t));
     assert (self->asked_banks);
     for (size_t index = 0; index < self->bank_count; index++) {
-        snprintf (self->asked_banks [index].bank, sizeof (self->asked_banks [index].bank), "%s",
-                  self->banks [index].service->bank);
+        s_copy (self->asked_banks [index].bank, sizeof (self->asked_banks [index].bank),
+                self->banks [index].service->bank);
         self->asked_banks [index].dispatched_us = self->banks [index].dispatched_us;
     }
     self->asked_banks_count = self->bank_count;
     free (self->banks);         //  All released before we get here
     self->banks = NULL;
-    self->bank_count = 0;
+    self->bank_count = self->bank_max = 0;
     free (self->candidates);
     self->candidates = NULL;
     self->candidate_count = self->candidate_next = 0;
@@ -1518,10 +1542,10 @@ s_request_missed (request_t *self, slot_t *slot)
                      strlen (slot->service->bank));
     fm_event_t event;
     s_event_request (&event, FM_EV_BANK_TIMEOUT, self);
-    snprintf (event.bank, sizeof (event.bank), "%s", slot->service->bank);
+    s_copy (event.bank, sizeof (event.bank), slot->service->bank);
     s_event_publish (broker, &event);
     s_event_request (&event, FM_EV_SLA_BREACH, self);
-    snprintf (event.bank, sizeof (event.bank), "%s", slot->service->bank);
+    s_copy (event.bank, sizeof (event.bank), slot->service->bank);
     event.count = (uint32_t) ((slot->deadline * 1000 - slot->dispatched_us) / 1000);
     event.latency_us = waited_us > 0? waited_us: 0;
     s_event_publish (broker, &event);
@@ -1559,7 +1583,7 @@ s_request_round (request_t *self, size_t available)
 static bool
 s_request_ask_next (request_t *self)
 {
-    if (self->candidate_next >= self->candidate_count || self->bank_count >= FM_MAX_BANKS)
+    if (self->candidate_next >= self->candidate_count || self->bank_count >= self->bank_max)
         return false;
     service_t *service = self->candidates [self->candidate_next++];
     slot_t *slot = &self->banks [self->bank_count++];
@@ -1600,10 +1624,14 @@ s_request_refer (request_t *self, const char *bank, const char *why)
     while (asked < round && self->candidate_next < self->candidate_count) {
         fm_event_t event;
         s_event_request (&event, FM_EV_REQUEST_REFERRED, self);
-        snprintf (event.bank, sizeof (event.bank), "%s",
-                  self->candidates [self->candidate_next]->bank);
+        s_copy (event.bank, sizeof (event.bank),
+                self->candidates [self->candidate_next]->bank);
         event.count = (uint32_t) self->bank_count + 1;
-        snprintf (event.text, sizeof (event.text), "%s %s", bank, why);
+        //  "%s %s" by hand: a bank code (< 24 bytes) and a constant word
+        size_t length = strnlen (bank, FM_CODE_SIZE - 1);
+        memcpy (event.text, bank, length);
+        event.text [length++] = ' ';
+        s_copy (event.text + length, sizeof (event.text) - length, why);
         s_event_publish (self->broker, &event);
         size_t pending = self->banks_pending;
         if (!s_request_ask_next (self))
@@ -1642,17 +1670,17 @@ s_request_rearm (request_t *self)
 static zframe_t *
 s_encode_fitting (fm_msg_t *msg, fm_error_t *err)
 {
-    char text [FM_TEXT_SIZE];
-    snprintf (text, sizeof (text), "%s", msg->text);
-    size_t max_reasons = FM_MAX_REASONS;
-    size_t declines = msg->decline_count;
-    size_t offers = msg->offer_count;
     //  A RESULT is built from decoded answers, the decoded request and
     //  texts cut at character boundaries: trusted encoding first; only a
     //  refusal (too large) takes the validating encoder, which says why
     zframe_t *body = fm_msg_encode_trusted (msg);
     if (body)
         return body;
+    char text [FM_TEXT_SIZE];
+    s_copy (text, sizeof (text), msg->text);
+    size_t max_reasons = FM_MAX_REASONS;
+    size_t declines = msg->decline_count;
+    size_t offers = msg->offer_count;
     body = fm_msg_encode (msg, err);
     while (!body && err->status == FM_STATUS_TOO_LARGE) {
         if (max_reasons > 1)
@@ -1700,9 +1728,9 @@ s_request_complete (request_t *self)
     for (size_t index = 0; index < self->offer_count; index++)
         if (fm_msg_add_offer (result, &self->offers [index]))
             break;              //  FM_MAX_OFFERS best ones only
-    snprintf (result->request_id, sizeof (result->request_id), "%s", self->id);
+    s_copy (result->request_id, sizeof (result->request_id), self->id);
     result->request = self->asked;
-    snprintf (result->request.grid_id, sizeof (result->request.grid_id), "%s", self->grid_id);
+    s_copy (result->request.grid_id, sizeof (result->request.grid_id), self->grid_id);
     result->status = FM_STATUS_OK;
     if (result->offer_count == 0)
         //  The declines carry every reason and its advice
@@ -1779,7 +1807,7 @@ s_request_replay (request_t *self, size_t first_round)
         for (size_t index = 0; index < self->bank_count; index++)
             if (self->banks [index].service == service)
                 applied = true;
-        if (!service || applied || self->bank_count >= FM_MAX_BANKS)
+        if (!service || applied || self->bank_count >= self->bank_max)
             continue;
         bool prior = self->prior_alone && self->candidate_count > 0
                   && self->candidates [0] == service;
@@ -2081,7 +2109,7 @@ s_request_enriched (request_t *self, const fm_profile_t *profile)
     assert (self->profile);
     *self->profile = *profile;
     if (*self->grid_id == 0)
-        snprintf (self->grid_id, sizeof (self->grid_id), "%s", profile->grid_id);
+        s_copy (self->grid_id, sizeof (self->grid_id), profile->grid_id);
     //  Risk warnings on the enterprise, the request's grid or its grid on
     //  record reach every bank in the profile (after the gov's own)
     fm_warn_match (broker->warnings, profile->enterprise_id, self->grid_id,
@@ -2097,8 +2125,8 @@ s_request_enriched (request_t *self, const fm_profile_t *profile)
 
     fm_event_t event;
     s_event_request (&event, FM_EV_REQUEST_ENRICHED, self);
-    snprintf (event.industry, sizeof (event.industry), "%s", profile->industry);
-    snprintf (event.town, sizeof (event.town), "%s", profile->town);
+    s_copy (event.industry, sizeof (event.industry), profile->industry);
+    s_copy (event.town, sizeof (event.town), profile->town);
     event.lever_count = profile->lever_count;
     memcpy (event.levers, profile->levers, sizeof (event.levers));
     if (!self->resumed)             //  Published before the restart
@@ -2106,13 +2134,20 @@ s_request_enriched (request_t *self, const fm_profile_t *profile)
 
     //  Candidates in service-name order, so routing and timed_out lists
     //  are deterministic
-    self->banks = (slot_t *) calloc (FM_MAX_BANKS, sizeof (slot_t));
-    self->candidates = (service_t **) calloc (FM_MAX_BANKS, sizeof (service_t *));
+    //  Sized for the bank services there are and the answers the journal
+    //  kept (a resumed request's banks may have no workers now), not
+    //  FM_MAX_BANKS: 9 KB zeroed per request was a third of its callocs
+    size_t max = zhashx_size (broker->services)
+               + (self->journaled? zlistx_size (self->journaled): 0);
+    self->bank_max = max < FM_MAX_BANKS? max: FM_MAX_BANKS;
+    self->banks = (slot_t *) calloc (self->bank_max? self->bank_max: 1, sizeof (slot_t));
+    self->candidates = (service_t **) calloc (self->bank_max? self->bank_max: 1,
+                                              sizeof (service_t *));
     assert (self->banks && self->candidates);
     service_t *service = (service_t *) zhashx_first (broker->services);
     while (service) {
         if (*service->bank && zlistx_size (service->workers)) {
-            if (self->candidate_count == FM_MAX_BANKS) {
+            if (self->candidate_count == self->bank_max) {
                 zsys_warning ("broker: more than %d banks, %s not asked",
                               FM_MAX_BANKS, service->name);
                 break;
@@ -2501,9 +2536,11 @@ s_request_start (request_t *request)
     s_deadline_set (request, self->gov_deadline_ms);
 }
 
-//  REQUEST on fm.request (msg valid, borrowed).
+//  REQUEST on fm.request (msg valid, borrowed; body = the REQUEST body it
+//  was decoded from, borrowed).
 static void
-s_client_request (broker_t *self, zframe_t *identity, const fm_msg_t *msg)
+s_client_request (broker_t *self, zframe_t *identity, const fm_msg_t *msg,
+                  zframe_t *body)
 {
     char id [FM_REQUEST_ID_SIZE];
     fm_request_id_make (msg->request.enterprise_id, msg->request.idem_key, id);
@@ -2536,12 +2573,12 @@ s_client_request (broker_t *self, zframe_t *identity, const fm_msg_t *msg)
     zhashx_insert (self->requests, id, request);
     s_waiters_add (request->clients, identity);
     //  Titanic (9/TSP): persisted before anything happens about it
-    s_journal_request (request);
+    s_journal_request (request, body);
     fm_event_t event;
     s_event_request (&event, FM_EV_REQUEST_RECEIVED, request);
     event.amount_fen = request->asked.amount_fen;
     event.term_months = request->asked.term_months;
-    snprintf (event.text, sizeof (event.text), "%s", request->asked.purpose);
+    s_copy (event.text, sizeof (event.text), request->asked.purpose);
     s_utf8_trim (event.text);
     s_event_publish (self, &event);
     s_request_start (request);
@@ -2921,7 +2958,10 @@ s_client_message (broker_t *self, zframe_t *identity, zmsg_t *msg)
         case CLIENT_SERVICE_REQUEST:
         case CLIENT_SERVICE_ACCEPT:
         case CLIENT_SERVICE_STATUS:
-            decoded = fm_msg_decode (zframe_data (body), zframe_size (body), &err);
+            //  The broker's client reader: no 3 KB message calloc'ed per
+            //  body; decoded is read here only, never kept
+            decoded = fm_msg_reader_decode (self->client_reader, zframe_data (body),
+                                            zframe_size (body), &err);
             if (!decoded) {
                 s_input_rejected (self, identity, err.status, "%s: %s", service, err.text);
                 s_client_error (self, identity, service, "", err.status, "%s", err.text);
@@ -2945,13 +2985,14 @@ s_client_message (broker_t *self, zframe_t *identity, zmsg_t *msg)
                                 FM_STATUS_FORBIDDEN, "%s", err.text);
             else
             if (kind == CLIENT_SERVICE_REQUEST)
-                s_client_request (self, identity, decoded);
+                s_client_request (self, identity, decoded, body);
             else
             if (kind == CLIENT_SERVICE_STATUS)
                 s_client_status (self, identity, decoded);
             else
                 s_client_accept (self, identity, decoded);
-            fm_msg_destroy (&decoded);
+            //  decoded is the client reader's (valid until its next
+            //  decode): not freed
             break;
         case CLIENT_SERVICE_MMI:
             s_client_mmi (self, identity, service, body);
@@ -3015,11 +3056,17 @@ s_answer_consistent (const fm_msg_t *answer, const char *bank, char *why, size_t
         snprintf (why, size, "bank_answer from bank.%s names bank '%s'", bank, answer->bank);
         return false;
     }
+    size_t length = strlen (bank);
     for (size_t index = 0; index < answer->offer_count; index++) {
         const fm_offer_t *offer = &answer->offers [index];
-        char offer_id [FM_OFFER_ID_SIZE + FM_CODE_SIZE];
-        snprintf (offer_id, sizeof (offer_id), "%s/%s", bank, offer->product);
-        if (strneq (offer->bank, bank) || strneq (offer->offer_id, offer_id)) {
+        //  offer_id == "<bank>/<product>", compared in place (no snprintf
+        //  per offer); the text is built only to say what is wrong
+        bool offer_id_ok = strncmp (offer->offer_id, bank, length) == 0
+                        && offer->offer_id [length] == '/'
+                        && streq (offer->offer_id + length + 1, offer->product);
+        if (strneq (offer->bank, bank) || !offer_id_ok) {
+            char offer_id [FM_OFFER_ID_SIZE + FM_CODE_SIZE];
+            snprintf (offer_id, sizeof (offer_id), "%s/%s", bank, offer->product);
             snprintf (why, size, "bank.%s offer '%s' is not %s", bank,
                       offer->offer_id, offer_id);
             return false;
@@ -4217,6 +4264,8 @@ s_broker_destroy (broker_t **self_p)
         free (self->event_buffer);
         fm_replay_destroy (&self->replay);
         fm_msg_reader_destroy (&self->reader);
+        fm_msg_reader_destroy (&self->client_reader);
+        fm_msg_destroy (&self->query);
         zlistx_destroy (&self->resuming);
         fm_journal_destroy (&self->journal);   //  after the requests: pins
         fm_warn_destroy (&self->warnings);
@@ -4252,6 +4301,8 @@ s_broker_new (zsock_t *pipe)
     self->replay_bytes = REPLAY_BYTES;
     self->replay = fm_replay_new (self->epoch, REPLAY_MAX, REPLAY_BYTES);
     self->reader = fm_msg_reader_new ();
+    self->client_reader = fm_msg_reader_new ();
+    self->query = fm_msg_new (FM_MSG_CREDIT_QUERY);
     self->warnings = fm_warn_new (FM_WARN_MAX);
     self->services = zhashx_new ();
     self->workers = zhashx_new ();
@@ -4263,7 +4314,8 @@ s_broker_new (zsock_t *pipe)
     self->router = zsock_new (ZMQ_ROUTER);
     self->publisher = zsock_new (ZMQ_XPUB);
     self->loop = zloop_new ();
-    if (!self->event_buffer || !self->replay || !self->reader || !self->warnings || !self->services || !self->workers || !self->requests
+    if (!self->event_buffer || !self->replay || !self->reader || !self->client_reader
+    ||  !self->query || !self->warnings || !self->services || !self->workers || !self->requests
     ||  !self->bank_deadlines
     ||  !self->retained || !self->resuming || !self->router || !self->publisher || !self->loop) {
         s_broker_destroy (&self);

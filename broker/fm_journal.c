@@ -56,14 +56,98 @@ struct _fm_journal_t {
 
 
 //  --------------------------------------------------------------------------
-//  CRC-32 (IEEE), slicing by 8: eight bytes per step.  The byte-at-a-time
-//  table was the broker's largest journal cost (a RESULT is kilobytes).
+//  CRC-32 (IEEE).  Where the CPU has PCLMULQDQ (x86-64 since 2010), runs
+//  of 64 bytes and more are folded 64 bytes per step with carry-less
+//  multiplies (Gopal, Ozturk et al., "Fast CRC Computation for Generic
+//  Polynomials Using PCLMULQDQ Instruction", Intel 2009): the same CRC,
+//  so the record format and old segments are unchanged, at about a tenth
+//  of the instructions.  What is left (the tail under 16 bytes, short
+//  records, other CPUs) goes slicing by 8: eight bytes per step.  The
+//  CRC of every record the broker writes was its largest journal cost
+//  (≈ 10 KB journaled per request).
 
 static uint32_t s_crc_table [8][256];
+static bool s_crc_folding;              //  PCLMULQDQ and SSE4.1 available
+
+#if defined (__x86_64__) && defined (__GNUC__)
+#   include <immintrin.h>
+#   define FM_CRC_FOLD 1
+
+//  Fold size bytes (>= 64, a multiple of 16) into the CRC register crc
+//  (pre- and post-inversion are the caller's).  Returns the register.
+//  The constants are x^(k) mod P for the reflected IEEE polynomial: k1,
+//  k2 fold 512 bits ahead, k3, k4 128 bits, k5 64 to 32; then Barrett
+//  reduction with P' = 0x1DB710641 and mu = 0x1F7011641.
+__attribute__ ((target ("pclmul,sse4.1")))
+static uint32_t
+s_crc_fold (uint32_t crc, const byte *data, size_t size)
+{
+    const __m128i k1k2 = _mm_set_epi64x (0x01C6E41596, 0x0154442BD4);
+    const __m128i k3k4 = _mm_set_epi64x (0x00CCAA009E, 0x01751997D0);
+    const __m128i k5 = _mm_set_epi64x (0, 0x0163CD6124);
+    const __m128i poly = _mm_set_epi64x (0x01F7011641, 0x01DB710641);
+    const __m128i low32 = _mm_setr_epi32 (-1, 0, -1, 0);
+    __m128i x1 = _mm_loadu_si128 ((const __m128i *) data);
+    __m128i x2 = _mm_loadu_si128 ((const __m128i *) (data + 16));
+    __m128i x3 = _mm_loadu_si128 ((const __m128i *) (data + 32));
+    __m128i x4 = _mm_loadu_si128 ((const __m128i *) (data + 48));
+    x1 = _mm_xor_si128 (x1, _mm_cvtsi32_si128 ((int) crc));
+    data += 64;
+    size -= 64;
+    //  Four lanes of 128 bits, each folded 512 bits ahead
+    while (size >= 64) {
+        __m128i t1 = _mm_clmulepi64_si128 (x1, k1k2, 0x00);
+        __m128i t2 = _mm_clmulepi64_si128 (x2, k1k2, 0x00);
+        __m128i t3 = _mm_clmulepi64_si128 (x3, k1k2, 0x00);
+        __m128i t4 = _mm_clmulepi64_si128 (x4, k1k2, 0x00);
+        x1 = _mm_clmulepi64_si128 (x1, k1k2, 0x11);
+        x2 = _mm_clmulepi64_si128 (x2, k1k2, 0x11);
+        x3 = _mm_clmulepi64_si128 (x3, k1k2, 0x11);
+        x4 = _mm_clmulepi64_si128 (x4, k1k2, 0x11);
+        x1 = _mm_xor_si128 (_mm_xor_si128 (x1, t1),
+                            _mm_loadu_si128 ((const __m128i *) data));
+        x2 = _mm_xor_si128 (_mm_xor_si128 (x2, t2),
+                            _mm_loadu_si128 ((const __m128i *) (data + 16)));
+        x3 = _mm_xor_si128 (_mm_xor_si128 (x3, t3),
+                            _mm_loadu_si128 ((const __m128i *) (data + 32)));
+        x4 = _mm_xor_si128 (_mm_xor_si128 (x4, t4),
+                            _mm_loadu_si128 ((const __m128i *) (data + 48)));
+        data += 64;
+        size -= 64;
+    }
+    //  The four lanes into one, then 16 bytes at a time
+    __m128i t = _mm_clmulepi64_si128 (x1, k3k4, 0x00);
+    x1 = _mm_xor_si128 (_mm_xor_si128 (_mm_clmulepi64_si128 (x1, k3k4, 0x11), t), x2);
+    t = _mm_clmulepi64_si128 (x1, k3k4, 0x00);
+    x1 = _mm_xor_si128 (_mm_xor_si128 (_mm_clmulepi64_si128 (x1, k3k4, 0x11), t), x3);
+    t = _mm_clmulepi64_si128 (x1, k3k4, 0x00);
+    x1 = _mm_xor_si128 (_mm_xor_si128 (_mm_clmulepi64_si128 (x1, k3k4, 0x11), t), x4);
+    while (size >= 16) {
+        t = _mm_clmulepi64_si128 (x1, k3k4, 0x00);
+        x1 = _mm_xor_si128 (_mm_xor_si128 (_mm_clmulepi64_si128 (x1, k3k4, 0x11), t),
+                            _mm_loadu_si128 ((const __m128i *) data));
+        data += 16;
+        size -= 16;
+    }
+    //  128 bits to 64, then 64 to 32 (Barrett)
+    t = _mm_clmulepi64_si128 (x1, k3k4, 0x10);
+    x1 = _mm_xor_si128 (_mm_srli_si128 (x1, 8), t);
+    t = _mm_srli_si128 (x1, 4);
+    x1 = _mm_xor_si128 (_mm_clmulepi64_si128 (_mm_and_si128 (x1, low32), k5, 0x00), t);
+    t = _mm_clmulepi64_si128 (_mm_and_si128 (x1, low32), poly, 0x10);
+    t = _mm_clmulepi64_si128 (_mm_and_si128 (t, low32), poly, 0x00);
+    x1 = _mm_xor_si128 (x1, t);
+    return (uint32_t) _mm_extract_epi32 (x1, 1);
+}
+#endif
 
 static void
 s_crc_init (void)
 {
+#if defined (FM_CRC_FOLD)
+    __builtin_cpu_init ();
+    s_crc_folding = __builtin_cpu_supports ("pclmul") && __builtin_cpu_supports ("sse4.1");
+#endif
     if (s_crc_table [0][1])
         return;
     for (uint32_t n = 0; n < 256; n++) {
@@ -78,8 +162,9 @@ s_crc_init (void)
                                    ^ s_crc_table [0][s_crc_table [slice - 1][n] & 0xFF];
 }
 
+//  CRC-32 of data continuing crc (0 to start), by slicing by 8 only.
 static uint32_t
-s_crc (uint32_t crc, const byte *data, size_t size)
+s_crc_sliced (uint32_t crc, const byte *data, size_t size)
 {
     crc = ~crc;
     while (size >= 8) {
@@ -101,6 +186,22 @@ s_crc (uint32_t crc, const byte *data, size_t size)
     while (size--)
         crc = s_crc_table [0][(crc ^ *data++) & 0xFF] ^ (crc >> 8);
     return ~crc;
+}
+
+//  CRC-32 of data continuing crc (0 to start): folded where the CPU can,
+//  the rest sliced.  Cannot fail.
+static uint32_t
+s_crc (uint32_t crc, const byte *data, size_t size)
+{
+#if defined (FM_CRC_FOLD)
+    if (s_crc_folding && size >= 64) {
+        size_t folded = size & ~(size_t) 15;
+        crc = ~s_crc_fold (~crc, data, folded);
+        data += folded;
+        size -= folded;
+    }
+#endif
+    return s_crc_sliced (crc, data, size);
 }
 
 
@@ -452,11 +553,11 @@ s_flush (fm_journal_t *self)
 //  (broken).
 static int
 s_write (fm_journal_t *self, fm_journal_type_t type, const char *id, uint64_t seq,
-         const void *data, size_t size)
+         const void *head, size_t head_size, const void *data, size_t size)
 {
     if (self->broken || self->fd == -1)
         return -1;
-    size_t total = FM_JOURNAL_HEADER + size;
+    size_t total = FM_JOURNAL_HEADER + head_size + size;
     if (self->buffered + total > self->buffer_max) {
         size_t want = self->buffer_max? self->buffer_max: 64 * 1024;
         while (want < self->buffered + total)
@@ -471,9 +572,11 @@ s_write (fm_journal_t *self, fm_journal_type_t type, const char *id, uint64_t se
         self->buffer_max = want;
     }
     byte *header = self->buffer + self->buffered;
-    s_header (header, type, id, seq, size);
+    s_header (header, type, id, seq, head_size + size);
+    if (head_size)
+        memcpy (header + FM_JOURNAL_HEADER, head, head_size);
     if (size)
-        memcpy (header + FM_JOURNAL_HEADER, data, size);
+        memcpy (header + FM_JOURNAL_HEADER + head_size, data, size);
     uint32_t crc = s_crc (0, header + 8, total - 8);
     memcpy (header + 4, &crc, 4);
     self->buffered += total;
@@ -524,7 +627,7 @@ s_roll (fm_journal_t *self, char *reason, size_t size)
     size_t length = strlen (self->boot_id);
     memcpy (session, self->boot_id, length);
     session [length] = (byte) self->sync;
-    if (s_write (self, FM_JOURNAL_SESSION, NULL, self->epoch, session, length + 1)
+    if (s_write (self, FM_JOURNAL_SESSION, NULL, self->epoch, NULL, 0, session, length + 1)
     ||  s_flush (self)) {
         snprintf (reason, size, "%s: cannot write", self->path);
         return -1;
@@ -561,6 +664,14 @@ uint32_t
 fm_journal_append (fm_journal_t *self, fm_journal_type_t type, const char *id,
                    uint64_t seq, const void *data, size_t size)
 {
+    return fm_journal_append2 (self, type, id, seq, NULL, 0, data, size);
+}
+
+uint32_t
+fm_journal_append2 (fm_journal_t *self, fm_journal_type_t type, const char *id,
+                    uint64_t seq, const void *head, size_t head_size,
+                    const void *data, size_t size)
+{
     assert (self);
     if (self->broken || self->fd == -1)
         return 0;
@@ -573,7 +684,7 @@ fm_journal_append (fm_journal_t *self, fm_journal_type_t type, const char *id,
             return 0;
         }
     }
-    if (s_write (self, type, id, seq, data, size))
+    if (s_write (self, type, id, seq, head, head_size, data, size))
         return 0;
     return self->segments [self->segment_count - 1].number;
 }
@@ -849,6 +960,34 @@ s_test_roll (const char *path)
     fm_journal_destroy (&journal);
 }
 
+//  The folded CRC (where the CPU has it) and slicing by 8 must give the
+//  bytewise CRC for every length around their step sizes (64, 16, 8),
+//  every alignment and a chained start: records written by either are
+//  read by the other.
+static void
+s_test_crc (bool verbose)
+{
+    byte data [700];
+    uint32_t seed = 12345;
+    for (size_t index = 0; index < sizeof (data); index++) {
+        seed = seed * 1103515245 + 12345;
+        data [index] = (byte) (seed >> 16);
+    }
+    for (size_t size = 0; size + 16 <= sizeof (data); size++)
+        for (size_t offset = 0; offset < 16; offset++) {
+            uint32_t start = size % 3 == 0? 0: (uint32_t) (size * 2654435761u + offset);
+            uint32_t bytewise = ~start;
+            for (size_t index = 0; index < size; index++)
+                bytewise = s_crc_table [0][(bytewise ^ data [offset + index]) & 0xFF]
+                         ^ (bytewise >> 8);
+            bytewise = ~bytewise;
+            assert (s_crc (start, data + offset, size) == bytewise);
+            assert (s_crc_sliced (start, data + offset, size) == bytewise);
+        }
+    if (verbose)
+        printf ("(crc folded: %s) ", s_crc_folding? "yes": "no");
+}
+
 void
 fm_journal_test (bool verbose)
 {
@@ -857,6 +996,7 @@ fm_journal_test (bool verbose)
     assert (s_crc (0, (const byte *) "123456789", 9) == 0xCBF43926);     //  check value
     assert (s_crc (s_crc (0, (const byte *) "1234", 4), (const byte *) "56789", 5)
             == 0xCBF43926);
+    s_test_crc (verbose);
     char dir [] = "/tmp/fm-journal-test-XXXXXX";
     assert (mkdtemp (dir));
     char *path = zsys_sprintf ("%s/journal", dir);
@@ -875,8 +1015,9 @@ fm_journal_test (bool verbose)
     assert (segment == 1);
     for (uint64_t seq = 1; seq <= 10; seq++)
         assert (fm_journal_append (journal, FM_JOURNAL_EVENT, NULL, seq, "event", 5));
-    assert (fm_journal_append (journal, FM_JOURNAL_RESULT, "0123456789abcdef", 0,
-                               "result", 6) == 1);
+    //  In two parts: loaded as one payload "result", its CRC over both
+    assert (fm_journal_append2 (journal, FM_JOURNAL_RESULT, "0123456789abcdef", 0,
+                                "res", 3, "ult", 3) == 1);
     //  Appends are buffered: nothing past the SESSION record is on disk
     //  until fm_journal_flush writes them all with one write()
     char *first_path = zsys_sprintf ("%s/" SEGMENT_FORMAT, path, (uint32_t) 1);

@@ -179,6 +179,15 @@ uint32_t
                        const char *id, uint64_t seq, const void *data,
                        size_t size);
 
+//  Append one record whose payload is head (head_size bytes) followed by
+//  data (size bytes): the same record fm_journal_append writes for the
+//  two joined, without the caller joining them first.  head or data may
+//  be NULL when its size is 0.  Returns as fm_journal_append.
+uint32_t
+    fm_journal_append2 (fm_journal_t *self, fm_journal_type_t type,
+                        const char *id, uint64_t seq, const void *head,
+                        size_t head_size, const void *data, size_t size);
+
 //  Write the buffered records: one write() (and fdatasync() under sync
 //  "full").  Returns 0, or -1 if the write failed (logged; the journal is
 //  broken from then on).
