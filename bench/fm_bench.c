@@ -328,11 +328,15 @@ s_db_int (system_t *sys, const char *sql)
     return value;
 }
 
-//  Highest seq of the epoch in the log (cheap: primary key)
+//  Highest seq of the epoch in the log.  Cheap: the rowid is made of
+//  (epoch, seq) (fm_store.h, schema 3), so the epoch's highest id holds
+//  its highest seq, and the run's epoch is the newest, found first by a
+//  reverse rowid scan (MAX(seq) WHERE epoch = ? would scan the table)
 static int64_t
 s_db_max_seq (system_t *sys)
 {
-    return s_db_int (sys, "SELECT MAX(seq) FROM events WHERE epoch = ?");
+    return s_db_int (sys, "SELECT seq FROM events WHERE epoch = ?"
+                          " ORDER BY id DESC LIMIT 1");
 }
 
 //  True once the log holds the event of an earlier probe; else probes

@@ -167,7 +167,8 @@ s_check_log (sqlite3 *db, char *err, size_t err_size)
         snprintf (err, err_size, "%s", _("not a finmatch event log"));
         return -1;
     }
-    if (version != FM_STORE_SCHEMA_VERSION) {
+    //  Older logs whose columns are the same are read as they are
+    if (version < FM_STORE_SCHEMA_READABLE || version > FM_STORE_SCHEMA_VERSION) {
         snprintf (err, err_size, _("event log schema version %d, this finmatch"
                   " reads version %d"), version, FM_STORE_SCHEMA_VERSION);
         return -1;

@@ -7,9 +7,15 @@
       survive sqlite3_reset; s_bind_text_opt).
     - The gap detector caches the last seq of ONE epoch (the current one):
       events of one broker arrive in order, so the cache hits on all but
-      the first event after an epoch change, where a primary-key lookup
-      (MAX(seq) WHERE epoch = ?) refills it.  The lookup runs inside the
-      flush transaction, so it sees the rows of the same batch too.
+      the first event after an epoch change, where two rowid lookups
+      (the epoch's highest chunk in epochs, the highest id in its range)
+      refill it.  The lookup runs inside the flush transaction, so it
+      sees the rows of the same batch too.
+    - events.id is made of (epoch, seq) (fm_store.h): INSERT OR IGNORE
+      on it is the duplicate check the (epoch, seq) primary key was, one
+      b-tree less per event (callgrind, fm-microbench store: -3,100
+      instructions of ~28,500 per event).  The chunk number of the
+      current (epoch, seq >> 40) is cached like the last seq.
     - Counters and gap warnings are applied only after COMMIT: a rolled
       back flush is retried whole, and must not count or warn twice.
     - The queue holds the events by value and their raw bodies in one
@@ -65,7 +71,10 @@ struct _fm_store_t {
     sqlite3_stmt *insert_event;
     sqlite3_stmt *insert_lever;
     sqlite3_stmt *insert_gap;
-    sqlite3_stmt *last_seq;
+    sqlite3_stmt *epoch_chunks;
+    sqlite3_stmt *chunk_last;
+    sqlite3_stmt *find_chunk;
+    sqlite3_stmt *insert_chunk;
     sqlite3_stmt *find_gap;
     sqlite3_stmt *delete_gap;
     uint32_t event_set;                 //  insert_event parameters now bound
@@ -93,48 +102,95 @@ struct _fm_store_t {
     bool cache_valid;                   //  cache_last is the epoch's last seq
     uint64_t cache_epoch;
     uint64_t cache_last;
+    bool chunk_valid;                   //  chunk_n numbers (chunk_epoch,
+    uint64_t chunk_epoch;               //  chunk_hi) in table epochs
+    uint64_t chunk_hi;
+    int64_t chunk_n;
     bool failing;                       //  last flush failed
     uint64_t failed_attempts;           //  consecutive failed flushes
     fm_store_stats_t stats;
 };
 
+//  events.id = n << SEQ_BITS | (seq & SEQ_MASK), where n numbers the
+//  (epoch, seq >> SEQ_BITS) pair in table epochs: a rowid that is the
+//  event's (epoch, seq), so the table needs no second b-tree for its key
+#define SEQ_BITS                40
+#define SEQ_MASK                ((UINT64_C (1) << SEQ_BITS) - 1)
+//  Highest chunk number n (ids stay below 2^63)
+#define CHUNK_MAX               ((INT64_C (1) << (63 - SEQ_BITS)) - 1)
+
+#define EVENTS_TABLE(name) \
+    "CREATE TABLE " name " (" \
+    "  epoch INTEGER NOT NULL," \
+    "  seq INTEGER NOT NULL," \
+    "  ts_us INTEGER NOT NULL," \
+    "  type TEXT NOT NULL," \
+    "  request_id TEXT," \
+    "  enterprise_id TEXT," \
+    "  grid_id TEXT," \
+    "  industry TEXT," \
+    "  bank TEXT," \
+    "  product TEXT," \
+    "  offer_id TEXT," \
+    "  loan_id TEXT," \
+    "  service TEXT," \
+    "  peer TEXT," \
+    "  amount_fen INTEGER," \
+    "  term_months INTEGER," \
+    "  base_rate_bp INTEGER," \
+    "  effective_rate_bp INTEGER," \
+    "  status INTEGER," \
+    "  count INTEGER," \
+    "  reason_code INTEGER," \
+    "  text TEXT," \
+    "  raw BLOB," \
+    "  latency_us INTEGER," \
+    "  id INTEGER PRIMARY KEY);"
+
+//  Only the indexes a query uses (EXPLAIN QUERY PLAN of fm_report's and
+//  cmd_status's SQL): each one costs ~3,000 instructions per event at
+//  write time.  events_bank (bank, type) and events_grid (grid_id, type)
+//  were used by none and are no longer created (an upgrade to version 3
+//  drops them).  events_type is partial: it indexes only the rare types
+//  (loans, accepts, timeouts, workers...), which reports pick out of
+//  many rows.  Not the types every request makes (request.received,
+//  .enriched, .dispatched, .completed, offer.made, decline.made) nor
+//  request.referred (1.2 per request in fm-bench): no query picks the
+//  latter by type, and a report asking for the others reads a large
+//  part of the table, where a scan costs about what the index did
+//  (`finmatch report` of a 211,447-event fm-bench log: 2.0-2.8 s with
+//  the full index, 2.4-2.6 s with this one).  Not indexing them saves
+//  ~2,800 instructions per event.  SQLite uses a partial index only
+//  for `type = '<literal>'` (one of the OR terms below), so the list is
+//  spelled out as ORs, not IN.  A new rare type must be added here (and
+//  to a new version's upgrade) for its queries to use the index.
+#define RARE_TYPES \
+    "type = 'bank.timeout' OR type = 'offer.accepted'" \
+    " OR type = 'loan.granted' OR type = 'offer.withdrawn'" \
+    " OR type = 'worker.ready' OR type = 'worker.expired'" \
+    " OR type = 'input.rejected' OR type = 'reply.late'" \
+    " OR type = 'sla.breach' OR type = 'request.illegal'" \
+    " OR type = 'request.expired'" \
+    " OR type = 'auth.denied' OR type = 'risk.warning'"
+#define EVENTS_INDEXES \
+    "CREATE INDEX events_type ON events (type) WHERE " RARE_TYPES ";" \
+    "CREATE INDEX events_request ON events (request_id);"
+
+#define EPOCHS_TABLE \
+    "CREATE TABLE epochs (" \
+    "  n INTEGER PRIMARY KEY," \
+    "  epoch INTEGER NOT NULL," \
+    "  hi INTEGER NOT NULL," \
+    "  UNIQUE (epoch, hi));"
+
 static const char *s_schema =
-    "CREATE TABLE IF NOT EXISTS meta ("
+    "CREATE TABLE meta ("
     "  key TEXT PRIMARY KEY,"
     "  value TEXT NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS events ("
-    "  epoch INTEGER NOT NULL,"
-    "  seq INTEGER NOT NULL,"
-    "  ts_us INTEGER NOT NULL,"
-    "  type TEXT NOT NULL,"
-    "  request_id TEXT,"
-    "  enterprise_id TEXT,"
-    "  grid_id TEXT,"
-    "  industry TEXT,"
-    "  bank TEXT,"
-    "  product TEXT,"
-    "  offer_id TEXT,"
-    "  loan_id TEXT,"
-    "  service TEXT,"
-    "  peer TEXT,"
-    "  amount_fen INTEGER,"
-    "  term_months INTEGER,"
-    "  base_rate_bp INTEGER,"
-    "  effective_rate_bp INTEGER,"
-    "  status INTEGER,"
-    "  count INTEGER,"
-    "  reason_code INTEGER,"
-    "  text TEXT,"
-    "  raw BLOB,"
-    "  latency_us INTEGER,"
-    "  PRIMARY KEY (epoch, seq));"
-    //  Only the indexes a query uses (EXPLAIN QUERY PLAN of fm_report's
-    //  and cmd_status's SQL): each one costs ~4-6 us per event at write
-    //  time.  events_bank (bank, type) and events_grid (grid_id, type) were
-    //  used by none and are no longer created (old logs keep theirs).
-    "CREATE INDEX IF NOT EXISTS events_type ON events (type);"
-    "CREATE INDEX IF NOT EXISTS events_request ON events (request_id);"
-    "CREATE TABLE IF NOT EXISTS levers ("
+    EPOCHS_TABLE
+    EVENTS_TABLE ("events")
+    EVENTS_INDEXES
+    "CREATE TABLE levers ("
     "  epoch INTEGER NOT NULL,"
     "  seq INTEGER NOT NULL,"
     "  idx INTEGER NOT NULL,"
@@ -143,20 +199,49 @@ static const char *s_schema =
     "  bp INTEGER NOT NULL,"
     "  payer TEXT NOT NULL,"
     "  PRIMARY KEY (epoch, seq, idx)) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS gaps ("
+    "CREATE TABLE gaps ("
     "  epoch INTEGER NOT NULL,"
     "  from_seq INTEGER NOT NULL,"
     "  to_seq INTEGER NOT NULL,"
     "  detected_us INTEGER NOT NULL,"
     "  PRIMARY KEY (epoch, from_seq));";
 
+//  Version 2 -> 3: number the (epoch, seq >> SEQ_BITS) pairs in epoch
+//  order, copy every row under its id, drop the old table with its
+//  (epoch, seq) key and its indexes.  One transaction: all or nothing.
+//  The SQL spells SEQ_BITS (40) and SEQ_MASK (1099511627775) as numbers.
+_Static_assert (SEQ_BITS == 40 && SEQ_MASK == UINT64_C (1099511627775),
+                "s_upgrade_2_to_3 and the selftest's SQL assume 40 bits");
+#define EVENTS_COLUMNS \
+    "epoch, seq, ts_us, type, request_id, enterprise_id, grid_id, industry," \
+    " bank, product, offer_id, loan_id, service, peer, amount_fen," \
+    " term_months, base_rate_bp, effective_rate_bp, status, count," \
+    " reason_code, text, raw, latency_us"
+
+static const char *s_upgrade_2_to_3 =
+    "BEGIN IMMEDIATE;"
+    EPOCHS_TABLE
+    "INSERT INTO epochs (epoch, hi) SELECT DISTINCT epoch, seq >> 40"
+    " FROM events ORDER BY 1, 2;"
+    EVENTS_TABLE ("events_3")
+    "INSERT INTO events_3 (" EVENTS_COLUMNS ", id)"
+    " SELECT " EVENTS_COLUMNS ", (SELECT p.n FROM epochs p"
+    "  WHERE p.epoch = e.epoch AND p.hi = e.seq >> 40) << 40"
+    "  | (e.seq & 1099511627775)"
+    " FROM events e ORDER BY e.epoch, e.seq;"
+    "DROP TABLE events;"
+    "ALTER TABLE events_3 RENAME TO events;"
+    EVENTS_INDEXES
+    "UPDATE meta SET value = '3' WHERE key = 'schema_version';"
+    "COMMIT;";
+
 #define INSERT_EVENT_SQL \
     "INSERT OR IGNORE INTO events (epoch, seq, ts_us, type, request_id," \
     " enterprise_id, grid_id, industry, bank, product, offer_id, loan_id," \
     " service, peer, amount_fen, term_months, base_rate_bp," \
-    " effective_rate_bp, status, count, reason_code, text, raw, latency_us)" \
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14," \
-    " ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)"
+    " effective_rate_bp, status, count, reason_code, text, raw, latency_us," \
+    " id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13," \
+    " ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)"
 
 
 //  --------------------------------------------------------------------------
@@ -299,6 +384,24 @@ s_check_identity (fm_store_t *self)
         }
         zsys_info ("fm_store: %s upgraded from schema version 1 to 2", self->path);
         version = 2;
+    }
+    if (version == 2) {
+        //  Version 3 keys events by a rowid made of (epoch, seq): one
+        //  b-tree less per insert.  The table is rewritten once (1.4-2.5
+        //  s for the 211,447 events of an fm-bench log)
+        int64_t started = zclock_mono ();
+        char *errmsg = NULL;
+        if (sqlite3_exec (self->db, s_upgrade_2_to_3, NULL, NULL, &errmsg)
+            != SQLITE_OK) {
+            zsys_error ("fm_store: %s: cannot upgrade schema 2 to 3: %s",
+                        self->path, errmsg? errmsg: "?");
+            sqlite3_free (errmsg);
+            sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
+            return -1;
+        }
+        zsys_info ("fm_store: %s upgraded from schema version 2 to 3"
+                   " (%" PRId64 " ms)", self->path, zclock_mono () - started);
+        version = 3;
     }
     if (version != FM_STORE_SCHEMA_VERSION) {
         zsys_error ("fm_store: %s has schema version %d, this recorder"
@@ -517,7 +620,13 @@ fm_store_new (const char *path, size_t batch_max, size_t pending_max)
                                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)" },
         { &self->insert_gap,   "INSERT OR IGNORE INTO gaps (epoch, from_seq,"
                                " to_seq, detected_us) VALUES (?1, ?2, ?3, ?4)" },
-        { &self->last_seq,     "SELECT MAX(seq) FROM events WHERE epoch = ?1" },
+        { &self->epoch_chunks, "SELECT n, hi FROM epochs WHERE epoch = ?1"
+                               " ORDER BY hi DESC" },
+        { &self->chunk_last,   "SELECT id FROM events WHERE id BETWEEN ?1"
+                               " AND ?2 ORDER BY id DESC LIMIT 1" },
+        { &self->find_chunk,   "SELECT n FROM epochs WHERE epoch = ?1"
+                               " AND hi = ?2" },
+        { &self->insert_chunk, "INSERT INTO epochs (epoch, hi) VALUES (?1, ?2)" },
         { &self->find_gap,     "SELECT from_seq, to_seq, detected_us FROM gaps"
                                " WHERE epoch = ?1 AND from_seq <= ?2"
                                " AND to_seq >= ?2" },
@@ -583,7 +692,10 @@ fm_store_destroy (fm_store_t **self_p)
         sqlite3_finalize (self->insert_event);
         sqlite3_finalize (self->insert_lever);
         sqlite3_finalize (self->insert_gap);
-        sqlite3_finalize (self->last_seq);
+        sqlite3_finalize (self->epoch_chunks);
+        sqlite3_finalize (self->chunk_last);
+        sqlite3_finalize (self->find_chunk);
+        sqlite3_finalize (self->insert_chunk);
         sqlite3_finalize (self->find_gap);
         sqlite3_finalize (self->delete_gap);
         if (self->db && sqlite3_close (self->db) != SQLITE_OK)
@@ -665,7 +777,37 @@ fm_store_append (fm_store_t *self, const fm_event_t *event,
 
 
 //  --------------------------------------------------------------------------
-//  Last stored seq of an epoch (0 if none).  Returns an sqlite rc.
+//  Last seq of an epoch in the file (0 if none), without the cache: the
+//  highest id in the range of the epoch's highest chunk that has rows (a
+//  reverse rowid search each).  Returns an sqlite rc (SQLITE_OK).
+
+static int
+s_query_last_seq (fm_store_t *self, uint64_t epoch, uint64_t *last)
+{
+    *last = 0;
+    sqlite3_bind_int64 (self->epoch_chunks, 1, (int64_t) epoch);
+    int rc;
+    while ((rc = sqlite3_step (self->epoch_chunks)) == SQLITE_ROW) {
+        int64_t n = sqlite3_column_int64 (self->epoch_chunks, 0);
+        uint64_t hi = (uint64_t) sqlite3_column_int64 (self->epoch_chunks, 1);
+        sqlite3_bind_int64 (self->chunk_last, 1, n << SEQ_BITS);
+        sqlite3_bind_int64 (self->chunk_last, 2,
+                            (n << SEQ_BITS) | (int64_t) SEQ_MASK);
+        rc = sqlite3_step (self->chunk_last);
+        if (rc == SQLITE_ROW) {
+            uint64_t id = (uint64_t) sqlite3_column_int64 (self->chunk_last, 0);
+            *last = (hi << SEQ_BITS) | (id & SEQ_MASK);
+        }
+        sqlite3_reset (self->chunk_last);
+        if (rc != SQLITE_DONE)
+            break;              //  found (ROW) or failed
+    }
+    sqlite3_reset (self->epoch_chunks);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE? SQLITE_OK: rc;
+}
+
+//  Last stored seq of an epoch (0 if none), cached for the current epoch.
+//  Returns an sqlite rc.
 
 static int
 s_last_seq (fm_store_t *self, uint64_t epoch, uint64_t *last)
@@ -674,19 +816,55 @@ s_last_seq (fm_store_t *self, uint64_t epoch, uint64_t *last)
         *last = self->cache_last;
         return SQLITE_OK;
     }
-    sqlite3_bind_int64 (self->last_seq, 1, (int64_t) epoch);
-    int rc = sqlite3_step (self->last_seq);
-    if (rc == SQLITE_ROW) {
-        *last = (uint64_t) sqlite3_column_int64 (self->last_seq, 0);
-        rc = SQLITE_OK;
-    }
-    sqlite3_reset (self->last_seq);
+    int rc = s_query_last_seq (self, epoch, last);
     if (rc == SQLITE_OK) {
         self->cache_valid = true;
         self->cache_epoch = epoch;
         self->cache_last = *last;
     }
     return rc;
+}
+
+
+//  --------------------------------------------------------------------------
+//  The events.id of (epoch, seq) into *id, numbering a new chunk in table
+//  epochs if needed (inside the flush transaction).  Returns an sqlite rc
+//  (SQLITE_OK), SQLITE_RANGE (permanent) once CHUNK_MAX chunks exist.
+
+static int
+s_event_id (fm_store_t *self, uint64_t epoch, uint64_t seq, int64_t *id)
+{
+    uint64_t hi = seq >> SEQ_BITS;
+    if (!self->chunk_valid || self->chunk_epoch != epoch || self->chunk_hi != hi) {
+        sqlite3_bind_int64 (self->find_chunk, 1, (int64_t) epoch);
+        sqlite3_bind_int64 (self->find_chunk, 2, (int64_t) hi);
+        int rc = sqlite3_step (self->find_chunk);
+        int64_t n = rc == SQLITE_ROW? sqlite3_column_int64 (self->find_chunk, 0): 0;
+        sqlite3_reset (self->find_chunk);
+        if (rc == SQLITE_DONE) {
+            sqlite3_bind_int64 (self->insert_chunk, 1, (int64_t) epoch);
+            sqlite3_bind_int64 (self->insert_chunk, 2, (int64_t) hi);
+            rc = s_step (self->insert_chunk);
+            if (rc != SQLITE_DONE)
+                return rc;
+            n = sqlite3_last_insert_rowid (self->db);
+        }
+        else
+        if (rc != SQLITE_ROW)
+            return rc;
+        if (n < 1 || n > CHUNK_MAX) {
+            zsys_error ("fm_store: %s: table epochs is full (%" PRId64
+                        " rows): epoch %" PRIu64 " seq %" PRIu64 " has no id",
+                        self->path, (int64_t) CHUNK_MAX, epoch, seq);
+            return SQLITE_RANGE;
+        }
+        self->chunk_valid = true;
+        self->chunk_epoch = epoch;
+        self->chunk_hi = hi;
+        self->chunk_n = n;
+    }
+    *id = (self->chunk_n << SEQ_BITS) | (int64_t) (seq & SEQ_MASK);
+    return SQLITE_OK;
 }
 
 
@@ -766,6 +944,10 @@ s_write_event (fm_store_t *self, const s_pending_t *item,
         delta->gaps++;
         delta->missing += ev->seq - 1 - last;
     }
+    int64_t id = 0;
+    rc = s_event_id (self, ev->epoch, ev->seq, &id);
+    if (rc != SQLITE_OK)
+        return rc;
     sqlite3_stmt *stmt = self->insert_event;
     uint32_t *set = &self->event_set;
     sqlite3_bind_int64 (stmt, 1, (int64_t) ev->epoch);
@@ -802,6 +984,7 @@ s_write_event (fm_store_t *self, const s_pending_t *item,
         *set &= ~(1u << 23);
     }
     s_bind_int_opt (stmt, set, 24, ev->latency_us);
+    sqlite3_bind_int64 (stmt, 25, id);
     rc = s_step (stmt);
     if (rc != SQLITE_DONE)
         return rc;
@@ -893,6 +1076,7 @@ fm_store_flush (fm_store_t *self)
         if (!sqlite3_get_autocommit (self->db))
             s_step (self->rollback);
         self->cache_valid = false;
+        self->chunk_valid = false;      //  a new epochs row went too
         self->stats.failures++;
         self->failed_attempts++;
         if (!self->failing)
@@ -1018,13 +1202,7 @@ fm_store_last_seq (fm_store_t *self, uint64_t epoch, uint64_t *last)
 {
     assert (self);
     assert (last);
-    *last = 0;
-    sqlite3_bind_int64 (self->last_seq, 1, (int64_t) epoch);
-    int rc = sqlite3_step (self->last_seq);
-    if (rc == SQLITE_ROW)
-        *last = (uint64_t) sqlite3_column_int64 (self->last_seq, 0);
-    sqlite3_reset (self->last_seq);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+    if (s_query_last_seq (self, epoch, last) != SQLITE_OK) {
         zsys_warning ("fm_store: %s: cannot read the last seq: %s", self->path,
                       sqlite3_errmsg (self->db));
         return -1;
@@ -1056,7 +1234,7 @@ static int
 s_test_append (fm_store_t *store, uint64_t epoch, uint64_t seq)
 {
     fm_event_t event = s_test_event (epoch, seq, FM_EV_REQUEST_RECEIVED);
-    char raw [32];
+    char raw [64];
     int size = snprintf (raw, sizeof raw, "raw-%" PRIu64 "-%" PRIu64,
                          epoch, seq);
     return fm_store_append (store, &event, (byte *) raw, (size_t) size);
@@ -1109,6 +1287,120 @@ s_test_unlink (const char *path)
 }
 
 
+//  A log as the recorder of schema version 1 or 2 wrote it (its CREATE
+//  statements verbatim, less the unused events_bank/events_grid), holding
+//  seqs 1-3 and 5 of e1 (gap 4) and 2^40 - 1 .. 2^40 + 1 of e2 (gap
+//  below), a lever on e1/2
+static void
+s_test_old_log (const char *path, int version, uint64_t e1, uint64_t e2)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open (path, &db);
+    assert (rc == SQLITE_OK);
+    char sql [4096];
+    snprintf (sql, sizeof sql,
+        "PRAGMA journal_mode = WAL;"
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "INSERT INTO meta VALUES ('application', 'finmatch-events'),"
+        " ('schema_version', '%d');"
+        "CREATE TABLE events (epoch INTEGER NOT NULL, seq INTEGER NOT NULL,"
+        " ts_us INTEGER NOT NULL, type TEXT NOT NULL, request_id TEXT,"
+        " enterprise_id TEXT, grid_id TEXT, industry TEXT, bank TEXT,"
+        " product TEXT, offer_id TEXT, loan_id TEXT, service TEXT, peer TEXT,"
+        " amount_fen INTEGER, term_months INTEGER, base_rate_bp INTEGER,"
+        " effective_rate_bp INTEGER, status INTEGER, count INTEGER,"
+        " reason_code INTEGER, text TEXT, raw BLOB%s,"
+        " PRIMARY KEY (epoch, seq));"
+        "CREATE INDEX events_type ON events (type);"
+        "CREATE INDEX events_request ON events (request_id);"
+        "CREATE INDEX events_bank ON events (bank, type);"
+        "CREATE TABLE levers (epoch INTEGER NOT NULL, seq INTEGER NOT NULL,"
+        " idx INTEGER NOT NULL, code TEXT NOT NULL, name TEXT,"
+        " bp INTEGER NOT NULL, payer TEXT NOT NULL,"
+        " PRIMARY KEY (epoch, seq, idx)) WITHOUT ROWID;"
+        "CREATE TABLE gaps (epoch INTEGER NOT NULL, from_seq INTEGER NOT NULL,"
+        " to_seq INTEGER NOT NULL, detected_us INTEGER NOT NULL,"
+        " PRIMARY KEY (epoch, from_seq));"
+        "INSERT INTO events (epoch, seq, ts_us, type, request_id, bank,"
+        " amount_fen, raw) VALUES"
+        " (%" PRIu64 ", 1, 1, 'request.received', 'r1', NULL, 100, x'81'),"
+        " (%" PRIu64 ", 2, 2, 'offer.made', 'r1', 'CQRCB', 200, x'82'),"
+        " (%" PRIu64 ", 3, 3, 'loan.granted', 'r1', 'CQRCB', 300, x'83'),"
+        " (%" PRIu64 ", 5, 5, 'request.received', 'r2', NULL, 500, x'85'),"
+        " (%" PRIu64 ", 1099511627775, 6, 'worker.ready', NULL, NULL, 0, NULL),"
+        " (%" PRIu64 ", 1099511627776, 7, 'offer.made', 'r3', 'ABC', 700, x'87'),"
+        " (%" PRIu64 ", 1099511627777, 8, 'loan.granted', 'r3', 'ABC', 800, x'88');"
+        "INSERT INTO levers VALUES (%" PRIu64 ", 2, 0, 'tax_credit', NULL, 10,"
+        " 'bank');"
+        "INSERT INTO gaps VALUES (%" PRIu64 ", 4, 4, 1),"
+        " (%" PRIu64 ", 1, 1099511627774, 1);",
+        version, version >= 2? ", latency_us INTEGER": "",
+        e1, e1, e1, e1, e2, e2, e2, e1, e1, e2);
+    char *errmsg = NULL;
+    rc = sqlite3_exec (db, sql, NULL, NULL, &errmsg);
+    if (rc != SQLITE_OK)
+        zsys_error ("%s", errmsg);
+    assert (rc == SQLITE_OK);
+    sqlite3_close (db);
+}
+
+//  Open an old log and check that it was upgraded whole, then go on
+//  writing it: duplicates, a late event, the next seq across 2^40
+static void
+s_test_upgrade (const char *path, int version)
+{
+    const uint64_t e1 = 1714521600000000;
+    const uint64_t e2 = 1714608000000000;
+    const uint64_t two40 = UINT64_C (1) << 40;
+    s_test_unlink (path);
+    s_test_old_log (path, version, e1, e2);
+    fm_store_t *store = fm_store_new (path, 100, 100);
+    assert (store);
+    uint64_t last = 0;
+    assert (fm_store_last_seq (store, e1, &last) == 0 && last == 5);
+    assert (fm_store_last_seq (store, e2, &last) == 0 && last == two40 + 1);
+    assert (s_test_append (store, e1, 3) == 0);         //  duplicate
+    assert (s_test_append (store, e2, two40) == 0);     //  duplicate
+    assert (s_test_append (store, e1, 4) == 0);         //  late: fills 4
+    assert (s_test_append (store, e2, two40 + 2) == 0);
+    assert (fm_store_flush (store) == 0);
+    fm_store_stats_t stats;
+    fm_store_stats (store, &stats);
+    assert (stats.stored == 2 && stats.duplicates == 2 && stats.late == 1);
+    assert (stats.gaps == 0);
+    fm_store_destroy (&store);
+
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL);
+    assert (rc == SQLITE_OK);
+    assert (s_test_int (db, "SELECT value FROM meta"
+                            " WHERE key = 'schema_version'") == 3);
+    assert (s_test_int (db, "SELECT count(*) FROM events") == 9);
+    //  Every row kept its columns and has the id of its (epoch, seq)
+    assert (s_test_int (db, "SELECT count(*) FROM events e JOIN epochs p"
+                            " ON p.epoch = e.epoch AND p.hi = e.seq >> 40"
+                            " WHERE e.id = (p.n << 40 | (e.seq & 1099511627775))"
+                            " AND e.ts_us > 0") == 9);
+    assert (s_test_int (db, "SELECT count(*) FROM epochs") == 3);
+    assert (s_test_int (db, "SELECT SUM (amount_fen) FROM events"
+                            " WHERE raw IS NOT NULL AND seq < 10") == 1100);
+    assert (s_test_int (db, "SELECT count(*) FROM events"
+                            " WHERE type = 'loan.granted' AND bank IS NOT NULL") == 2);
+    assert (s_test_int (db, "SELECT count(*) FROM levers") == 1);
+    assert (s_test_int (db, "SELECT count(*) FROM pragma_table_info ('events')"
+                            " WHERE name = 'latency_us'") == 1);
+    //  The old key's index and events_bank are gone, the two used remain
+    assert (s_test_int (db, "SELECT count(*) FROM sqlite_master"
+                            " WHERE type = 'index' AND tbl_name = 'events'") == 2);
+    assert (s_test_int (db, "SELECT count(*) FROM sqlite_master"
+                            " WHERE name = 'events_3'") == 0);
+    char gaps [256];
+    assert (streq (s_test_gaps (db, gaps, sizeof gaps),
+                   "1714608000000000:1-1099511627774;"));
+    sqlite3_close (db);
+}
+
+
 //  --------------------------------------------------------------------------
 //  Selftest
 
@@ -1133,7 +1425,7 @@ fm_store_test (bool verbose)
     int rc = sqlite3_open_v2 (path, &peek, SQLITE_OPEN_READONLY, NULL);
     assert (rc == SQLITE_OK);
     assert (s_test_int (peek, "SELECT value FROM meta"
-                              " WHERE key = 'schema_version'") == 2);
+                              " WHERE key = 'schema_version'") == 3);
     assert (s_test_int (peek, "SELECT count(*) FROM meta WHERE key ="
                               " 'application' AND value = 'finmatch-events'") == 1);
 
@@ -1397,23 +1689,46 @@ fm_store_test (bool verbose)
     sqlite3_close (db);
     store = fm_store_new (other, 1, 1);
     assert (store == NULL);
-    rc = sqlite3_open (path, &db);
-    assert (rc == SQLITE_OK);
-    //  A version 1 log is upgraded in place: latency_us is added
-    rc = sqlite3_exec (db, "ALTER TABLE events DROP COLUMN latency_us;"
-                           " UPDATE meta SET value = '1'"
-                           " WHERE key = 'schema_version'", NULL, NULL, NULL);
-    assert (rc == SQLITE_OK);
-    sqlite3_close (db);
-    store = fm_store_new (path, 1, 1);
+    //  Logs of version 2 and 1 (which also lacks latency_us) are upgraded
+    s_test_upgrade (path, 2);
+    s_test_upgrade (path, 1);
+
+    //  Ids at the ends of the range: seq INT64_MAX; and an epochs table
+    //  full up to CHUNK_MAX refuses a new chunk (the event is dropped,
+    //  permanently: retrying cannot help)
+    s_test_unlink (path);
+    store = fm_store_new (path, 1, 10);
     assert (store);
-    fm_store_destroy (&store);
+    const uint64_t e5 = e2 + 1, e6 = e2 + 2;
+    assert (s_test_append (store, e5, INT64_MAX) == 0);
+    uint64_t last = 0;
+    assert (fm_store_last_seq (store, e5, &last) == 0 && last == INT64_MAX);
     rc = sqlite3_open (path, &db);
     assert (rc == SQLITE_OK);
-    assert (s_test_int (db, "SELECT value FROM meta"
-                            " WHERE key = 'schema_version'") == 2);
-    assert (s_test_int (db, "SELECT count(*) FROM pragma_table_info ('events')"
-                            " WHERE name = 'latency_us'") == 1);
+    char sql [200];
+    snprintf (sql, sizeof sql, "INSERT INTO epochs VALUES (%" PRId64 ", 1, 0)",
+              (int64_t) CHUNK_MAX);
+    rc = sqlite3_exec (db, sql, NULL, NULL, NULL);
+    assert (rc == SQLITE_OK);
+    assert (s_test_append (store, e6, 1) == 0);         //  flush fails
+    fm_store_stats (store, &stats);
+    assert (stats.dropped == 1 && stats.stored == 1);
+    assert (fm_store_pending (store) == 0);
+    assert (s_test_int (db, "SELECT count(*) FROM events") == 1);
+    assert (s_test_int (db, "SELECT count(*) FROM epochs") == 2);
+    //  Queries on a rare type use the partial events_type index
+    sqlite3_stmt *plan = NULL;
+    rc = sqlite3_prepare_v2 (db, "EXPLAIN QUERY PLAN SELECT count(*) FROM events"
+                             " WHERE type = 'loan.granted'", -1, &plan, NULL);
+    assert (rc == SQLITE_OK);
+    assert (sqlite3_step (plan) == SQLITE_ROW);
+    assert (strstr ((const char *) sqlite3_column_text (plan, 3), "events_type"));
+    sqlite3_finalize (plan);
+    sqlite3_close (db);
+    fm_store_destroy (&store);
+
+    rc = sqlite3_open (path, &db);
+    assert (rc == SQLITE_OK);
     rc = sqlite3_exec (db, "UPDATE meta SET value = '99'"
                            " WHERE key = 'schema_version'", NULL, NULL, NULL);
     assert (rc == SQLITE_OK);

@@ -35,8 +35,17 @@
 
       meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)
           'application'     = 'finmatch-events'   identifies a finmatch log
-          'schema_version'  = '2'   (a version 1 log is upgraded:
-                                               ALTER TABLE adds latency_us)
+          'schema_version'  = '3'   (older logs are upgraded on open:
+                                    1 -> 2 ALTER TABLE adds latency_us;
+                                    2 -> 3 rewrites events with its id,
+                                    once: 7-12 s per million events)
+
+      epochs                -- numbers the (epoch, seq >> 40) pairs
+          n                 INTEGER PRIMARY KEY  1, 2, 3... in order seen
+          epoch             INTEGER NOT NULL
+          hi                INTEGER NOT NULL  seq >> 40 (0 for any real
+                                              broker: 2^40 events)
+          UNIQUE (epoch, hi)
 
       events                -- one broker event
           epoch             INTEGER NOT NULL  broker epoch (start, UTC µs)
@@ -64,14 +73,27 @@
           raw               BLOB              the body frame as received
           latency_us        INTEGER           offer/decline.made, sla.breach,
                                               reply.late: bank response time
-          PRIMARY KEY (epoch, seq)
+          id                INTEGER PRIMARY KEY  n << 40 | (seq & (2^40 - 1))
+                                              with n = epochs.n of (epoch,
+                                              seq >> 40): (epoch, seq) is
+                                              unique, ids ascend with seq
+                                              within an epoch
+        Since version 3 the key is the rowid `id` (one b-tree per event
+        instead of two): there is no index on (epoch, seq), so filter
+        and join on them only where the rows are few, or find the id
+        through epochs (the last seq of an epoch: its highest n, then
+        the highest id of that n's range).  Versions 2 and 3 have the
+        same columns: a query reads both alike (`id` aside).
         Which fields each type sets: brief/SPEC.md "Event stream".  A column
         is NULL when the field was absent from the wire body: the codec
         does not encode empty strings and zero numbers, so NULL and 0 (or
         '') mean the same; use COALESCE (x, 0) in arithmetic.
-        Indexes: events_type (type), events_request (request_id): the
-        ones report and status queries use.  (Logs created before
-        2026-11 also have events_bank and events_grid; nothing uses them.)
+        Indexes: events_request (request_id), and events_type (type) for
+        the rare types only (not the six every request makes:
+        request.received/enriched/dispatched/completed, offer.made,
+        decline.made, nor request.referred; a query on those scans).
+        A query uses events_type when its WHERE says `type = '<rare
+        type>'` literally (a partial index: not `type = ?` nor `IN`).
 
       levers                -- policy levers of an event, in wire order
           epoch, seq        INTEGER NOT NULL  the event (events' key)
@@ -113,7 +135,10 @@
 extern "C" {
 #endif
 
-#define FM_STORE_SCHEMA_VERSION     2
+#define FM_STORE_SCHEMA_VERSION     3
+//  Oldest version whose events and levers a reader can query like the
+//  current one (version 3 changed only the key: the same columns)
+#define FM_STORE_SCHEMA_READABLE    2
 #define FM_STORE_APPLICATION        "finmatch-events"
 //  Default wait for a lock held by another connection (msecs)
 #define FM_STORE_BUSY_MS            1000
