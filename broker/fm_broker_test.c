@@ -2604,6 +2604,70 @@ s_test_journal_request (bool verbose)
     zstr_free (&journal);
 }
 
+//  (t) Under a journal, ROUTER messages and events wait in one outbox for
+//      the turn's journal write.  Many requests in flight: gov.credit gets
+//      their queries in the order the client sent them, and a restart
+//      resumes them all in one turn, more parts than the outbox holds
+//      (flushed when full, nothing lost or repeated).
+#define OUTBOX_TEST_REQUESTS 700
+static void
+s_test_journal_outbox (bool verbose)
+{
+    char dir [] = "/tmp/fm-broker-outbox-XXXXXX";
+    assert (mkdtemp (dir));
+    char *journal = zsys_sprintf ("%s/journal", dir);
+    char firm [FM_ENTERPRISE_ID_SIZE];
+    s_code (firm, 5151);
+    char (*ids) [FM_REQUEST_ID_SIZE] = (char (*) [FM_REQUEST_ID_SIZE])
+        calloc (OUTBOX_TEST_REQUESTS, FM_REQUEST_ID_SIZE);
+    assert (ids);
+
+    fixture_t fx;
+    s_fixture_open (&fx, verbose, journal);
+    zsock_t *client = s_client_new (&fx);
+    zsock_t *gov = s_worker_new (&fx, "gov.credit", 1024, 10000);
+    s_expect (&fx, FM_EV_WORKER_READY);
+    for (int index = 0; index < OUTBOX_TEST_REQUESTS; index++) {
+        char key [32];
+        snprintf (key, sizeof (key), "outbox-%d", index);
+        fm_msg_t *request = s_request (firm, key, INT64_C (100000000) + index);
+        s_client_send (client, FM_SERVICE_REQUEST, request);
+        fm_request_id_make (firm, key, ids [index]);
+        fm_msg_destroy (&request);
+    }
+    //  One DEALER, one gov worker: the queries keep the requests' order
+    for (int index = 0; index < OUTBOX_TEST_REQUESTS; index++) {
+        fm_msg_t *query = s_worker_expect (gov, FM_MSG_CREDIT_QUERY);
+        assert (streq (query->request_id, ids [index]));
+        fm_msg_destroy (&query);
+    }
+    zsock_destroy (&gov);
+    zsock_destroy (&client);
+    s_fixture_stop (&fx);
+
+    //  The next broker asks gov.credit again for each, exactly once
+    s_fixture_open (&fx, verbose, journal);
+    gov = s_worker_new (&fx, "gov.credit", 1024, 10000);
+    zhashx_t *seen = zhashx_new ();
+    assert (seen);
+    for (int index = 0; index < OUTBOX_TEST_REQUESTS; index++) {
+        fm_msg_t *query = s_worker_expect (gov, FM_MSG_CREDIT_QUERY);
+        assert (zhashx_insert (seen, query->request_id, (void *) 1) == 0);
+        fm_msg_destroy (&query);
+    }
+    for (int index = 0; index < OUTBOX_TEST_REQUESTS; index++)
+        assert (zhashx_lookup (seen, ids [index]));
+    s_worker_expect_quiet (gov);
+    zhashx_destroy (&seen);
+    zsock_destroy (&gov);
+    s_fixture_stop (&fx);
+    free (ids);
+    char *command = zsys_sprintf ("rm -rf '%s'", dir);
+    assert (system (command) == 0);
+    zstr_free (&command);
+    zstr_free (&journal);
+}
+
 void
 fm_broker_test (bool verbose)
 {
@@ -2628,5 +2692,6 @@ fm_broker_test (bool verbose)
     s_test_warning_expiry (verbose);
     s_test_warning_restart (verbose);
     s_test_journal_request (verbose);
+    s_test_journal_outbox (verbose);
     printf ("OK\n");
 }
