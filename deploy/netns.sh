@@ -71,6 +71,9 @@ teardown () {
     fi
     if [ "$rc" -ne 0 ]; then
         for f in "$run"/*.log; do echo "---- $f"; tail -n 15 "$f"; done
+        echo "---- events in the log (seq type service peer status)"
+        sqlite3 "$run/finmatch-events.db" \
+            "SELECT seq, type, service, peer, status FROM events ORDER BY epoch, seq" 2>&1 | tail -n 20
     fi
     if [ "${FM_NETNS_KEEP:-0}" = 1 ]; then echo "netns: kept $run"; else rm -rf "$run"; fi
     echo "netns: torn down ($N-*)"
@@ -154,11 +157,16 @@ start bank2 bank-ccbjb "$bin/finmatch-bank" -c "$here/banks/ccbjb.cfg" --endpoin
 db=$run/finmatch-events.db
 ready=0
 for _ in $(seq $(( READY_S * 10 ))); do
-    ready=$(sqlite3 "$db" "SELECT count(*) FROM events WHERE type = 'worker.ready'" 2>/dev/null || echo 0)
+    ready=$(sqlite3 "$db" "SELECT count(DISTINCT service) FROM events WHERE type = 'worker.ready'" 2>/dev/null || echo 0)
     [ "${ready:-0}" -ge 4 ] && break
     sleep 0.1
 done
 [ "${ready:-0}" -ge 4 ] || { echo "netns: only $ready of 4 services registered in ${READY_S}s"; exit 1; }
+#   and the broker, asked from the client host (8/MMI), has them live: the
+#   log shows what registered, the broker what is still there
+on client "$bin/fm-wait-ready" --broker "$BROKER" $(client_keys enterprise) --quiet \
+    --timeout $(( READY_S * 1000 )) gov.credit bank.CQRCB bank.BCQ bank.CCBJB \
+    || { echo "netns: the broker does not report all 4 services live"; exit 1; }
 echo "  4 services registered (gov.credit, bank.CQRCB, bank.BCQ, bank.CCBJB)"
 
 fm () { on client "$bin/finmatch" --broker "$BROKER" --events "$EVENTS" $(client_keys enterprise) "$@"; }
