@@ -2387,6 +2387,25 @@ s_test_warning_expiry (bool verbose)
 }
 
 
+//  A fresh temp dir from template dir (changed in place) for a broker
+//  journal; returns the journal's path in it (caller frees with
+//  s_journal_dir_remove, which also removes the dir)
+static char *
+s_journal_dir_new (char *dir)
+{
+    assert (mkdtemp (dir));
+    return zsys_sprintf ("%s/journal", dir);
+}
+
+static void
+s_journal_dir_remove (const char *dir, char **journal_p)
+{
+    char *command = zsys_sprintf ("rm -rf '%s'", dir);
+    assert (system (command) == 0);
+    zstr_free (&command);
+    zstr_free (journal_p);
+}
+
 //  --------------------------------------------------------------------------
 //  (r) Risk warnings survive broker restarts (journal WARNING records):
 //      raised, replaced, lifted and one left to expire on a first broker;
@@ -2422,8 +2441,7 @@ static void
 s_test_warning_restart (bool verbose)
 {
     char dir [] = "/tmp/fm-broker-warn-XXXXXX";
-    assert (mkdtemp (dir));
-    char *journal = zsys_sprintf ("%s/journal", dir);
+    char *journal = s_journal_dir_new (dir);
     char firm [FM_ENTERPRISE_ID_SIZE];
     s_code (firm, 4343);
 
@@ -2508,10 +2526,7 @@ s_test_warning_restart (bool verbose)
     zsock_destroy (&client);
     s_fixture_stop (&fx);
 
-    char *command = zsys_sprintf ("rm -rf '%s'", dir);
-    assert (system (command) == 0);
-    zstr_free (&command);
-    zstr_free (&journal);
+    s_journal_dir_remove (dir, &journal);
 }
 
 //  (s) Requests in flight resume from the journal however their REQUEST
@@ -2522,8 +2537,7 @@ static void
 s_test_journal_request (bool verbose)
 {
     char dir [] = "/tmp/fm-broker-request-XXXXXX";
-    assert (mkdtemp (dir));
-    char *journal = zsys_sprintf ("%s/journal", dir);
+    char *journal = s_journal_dir_new (dir);
     char firm [FM_ENTERPRISE_ID_SIZE];
     s_code (firm, 4747);
 
@@ -2598,10 +2612,7 @@ s_test_journal_request (bool verbose)
     s_fixture_stop (&fx);
     fm_msg_destroy (&small);
     fm_msg_destroy (&large);
-    char *command = zsys_sprintf ("rm -rf '%s'", dir);
-    assert (system (command) == 0);
-    zstr_free (&command);
-    zstr_free (&journal);
+    s_journal_dir_remove (dir, &journal);
 }
 
 //  (t) Under a journal, ROUTER messages and events wait in one outbox for
@@ -2614,8 +2625,7 @@ static void
 s_test_journal_outbox (bool verbose)
 {
     char dir [] = "/tmp/fm-broker-outbox-XXXXXX";
-    assert (mkdtemp (dir));
-    char *journal = zsys_sprintf ("%s/journal", dir);
+    char *journal = s_journal_dir_new (dir);
     char firm [FM_ENTERPRISE_ID_SIZE];
     s_code (firm, 5151);
     char (*ids) [FM_REQUEST_ID_SIZE] = (char (*) [FM_REQUEST_ID_SIZE])
@@ -2662,10 +2672,7 @@ s_test_journal_outbox (bool verbose)
     zsock_destroy (&gov);
     s_fixture_stop (&fx);
     free (ids);
-    char *command = zsys_sprintf ("rm -rf '%s'", dir);
-    assert (system (command) == 0);
-    zstr_free (&command);
-    zstr_free (&journal);
+    s_journal_dir_remove (dir, &journal);
 }
 
 void
