@@ -526,30 +526,14 @@ s_frame_destroy (void **item)
 //  --------------------------------------------------------------------------
 //  Sending
 
-//  Send the parts of one message (data and size borrowed) on the XPUB
-//  (publish: never blocking, a slow subscriber loses events at its HWM
-//  and sees a seq gap) or the ROUTER.  If the first part fails the rest
-//  is not sent (a peer the ROUTER cannot reach drops it silently).
-static void
-s_parts_send (broker_t *self, bool publish, const void **data,
-              const size_t *size, int count)
-{
-    void *handle = zsock_resolve (publish? self->publisher: self->router);
-    int dontwait = publish? ZMQ_DONTWAIT: 0;
-    for (int index = 0; index < count; index++) {
-        int more = index + 1 < count? ZMQ_SNDMORE: 0;
-        if (zmq_send (handle, data [index], size [index], more | dontwait) == -1
-        &&  index == 0)
-            return;
-    }
-}
-
 //  Write the journal's buffered records (one write()), then send the
 //  messages and events that waited for them, in the order they were
 //  sent.  Called at the end of every loop turn and when the outbox
 //  fills: nothing leaves the broker before the journal holds what it
 //  depends on, and a turn costs one write() rather than one per message.
-//  A part whose send fails is dropped as s_parts_send would.  Cannot fail
+//  Events go on the XPUB without blocking (a slow subscriber loses them at
+//  its HWM and sees a seq gap); if the first part of a message fails (a
+//  peer the ROUTER cannot reach) the rest of it is dropped.  Cannot fail
 //  (a failed write breaks the journal, logged; serving goes on).
 static void
 s_broker_flush (broker_t *self)
@@ -577,20 +561,16 @@ s_broker_flush (broker_t *self)
     self->outbox_bytes = 0;
 }
 
-//  Send one message's parts (borrowed, copied) now, or, while the journal
-//  is on, queue them in the outbox for s_broker_flush: each part costs
-//  the one copy into a zmq_msg_t that zmq_send would make anyway.  A full
-//  outbox is flushed first (journal write, then its messages), so it
-//  stays bounded however much one turn sends.  Cannot fail.
+//  Queue one message's parts (borrowed, copied) in the outbox for
+//  s_broker_flush, which sends them at once when there is no journal to
+//  wait for (none, or loading it): each part costs the one copy into a
+//  zmq_msg_t that zmq_send would make anyway.  A full outbox is flushed
+//  first (journal write, then its messages), so it stays bounded however
+//  much one turn sends.  Cannot fail.
 static void
 s_message_send (broker_t *self, bool publish, const void **data,
                 const size_t *size, int count)
 {
-    if (!self->journal || self->loading) {
-        s_broker_flush (self);
-        s_parts_send (self, publish, data, size, count);
-        return;
-    }
     size_t bytes = 0;
     for (int index = 0; index < count; index++)
         bytes += size [index];
@@ -613,6 +593,8 @@ s_message_send (broker_t *self, bool publish, const void **data,
                     | (index + 1 < count? OUTBOX_MORE: 0);
     }
     self->outbox_bytes += bytes;
+    if (!self->journal || self->loading)
+        s_broker_flush (self);
 }
 
 //  Send [identity][""]["MDPC01"][service][body] to a client.  identity and
