@@ -59,6 +59,7 @@
 
 #include "fm_broker.h"
 #include "fm_proto.h"
+#include "fm_batch.h"
 #include "fm_mdp.h"
 #include "fm_ids.h"
 #include "fm_text.h"
@@ -99,11 +100,22 @@
                                     //  peer (ZMQ_MAXMSGSIZE); between
                                     //  FM_MAX_BODY and this we answer 413
 #define EVENT_BUFFER_SIZE   (64 * 1024) //  one encoded event, reused
+//  Event batches (fm_batch.h) close at these, or at the end of the loop
+//  turn: ~60 events of ~250 bytes, so that a subscriber's receive HWM in
+//  messages still bounds its memory, and the buffer always holds one more
+//  event of the largest size
+#define BATCH_CLOSE_EVENTS  64
+#define EVENT_TOPICS_SCAN   64      //  s_event_wanted's longest scan
+#define BATCH_CLOSE_BYTES   (16 * 1024)
+#define BATCH_BUFFER_SIZE   (BATCH_CLOSE_BYTES + FM_BATCH_HEAD_SIZE \
+                             + FM_BATCH_ITEM_HEAD_SIZE + EVENT_BUFFER_SIZE)
 #define MAX_WAITERS         16      //  clients waiting on one request
 #define ROUTER_BATCH        256     //  messages read per wakeup, then the
                                     //  timers get a turn
-#define ROUTER_PARTS        8       //  parts kept per ROUTER message: 7/MDP
-                                    //  has at most 7 with the routing id
+#define ROUTER_PARTS        (4 + 2 * FM_MDPW_BATCH_MAX) //  parts kept per
+                                    //  ROUTER message: REPLIES with the most
+                                    //  pairs and the routing id; 7/MDP's
+                                    //  other messages have at most 7
 #define FM_AUTH_KEY_LENGTH  40      //  Z85 public key (fm_auth_peer_key)
 #define JOURNAL_ASKED_MAX   4096    //  bytes: a REQUEST body up to this is
                                     //  journaled as the client sent it
@@ -123,7 +135,7 @@ typedef struct {
 //  A ROUTER message's parts, received with zmq_msg_recv: no allocation
 //  beyond libzmq's own for parts over 33 bytes
 typedef struct {
-    zmq_msg_t part [ROUTER_PARTS];
+    zmq_msg_t part [ROUTER_PARTS];  //  ~130 KiB: one per broker, on the heap
     size_t count;                   //  parts held (initialised)
     size_t total;                   //  parts the message had
 } parts_t;
@@ -224,6 +236,17 @@ struct _broker_t {
     uint64_t epoch;                 //  start time, UTC µs
     uint64_t seq;                   //  last seq published
     byte *event_buffer;             //  Owned, EVENT_BUFFER_SIZE bytes
+    //  The XPUB tells which topics someone subscribes to (the first
+    //  subscription to a topic, the last unsubscription, disconnects
+    //  included): an event goes out alone only if a subscription matches
+    //  it (s_event_wanted), and in batches only while one asks for
+    //  FM_BATCH_TOPIC
+    size_t all_topics;              //  subscriptions to "" (0 or 1)
+    zlistx_t *event_topics;         //  other event prefixes (zchunk_t),
+                                    //  owned
+    size_t batch_topics;            //  subscriptions matching batches
+    byte *batch_buffer;             //  Owned, BATCH_BUFFER_SIZE bytes
+    fm_batch_writer_t batch;        //  The open batch, in batch_buffer
     fm_replay_t *replay;            //  Owned: recent events for fm.replay
     fm_msg_reader_t *client_reader; //  Owned: decodes client REQUEST,
                                     //  ACCEPT, STATUS_QUERY bodies
@@ -249,6 +272,19 @@ struct _broker_t {
     bool gov_awaited;               //  Restarted, and no gov.credit worker
                                     //  registered since: requests wait
                                     //  for one (queued) instead of 503
+    //  Query batches: the queries waiting in workers' batches, as
+    //  [size_t size][bytes] reply-to then body, and the workers holding any
+    byte *query_arena;              //  Owned
+    size_t query_arena_used;
+    size_t query_arena_alloc;
+    worker_t **batching;            //  Owned array, borrowed workers
+    size_t batching_size;
+    size_t batching_alloc;
+    const void **batch_data;        //  Owned, ROUTER_PARTS: a REQUESTS'
+    size_t *batch_sizes;            //  parts being queued
+    parts_t *parts;                 //  Owned: the ROUTER message being read
+    view_t *views;                  //  Owned, ROUTER_PARTS: its worker
+                                    //  frames (s_parts_worker_reply)
     outbox_part_t *outbox;          //  Owned, OUTBOX_PARTS: messages sent
     size_t outbox_size;             //  (parts) while the journal is on,
     size_t outbox_bytes;            //  sent by s_broker_flush after the
@@ -278,6 +314,13 @@ struct _worker_t {
     int64_t heartbeat_at;           //  Next HEARTBEAT to it, mono msecs
     uint32_t capacity;              //  Queries it may hold at once
     uint32_t inflight;              //  Queries it holds (SENT slots)
+    //  Query batches (SPEC 4.2): queries sent to it in a loop turn wait
+    //  here and leave as one REQUESTS at the end of the turn
+    uint32_t batch;                 //  Most queries in one REQUESTS, 1 =
+                                    //  REQUEST only
+    uint32_t pending;               //  Queries waiting: their offsets in
+    size_t *pending_at;             //  broker->query_arena, owned (batch)
+    size_t batching_index;          //  In broker->batching when pending
 };
 
 struct _request_t {
@@ -522,21 +565,31 @@ s_frame_destroy (void **item)
     zframe_destroy ((zframe_t **) item);
 }
 
+static void
+s_chunk_destroy (void **item)
+{
+    zchunk_destroy ((zchunk_t **) item);
+}
+
 
 //  --------------------------------------------------------------------------
 //  Sending
 
+static void s_message_send (broker_t *self, bool publish, const void **data,
+                            const size_t *size, int count);
+
 //  Write the journal's buffered records (one write()), then send the
 //  messages and events that waited for them, in the order they were
-//  sent.  Called at the end of every loop turn and when the outbox
-//  fills: nothing leaves the broker before the journal holds what it
-//  depends on, and a turn costs one write() rather than one per message.
-//  Events go on the XPUB without blocking (a slow subscriber loses them at
-//  its HWM and sees a seq gap); if the first part of a message fails (a
-//  peer the ROUTER cannot reach) the rest of it is dropped.  Cannot fail
-//  (a failed write breaks the journal, logged; serving goes on).
+//  sent.  Called when the outbox fills, for every message when there is
+//  no journal to wait for, and by s_broker_flush: nothing leaves the
+//  broker before the journal holds what it depends on, and a turn costs
+//  one write() rather than one per message.  Events go on the XPUB
+//  without blocking (a slow subscriber loses them at its HWM and sees a
+//  seq gap); if the first part of a message fails (a peer the ROUTER
+//  cannot reach) the rest of it is dropped.  Cannot fail (a failed write
+//  breaks the journal, logged; serving goes on).
 static void
-s_broker_flush (broker_t *self)
+s_outbox_send (broker_t *self)
 {
     if (self->journal && fm_journal_pending (self->journal))
         fm_journal_flush (self->journal);
@@ -561,10 +614,40 @@ s_broker_flush (broker_t *self)
     self->outbox_bytes = 0;
 }
 
+//  Queue the open event batch, if it holds any, as one message
+//  [FM_BATCH_TOPIC][batch] and start the next.  Cannot fail.
+static void
+s_batch_close (broker_t *self)
+{
+    if (self->batch.count == 0)
+        return;
+    size_t size = fm_batch_finish (&self->batch);
+    //  Emptied before the send, which may flush the outbox: the buffer
+    //  is not written again until fm_batch_start below
+    self->batch.count = 0;
+    const void *data [2] = { FM_BATCH_TOPIC, self->batch_buffer };
+    size_t sizes [2] = { strlen (FM_BATCH_TOPIC), size };
+    s_message_send (self, true, data, sizes, 2);
+    fm_batch_start (&self->batch, self->batch_buffer, BATCH_BUFFER_SIZE);
+}
+
+//  End of a loop turn: close the event batch (one per turn under load:
+//  the events of every message the turn handled), write the journal,
+//  send everything.  Every handler that may send or publish ends here.
+static void s_workers_batch_send (broker_t *self);
+
+static void
+s_broker_flush (broker_t *self)
+{
+    s_workers_batch_send (self);
+    s_batch_close (self);
+    s_outbox_send (self);
+}
+
 //  Queue one message's parts (borrowed, copied) in the outbox for
-//  s_broker_flush, which sends them at once when there is no journal to
+//  s_outbox_send, which sends them at once when there is no journal to
 //  wait for (none, or loading it): each part costs the one copy into a
-//  zmq_msg_t that zmq_send would make anyway.  A full outbox is flushed
+//  zmq_msg_t that zmq_send would make anyway.  A full outbox is sent
 //  first (journal write, then its messages), so it stays bounded however
 //  much one turn sends.  Cannot fail.
 static void
@@ -576,7 +659,7 @@ s_message_send (broker_t *self, bool publish, const void **data,
         bytes += size [index];
     if (self->outbox_size + (size_t) count > OUTBOX_PARTS
     ||  self->outbox_bytes + bytes > OUTBOX_BYTES)
-        s_broker_flush (self);
+        s_outbox_send (self);
     if (!self->outbox) {
         self->outbox = (outbox_part_t *) malloc (OUTBOX_PARTS * sizeof (outbox_part_t));
         assert (self->outbox);
@@ -594,7 +677,7 @@ s_message_send (broker_t *self, bool publish, const void **data,
     }
     self->outbox_bytes += bytes;
     if (!self->journal || self->loading)
-        s_broker_flush (self);
+        s_outbox_send (self);
 }
 
 //  Send [identity][""]["MDPC01"][service][body] to a client.  identity and
@@ -694,6 +777,134 @@ s_peer_send (broker_t *self, zframe_t *identity, byte command,
 
 
 //  --------------------------------------------------------------------------
+//  Query batches (SPEC 4.2): REQUESTS [reply-to][body]... to a worker
+//  that announced batch >= 2, one per loop turn, so that a bank answering
+//  ~30 queries a turn wakes once, not 30 times
+
+//  Copy bytes into the query arena as [size_t size][bytes].  Returns the
+//  record's offset.  Cannot fail.
+static size_t
+s_query_arena_put (broker_t *self, const void *data, size_t size)
+{
+    size_t need = self->query_arena_used + sizeof (size_t) + size;
+    if (need > self->query_arena_alloc) {
+        size_t alloc = self->query_arena_alloc? self->query_arena_alloc: 64 * 1024;
+        while (alloc < need)
+            alloc *= 2;
+        self->query_arena = (byte *) realloc (self->query_arena, alloc);
+        assert (self->query_arena);
+        self->query_arena_alloc = alloc;
+    }
+    size_t offset = self->query_arena_used;
+    memcpy (self->query_arena + offset, &size, sizeof (size_t));
+    if (size)
+        memcpy (self->query_arena + offset + sizeof (size_t), data, size);
+    self->query_arena_used = need;
+    return offset;
+}
+
+//  The bytes of an arena record
+static const void *
+s_query_arena_get (broker_t *self, size_t offset, size_t *size)
+{
+    memcpy (size, self->query_arena + offset, sizeof (size_t));
+    return self->query_arena + offset + sizeof (size_t);
+}
+
+//  Take a worker out of the list of those holding queries, which it
+//  leaves (they were queued, or it is going away with them).
+static void
+s_worker_unbatch (worker_t *worker)
+{
+    broker_t *self = worker->broker;
+    if (worker->pending == 0)
+        return;
+    worker->pending = 0;
+    size_t last = --self->batching_size;
+    self->batching [worker->batching_index] = self->batching [last];
+    self->batching [worker->batching_index]->batching_index = worker->batching_index;
+}
+
+//  Queue a worker's waiting queries as one message: REQUESTS, or the
+//  plain REQUEST of 7/MDP when there is one.  Cannot fail.
+static void
+s_worker_batch_send (broker_t *self, worker_t *worker)
+{
+    uint32_t count = worker->pending;
+    assert (count > 0 && count <= FM_MDPW_BATCH_MAX);
+    byte command = count == 1? FM_MDPW_REQUEST: FM_MDPW_REQUESTS;
+    const void **data = self->batch_data;
+    size_t *size = self->batch_sizes;
+    data [0] = zframe_data (worker->identity);
+    size [0] = zframe_size (worker->identity);
+    data [1] = "";
+    size [1] = 0;
+    data [2] = FM_MDPW;
+    size [2] = strlen (FM_MDPW);
+    data [3] = &command;
+    size [3] = 1;
+    int parts = 4;
+    for (uint32_t index = 0; index < count; index++) {
+        size_t token_at = worker->pending_at [index];
+        size_t token_size, body_size;
+        const void *token = s_query_arena_get (self, token_at, &token_size);
+        const void *body = s_query_arena_get (
+            self, token_at + sizeof (size_t) + token_size, &body_size);
+        data [parts] = token;
+        size [parts++] = token_size;
+        if (count == 1) {               //  REQUEST: [reply-to][""][body]
+            data [parts] = "";
+            size [parts++] = 0;
+        }
+        data [parts] = body;
+        size [parts++] = body_size;
+    }
+    s_worker_unbatch (worker);
+    s_message_send (self, false, data, size, parts);
+}
+
+//  Queue every worker's waiting queries and empty the arena.  The first
+//  thing s_broker_flush does: cannot fail.
+static void
+s_workers_batch_send (broker_t *self)
+{
+    while (self->batching_size > 0)
+        s_worker_batch_send (self, self->batching [self->batching_size - 1]);
+    self->query_arena_used = 0;
+}
+
+//  Send a query to a worker: REQUEST at once for a plain one, else into
+//  its batch, which leaves when full or at the end of the turn.
+static void
+s_query_send (broker_t *self, worker_t *worker, const char *reply_to,
+              zframe_t *body)
+{
+    if (worker->batch < 2) {
+        s_peer_send (self, worker->identity, FM_MDPW_REQUEST, reply_to, body);
+        return;
+    }
+    if (worker->pending == 0) {
+        if (self->batching_size == self->batching_alloc) {
+            size_t alloc = self->batching_alloc? 2 * self->batching_alloc: 64;
+            self->batching = (worker_t **) realloc (self->batching,
+                                                    alloc * sizeof (worker_t *));
+            assert (self->batching);
+            self->batching_alloc = alloc;
+        }
+        worker->batching_index = self->batching_size;
+        self->batching [self->batching_size++] = worker;
+    }
+    //  reply-to then body, adjacent: s_worker_batch_send finds the body
+    //  right after the token
+    size_t offset = s_query_arena_put (self, reply_to, strlen (reply_to));
+    s_query_arena_put (self, zframe_data (body), zframe_size (body));
+    worker->pending_at [worker->pending++] = offset;
+    if (worker->pending == worker->batch)
+        s_worker_batch_send (self, worker);
+}
+
+
+//  --------------------------------------------------------------------------
 //  Events
 
 //  Copy a string into a fixed array, cut at size - 1 bytes exactly as
@@ -726,9 +937,69 @@ s_event_request (fm_event_t *event, fm_event_type_t type, request_t *request)
     s_copy (event->grid_id, sizeof (event->grid_id), request->grid_id);
 }
 
-//  Stamp and publish an event as [topic][body], never blocking: a slow
-//  subscriber loses events at its HWM (and sees a seq gap), it never
-//  stalls the broker.  seq advances only for an encoded event.
+//  Note one subscription (subscribe true) or unsubscription of a topic
+//  the XPUB reported.  The empty topic matches events and batches alike;
+//  a non-empty prefix of FM_BATCH_TOPIC matches batches; any other topic
+//  beginning with '$' matches nothing we publish.  The XPUB reports a
+//  topic's first subscription and its last unsubscription only, so each
+//  topic is listed once and the counts cannot go below zero; guarded all
+//  the same, as a count stuck at zero would silence the stream.
+static void
+s_subscription_note (broker_t *self, const byte *topic, size_t size, bool subscribe)
+{
+    size_t batch_length = strlen (FM_BATCH_TOPIC);
+    if (size > 0 && size <= batch_length
+    &&  memcmp (topic, FM_BATCH_TOPIC, size) == 0)
+        self->batch_topics = subscribe? self->batch_topics + 1
+                           : self->batch_topics? self->batch_topics - 1: 0;
+    if (size == 0) {
+        self->all_topics = subscribe? self->all_topics + 1
+                         : self->all_topics? self->all_topics - 1: 0;
+        self->batch_topics = subscribe? self->batch_topics + 1
+                           : self->batch_topics? self->batch_topics - 1: 0;
+    }
+    else
+    if (topic [0] != '$') {
+        zchunk_t *chunk = (zchunk_t *) zlistx_first (self->event_topics);
+        while (chunk && !(zchunk_size (chunk) == size
+                          && memcmp (zchunk_data (chunk), topic, size) == 0))
+            chunk = (zchunk_t *) zlistx_next (self->event_topics);
+        if (subscribe && !chunk) {
+            chunk = zchunk_new (topic, size);
+            assert (chunk);
+            zlistx_add_end (self->event_topics, chunk);
+        }
+        else
+        if (!subscribe && chunk)
+            zlistx_delete (self->event_topics, zlistx_cursor (self->event_topics));
+    }
+}
+
+//  True if a subscription matches an event's topic, as the XPUB would
+//  find: then it is worth a send.  A scan, as the list is short (a
+//  watcher's prefix, `finmatch request --live`'s three per request in
+//  flight); past EVENT_TOPICS_SCAN the broker sends every event and lets
+//  the XPUB filter.
+static bool
+s_event_wanted (broker_t *self, const char *topic, size_t size)
+{
+    if (self->all_topics > 0
+    ||  zlistx_size (self->event_topics) > EVENT_TOPICS_SCAN)
+        return true;
+    zchunk_t *chunk = (zchunk_t *) zlistx_first (self->event_topics);
+    while (chunk) {
+        if (zchunk_size (chunk) <= size
+        &&  memcmp (zchunk_data (chunk), topic, zchunk_size (chunk)) == 0)
+            return true;
+        chunk = (zchunk_t *) zlistx_next (self->event_topics);
+    }
+    return false;
+}
+
+//  Stamp and publish an event as [topic][body] if a subscription wants it,
+//  and into the open batch if a batch subscriber is there; never blocking:
+//  a slow subscriber loses events at its HWM (and sees a seq gap), it
+//  never stalls the broker.  seq advances only for an encoded event.
 static void
 s_event_publish (broker_t *self, fm_event_t *event)
 {
@@ -768,10 +1039,23 @@ s_event_publish (broker_t *self, fm_event_t *event)
     size_t topic_size = fm_event_topic (event, topic, sizeof (topic));
     if (self->verbose)
         zsys_debug ("broker: event %" PRIu64 " %s", event->seq, topic);
-    //  Journaled: published by s_broker_flush, once the record is written
-    const void *data [2] = { topic, self->event_buffer };
-    size_t sizes [2] = { topic_size, size };
-    s_message_send (self, true, data, sizes, 2);
+    //  Journaled: published by s_outbox_send, once the record is written
+    if (s_event_wanted (self, topic, topic_size)) {
+        const void *data [2] = { topic, self->event_buffer };
+        size_t sizes [2] = { topic_size, size };
+        s_message_send (self, true, data, sizes, 2);
+    }
+    if (self->batch_topics > 0) {
+        //  The buffer holds any one event after a close (BATCH_BUFFER_SIZE)
+        if (!fm_batch_add (&self->batch, self->event_buffer, size)) {
+            s_batch_close (self);
+            bool added = fm_batch_add (&self->batch, self->event_buffer, size);
+            assert (added);
+        }
+        if (self->batch.count >= BATCH_CLOSE_EVENTS
+        ||  self->batch.used >= BATCH_CLOSE_BYTES)
+            s_batch_close (self);
+    }
 }
 
 //  Publish input.rejected for a peer.
@@ -1037,8 +1321,7 @@ static void
 s_slot_send (slot_t *slot, worker_t *worker)
 {
     broker_t *self = worker->broker;
-    s_peer_send (self, worker->identity, FM_MDPW_REQUEST, slot->request->id,
-                 slot->body);
+    s_query_send (self, worker, slot->request->id, slot->body);
     if (self->verbose)
         zsys_debug ("broker: -> %s %s (worker %s, %u/%u)", slot->service->name,
                     slot->request->id, worker->peer, worker->inflight + 1,
@@ -1135,6 +1418,10 @@ s_worker_destroy (worker_t **self_p)
         worker_t *self = *self_p;
         if (self->handle)
             zlistx_delete (self->service->workers, self->handle);
+        //  Its waiting queries go with it: held, so s_worker_delete hands
+        //  them to other workers
+        s_worker_unbatch (self);
+        free (self->pending_at);
         zframe_destroy (&self->identity);
         zstr_free (&self->key);
         free (self);
@@ -1157,7 +1444,13 @@ s_worker_new (broker_t *broker, zframe_t *identity, const char *key,
         self->service = service;
         self->capacity = opts? opts->capacity: 1;
         self->heartbeat_ms = opts? opts->heartbeat_ms: 0;
-        if (self->key && self->identity)
+        //  No batch larger than what it may hold
+        self->batch = opts && opts->batch > 1? opts->batch: 1;
+        if (self->batch > self->capacity)
+            self->batch = self->capacity;
+        if (self->batch > 1)
+            self->pending_at = (size_t *) malloc (self->batch * sizeof (size_t));
+        if (self->key && self->identity && (self->batch == 1 || self->pending_at))
             self->handle = zlistx_add_end (service->workers, self);
         if (!self->handle)
             s_worker_destroy (&self);
@@ -3298,20 +3591,56 @@ s_worker_answer (broker_t *self, zframe_t *identity, worker_t *worker,
     //  answer is the reader's (valid until the next decode): not freed
 }
 
-//  REPLY as a zmsg_t ([reply-to][""][body] left in msg, borrowed): the
-//  path of fm_broker_feed.  Cannot fail.
+//  REPLY ([reply-to][""][body] in frames) or REPLIES (([reply-to][body])
+//  pairs) from a registered worker whose hash key is key.  Each pair is
+//  one REPLY; a pair that breaks the rules disconnects the worker, and
+//  the pairs after it are dropped with it (their queries go to another
+//  worker, as for any worker that leaves holding queries).  Cannot fail.
 static void
-s_worker_reply (broker_t *self, zframe_t *identity, worker_t *worker, zmsg_t *msg)
+s_worker_replies (broker_t *self, zframe_t *identity, worker_t *worker,
+                  const char *key, byte command, const view_t *frames,
+                  size_t count)
 {
-    view_t frames [3];
+    if (command == FM_MDPW_REPLY)
+        s_worker_answer (self, identity, worker, frames, count);
+    else
+    if (worker->batch < 2)
+        s_worker_reject (self, identity, worker, FM_STATUS_BAD_REQUEST,
+                         "REPLIES from a worker that announced no batch");
+    else
+    if (count == 0 || count % 2)
+        s_worker_reject (self, identity, worker, FM_STATUS_BAD_REQUEST,
+                         "REPLIES needs ([reply-to][body]) pairs, got %zu frames",
+                         count);
+    else
+        for (size_t index = 0; index < count; index += 2) {
+            view_t pair [3] = { frames [index], { (const byte *) "", 0 },
+                                frames [index + 1] };
+            s_worker_answer (self, identity, worker, pair, 3);
+            if (zhashx_lookup (self->workers, key) != worker)
+                break;          //  Rejected and disconnected
+        }
+}
+
+//  REPLY or REPLIES as a zmsg_t (the frames after the command left in
+//  msg, borrowed): the path of fm_broker_feed.  Cannot fail.
+static void
+s_worker_reply (broker_t *self, zframe_t *identity, worker_t *worker,
+                const char *key, byte command, zmsg_t *msg)
+{
     size_t count = zmsg_size (msg);
+    if (count > ROUTER_PARTS - 4) {
+        s_worker_reject (self, identity, worker, FM_STATUS_BAD_REQUEST,
+                         "more than %d frames", ROUTER_PARTS - 4);
+        return;
+    }
     zframe_t *frame = zmsg_first (msg);
-    for (size_t index = 0; frame && index < 3; index++) {
-        frames [index].data = zframe_data (frame);
-        frames [index].size = zframe_size (frame);
+    for (size_t index = 0; frame; index++) {
+        self->views [index].data = zframe_data (frame);
+        self->views [index].size = zframe_size (frame);
         frame = zmsg_next (msg);
     }
-    s_worker_answer (self, identity, worker, frames, count);
+    s_worker_replies (self, identity, worker, key, command, self->views, count);
 }
 
 //  READY from an unknown peer: [service][opts?] left in msg.
@@ -3389,6 +3718,10 @@ s_worker_ready (broker_t *self, zframe_t *identity, const char *key, zmsg_t *msg
 //               undecodable  for its deadline)
 //    ready      REPLY, body  input.rejected, DISCONNECT        unknown
 //               breaks rules (token mismatch, wrong type/bank)
+//    ready      REPLIES      each pair as a REPLY; after a pair  ready
+//                            that disconnects, the rest dropped
+//    ready      REPLIES, no  input.rejected, DISCONNECT        unknown
+//               batch, odd frames or no pair
 //    ready      HEARTBEAT    refresh                           ready
 //    ready      (tick)       HEARTBEAT every min(intervals)    ready
 //    ready      DISCONNECT   forget                            unknown
@@ -3416,11 +3749,13 @@ s_worker_message (broker_t *self, zframe_t *identity, zmsg_t *msg)
                 s_worker_ready (self, identity, key, msg);
             break;
         case FM_MDPW_REPLY:
+        case FM_MDPW_REPLIES:
             if (worker)
-                s_worker_reply (self, identity, worker, msg);
+                s_worker_reply (self, identity, worker, key, (byte) command, msg);
             else
                 s_worker_reject (self, identity, NULL, FM_STATUS_BAD_REQUEST,
-                                 "REPLY before READY");
+                                 "%s before READY", command == FM_MDPW_REPLY?
+                                 "REPLY": "REPLIES");
             break;
         case FM_MDPW_HEARTBEAT:
             if (!worker)
@@ -3544,19 +3879,20 @@ s_parts_close (parts_t *parts)
     parts->count = 0;
 }
 
-//  The hot path: REPLY [identity][""]["MDPW01"][0x03][...] from a
-//  registered worker, handled from the parts without a zmsg_t, a frame
-//  per part or a list node.  Returns true if handled, false for any other
-//  message (the caller takes the general path).
+//  The hot path: REPLY or REPLIES [identity][""]["MDPW01"][0x03|0x07]
+//  [...] from a registered worker, handled from the parts without a
+//  zmsg_t, a frame per part or a list node.  Returns true if handled,
+//  false for any other message (the caller takes the general path).
 static bool
 s_parts_worker_reply (broker_t *self, parts_t *parts)
 {
-    if (parts->count < 4
+    byte command = parts->count >= 4 && zmq_msg_size (&parts->part [3]) == 1?
+                   *(byte *) zmq_msg_data (&parts->part [3]): 0;
+    if ((command != FM_MDPW_REPLY && command != FM_MDPW_REPLIES)
+    ||  parts->total > parts->count
     ||  zmq_msg_size (&parts->part [1]) != 0
     ||  zmq_msg_size (&parts->part [2]) != strlen (FM_MDPW)
-    ||  memcmp (zmq_msg_data (&parts->part [2]), FM_MDPW, strlen (FM_MDPW)) != 0
-    ||  zmq_msg_size (&parts->part [3]) != 1
-    ||  *(byte *) zmq_msg_data (&parts->part [3]) != FM_MDPW_REPLY)
+    ||  memcmp (zmq_msg_data (&parts->part [2]), FM_MDPW, strlen (FM_MDPW)) != 0)
         return false;
     //  The worker key, as zframe_strhex spells it, without an allocation
     const byte *routing = (const byte *) zmq_msg_data (&parts->part [0]);
@@ -3574,14 +3910,14 @@ s_parts_worker_reply (broker_t *self, parts_t *parts)
     if (!worker)
         return false;           //  REPLY before READY: the general path
     s_worker_refresh (worker);  //  Any traffic proves it alive
-    view_t frames [3];
-    size_t count = parts->total - 4;
-    for (size_t index = 0; index < 3 && 4 + index < parts->count; index++) {
+    view_t *frames = self->views;
+    size_t count = parts->count - 4;
+    for (size_t index = 0; index < count; index++) {
         frames [index].data = (const byte *) zmq_msg_data (&parts->part [4 + index]);
         frames [index].size = zmq_msg_size (&parts->part [4 + index]);
     }
     zframe_t *identity = zframe_new (routing, routing_size);
-    s_worker_answer (self, identity, worker, frames, count);
+    s_worker_replies (self, identity, worker, key, command, frames, count);
     zframe_destroy (&identity);
     return true;
 }
@@ -3601,46 +3937,71 @@ s_parts_message (broker_t *self, parts_t *parts)
     zmsg_destroy (&msg);
 }
 
+static void s_subscriptions_read (broker_t *self);
+
 static int
 s_router_recv (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     broker_t *self = (broker_t *) arg;
+    //  A client may subscribe to its request's events and then send it:
+    //  take in the subscriptions that reached the XPUB first, so that
+    //  this turn's events go to it (s_event_publish sends only what some
+    //  subscription can match).  One non-blocking read when there is none.
+    s_subscriptions_read (self);
     void *handle = zsock_resolve (reader);
+    parts_t *parts = self->parts;
     for (int count = 0; count < ROUTER_BATCH; count++) {
-        parts_t parts;
-        if (s_parts_recv (&parts, handle))
+        if (s_parts_recv (parts, handle))
             break;              //  Nothing waiting, or interrupted
         //  fm_auth_peer_key for parts: every part that came from the peer
         //  carries its connection's metadata (the routing id, made by the
         //  ROUTER, does not)
-        const char *key = self->auth && parts.count > 1?
-            zmq_msg_gets (&parts.part [parts.count - 1], "User-Id"): NULL;
+        const char *key = self->auth && parts->count > 1?
+            zmq_msg_gets (&parts->part [parts->count - 1], "User-Id"): NULL;
         self->peer_key = key && strlen (key) == FM_AUTH_KEY_LENGTH? key: NULL;
-        if (!s_parts_worker_reply (self, &parts))
-            s_parts_message (self, &parts);
+        if (!s_parts_worker_reply (self, parts))
+            s_parts_message (self, parts);
         self->peer_key = NULL;
-        s_parts_close (&parts);
+        s_parts_close (parts);
     }
     s_broker_flush (self);      //  The batch's records, then its events
     return 0;
 }
 
-//  Subscriptions arrive on the XPUB: read and drop them so they never
-//  queue up (log them when verbose).
+//  Read every (un)subscription waiting on the XPUB, count it, and log it
+//  when verbose.  Never blocks.
+static void
+s_subscriptions_read (broker_t *self)
+{
+    void *handle = zsock_resolve (self->publisher);
+    zmq_msg_t msg;
+    zmq_msg_init (&msg);
+    while (zmq_msg_recv (&msg, handle, ZMQ_DONTWAIT) != -1) {
+        const byte *data = (const byte *) zmq_msg_data (&msg);
+        size_t size = zmq_msg_size (&msg);
+        if (size > 0 && (data [0] == 0 || data [0] == 1)) {
+            s_subscription_note (self, data + 1, size - 1, data [0] == 1);
+            if (self->verbose) {
+                char topic [128];
+                s_printable (data + 1, size - 1, topic, sizeof (topic));
+                zsys_debug ("broker: %s '%s' (%zu event, %zu batch topics)",
+                            data [0]? "subscribe": "unsubscribe", topic,
+                            self->all_topics + zlistx_size (self->event_topics),
+                            self->batch_topics);
+            }
+        }
+    }
+    zmq_msg_close (&msg);
+}
+
+//  Subscriptions arrive on the XPUB: read them so they never queue up
 static int
 s_publisher_recv (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
-    broker_t *self = (broker_t *) arg;
-    zframe_t *frame = zframe_recv (reader);
-    if (frame && self->verbose && zframe_size (frame) > 0) {
-        char topic [128];
-        s_printable (zframe_data (frame) + 1, zframe_size (frame) - 1, topic, sizeof (topic));
-        zsys_debug ("broker: %s '%s'", zframe_data (frame) [0]? "subscribe": "unsubscribe",
-                    topic);
-    }
-    zframe_destroy (&frame);
+    (void) reader;
+    s_subscriptions_read ((broker_t *) arg);
     return 0;
 }
 
@@ -4286,6 +4647,14 @@ s_broker_destroy (broker_t **self_p)
         zsock_destroy (&self->publisher);
         free (self->heap);
         free (self->event_buffer);
+        free (self->batch_buffer);
+        zlistx_destroy (&self->event_topics);
+        free (self->query_arena);       //  after the workers: they unbatch
+        free (self->batching);
+        free (self->batch_data);
+        free (self->batch_sizes);
+        free (self->parts);
+        free (self->views);
         fm_replay_destroy (&self->replay);
         fm_msg_reader_destroy (&self->reader);
         fm_msg_reader_destroy (&self->client_reader);
@@ -4323,6 +4692,16 @@ s_broker_new (zsock_t *pipe)
     self->heartbeat_timer = -1;
     self->epoch = (uint64_t) s_now_us ();
     self->event_buffer = (byte *) malloc (EVENT_BUFFER_SIZE);
+    self->batch_buffer = (byte *) malloc (BATCH_BUFFER_SIZE);
+    self->event_topics = zlistx_new ();
+    self->batch_data = (const void **) malloc (ROUTER_PARTS * sizeof (void *));
+    self->batch_sizes = (size_t *) malloc (ROUTER_PARTS * sizeof (size_t));
+    self->parts = (parts_t *) malloc (sizeof (parts_t));
+    self->views = (view_t *) malloc (ROUTER_PARTS * sizeof (view_t));
+    if (self->event_topics)
+        zlistx_set_destructor (self->event_topics, s_chunk_destroy);
+    if (self->batch_buffer)
+        fm_batch_start (&self->batch, self->batch_buffer, BATCH_BUFFER_SIZE);
     self->replay_max = REPLAY_MAX;
     self->replay_bytes = REPLAY_BYTES;
     self->replay = fm_replay_new (self->epoch, REPLAY_MAX, REPLAY_BYTES);
@@ -4340,7 +4719,9 @@ s_broker_new (zsock_t *pipe)
     self->router = zsock_new (ZMQ_ROUTER);
     self->publisher = zsock_new (ZMQ_XPUB);
     self->loop = zloop_new ();
-    if (!self->event_buffer || !self->replay || !self->reader || !self->client_reader
+    if (!self->event_buffer || !self->batch_buffer || !self->event_topics
+    ||  !self->batch_data || !self->batch_sizes || !self->parts || !self->views
+    ||  !self->replay || !self->reader || !self->client_reader
     ||  !self->query || !self->warnings || !self->services || !self->workers || !self->requests
     ||  !self->bank_deadlines
     ||  !self->retained || !self->resuming || !self->router || !self->publisher || !self->loop) {

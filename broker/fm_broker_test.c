@@ -14,6 +14,7 @@
 
 #include "fm_broker.h"
 #include "fm_proto.h"
+#include "fm_batch.h"
 #include "fm_mdp.h"
 #include "fm_ids.h"
 
@@ -53,12 +54,20 @@ static int
 s_event_next (fixture_t *fx, fm_event_t *event, int timeout_ms, bool check_seq)
 {
     zpoller_t *poller = zpoller_new (fx->sub, NULL);
-    void *which = zpoller_wait (poller, timeout_ms);
+    zmsg_t *msg = NULL;
+    while (!msg) {
+        void *which = zpoller_wait (poller, timeout_ms);
+        if (which != fx->sub)
+            break;
+        msg = zmsg_recv (fx->sub);
+        assert (msg && zmsg_size (msg) == 2);
+        //  A subscriber to everything gets the batches too (s_test_batches)
+        if (zframe_data (zmsg_first (msg)) [0] == '$')
+            zmsg_destroy (&msg);
+    }
     zpoller_destroy (&poller);
-    if (which != fx->sub)
+    if (!msg)
         return -1;
-    zmsg_t *msg = zmsg_recv (fx->sub);
-    assert (msg && zmsg_size (msg) == 2);
     char *topic = zmsg_popstr (msg);
     zframe_t *body = zmsg_pop (msg);
     fm_error_t err;
@@ -241,7 +250,8 @@ s_worker_new (fixture_t *fx, const char *service, uint32_t capacity,
     zmsg_addmem (msg, "\001", 1);
     zmsg_addstr (msg, service);
     if (capacity) {
-        fm_ready_opts_t opts = { capacity, heartbeat_ms, "" };
+        fm_ready_opts_t opts = { .capacity = capacity, .heartbeat_ms = heartbeat_ms,
+                                 .batch = 1 };
         zframe_t *frame = fm_ready_opts_encode (&opts);
         assert (frame);
         zmsg_append (msg, &frame);
@@ -2675,6 +2685,329 @@ s_test_journal_outbox (bool verbose)
     s_journal_dir_remove (dir, &journal);
 }
 
+static void
+s_body_destroy (void **item)
+{
+    zframe_destroy ((zframe_t **) item);
+}
+
+//  The events of the next batch on sub within WAIT_MS, appended to
+//  bodies (zframe_t each).  Returns how many, 0 on timeout.
+static size_t
+s_batch_recv (zsock_t *sub, zlistx_t *bodies)
+{
+    zpoller_t *poller = zpoller_new (sub, NULL);
+    void *which = zpoller_wait (poller, WAIT_MS);
+    zpoller_destroy (&poller);
+    if (which != sub)
+        return 0;
+    zmsg_t *msg = zmsg_recv (sub);
+    assert (msg && zmsg_size (msg) == 2);
+    zframe_t *topic = zmsg_first (msg);
+    assert (zframe_streq (topic, FM_BATCH_TOPIC));
+    zframe_t *body = zmsg_next (msg);
+    fm_batch_reader_t reader;
+    fm_error_t err;
+    assert (fm_batch_open (&reader, zframe_data (body), zframe_size (body), &err) == 0);
+    const byte *event;
+    size_t size;
+    size_t count = 0;
+    while (fm_batch_next (&reader, &event, &size)) {
+        zlistx_add_end (bodies, zframe_new (event, size));
+        count++;
+    }
+    zmsg_destroy (&msg);
+    return count;
+}
+
+//  Event batches (SPEC 12.3): a "$batch" subscriber gets every event the
+//  "" subscriber gets, in order, several in one message; and keeps
+//  getting them, gap-free, once it is the only subscriber (the broker
+//  then sends no single events)
+static void
+s_test_batches (bool verbose)
+{
+    fixture_t fx;
+    s_fixture_start (&fx, verbose);
+    zsock_t *batches = zsock_new_sub (fx.events, FM_BATCH_TOPIC);
+    assert (batches);
+    //  Live once a marker's event arrives in a batch
+    zlistx_t *bodies = zlistx_new ();
+    zlistx_set_destructor (bodies, s_body_destroy);
+    bool live = false;
+    for (int attempt = 0; attempt < 100 && !live; attempt++) {
+        s_mark_send (&fx);
+        s_expect (&fx, FM_EV_INPUT_REJECTED);
+        zpoller_t *poller = zpoller_new (batches, NULL);
+        live = zpoller_wait (poller, 50) == batches;
+        zpoller_destroy (&poller);
+    }
+    assert (live);
+    while (s_batch_recv (batches, bodies) == 0)
+        ;
+    zlistx_purge (bodies);
+
+    //  A whole request: gov, one bank, RESULT
+    zsock_t *gov = s_worker_new (&fx, "gov.credit", 4, 1000);
+    s_expect (&fx, FM_EV_WORKER_READY);
+    zsock_t *bank = s_worker_new (&fx, "bank.CQRCB", 4, 1000);
+    s_expect (&fx, FM_EV_WORKER_READY);
+    char code [FM_ENTERPRISE_ID_SIZE];
+    s_code (code, 4242);
+    zsock_t *client = s_client_new (&fx);
+    fm_msg_t *request = s_request (code, "batch-1", INT64_C (100000000));
+    s_client_send (client, FM_SERVICE_REQUEST, request);
+    fm_msg_destroy (&request);
+    s_gov_answers (gov);
+    s_bank_answers (bank, "CQRCB", "GRIDE", 380);
+    fm_msg_t *result = s_client_expect (client, FM_SERVICE_REQUEST, FM_MSG_RESULT, 200);
+    fm_msg_destroy (&result);
+    //  Read the request's events one by one up to a fence
+    s_mark_send (&fx);
+    fm_event_t event;
+    do
+        assert (s_event_next (&fx, &event, WAIT_MS, true) == 0);
+    while (event.type != FM_EV_INPUT_REJECTED);
+    uint64_t last = fx.seq;
+
+    //  The same events, read one by one and then in batches
+    size_t messages = 0;
+    while (zlistx_size (bodies) < 8 && s_batch_recv (batches, bodies))
+        messages++;
+    assert (messages < zlistx_size (bodies));       //  several a message
+    zframe_t *body = (zframe_t *) zlistx_first (bodies);
+    uint64_t seq = 0;
+    while (body) {
+        fm_error_t err;
+        assert (fm_event_decode (zframe_data (body), zframe_size (body), &event, &err) == 0);
+        assert (seq == 0 || event.seq == seq + 1);
+        seq = event.seq;
+        body = (zframe_t *) zlistx_next (bodies);
+    }
+    assert (seq == last);
+
+    //  Alone: the "" subscriber leaves; batches go on, gap-free
+    zsock_destroy (&fx.sub);
+    zclock_sleep (100);             //  the unsubscription reaches the XPUB
+    zlistx_purge (bodies);
+    for (int index = 0; index < 3; index++)
+        s_mark_send (&fx);
+    while (zlistx_size (bodies) < 3)
+        assert (s_batch_recv (batches, bodies));
+    body = (zframe_t *) zlistx_first (bodies);
+    while (body) {
+        fm_error_t err;
+        assert (fm_event_decode (zframe_data (body), zframe_size (body), &event, &err) == 0);
+        assert (event.type == FM_EV_INPUT_REJECTED && event.seq == ++seq);
+        body = (zframe_t *) zlistx_next (bodies);
+    }
+    //  A prefix subscriber gets its events alone (the broker matches its
+    //  topic as the XPUB would) next to the batches
+    zsock_t *rejects = zsock_new_sub (fx.events, "input.rejected.");
+    assert (rejects);
+    zsock_set_rcvtimeo (rejects, 50);
+    bool matched = false;
+    for (int attempt = 0; attempt < 100 && !matched; attempt++) {
+        s_mark_send (&fx);
+        zmsg_t *msg = zmsg_recv (rejects);
+        matched = msg != NULL;
+        zmsg_destroy (&msg);
+    }
+    assert (matched);
+    zsock_destroy (&rejects);
+    zlistx_destroy (&bodies);
+    zsock_destroy (&batches);
+    zsock_destroy (&client);
+    zsock_destroy (&bank);
+    zsock_destroy (&gov);
+    s_fixture_stop (&fx);
+}
+
+//  A fake worker announcing capacity and batch in READY
+static zsock_t *
+s_batch_worker_new (fixture_t *fx, const char *service, uint32_t capacity,
+                    uint32_t batch)
+{
+    zsock_t *worker = zsock_new (ZMQ_DEALER);
+    assert (worker);
+    assert (zsock_connect (worker, "%s", fx->endpoint) == 0);
+    fm_ready_opts_t opts = { .capacity = capacity, .heartbeat_ms = 1000,
+                             .batch = batch };
+    zframe_t *options = fm_ready_opts_encode (&opts);
+    assert (options);
+    zmsg_t *msg = zmsg_new ();
+    zmsg_addstr (msg, "");
+    zmsg_addstr (msg, FM_MDPW);
+    zmsg_addmem (msg, "\001", 1);
+    zmsg_addstr (msg, service);
+    zmsg_append (msg, &options);
+    assert (zmsg_send (&msg, worker) == 0);
+    return worker;
+}
+
+//  The next REQUEST or REQUESTS to a fake worker (heartbeats skipped):
+//  appends each query, decoded, to queries and checks its token.  Returns
+//  the command, or -1 on timeout.
+static int
+s_worker_queries (zsock_t *worker, zlistx_t *queries)
+{
+    zpoller_t *poller = zpoller_new (worker, NULL);
+    int command = -1;
+    while (command == -1 && zpoller_wait (poller, WAIT_MS) == worker) {
+        zmsg_t *msg = zmsg_recv (worker);
+        assert (msg && zmsg_size (msg) >= 3);
+        zframe_t *empty = zmsg_pop (msg);
+        char *protocol = zmsg_popstr (msg);
+        zframe_t *frame = zmsg_pop (msg);
+        assert (zframe_size (empty) == 0 && streq (protocol, FM_MDPW));
+        assert (zframe_size (frame) == 1);
+        int received = zframe_data (frame) [0];
+        if (received == FM_MDPW_REQUEST || received == FM_MDPW_REQUESTS) {
+            command = received;
+            //  REQUEST [reply-to][""][body]; REQUESTS ([reply-to][body])+
+            assert (received == FM_MDPW_REQUEST? zmsg_size (msg) == 3
+                                               : zmsg_size (msg) % 2 == 0);
+            while (zmsg_size (msg) > 0) {
+                char *token = zmsg_popstr (msg);
+                if (received == FM_MDPW_REQUEST) {
+                    zframe_t *blank = zmsg_pop (msg);
+                    assert (zframe_size (blank) == 0);
+                    zframe_destroy (&blank);
+                }
+                zframe_t *body = zmsg_pop (msg);
+                fm_error_t err;
+                fm_msg_t *query = fm_msg_decode (zframe_data (body), zframe_size (body), &err);
+                assert (query && streq (query->request_id, token));
+                zlistx_add_end (queries, query);
+                zstr_free (&token);
+                zframe_destroy (&body);
+            }
+        }
+        else
+            assert (received == FM_MDPW_HEARTBEAT);
+        zframe_destroy (&empty);
+        zstr_free (&protocol);
+        zframe_destroy (&frame);
+        zmsg_destroy (&msg);
+    }
+    zpoller_destroy (&poller);
+    return command;
+}
+
+static void
+s_query_destroy (void **item)
+{
+    fm_msg_destroy ((fm_msg_t **) item);
+}
+
+//  One REPLIES answering every query in the list with a PROFILE, which
+//  it empties.  broken appends a lone reply-to (half a pair).
+static void
+s_worker_replies (zsock_t *worker, zlistx_t *queries, bool broken)
+{
+    zmsg_t *reply = zmsg_new ();
+    zmsg_addstr (reply, "");
+    zmsg_addstr (reply, FM_MDPW);
+    zmsg_addmem (reply, "\007", 1);
+    fm_msg_t *query = (fm_msg_t *) zlistx_first (queries);
+    while (query) {
+        fm_msg_t *profile = s_profile (query);
+        fm_error_t err;
+        zframe_t *body = fm_msg_encode (profile, &err);
+        assert (body);
+        zmsg_addstr (reply, query->request_id);
+        zmsg_append (reply, &body);
+        fm_msg_destroy (&profile);
+        query = (fm_msg_t *) zlistx_next (queries);
+    }
+    if (broken)
+        zmsg_addstr (reply, "0123456789abcdef");
+    assert (zmsg_send (&reply, worker) == 0);
+    zlistx_purge (queries);
+}
+
+//  Query batches (SPEC 4.2): a worker announcing batch gets the queries
+//  of one loop turn in one REQUESTS (at most batch of them) and may answer
+//  them in one REPLIES; a broken REPLIES, or one from a worker that
+//  announced no batch, disconnects it
+static void
+s_test_query_batches (bool verbose)
+{
+    fixture_t fx;
+    s_fixture_start (&fx, verbose);
+    zsock_t *gov = s_batch_worker_new (&fx, "gov.credit", 4, 4);
+    s_expect (&fx, FM_EV_WORKER_READY);
+    zsock_t *client = s_client_new (&fx);
+    char code [FM_ENTERPRISE_ID_SIZE];
+    s_code (code, 777);
+    for (int index = 0; index < 12; index++) {
+        char key [32];
+        snprintf (key, sizeof (key), "qb-%d", index);
+        fm_msg_t *request = s_request (code, key, INT64_C (100000000) + index);
+        s_client_send (client, FM_SERVICE_REQUEST, request);
+        fm_msg_destroy (&request);
+    }
+    //  The first four, in whatever grouping the turns made
+    zlistx_t *queries = zlistx_new ();
+    zlistx_set_destructor (queries, s_query_destroy);
+    while (zlistx_size (queries) < 4)
+        assert (s_worker_queries (gov, queries) != -1);
+    assert (zlistx_size (queries) == 4);            //  never past capacity
+    //  Four answers in one message free four places in one turn: the
+    //  next four queued queries leave as one REQUESTS
+    s_worker_replies (gov, queries, false);
+    assert (s_worker_queries (gov, queries) == FM_MDPW_REQUESTS);
+    assert (zlistx_size (queries) == 4);
+    s_worker_replies (gov, queries, false);
+    assert (s_worker_queries (gov, queries) == FM_MDPW_REQUESTS);
+    assert (zlistx_size (queries) == 4);
+    s_worker_replies (gov, queries, false);
+    //  Twelve answers: no bank, so each request ends 503 or declined, but
+    //  every one of them ends
+    for (int index = 0; index < 12; index++) {
+        zframe_t *body = s_client_frame (client, FM_SERVICE_REQUEST);
+        zframe_destroy (&body);
+    }
+
+    //  A lone reply-to after a good pair: refused whole, the worker is
+    //  disconnected (its query goes to the next gov worker)
+    fm_msg_t *request = s_request (code, "qb-broken", INT64_C (100000000));
+    s_client_send (client, FM_SERVICE_REQUEST, request);
+    fm_msg_destroy (&request);
+    assert (s_worker_queries (gov, queries) == FM_MDPW_REQUEST);
+    s_worker_replies (gov, queries, true);
+    s_worker_expect_disconnect (gov);
+    zframe_t *body = s_client_frame (client, FM_SERVICE_REQUEST);
+    zframe_destroy (&body);
+    fm_event_t event;
+    do
+        assert (s_event_next (&fx, &event, WAIT_MS, false) == 0);
+    while (event.type != FM_EV_INPUT_REJECTED);
+    assert (strstr (event.text, "REPLIES needs"));
+
+    //  REPLIES from a worker that announced no batch
+    zsock_t *plain = s_batch_worker_new (&fx, "gov.credit", 4, 1);
+    do
+        assert (s_event_next (&fx, &event, WAIT_MS, false) == 0);
+    while (event.type != FM_EV_WORKER_READY);
+    request = s_request (code, "qb-plain", INT64_C (100000000));
+    s_client_send (client, FM_SERVICE_REQUEST, request);
+    fm_msg_destroy (&request);
+    assert (s_worker_queries (plain, queries) == FM_MDPW_REQUEST);
+    s_worker_replies (plain, queries, false);
+    s_worker_expect_disconnect (plain);
+    do
+        assert (s_event_next (&fx, &event, WAIT_MS, false) == 0);
+    while (event.type != FM_EV_INPUT_REJECTED);
+    assert (strstr (event.text, "announced no batch"));
+
+    zlistx_destroy (&queries);
+    zsock_destroy (&plain);
+    zsock_destroy (&client);
+    zsock_destroy (&gov);
+    s_fixture_stop (&fx);
+}
+
 void
 fm_broker_test (bool verbose)
 {
@@ -2700,5 +3033,7 @@ fm_broker_test (bool verbose)
     s_test_warning_restart (verbose);
     s_test_journal_request (verbose);
     s_test_journal_outbox (verbose);
+    s_test_batches (verbose);
+    s_test_query_batches (verbose);
     printf ("OK\n");
 }

@@ -107,7 +107,10 @@ fm_cmd_watch (fm_cli_t *cli, int argc, char **argv)
         }
         fm_event_t event;
         fm_error_t err = { 0 };
-        if (fm_events_recv (sub, &event, &err)) {
+        int rc = fm_events_recv (sub, &event, &err);
+        if (rc == 1)
+            continue;                   //  a batch: its events come alone too
+        if (rc) {
             if (err.status == 0)
                 break;                  //  interrupted
             fprintf (stderr, _("finmatch watch: bad event skipped: %u %s\n"),

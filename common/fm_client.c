@@ -429,7 +429,11 @@ fm_events_subscribe_secure (const char *endpoint, const char *prefix,
 //  --------------------------------------------------------------------------
 //  Receive one event [topic][body] into *event.  Returns 0, or -1 with err
 //  filled: 400/413/505 malformed (consumed), 504 if the socket's receive
-//  timeout expired, 0 on interrupt.
+//  timeout expired, 0 on interrupt; or 1 for a message that is not an
+//  event (its topic begins with '$': an event batch, SPEC.md 12.3, which a
+//  subscriber to everything also receives), consumed, *event untouched.
+//  One message per call, so that a caller driven by a poller never
+//  blocks.
 
 int
 fm_events_recv (zsock_t *sub, fm_event_t *event, fm_error_t *err)
@@ -437,6 +441,11 @@ fm_events_recv (zsock_t *sub, fm_event_t *event, fm_error_t *err)
     assert (sub);
     assert (event);
     zmsg_t *msg = zmsg_recv (sub);
+    if (msg && zframe_size (zmsg_first (msg)) > 0
+            && zframe_data (zmsg_first (msg)) [0] == '$') {
+        zmsg_destroy (&msg);
+        return 1;
+    }
     if (!msg) {
         if (zmq_errno () == EAGAIN)
             s_error (err, FM_STATUS_TIMEOUT, "no event within the timeout");
@@ -790,6 +799,27 @@ fm_client_test (bool verbose)
     zsock_set_rcvtimeo (sub, 20);
     assert (fm_events_recv (sub, &got, &err) == -1);
     assert (err.status == FM_STATUS_TIMEOUT);
+
+    //  A subscriber to everything also gets event batches: skipped
+    endpoint = zsock_last_endpoint (xpub);
+    zsock_t *all = fm_events_subscribe (endpoint, "");
+    zstr_free (&endpoint);
+    assert (all);
+    zsock_set_rcvtimeo (all, 5000);
+    subscription = zframe_recv (xpub);
+    assert (subscription && zframe_size (subscription) == 1);
+    zframe_destroy (&subscription);
+    zstr_sendm (xpub, "$batch");
+    zstr_send (xpub, "\x91\xc4\x01\x80");
+    zstr_sendm (xpub, topic);
+    copy = zframe_dup (event_body);
+    zframe_send (&copy, xpub, 0);
+    memset (&got, 0, sizeof got);
+    assert (fm_events_recv (all, &got, &err) == 1);
+    assert (got.type == 0);
+    assert (fm_events_recv (all, &got, &err) == 0);
+    assert (got.type == FM_EV_OFFER_MADE && got.seq == 7);
+    zsock_destroy (&all);
 
     zframe_destroy (&event_body);
     zsock_destroy (&sub);

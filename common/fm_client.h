@@ -96,7 +96,9 @@ zsock_t *
 //  message, or the socket's rcvtimeo).  Returns 0, or -1 with err filled
 //  if the message is malformed (it is consumed; a topic that differs from
 //  fm_event_topic of the decoded body is malformed), or -1 with
-//  err->status 504 when rcvtimeo expired, 0 on interrupt.
+//  err->status 504 when rcvtimeo expired, 0 on interrupt; or 1 for a
+//  message that is not an event (topic beginning with '$', such as an
+//  event batch, SPEC.md 12.3), consumed and to be ignored.
 int
     fm_events_recv (zsock_t *sub, fm_event_t *event, fm_error_t *err);
 

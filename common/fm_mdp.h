@@ -13,12 +13,21 @@
                          [""]["MDPW01"][0x03 REPLY][reply-to][""][body]
                          [""]["MDPW01"][0x04 HEARTBEAT]
                          [""]["MDPW01"][0x05 DISCONNECT]
+                         [""]["MDPW01"][0x07 REPLIES]([reply-to][body]){1..}
       broker -> worker   [""]["MDPW01"][0x02 REQUEST][reply-to][""][body]
                          [""]["MDPW01"][0x04 HEARTBEAT]
                          [""]["MDPW01"][0x05 DISCONNECT]
+                         [""]["MDPW01"][0x06 REQUESTS]([reply-to][body]){1..batch}
 
     "reply-to" is opaque to workers: they echo it.  The broker puts its own
     correlation token there (SPEC.md "Correlation").
+
+    REQUESTS and REPLIES are finmatch's query batches (SPEC.md 4.2): many
+    requests or replies in one message, to save the per-message costs.
+    The broker sends REQUESTS only to a worker whose READY options
+    announced batch >= 2, with at most that many pairs; such a worker may
+    answer with REPLY or REPLIES in any grouping.  Inside a pair there is
+    no empty delimiter.
     =========================================================================
 */
 
@@ -33,6 +42,12 @@
 #define FM_MDPW_REPLY           0x03
 #define FM_MDPW_HEARTBEAT       0x04
 #define FM_MDPW_DISCONNECT      0x05
+#define FM_MDPW_REQUESTS        0x06    //  query batch, broker -> worker
+#define FM_MDPW_REPLIES         0x07    //  query batch, worker -> broker
+
+//  Most [reply-to][body] pairs one REQUESTS or REPLIES may carry, and the
+//  bound of the READY option "batch"
+#define FM_MDPW_BATCH_MAX       1024
 
 //  Services
 #define FM_SERVICE_REQUEST      "fm.request"    //  handled inside the broker

@@ -551,6 +551,8 @@ main (int argc, char **argv)
             fm_event_t event;
             fm_error_t err = { 0, "" };
             int got = fm_events_recv (sub, &event, &err);
+            if (got == 1)
+                continue;       //  a batch: its events come alone too
             if (got != 0 && err.status == 0)
                 break;          //  interrupted
             pthread_mutex_lock (&self.lock);

@@ -29,6 +29,7 @@
 #include "fm_proto.h"
 #include "fm_text.h"
 #include "fm_ids.h"
+#include "fm_mdp.h"
 
 //  The selftest marks bytes that nothing may read (s_test_append_used)
 #if defined (__SANITIZE_ADDRESS__)
@@ -459,6 +460,9 @@ static const field_t s_ready_fields [] = {
     { KEY ("heartbeat_ms"), .kind = FK_INT, AT (fm_ready_opts_t, heartbeat_ms),
       .lo = 100, .hi = 60000, .flags = F_ZERO_OK },
     { KEY ("towns"), .kind = FK_STR, AT (fm_ready_opts_t, towns) },
+    //  Left out when 1 (fm_ready_opts_encode): on the wire 1..1024
+    { KEY ("batch"), .kind = FK_INT, AT (fm_ready_opts_t, batch),
+      .lo = 1, .hi = FM_MDPW_BATCH_MAX },
 };
 static const desc_t s_ready_desc = {
     "ready", ROWS (s_ready_fields), sizeof (fm_ready_opts_t), true, NULL, false
@@ -2571,9 +2575,17 @@ zframe_t *
 fm_ready_opts_encode (const fm_ready_opts_t *self)
 {
     assert (self);
-    if (s_check (&s_ready_desc, self, ALL, NULL, CHECK_ALL, NULL))
+    //  batch 0 is "not set" (an initialiser that predates the key) and
+    //  means 1; 1, the default, is left out (the record is sparse) so
+    //  that a worker that does not batch sends the same bytes as before
+    fm_ready_opts_t opts = *self;
+    if (opts.batch == 0)
+        opts.batch = 1;
+    if (s_check (&s_ready_desc, &opts, ALL, NULL, CHECK_ALL, NULL))
         return NULL;
-    return s_encode_frame (&s_ready_desc, self, ALL, NULL, NULL, NULL);
+    if (opts.batch == 1)
+        opts.batch = 0;
+    return s_encode_frame (&s_ready_desc, &opts, ALL, NULL, NULL, NULL);
 }
 
 int
@@ -2584,9 +2596,11 @@ fm_ready_opts_decode (const byte *data, size_t size, fm_ready_opts_t *opts,
     fm_error_t local;
     if (!err)
         err = &local;
-    //  Absent keys: capacity 1, heartbeat 0 = "not announced", no towns
+    //  Absent keys: capacity 1, heartbeat 0 = "not announced", no towns,
+    //  batch 1 (REQUEST only)
     memset (opts, 0, sizeof (*opts));
     opts->capacity = 1;
+    opts->batch = 1;
     body_t body;
     if (s_unpack_body (data, size, &body, NULL, err))
         return -1;
@@ -2596,6 +2610,7 @@ fm_ready_opts_decode (const byte *data, size_t size, fm_ready_opts_t *opts,
     if (rc) {
         memset (opts, 0, sizeof (*opts));
         opts->capacity = 1;
+        opts->batch = 1;
     }
     return rc;
 }
@@ -3709,11 +3724,74 @@ s_test_decode_ready (const byte *data, size_t size, fm_error_t *err)
     return fm_ready_opts_decode (data, size, &opts, err)? err->status: 0;
 }
 
+//  READY option "batch" (query batches, SPEC.md 4.2): absent is 1 and
+//  the encoder leaves 0 and 1 out, byte for byte the SPEC's example;
+//  2..1024 round-trip; 0, 1025 and a string are refused
+static void
+s_test_ready_batch (void)
+{
+    fm_error_t err = { 0, "" };
+    //  SPEC.md 4.2: {"v":1,"capacity":32,"heartbeat_ms":2500}
+    zframe_t *example = s_test_body ("83a17601a86361706163697479"
+                                     "20ac6865617274626561745f6d73cd09c4");
+    fm_ready_opts_t copy;
+    assert (fm_ready_opts_decode (zframe_data (example), zframe_size (example),
+                                  &copy, &err) == 0);
+    assert (copy.batch == 1);
+    for (uint32_t batch = 0; batch <= 1; batch++) {
+        fm_ready_opts_t opts = { 32, 2500, "", batch };
+        zframe_t *frame = fm_ready_opts_encode (&opts);
+        assert (frame && zframe_eq (frame, example));
+        zframe_destroy (&frame);
+    }
+    zframe_destroy (&example);
+
+    uint32_t batches [] = { 2, 32, FM_MDPW_BATCH_MAX };
+    for (size_t index = 0; index < 3; index++) {
+        fm_ready_opts_t opts = { 8, 500, "GYQ", batches [index] };
+        zframe_t *frame = fm_ready_opts_encode (&opts);
+        assert (frame);
+        assert (fm_ready_opts_decode (zframe_data (frame), zframe_size (frame),
+                                      &copy, &err) == 0);
+        assert (copy.batch == batches [index]);
+        assert (copy.capacity == 8 && copy.heartbeat_ms == 500);
+        assert (streq (copy.towns, "GYQ"));
+        //  Truncations of it are refused, never read past
+        s_test_prefixes (zframe_data (frame), zframe_size (frame), s_test_decode_ready);
+        zframe_destroy (&frame);
+    }
+    fm_ready_opts_t opts = { 8, 500, "", FM_MDPW_BATCH_MAX + 1 };
+    assert (fm_ready_opts_encode (&opts) == NULL);
+
+    //  {"v":1,"batch":1} is legal on the wire (the encoder just omits it)
+    zframe_t *body = s_test_body ("82a17601a5626174636801");
+    assert (fm_ready_opts_decode (zframe_data (body), zframe_size (body), &copy, &err) == 0);
+    assert (copy.batch == 1 && copy.capacity == 1);
+    zframe_destroy (&body);
+    //  batch 0, 1025, "x", -1: 400, and opts reset to the defaults
+    const char *refused [] = {
+        "82a17601a5626174636800",
+        "82a17601a56261746368cd0401",
+        "82a17601a56261746368a178",
+        "82a17601a56261746368ff"
+    };
+    for (size_t index = 0; index < 4; index++) {
+        body = s_test_body (refused [index]);
+        copy.batch = 77;
+        assert (fm_ready_opts_decode (zframe_data (body), zframe_size (body),
+                                      &copy, &err) == -1);
+        assert (err.status == 400);
+        assert (strstr (err.text, "batch"));
+        assert (copy.batch == 1 && copy.capacity == 1);
+        zframe_destroy (&body);
+    }
+}
+
 static void
 s_test_ready (void)
 {
     fm_error_t err = { 0, "" };
-    fm_ready_opts_t opts = { 32, 2500, "" }, copy;
+    fm_ready_opts_t opts = { 32, 2500, "", 1 }, copy;
     zframe_t *frame = fm_ready_opts_encode (&opts);
     assert (frame);
     assert (fm_ready_opts_decode (zframe_data (frame), zframe_size (frame), &copy, &err) == 0);
@@ -3761,6 +3839,7 @@ s_test_ready (void)
     assert (fm_ready_opts_decode (zframe_data (body), zframe_size (body), &copy, &err) == -1);
     assert (err.status == 400);
     zframe_destroy (&body);
+    s_test_ready_batch ();
 }
 
 static void

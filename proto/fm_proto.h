@@ -536,8 +536,9 @@ const char *fm_status_name (uint16_t status);
 //  ---------------------------------------------------------------------
 //  READY options: finmatch's extension to 7/MDP READY.  A worker MAY send
 //  a third frame after the service name, one msgpack map
-//  {"v":1, "capacity":N, "heartbeat_ms":M, "towns":"GYQ,JBZ"}.  A plain 7/MDP worker sends
-//  none and is treated as capacity 1 with the broker's own heartbeat.
+//  {"v":1, "capacity":N, "heartbeat_ms":M, "towns":"GYQ,JBZ", "batch":B}.
+//  A plain 7/MDP worker sends none and is treated as capacity 1 with the
+//  broker's own heartbeat, batch 1.
 typedef struct {
     uint32_t capacity;                  //  requests it may hold at once, 1..1024
     uint32_t heartbeat_ms;              //  its heartbeat interval, 100..60000;
@@ -545,15 +546,23 @@ typedef struct {
     char towns [FM_TEXT_SIZE];          //  bank workers: town codes it is
                                         //  paired with, comma-separated;
                                         //  "" = none (key absent)
+    uint32_t batch;                     //  requests it takes in one REQUESTS
+                                        //  message (fm_mdp.h), 1..1024; 1 =
+                                        //  REQUEST only (key absent).  Last,
+                                        //  so that { capacity, heartbeat,
+                                        //  towns } initialisers leave it 0,
+                                        //  which the encoder takes as 1
 } fm_ready_opts_t;
 
-//  Encode READY options (heartbeat_ms 0 is left out).  Returns a new
-//  frame, or NULL if out of bounds.
+//  Encode READY options (heartbeat_ms 0 is left out, and so is batch 0 or
+//  1: a worker that does not batch sends the bytes it sent before batches
+//  existed).  Returns a new frame, or NULL if out of bounds.
 zframe_t *
     fm_ready_opts_encode (const fm_ready_opts_t *self);
 
-//  Decode READY options.  Absent keys: capacity 1, heartbeat_ms 0.
-//  Returns 0, or -1 with err filled (opts then capacity 1, heartbeat 0).
+//  Decode READY options.  Absent keys: capacity 1, heartbeat_ms 0, batch
+//  1.  Returns 0, or -1 with err filled (opts then capacity 1, heartbeat
+//  0, batch 1).
 int
     fm_ready_opts_decode (const byte *data, size_t size,
                           fm_ready_opts_t *opts, fm_error_t *err);

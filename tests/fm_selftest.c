@@ -10,6 +10,7 @@
 #include <czmq.h>
 #include "fm_proto.h"
 #include "fm_lifecycle.h"
+#include "fm_batch.h"
 #include "fm_ids.h"
 #include "fm_text.h"
 #include "fm_money.h"
@@ -45,6 +46,7 @@ static const selftest_t s_tests [] = {
     { "fm_config",   fm_config_test },
     { "fm_proto",    fm_proto_test },
     { "fm_lifecycle", fm_lifecycle_test },
+    { "fm_batch",    fm_batch_test },
     { "fm_client",   fm_client_test },
     { "fm_curve",    fm_curve_test },
     { "fm_rank",     fm_rank_test },

@@ -78,7 +78,8 @@ struct _fm_bank_t {
 //  Keys we accept; bank_main's worker settings live in the same section
 static const char *s_bank_keys [] = {
     "code", "name", "lpr_1y_bp", "lpr_5y_bp", "offer_valid_days",
-    "endpoint", "capacity", "heartbeat_ms", "liveness", "verbose", "towns", NULL
+    "endpoint", "capacity", "batch", "heartbeat_ms", "liveness", "verbose", "towns",
+    NULL
 };
 static const char *s_product_keys [] = {
     "name", "kind", "min_amount_yuan", "max_amount_yuan", "partial",

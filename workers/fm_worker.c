@@ -15,6 +15,10 @@
                     command it sent (any command counts, RFC 7)
       reconnect_at  while waiting, when to connect the new socket
 
+    The first READY waits for the first fm_worker_recv, so that options set
+    after fm_worker_new (towns, batch) travel in it: the broker sees one
+    READY, not a READY, a DISCONNECT and another READY.
+
     Reconnecting always uses a NEW socket, so the broker sees a new routing
     id and cannot mistake us for the worker it expired.  A DISCONNECT from
     the broker reconnects at once, unless the previous connect was less
@@ -22,8 +26,26 @@
     otherwise make us loop READY/DISCONNECT as fast as the network allows.
 
     Every inbound message is untrusted: a message that is not exactly one
-    of REQUEST, HEARTBEAT or DISCONNECT in 7/MDP framing is logged and
-    dropped, and does not count as a sign of life.
+    of REQUEST, HEARTBEAT or DISCONNECT in 7/MDP framing (or REQUESTS, when
+    we announced a batch) is logged and dropped, and does not count as a
+    sign of life.
+
+    Query batches (SPEC.md 4.2): a worker that announced batch >= 2 may
+    get REQUESTS, several [reply-to][body] pairs in one message.  The
+    message is received into parts [] (one zmq_msg_t per frame, no copy)
+    and stays there: fm_worker_recv hands out one pair per call, from
+    parts, without touching the socket, until the queue is empty.  While
+    requests of a batch are out, fm_worker_send gathers the replies
+    (the caller's frames, no copy) and sends them as one REPLIES when
+    every request handed out is answered and none is queued, when
+    gathered is full, when fm_worker_recv is about to read the socket,
+    and before a reconnect or destroy.  So a reply never waits while we
+    block, and the socket is never read while a reply waits: a DISCONNECT
+    can never find replies gathered.  A reconnect sends the gathered
+    replies to the old connection (whose requests they answer) and drops
+    the queued requests: the broker asks again after it expires or
+    forgets us.  A reply sent after that goes out as a plain REPLY, on
+    whatever connection is up, as it always did.
 
     Sends use a zero send timeout: if the pipe to the broker is full (the
     broker is gone), a heartbeat or reply is dropped instead of blocking the
@@ -42,11 +64,17 @@
 #define FM_WORKER_LINGER_MS     200
 //  Longest reply-to token we accept from the broker, bytes
 #define FM_WORKER_MAX_REPLY_TO  255
+//  Frames of an inbound message that we keep without a batch: a valid one
+//  has at most 6 (REQUEST); the rest of a longer one is read and counted,
+//  not kept.  With batch B, a REQUESTS has 3 + 2 x B
+#define MAX_FRAMES              6
 
 struct _fm_worker_t {
     char *endpoint;                 //  owned, broker endpoint
     char *service;                  //  owned, service name announced
     uint32_t capacity;              //  announced in READY options
+    uint32_t batch;                 //  announced in READY options: most
+                                    //  pairs per REQUESTS; 1 = none
     uint32_t heartbeat_ms;          //  our heartbeat interval
     uint32_t liveness;              //  missed heartbeats before expiry
     uint32_t reconnect_ms;          //  delay before reconnecting
@@ -57,6 +85,8 @@ struct _fm_worker_t {
     zsock_t *sock;                  //  owned, DEALER; replaced on reconnect
     zpoller_t *poller;              //  owned, polls sock
     bool connected;                 //  false while waiting to reconnect
+    bool started;                   //  fm_worker_recv was called: READY
+                                    //  goes out on every connect
     int64_t heartbeat_at;           //  monotonic msecs, next HEARTBEAT out
     int64_t expiry_at;              //  monotonic msecs, broker presumed dead
     int64_t reconnect_at;           //  monotonic msecs, when !connected
@@ -65,16 +95,30 @@ struct _fm_worker_t {
                                     //  (fm_worker_reply): no fm_msg_t
                                     //  allocated per request
     bool trusted;                   //  encode replies trusted
+    zmq_msg_t *parts;               //  owned, parts_max: the message being
+                                    //  read; while queue_next < queue_end,
+                                    //  the REQUESTS whose pairs from
+                                    //  queue_next on are still queued (open)
+    size_t parts_max;               //  max (MAX_FRAMES, 3 + 2 x batch)
+    size_t queue_next;              //  index in parts of the next queued
+                                    //  pair's reply-to
+    size_t queue_end;               //  one past the queued pairs (0: none)
+    zframe_t **gathered;            //  owned array of 2 x batch: reply-to,
+                                    //  body of each reply gathered (owned)
+    size_t gathered_count;          //  pairs in gathered
+    size_t handed;                  //  requests of batches handed out and
+                                    //  not yet answered in a sent message
 };
 
 static const char *s_command_names [] = {
-    "?", "READY", "REQUEST", "REPLY", "HEARTBEAT", "DISCONNECT"
+    "?", "READY", "REQUEST", "REPLY", "HEARTBEAT", "DISCONNECT",
+    "REQUESTS", "REPLIES"
 };
 
 static const char *
 s_command_name (byte command)
 {
-    return command <= FM_MDPW_DISCONNECT? s_command_names [command]: "?";
+    return command <= FM_MDPW_REPLIES? s_command_names [command]: "?";
 }
 
 
@@ -112,13 +156,129 @@ s_send_command (fm_worker_t *self, byte command, zmsg_t **tail_p)
 }
 
 
-//  Replace the socket with a fresh DEALER.  When delay_ms is 0, connect it
-//  and send READY now; else connect later (reconnect_at).  Returns 0, or -1
-//  if the endpoint is refused by zmq_connect (the worker stays waiting).
+//  Send the replies gathered, if any: one REPLIES, or a plain REPLY when
+//  there is one (what any broker reads).  The frames are handed to ZeroMQ
+//  as they are (zframe_send: no copy).  The requests they answer are no
+//  longer "handed" (the caller may still hold others).  Returns 0, or -1
+//  if not connected or the pipe is full (all dropped, logged).
+
+static int
+s_flush_replies (fm_worker_t *self)
+{
+    size_t count = self->gathered_count;
+    if (count == 0)
+        return 0;
+    self->gathered_count = 0;
+    self->handed = self->handed > count? self->handed - count: 0;
+    zframe_t **pairs = self->gathered;
+    byte command = count == 1? FM_MDPW_REPLY: FM_MDPW_REPLIES;
+    int rc = -1;
+    if (self->verbose || !self->connected) {
+        zmsg_t *tail = zmsg_new ();
+        for (size_t index = 0; index < count; index++) {
+            zmsg_append (tail, &pairs [2 * index]);
+            if (count == 1)
+                zmsg_addstr (tail, "");
+            zmsg_append (tail, &pairs [2 * index + 1]);
+        }
+        rc = s_send_command (self, command, &tail);
+        if (rc == -1 && !self->connected)
+            zsys_warning ("fm_worker: %s: %zu replies dropped, broker "
+                          "connection lost", self->service, count);
+        return rc;
+    }
+    //  As fm_worker_send's hot path: once the first frame is queued
+    //  ZeroMQ takes the rest of the message, so only the first can fail
+    void *handle = zsock_resolve (self->sock);
+    if (zmq_send (handle, "", 0, ZMQ_SNDMORE) == 0) {
+        zmq_send (handle, FM_MDPW, strlen (FM_MDPW), ZMQ_SNDMORE);
+        zmq_send (handle, &command, 1, ZMQ_SNDMORE);
+        for (size_t index = 0; index < count; index++) {
+            bool last = index == count - 1;
+            zframe_send (&pairs [2 * index], self->sock, ZFRAME_MORE);
+            if (count == 1)
+                zmq_send (handle, "", 0, ZMQ_SNDMORE);
+            rc = zframe_send (&pairs [2 * index + 1], self->sock,
+                              last? 0: ZFRAME_MORE);
+        }
+    }
+    else
+        zsys_warning ("fm_worker: %s: %s of %zu to broker dropped (%s)",
+                      self->service, s_command_name (command), count,
+                      zmq_strerror (zmq_errno ()));
+    for (size_t index = 0; index < 2 * count; index++)
+        zframe_destroy (&pairs [index]);    //  left with us if not sent
+    return rc;
+}
+
+
+//  Drop the requests still queued from a REQUESTS (closes their parts).
+//  Returns how many were dropped.  Cannot fail.
+
+static size_t
+s_queue_drop (fm_worker_t *self)
+{
+    size_t dropped = (self->queue_end - self->queue_next) / 2;
+    for (size_t index = self->queue_next; index < self->queue_end; index++)
+        zmq_msg_close (&self->parts [index]);
+    self->queue_next = self->queue_end = 0;
+    return dropped;
+}
+
+
+//  READY [service][opts] on the connection just made: the options frame
+//  tells the broker our capacity, heartbeat and batch, so it expires us on
+//  our schedule, not its own.  Our timers start now.  Cannot fail (a
+//  READY dropped shows as a silent broker).
+
+static void
+s_send_ready (fm_worker_t *self)
+{
+    int64_t now = zclock_mono ();
+    self->heartbeat_at = now + self->heartbeat_ms;
+    self->expiry_at = now + (int64_t) self->heartbeat_ms * self->liveness;
+    fm_ready_opts_t opts = { self->capacity, self->heartbeat_ms, "", self->batch };
+    snprintf (opts.towns, sizeof (opts.towns), "%s", self->towns);
+    zframe_t *opts_frame = fm_ready_opts_encode (&opts);
+    zmsg_t *tail = zmsg_new ();
+    zmsg_addstr (tail, self->service);
+    if (opts_frame)
+        zmsg_append (tail, &opts_frame);
+    else
+        zsys_error ("fm_worker: %s: READY options out of bounds, sent none",
+                    self->service);
+    s_send_command (self, FM_MDPW_READY, &tail);
+}
+
+
+//  Replace the socket with a fresh DEALER.  Replies gathered go to the
+//  old connection first (they answer its requests); requests still
+//  queued are dropped (the broker asks again).  When delay_ms is 0,
+//  connect it and send READY now (once started); else connect later
+//  (reconnect_at).  Returns 0, or -1 if the endpoint is refused by
+//  zmq_connect (the worker stays waiting).
+
+//  Leave the current connection's batch: send the replies gathered (to
+//  the connection their requests came from), drop the requests still
+//  queued (the broker asks again, logged with why), forget those handed
+//  out.
+
+static void
+s_batch_leave (fm_worker_t *self, const char *why)
+{
+    s_flush_replies (self);
+    size_t dropped = s_queue_drop (self);
+    if (dropped)
+        zsys_warning ("fm_worker: %s: %zu queued requests dropped %s",
+                      self->service, dropped, why);
+    self->handed = 0;
+}
 
 static int
 s_connect (fm_worker_t *self, uint32_t delay_ms)
 {
+    if (self->sock)
+        s_batch_leave (self, "with the connection");
     zpoller_destroy (&self->poller);
     zsock_destroy (&self->sock);
     self->connected = false;
@@ -149,36 +309,44 @@ s_connect (fm_worker_t *self, uint32_t delay_ms)
     if (self->verbose)
         zsys_debug ("fm_worker: %s: connecting to broker at %s",
                     self->service, self->endpoint);
-
-    //  READY [service][opts]: the options frame tells the broker our
-    //  capacity and heartbeat so it expires us on our schedule, not its own
-    fm_ready_opts_t opts = { self->capacity, self->heartbeat_ms, "" };
-    snprintf (opts.towns, sizeof (opts.towns), "%s", self->towns);
-    zframe_t *opts_frame = fm_ready_opts_encode (&opts);
-    zmsg_t *tail = zmsg_new ();
-    zmsg_addstr (tail, self->service);
-    if (opts_frame)
-        zmsg_append (tail, &opts_frame);
-    else
-        zsys_error ("fm_worker: %s: READY options out of bounds, sent none",
-                    self->service);
-    s_send_command (self, FM_MDPW_READY, &tail);
+    if (self->started)
+        s_send_ready (self);
     return 0;
 }
 
 
-//  Do whatever is due at time now: connect a waiting socket, expire a
-//  silent broker, send a heartbeat.  Cannot fail.
+//  Register again with new READY options: the replies gathered go first,
+//  then DISCONNECT, then READY on a fresh socket.  Before the first
+//  fm_worker_recv nothing was announced yet: nothing to do.
 
 static void
-s_tick (fm_worker_t *self, int64_t now)
+s_reregister (fm_worker_t *self)
+{
+    if (self->started && self->connected) {
+        s_flush_replies (self);
+        s_send_command (self, FM_MDPW_DISCONNECT, NULL);
+        //  The broker is alive: let the replies and the DISCONNECT leave
+        //  the old socket (linger 0 would drop what is still queued)
+        zsock_set_linger (self->sock, FM_WORKER_LINGER_MS);
+        s_connect (self, 0);
+    }
+}
+
+
+//  Do whatever is due at time now: connect a waiting socket, expire a
+//  silent broker (only when may_expire: not while requests of a batch
+//  are out, since the broker's heartbeats then wait unread in the
+//  socket), send a heartbeat.  Cannot fail.
+
+static void
+s_tick (fm_worker_t *self, int64_t now, bool may_expire)
 {
     if (!self->connected) {
         if (now >= self->reconnect_at)
             s_connect (self, 0);
         return;
     }
-    if (now >= self->expiry_at) {
+    if (may_expire && now >= self->expiry_at) {
         zsys_warning ("fm_worker: %s: broker silent for %" PRId64
                       " ms, reconnecting in %u ms", self->service,
                       (int64_t) self->heartbeat_ms * self->liveness,
@@ -193,26 +361,25 @@ s_tick (fm_worker_t *self, int64_t now)
 }
 
 
-//  Frames of an inbound message that we keep: a valid one has at most 6
-//  (REQUEST); the rest of a longer one is read and counted, not kept
-#define MAX_FRAMES      6
-
-//  Read one whole message into parts [] (caller closes the first
-//  min (count, MAX_FRAMES)) and return its frame count: 0 if no message is
+//  Read one whole message into self->parts [] (caller closes the first
+//  min (count, parts_max)) and return its frame count: 0 if no message is
 //  waiting (wait false: errno EAGAIN) or interrupted.  When wait is false
 //  the first frame is taken with ZMQ_DONTWAIT: a message already queued
 //  costs no syscall that way, where zsock_events (ZMQ_EVENTS) and
 //  zmq_poll always make at least one.  zmq_msg_t rather than zframe_recv:
 //  no zframe_t allocated and no ZMQ_RCVMORE getsockopt per frame, ~550
 //  instructions a frame, 6 frames a REQUEST (callgrind, fm-bench bank).
+//  parts [] must hold no queued request (queue empty).
 static size_t
-s_recv_frames (fm_worker_t *self, zmq_msg_t *parts, bool wait)
+s_recv_frames (fm_worker_t *self, bool wait)
 {
+    assert (self->queue_end == 0);  //  else we would overwrite the queue
+    zmq_msg_t *parts = self->parts;
     void *handle = zsock_resolve (self->sock);
     size_t count = 0;
     while (true) {
         zmq_msg_t scratch;
-        zmq_msg_t *part = count < MAX_FRAMES? &parts [count]: &scratch;
+        zmq_msg_t *part = count < self->parts_max? &parts [count]: &scratch;
         zmq_msg_init (part);
         //  Once the first frame is in the rest has arrived too (multipart
         //  is atomic): the others never block
@@ -242,21 +409,59 @@ s_frame_from (zmq_msg_t *part)
     return frame;
 }
 
-//  Check one inbound message and act on it.  Returns the body of a valid
-//  REQUEST (caller owns, *reply_to_p set), else NULL.  Closes the parts
-//  (count frames were received, at most MAX_FRAMES kept).
+//  Hand out the next queued request of a REQUESTS: returns its body and
+//  sets *reply_to_p (both the caller's, copies as for REQUEST), closes its
+//  parts.  The queue must not be empty.
+static zframe_t *
+s_queue_pop (fm_worker_t *self, zframe_t **reply_to_p)
+{
+    assert (self->queue_next + 1 < self->queue_end);
+    zmq_msg_t *pair = &self->parts [self->queue_next];
+    *reply_to_p = s_frame_from (&pair [0]);
+    zframe_t *body = s_frame_from (&pair [1]);
+    zmq_msg_close (&pair [0]);
+    zmq_msg_close (&pair [1]);
+    self->queue_next += 2;
+    if (self->queue_next >= self->queue_end)
+        self->queue_next = self->queue_end = 0;
+    self->handed++;
+    return body;
+}
+
+//  Why a REQUESTS of count frames (all kept) is malformed, or NULL if it
+//  is well formed: 1..batch pairs, each reply-to 1..255 bytes.  A bad
+//  pair spoils the whole message: a broker that frames one pair wrong is
+//  not trusted with the pairing of the others either.
+static const char *
+s_requests_invalid (fm_worker_t *self, size_t count)
+{
+    if (self->batch < 2)
+        return "REQUESTS, but we announced no batch";
+    if (count < 5)
+        return "REQUESTS without a [reply-to][body] pair";
+    if ((count - 3) % 2)
+        return "REQUESTS with an odd number of frames after the command";
+    if ((count - 3) / 2 > self->batch)
+        return "REQUESTS with more pairs than our batch";
+    for (size_t index = 3; index < count; index += 2) {
+        size_t size = zmq_msg_size (&self->parts [index]);
+        if (size == 0 || size > FM_WORKER_MAX_REPLY_TO)
+            return "REQUESTS reply-to empty or too long";
+    }
+    return NULL;
+}
+
+//  Check one inbound message (count frames in self->parts, at most
+//  parts_max kept) and act on it.  Returns the body of a valid REQUEST,
+//  or of the first pair of a valid REQUESTS (caller owns, *reply_to_p
+//  set; the other pairs stay queued in parts), else NULL.  Closes the
+//  parts it does not queue.
 
 static zframe_t *
-s_handle (fm_worker_t *self, zmq_msg_t *parts, size_t count,
-          zframe_t **reply_to_p)
+s_handle (fm_worker_t *self, size_t count, zframe_t **reply_to_p)
 {
-    size_t kept = count < MAX_FRAMES? count: MAX_FRAMES;
-    byte *data [MAX_FRAMES];
-    size_t size [MAX_FRAMES];
-    for (size_t index = 0; index < kept; index++) {
-        data [index] = (byte *) zmq_msg_data (&parts [index]);
-        size [index] = zmq_msg_size (&parts [index]);
-    }
+    zmq_msg_t *parts = self->parts;
+    size_t kept = count < self->parts_max? count: self->parts_max;
     if (self->verbose) {
         zsys_debug ("fm_worker: %s: received from broker:", self->service);
         for (size_t index = 0; index < kept; index++) {
@@ -270,28 +475,33 @@ s_handle (fm_worker_t *self, zmq_msg_t *parts, size_t count,
     if (count < 3)
         why = "fewer than 3 frames";
     else
-    if (size [0] != 0)
+    if (zmq_msg_size (&parts [0]) != 0)
         why = "first frame not empty";
     else
-    if (size [1] != strlen (FM_MDPW)
-    ||  memcmp (data [1], FM_MDPW, strlen (FM_MDPW)) != 0)
+    if (zmq_msg_size (&parts [1]) != strlen (FM_MDPW)
+    ||  memcmp (zmq_msg_data (&parts [1]), FM_MDPW, strlen (FM_MDPW)) != 0)
         why = "not MDPW01";
     else
-    if (size [2] != 1)
+    if (zmq_msg_size (&parts [2]) != 1)
         why = "command frame not 1 byte";
     else {
-        command = data [2][0];
+        command = *(byte *) zmq_msg_data (&parts [2]);
         if (command == FM_MDPW_REQUEST) {
             if (count != 6)
                 why = "REQUEST without exactly [reply-to][\"\"][body]";
             else
-            if (size [3] == 0
-            ||  size [3] > FM_WORKER_MAX_REPLY_TO)
+            if (zmq_msg_size (&parts [3]) == 0
+            ||  zmq_msg_size (&parts [3]) > FM_WORKER_MAX_REPLY_TO)
                 why = "REQUEST reply-to empty or too long";
             else
-            if (size [4] != 0)
+            if (zmq_msg_size (&parts [4]) != 0)
                 why = "REQUEST delimiter not empty";
         }
+        else
+        if (command == FM_MDPW_REQUESTS)
+            //  More frames than kept is more pairs than our batch
+            why = count > kept? "REQUESTS with more pairs than our batch"
+                              : s_requests_invalid (self, count);
         else
         if (command == FM_MDPW_HEARTBEAT || command == FM_MDPW_DISCONNECT) {
             if (count != 3)
@@ -301,6 +511,7 @@ s_handle (fm_worker_t *self, zmq_msg_t *parts, size_t count,
             why = "unexpected command";
     }
     zframe_t *body = NULL;
+    size_t closed = kept;           //  parts closed here: 0 .. closed - 1
     if (why)
         zsys_warning ("fm_worker: %s: dropped malformed message from broker "
                       "(%zu frames, command 0x%02x): %s",
@@ -315,6 +526,17 @@ s_handle (fm_worker_t *self, zmq_msg_t *parts, size_t count,
             body = s_frame_from (&parts [5]);
         }
         else
+        if (command == FM_MDPW_REQUESTS) {
+            //  The pairs stay where they were received; the first goes
+            //  out now, the others on the next calls
+            for (size_t index = 0; index < 3; index++)
+                zmq_msg_close (&parts [index]);
+            closed = 0;
+            self->queue_next = 3;
+            self->queue_end = count;
+            body = s_queue_pop (self, reply_to_p);
+        }
+        else
         if (command == FM_MDPW_DISCONNECT) {
             int64_t since = zclock_mono () - self->connected_at;
             uint32_t delay = since >= self->reconnect_ms? 0: self->reconnect_ms;
@@ -323,7 +545,7 @@ s_handle (fm_worker_t *self, zmq_msg_t *parts, size_t count,
             s_connect (self, delay);
         }
     }
-    for (size_t index = 0; index < kept; index++)
+    for (size_t index = 0; index < closed; index++)
         zmq_msg_close (&parts [index]);
     return body;
 }
@@ -339,6 +561,24 @@ fm_worker_new (const char *endpoint, const char *service,
 {
     return fm_worker_new_secure (endpoint, service, capacity, heartbeat_ms,
                                  liveness, NULL);
+}
+
+
+//  Size parts [] and gathered [] for batch (the queue must be empty and
+//  nothing gathered).  Only fails when out of memory (asserted).
+
+static void
+s_size_batch (fm_worker_t *self, uint32_t batch)
+{
+    assert (self->queue_end == 0 && self->gathered_count == 0);
+    self->batch = batch;
+    size_t parts_max = 3 + 2 * (size_t) batch;
+    self->parts_max = parts_max > MAX_FRAMES? parts_max: MAX_FRAMES;
+    free (self->parts);
+    self->parts = (zmq_msg_t *) malloc (self->parts_max * sizeof (zmq_msg_t));
+    free (self->gathered);
+    self->gathered = (zframe_t **) calloc (2 * (size_t) batch, sizeof (zframe_t *));
+    assert (self->parts && self->gathered);
 }
 
 
@@ -366,6 +606,7 @@ fm_worker_new_secure (const char *endpoint, const char *service,
     self->reader = fm_msg_reader_new ();
     assert (self->reader);      //  only fails when out of memory
     self->capacity = capacity;
+    s_size_batch (self, 1);
     self->heartbeat_ms = heartbeat_ms;
     self->liveness = liveness;
     self->reconnect_ms = FM_RECONNECT_MS;
@@ -380,10 +621,10 @@ fm_worker_new_secure (const char *endpoint, const char *service,
 
 
 //  --------------------------------------------------------------------------
-//  Announce the towns a bank is paired with (READY options "towns").  The
-//  worker has already sent READY without them, so it says DISCONNECT and
-//  registers again on a fresh socket.  Returns 0, or -1 if towns is too
-//  long (nothing changed).
+//  Announce the towns a bank is paired with (READY options "towns").
+//  Before the first fm_worker_recv they go out with the first READY;
+//  after it the worker says DISCONNECT and registers again on a fresh
+//  socket.  Returns 0, or -1 if towns is too long (nothing changed).
 
 int
 fm_worker_set_towns (fm_worker_t *self, const char *towns)
@@ -393,10 +634,30 @@ fm_worker_set_towns (fm_worker_t *self, const char *towns)
     if (strlen (towns) >= sizeof (self->towns))
         return -1;
     snprintf (self->towns, sizeof (self->towns), "%s", towns);
-    if (self->connected) {
-        s_send_command (self, FM_MDPW_DISCONNECT, NULL);
-        s_connect (self, 0);
-    }
+    s_reregister (self);
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Announce a batch (READY options "batch"), as fm_worker_set_towns does.
+//  Returns 0, or -1 if batch is not 1..FM_MDPW_BATCH_MAX (nothing
+//  changed).
+
+int
+fm_worker_set_batch (fm_worker_t *self, uint32_t batch)
+{
+    assert (self);
+    if (batch < 1 || batch > FM_MDPW_BATCH_MAX)
+        return -1;
+    if (batch == self->batch)
+        return 0;
+    //  Replies gathered go to the connection they answer; requests queued
+    //  are dropped (the broker asks again), so that the arrays may be
+    //  resized before the new READY lets batch REQUESTS arrive
+    s_batch_leave (self, "to re-register");
+    s_size_batch (self, batch);
+    s_reregister (self);
     return 0;
 }
 
@@ -410,18 +671,25 @@ fm_worker_destroy (fm_worker_t **self_p)
     assert (self_p);
     if (*self_p) {
         fm_worker_t *self = *self_p;
-        if (self->connected) {
+        if (self->connected && self->started) {
             //  Tell the broker now rather than let it wait out our expiry;
-            //  linger a moment so the frame leaves before the socket dies
+            //  linger a moment so the frames leave before the socket dies.
+            //  The replies gathered go first: their requests were ours
+            s_flush_replies (self);
             s_send_command (self, FM_MDPW_DISCONNECT, NULL);
             zsock_set_linger (self->sock, FM_WORKER_LINGER_MS);
         }
+        else
+            s_flush_replies (self);     //  not connected: dropped, logged
+        s_queue_drop (self);
         zpoller_destroy (&self->poller);
         zsock_destroy (&self->sock);
         free (self->endpoint);
         free (self->service);
         fm_curve_destroy (&self->curve);
         fm_msg_reader_destroy (&self->reader);
+        free (self->parts);
+        free (self->gathered);
         free (self);
         *self_p = NULL;
     }
@@ -462,7 +730,7 @@ fm_worker_set_reconnect (fm_worker_t *self, uint32_t reconnect_ms)
 
 
 //  --------------------------------------------------------------------------
-//  Wait up to timeout_ms (-1 forever) for the next REQUEST.  Returns the
+//  Wait up to timeout_ms (-1 forever) for the next request.  Returns the
 //  body (caller owns) and *reply_to_p (caller owns), or NULL on timeout or
 //  interrupt (*reply_to_p NULL).
 
@@ -472,13 +740,29 @@ fm_worker_recv (fm_worker_t *self, int timeout_ms, zframe_t **reply_to_p)
     assert (self);
     assert (reply_to_p);
     *reply_to_p = NULL;
+    if (!self->started) {
+        //  The first READY, with every option set since fm_worker_new
+        self->started = true;
+        if (self->connected)
+            s_send_ready (self);
+    }
     int64_t deadline = timeout_ms < 0? INT64_MAX: zclock_mono () + timeout_ms;
 
     while (!zsys_interrupted) {
+        //  The rest of a REQUESTS first, without touching the socket; a
+        //  heartbeat may be due meanwhile, an expiry is not judged (the
+        //  broker's messages wait unread)
+        if (self->queue_end) {
+            zframe_t *body = s_queue_pop (self, reply_to_p);
+            s_tick (self, zclock_mono (), false);
+            return body;
+        }
+        //  About to read the socket and maybe wait: no reply stays behind
+        s_flush_replies (self);
+
         //  A message already queued is taken without polling (see
         //  s_recv_frames): under load a request is usually waiting
-        zmq_msg_t parts [MAX_FRAMES];
-        size_t count = s_recv_frames (self, parts, false);
+        size_t count = s_recv_frames (self, false);
         if (count == 0) {
             if (zmq_errno () != EAGAIN)
                 break;              //  interrupted
@@ -495,7 +779,7 @@ fm_worker_recv (fm_worker_t *self, int timeout_ms, zframe_t **reply_to_p)
             wait = wait < 0? 0: wait > INT_MAX? INT_MAX: wait;
             void *which = zpoller_wait (self->poller, (int) wait);
             if (which == self->sock) {
-                count = s_recv_frames (self, parts, true);
+                count = s_recv_frames (self, true);
                 if (count == 0)
                     break;          //  interrupted
             }
@@ -504,13 +788,13 @@ fm_worker_recv (fm_worker_t *self, int timeout_ms, zframe_t **reply_to_p)
                 break;
         }
         if (count > 0) {
-            zframe_t *body = s_handle (self, parts, count, reply_to_p);
+            zframe_t *body = s_handle (self, count, reply_to_p);
             if (body)
                 return body;
         }
         //  Duties come after input: a message already waiting is handled
         //  before we decide the broker went silent
-        s_tick (self, zclock_mono ());
+        s_tick (self, zclock_mono (), true);
         if (zclock_mono () >= deadline)
             break;                  //  timeout
     }
@@ -519,8 +803,9 @@ fm_worker_recv (fm_worker_t *self, int timeout_ms, zframe_t **reply_to_p)
 
 
 //  --------------------------------------------------------------------------
-//  Send a REPLY.  Takes ownership of both frames, whatever the outcome.
-//  Returns 0, or -1 if not connected or the pipe to the broker is full.
+//  Send a REPLY, or gather it for a REPLIES while requests of a batch are
+//  out.  Takes ownership of both frames, whatever the outcome.  Returns
+//  0, or -1 if not connected or the pipe to the broker is full.
 
 int
 fm_worker_send (fm_worker_t *self, zframe_t **reply_to_p, zframe_t **body_p)
@@ -529,12 +814,32 @@ fm_worker_send (fm_worker_t *self, zframe_t **reply_to_p, zframe_t **body_p)
     assert (reply_to_p && *reply_to_p);
     assert (body_p && *body_p);
     int rc = -1;
+    if (self->handed > 0) {
+        //  A batch is out: keep the frames (no copy) for one REPLIES when
+        //  the batch is answered; bounded by batch (s_flush_replies when
+        //  full).  The caller may have held requests from before the
+        //  batch (capacity > 1): their replies ride along, any grouping is
+        //  allowed
+        assert (self->gathered_count < self->batch);
+        self->gathered [2 * self->gathered_count] = *reply_to_p;
+        self->gathered [2 * self->gathered_count + 1] = *body_p;
+        *reply_to_p = *body_p = NULL;
+        self->gathered_count++;
+        rc = 0;
+        if ((self->queue_end == 0 && self->gathered_count >= self->handed)
+        ||  self->gathered_count == self->batch)
+            rc = s_flush_replies (self);
+    }
+    else
     if (self->verbose || !self->connected) {
         zmsg_t *tail = zmsg_new ();
         zmsg_append (tail, reply_to_p);
         zmsg_addstr (tail, "");
         zmsg_append (tail, body_p);
         rc = s_send_command (self, FM_MDPW_REPLY, &tail);
+        if (rc == -1 && !self->connected)
+            zsys_warning ("fm_worker: %s: reply dropped, broker connection lost",
+                          self->service);
     }
     else {
         //  The hot path: frame by frame, no zmsg_t (s_recv_frames).  Once
@@ -555,17 +860,25 @@ fm_worker_send (fm_worker_t *self, zframe_t **reply_to_p, zframe_t **body_p)
         zframe_destroy (reply_to_p);    //  left with us if not sent
         zframe_destroy (body_p);
     }
-    if (rc == -1 && !self->connected)
-        zsys_warning ("fm_worker: %s: reply dropped, broker connection lost",
-                      self->service);
-    //  A long computation before this reply may have made a heartbeat due
-    s_tick (self, zclock_mono ());
+    //  A long computation before this reply may have made a heartbeat
+    //  due; while a batch is out the broker's messages wait unread, so
+    //  its silence proves nothing yet
+    s_tick (self, zclock_mono (), self->handed == 0 && self->queue_end == 0);
     return rc;
 }
 
 
 //  --------------------------------------------------------------------------
 //  Selftest: an in-process ROUTER plays the broker with raw frames.
+
+//  The next frame of msg must be the string expected
+static void
+s_pop_expect (zmsg_t *msg, const char *expected)
+{
+    char *text = zmsg_popstr (msg);
+    assert (text && streq (text, expected));
+    zstr_free (&text);
+}
 
 //  Receive one message from the fake broker within timeout_ms, skipping
 //  heartbeats (counted in *heartbeats if not NULL).  Returns it, or NULL.
@@ -641,11 +954,11 @@ s_broker_command (zsock_t *router, zframe_t *identity, byte command)
     s_broker_send (router, identity, frames, 3);
 }
 
-//  Expect a READY for service with options capacity/heartbeat from a new
-//  peer; returns its routing id (caller owns).
+//  Expect a READY for service with options capacity/heartbeat/batch from
+//  a new peer; returns its routing id (caller owns).
 static zframe_t *
 s_expect_ready (zsock_t *router, int timeout_ms, uint32_t capacity,
-                uint32_t heartbeat_ms)
+                uint32_t heartbeat_ms, uint32_t batch)
 {
     zmsg_t *msg = s_broker_recv (router, timeout_ms, NULL);
     assert (msg);
@@ -664,6 +977,7 @@ s_expect_ready (zsock_t *router, int timeout_ms, uint32_t capacity,
     assert (rc == 0);
     assert (opts.capacity == capacity);
     assert (opts.heartbeat_ms == heartbeat_ms);
+    assert (opts.batch == batch);
     zframe_destroy (&opts_frame);
     zmsg_destroy (&msg);
     return identity;
@@ -814,6 +1128,201 @@ s_reply_test (fm_worker_t *worker)
     fm_msg_destroy (&kept);
 }
 
+//  Expect the answers to count requests from peer in one message: a
+//  REPLY [reply-to][""][body] when count is 1, else a REPLIES
+//  ([reply-to][body]){count}; pairs [] = reply-to, body, ... as strings
+static void
+s_expect_replies (zsock_t *router, zframe_t *peer, const char *pairs [],
+                  size_t count)
+{
+    zmsg_t *msg = s_broker_recv (router, 1000, NULL);
+    assert (msg);
+    zframe_t *identity;
+    byte command = s_broker_envelope (msg, &identity);
+    assert (zframe_eq (identity, peer));
+    zframe_destroy (&identity);
+    assert (command == (count == 1? FM_MDPW_REPLY: FM_MDPW_REPLIES));
+    assert (zmsg_size (msg) == (count == 1? 3: 2 * count));
+    for (size_t index = 0; index < count; index++) {
+        s_pop_expect (msg, pairs [2 * index]);
+        if (count == 1)
+            s_pop_expect (msg, "");
+        s_pop_expect (msg, pairs [2 * index + 1]);
+    }
+    zmsg_destroy (&msg);
+}
+
+//  Receive the next request, which must be body for reply_to, and answer
+//  it with reply (fm_worker_send takes the frames)
+static void
+s_serve_one (fm_worker_t *worker, const char *reply_to_text, const char *body_text,
+             const char *reply)
+{
+    zframe_t *reply_to = NULL;
+    zframe_t *body = fm_worker_recv (worker, 1000, &reply_to);
+    assert (body && zframe_streq (body, body_text));
+    assert (reply_to && zframe_streq (reply_to, reply_to_text));
+    zframe_destroy (&body);
+    body = zframe_from (reply);
+    assert (fm_worker_send (worker, &reply_to, &body) == 0);
+    assert (reply_to == NULL && body == NULL);
+}
+
+//  Query batches (SPEC.md 4.2): a worker that announced batch 4 takes a
+//  REQUESTS of 3 pairs in three recv calls and answers in one REPLIES;
+//  malformed REQUESTS are dropped whole; replies never wait while the
+//  worker reads the socket, re-registers or goes away
+static void
+s_batch_test (zsock_t *router, const char *endpoint, bool verbose)
+{
+    fm_worker_t *worker = fm_worker_new (endpoint, "bank.TEST", 8, 1000, 3);
+    assert (worker);
+    fm_worker_set_verbose (worker, verbose);
+    assert (fm_worker_set_batch (worker, 0) == -1);
+    assert (fm_worker_set_batch (worker, FM_MDPW_BATCH_MAX + 1) == -1);
+    assert (fm_worker_set_batch (worker, 4) == 0);
+    assert (fm_worker_set_towns (worker, "GYQ") == 0);
+    //  One READY, carrying both
+    zframe_t *reply_to = NULL;
+    zframe_t *body = fm_worker_recv (worker, 0, &reply_to);
+    assert (body == NULL);
+    zframe_t *peer = s_expect_ready (router, 2000, 8, 1000, 4);
+    zmsg_t *msg = s_broker_recv (router, 50, NULL);
+    assert (msg == NULL);
+
+    //  Three pairs: three recv calls in order, the second and third from
+    //  the queue; the replies go as ONE REPLIES of three, in order, once
+    //  the last is answered
+    const char *three [] = { "", FM_MDPW, "\x06", "0123456789abcdef", "one",
+                             "1123456789abcdef", "two", "2123456789abcdef", "three" };
+    s_broker_send (router, peer, three, 9);
+    s_serve_one (worker, "0123456789abcdef", "one", "uno");
+    s_serve_one (worker, "1123456789abcdef", "two", "dos");
+    msg = s_broker_recv (router, 50, NULL);
+    assert (msg == NULL);           //  gathered, not sent yet
+    s_serve_one (worker, "2123456789abcdef", "three", "tres");
+    const char *answers [] = { "0123456789abcdef", "uno", "1123456789abcdef", "dos",
+                               "2123456789abcdef", "tres" };
+    s_expect_replies (router, peer, answers, 3);
+
+    //  A plain REQUEST still works on a batch worker: a plain REPLY
+    const char *single [] = { "", FM_MDPW, "\x02", "3123456789abcdef", "", "four" };
+    s_broker_send (router, peer, single, 6);
+    s_serve_one (worker, "3123456789abcdef", "four", "cuatro");
+    const char *answer4 [] = { "3123456789abcdef", "cuatro" };
+    s_expect_replies (router, peer, answer4, 1);
+
+    //  Malformed REQUESTS are dropped whole, as a malformed REQUEST is:
+    //  zero pairs, an odd frame count, 5 pairs for batch 4, an empty
+    //  reply-to, a reply-to of 256 bytes (the broker asks again after the
+    //  worker's expiry or never: SPEC.md 4.2)
+    char long_reply_to [257];
+    memset (long_reply_to, 'x', 256);
+    long_reply_to [256] = 0;
+    const char *bad1 [] = { "", FM_MDPW, "\x06" };
+    const char *bad2 [] = { "", FM_MDPW, "\x06", "0123456789abcdef", "one", "1123456789abcdef" };
+    const char *bad3 [] = { "", FM_MDPW, "\x06", "a", "1", "b", "2", "c", "3", "d", "4", "e", "5" };
+    const char *bad4 [] = { "", FM_MDPW, "\x06", "0123456789abcdef", "one", "", "two" };
+    const char *bad5 [] = { "", FM_MDPW, "\x06", "0123456789abcdef", "one", long_reply_to, "two" };
+    s_broker_send (router, peer, bad1, 3);
+    s_broker_send (router, peer, bad2, 6);
+    s_broker_send (router, peer, bad3, 13);
+    s_broker_send (router, peer, bad4, 7);
+    s_broker_send (router, peer, bad5, 7);
+    body = fm_worker_recv (worker, 150, &reply_to);
+    assert (body == NULL && reply_to == NULL);
+    msg = s_broker_recv (router, 0, NULL);
+    assert (msg == NULL);           //  no READY: it did not reconnect
+
+    //  Exactly batch pairs is fine; a caller that answers only some of
+    //  them before asking for more gets them sent before the worker
+    //  reads the socket (as a plain REPLY when there is one)
+    const char *four [] = { "", FM_MDPW, "\x06", "a", "1", "b", "2", "c", "3", "d", "4" };
+    s_broker_send (router, peer, four, 11);
+    s_serve_one (worker, "a", "1", "A");
+    s_serve_one (worker, "b", "2", "B");
+    s_serve_one (worker, "c", "3", "C");
+    body = fm_worker_recv (worker, 1000, &reply_to);
+    assert (body && zframe_streq (body, "4") && zframe_streq (reply_to, "d"));
+    zframe_destroy (&body);
+    //  ...d is held; the next recv sends a, b, c before it waits
+    zframe_t *held = reply_to;
+    body = fm_worker_recv (worker, 50, &reply_to);
+    assert (body == NULL);
+    const char *abc [] = { "a", "A", "b", "B", "c", "C" };
+    s_expect_replies (router, peer, abc, 3);
+    //  ...and d's answer, the last one of the batch, goes at once
+    body = zframe_from ("D");
+    assert (fm_worker_send (worker, &held, &body) == 0);
+    const char *d [] = { "d", "D" };
+    s_expect_replies (router, peer, d, 1);
+
+    //  Re-registering mid-batch: the replies gathered go to the old
+    //  connection first, then DISCONNECT; the new READY says batch 2 and
+    //  the queued request is gone (the broker asks again)
+    s_broker_send (router, peer, three, 9);
+    s_serve_one (worker, "0123456789abcdef", "one", "uno");
+    s_serve_one (worker, "1123456789abcdef", "two", "dos");
+    fm_worker_set_verbose (worker, true);   //  the zmsg path of REPLIES
+    assert (fm_worker_set_batch (worker, 2) == 0);
+    fm_worker_set_verbose (worker, verbose);
+    //  The old connection says REPLIES then DISCONNECT, in that order; the
+    //  new one's READY may overtake them (another pipe at the ROUTER)
+    zframe_t *peer2 = NULL;
+    size_t from_peer = 0;
+    zframe_t *identity;
+    while (from_peer < 2 || !peer2) {
+        msg = s_broker_recv (router, 1000, NULL);
+        assert (msg);
+        byte command = s_broker_envelope (msg, &identity);
+        if (zframe_eq (identity, peer)) {
+            assert (command == (from_peer == 0? FM_MDPW_REPLIES: FM_MDPW_DISCONNECT));
+            if (from_peer == 0) {
+                assert (zmsg_size (msg) == 4);
+                s_pop_expect (msg, "0123456789abcdef");
+                s_pop_expect (msg, "uno");
+                s_pop_expect (msg, "1123456789abcdef");
+                s_pop_expect (msg, "dos");
+            }
+            from_peer++;
+            zframe_destroy (&identity);
+        }
+        else {
+            assert (!peer2 && command == FM_MDPW_READY);
+            assert (zmsg_size (msg) == 2);
+            zframe_t *opts_frame = zmsg_last (msg);
+            fm_ready_opts_t opts;
+            assert (fm_ready_opts_decode (zframe_data (opts_frame), zframe_size (opts_frame),
+                                          &opts, NULL) == 0);
+            assert (opts.batch == 2 && streq (opts.towns, "GYQ"));
+            peer2 = identity;
+        }
+        zmsg_destroy (&msg);
+    }
+    body = fm_worker_recv (worker, 50, &reply_to);
+    assert (body == NULL);          //  "three" was dropped
+    //  Three pairs are now more than announced
+    s_broker_send (router, peer2, three, 9);
+    body = fm_worker_recv (worker, 100, &reply_to);
+    assert (body == NULL);
+
+    //  Destroy sends what was gathered, then DISCONNECT
+    const char *two [] = { "", FM_MDPW, "\x06", "0123456789abcdef", "one",
+                           "1123456789abcdef", "two" };
+    s_broker_send (router, peer2, two, 7);
+    s_serve_one (worker, "0123456789abcdef", "one", "uno");
+    fm_worker_destroy (&worker);
+    const char *uno [] = { "0123456789abcdef", "uno" };
+    s_expect_replies (router, peer2, uno, 1);
+    msg = s_broker_recv (router, 1000, NULL);
+    assert (msg && s_broker_envelope (msg, &identity) == FM_MDPW_DISCONNECT);
+    assert (zframe_eq (identity, peer2));
+    zframe_destroy (&identity);
+    zmsg_destroy (&msg);
+    zframe_destroy (&peer);
+    zframe_destroy (&peer2);
+}
+
 void
 fm_worker_test (bool verbose)
 {
@@ -836,13 +1345,19 @@ fm_worker_test (bool verbose)
     assert (worker);
     fm_worker_set_verbose (worker, verbose);
     fm_worker_set_reconnect (worker, 200);
-    zframe_t *peer1 = s_expect_ready (router, 2000, 8, heartbeat_ms);
+    //  ...on the first recv, not before: options set until then travel in
+    //  the one READY
+    zmsg_t *msg = s_broker_recv (router, 50, NULL);
+    assert (msg == NULL);
+    zframe_t *reply_to = NULL;
+    zframe_t *body = fm_worker_recv (worker, 0, &reply_to);
+    assert (body == NULL && reply_to == NULL);
+    zframe_t *peer1 = s_expect_ready (router, 2000, 8, heartbeat_ms, 1);
 
     //  REQUEST -> recv returns body and reply-to
     const char *request [] = { "", FM_MDPW, "\x02", "0123456789abcdef", "", "hello" };
     s_broker_send (router, peer1, request, 6);
-    zframe_t *reply_to = NULL;
-    zframe_t *body = fm_worker_recv (worker, 1000, &reply_to);
+    body = fm_worker_recv (worker, 1000, &reply_to);
     assert (body && zframe_streq (body, "hello"));
     assert (reply_to && zframe_streq (reply_to, "0123456789abcdef"));
     zframe_destroy (&body);
@@ -852,22 +1367,16 @@ fm_worker_test (bool verbose)
     int rc = fm_worker_send (worker, &reply_to, &body);
     assert (rc == 0);
     assert (reply_to == NULL && body == NULL);
-    zmsg_t *msg = s_broker_recv (router, 1000, NULL);
+    msg = s_broker_recv (router, 1000, NULL);
     assert (msg);
     zframe_t *identity;
     assert (s_broker_envelope (msg, &identity) == FM_MDPW_REPLY);
     assert (zframe_eq (identity, peer1));
     zframe_destroy (&identity);
     assert (zmsg_size (msg) == 3);
-    char *text = zmsg_popstr (msg);
-    assert (streq (text, "0123456789abcdef"));
-    zstr_free (&text);
-    text = zmsg_popstr (msg);
-    assert (streq (text, ""));
-    zstr_free (&text);
-    text = zmsg_popstr (msg);
-    assert (streq (text, "world"));
-    zstr_free (&text);
+    s_pop_expect (msg, "0123456789abcdef");
+    s_pop_expect (msg, "");
+    s_pop_expect (msg, "world");
     zmsg_destroy (&msg);
 
     //  A timeout returns NULL, not earlier than asked
@@ -914,6 +1423,11 @@ fm_worker_test (bool verbose)
     const char *bad12 [] = { "", FM_MDPW, "\x04", "a", "b", "c", "d", "e", "f" };
     s_broker_send (router, peer1, bad11, 7);
     s_broker_send (router, peer1, bad12, 9);
+    //  REQUESTS to a worker that announced no batch; REPLIES is ours
+    const char *bad13 [] = { "", FM_MDPW, "\x06", "0123456789abcdef", "hello" };
+    const char *bad14 [] = { "", FM_MDPW, "\x07", "0123456789abcdef", "hello" };
+    s_broker_send (router, peer1, bad13, 5);
+    s_broker_send (router, peer1, bad14, 5);
     s_broker_command (router, peer1, FM_MDPW_HEARTBEAT);
     body = fm_worker_recv (worker, 150, &reply_to);
     assert (body == NULL && reply_to == NULL);
@@ -1016,6 +1530,9 @@ fm_worker_test (bool verbose)
     zframe_destroy (&peer1);
     zframe_destroy (&peer2);
     zframe_destroy (&peer3);
+
+    //  Query batches, on a worker of their own
+    s_batch_test (router, endpoint, verbose);
     zsock_destroy (&router);
 
     //  @end

@@ -2,11 +2,14 @@
     fm_worker - 7/MDP worker API with finmatch's capacity extension
 
     Owns one DEALER connection to the broker for one service: READY on
-    connect (with fm_ready_opts: capacity and heartbeat interval),
-    heartbeats both ways, expiry of a silent broker and reconnect after
-    FM_RECONNECT_MS, DISCONNECT handling.  Shaped like zguide's mdwrkapi
-    but written on zsock/zpoller and non-blocking-friendly: a caller with
-    capacity > 1 may receive several requests before replying.
+    connect (with fm_ready_opts: capacity, heartbeat interval, towns,
+    batch), heartbeats both ways, expiry of a silent broker and reconnect
+    after FM_RECONNECT_MS, DISCONNECT handling.  Shaped like zguide's
+    mdwrkapi but written on zsock/zpoller and non-blocking-friendly: a
+    caller with capacity > 1 may receive several requests before replying.
+    With a batch (fm_worker_set_batch) the broker may send several
+    requests in one REQUESTS message and the worker answers them in one
+    REPLIES; callers still see one request per fm_worker_recv.
     =========================================================================
 */
 
@@ -24,8 +27,10 @@ extern "C" {
 typedef struct _fm_worker_t fm_worker_t;
 
 //  Connect to endpoint as a worker for service.  capacity 1..1024,
-//  heartbeat_ms and liveness as the broker's (see SPEC.md).  Returns NULL
-//  if the endpoint is invalid (error logged).
+//  heartbeat_ms and liveness as the broker's (see SPEC.md).  READY goes
+//  out on the first fm_worker_recv, so that the options set before it
+//  (towns, batch) travel in one READY.  Returns NULL if the endpoint is
+//  invalid (error logged).
 fm_worker_t *
     fm_worker_new (const char *endpoint, const char *service,
                    uint32_t capacity, uint32_t heartbeat_ms,
@@ -49,25 +54,44 @@ void
     fm_worker_set_verbose (fm_worker_t *self, bool verbose);
 
 //  Announce the towns a bank worker is paired with (comma-separated town
-//  codes, READY options "towns"): re-registers with the broker.  Returns
-//  0, or -1 if longer than FM_TEXT_SIZE - 1 bytes.
+//  codes, READY options "towns").  Before the first fm_worker_recv they
+//  go out with the first READY; after it the worker re-registers
+//  (DISCONNECT, then READY on a new connection).  Returns 0, or -1 if
+//  longer than FM_TEXT_SIZE - 1 bytes.
 int
     fm_worker_set_towns (fm_worker_t *self, const char *towns);
+
+//  Announce that we take up to batch requests in one REQUESTS message
+//  (READY options "batch", SPEC.md 4.2), 1..FM_MDPW_BATCH_MAX; 1 (the
+//  default) = plain REQUEST/REPLY.  Like fm_worker_set_towns, before the
+//  first fm_worker_recv it costs nothing, after it the worker re-registers
+//  (requests still queued are dropped: the broker asks again).  Returns
+//  0, or -1 if batch is out of bounds (nothing changed).
+int
+    fm_worker_set_batch (fm_worker_t *self, uint32_t batch);
 
 //  Set the delay before reconnecting after the broker went silent or sent
 //  DISCONNECT twice in a row (default FM_RECONNECT_MS).  Tests shorten it.
 void
     fm_worker_set_reconnect (fm_worker_t *self, uint32_t reconnect_ms);
 
-//  Wait up to timeout_ms (-1 forever) for the next REQUEST, doing
-//  heartbeats and reconnects meanwhile.  Returns the body frame (caller
-//  owns) and sets *reply_to_p to the reply-to frame (caller owns, pass it
-//  back to fm_worker_send); or NULL on timeout or interrupt.
+//  Wait up to timeout_ms (-1 forever) for the next request, doing
+//  heartbeats and reconnects meanwhile.  The requests of a REQUESTS come
+//  one per call, in order, without touching the socket; once none is
+//  queued, the replies gathered (fm_worker_send) are sent before the
+//  socket is read.  Returns the body frame (caller owns) and sets
+//  *reply_to_p to the reply-to frame (caller owns, pass it back to
+//  fm_worker_send); or NULL on timeout or interrupt.
 zframe_t *
     fm_worker_recv (fm_worker_t *self, int timeout_ms, zframe_t **reply_to_p);
 
-//  Send a REPLY to reply_to with body.  Takes ownership of both frames and
-//  nulls the pointers, whatever the outcome.  Returns 0 or -1.
+//  Send a REPLY to reply_to with body.  While requests of a REQUESTS are
+//  out, the reply is gathered instead (at most batch of them) and all go
+//  as one REPLIES when every request handed out is answered and none is
+//  queued (else at the next fm_worker_recv that reads the socket, a
+//  reconnect, or destroy).  Takes ownership of both frames and nulls the
+//  pointers, whatever the outcome.  Returns 0 (sent, or gathered), or -1
+//  if dropped (not connected, pipe to the broker full).
 int
     fm_worker_send (fm_worker_t *self, zframe_t **reply_to_p,
                     zframe_t **body_p);

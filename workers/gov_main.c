@@ -33,6 +33,8 @@ static const fm_setting_t s_settings [] = {
       0, 0, N_("ratings CSV (党建增信, tax, social insurance); overrides the registry's") },
     { "gov/capacity", "capacity", 0, FM_SETTING_INT, "32",
       1, 1024, N_("credit queries held at once (announced in READY)") },
+    { "gov/batch", "batch", 0, FM_SETTING_INT, "32",
+      1, 1024, N_("credit queries taken in one message (announced in READY; 1 = one at a time)") },
     { "gov/heartbeat_ms", "heartbeat", 0, FM_SETTING_INT, "500",
       100, 60000, N_("heartbeat interval in msecs (use the broker's)") },
     { "gov/liveness", "liveness", 0, FM_SETTING_INT, "3",
@@ -150,6 +152,10 @@ main (int argc, char **argv)
         return 2;
     }
     fm_worker_set_verbose (worker, fm_config_bool (config, "gov/verbose"));
+    //  Query batches (SPEC.md 4.2): up to `batch` queries in one message
+    //  each way, so that ZeroMQ's per-message costs are paid once per
+    //  batch.  Before our first recv: it goes out in the one READY
+    fm_worker_set_batch (worker, (uint32_t) fm_config_int (config, "gov/batch"));
     //  Our replies meet fm_msg_encode_trusted's terms: built from the
     //  decoded query, constants, and the registry, grids, ratings and
     //  policy checked at load against the codec's rules for a PROFILE

@@ -1,8 +1,10 @@
 /*  =========================================================================
     finmatch-recorder - keeps every broker event in an SQLite log
 
-    Subscribes to the broker's event stream (XPUB) and appends each event,
-    decoded columns plus the raw body, to the fm_store log.  Writes are
+    Subscribes to the broker's event stream (XPUB) in batches (SPEC.md
+    12.3: one message per loop turn of the broker, not one per event) and
+    appends each event, decoded columns plus the raw body, to the
+    fm_store log.  Writes are
     batched: a batch commits when batch_max events are pending or on a
     batch_ms timer.  When the disk or the lock fails, the pending events
     stay in memory (bounded by pending_max) and the flush is retried with
@@ -25,6 +27,7 @@
 #include <czmq.h>
 #include <sqlite3.h>
 #include "fm_proto.h"
+#include "fm_batch.h"
 #include "fm_config.h"
 #include "fm_i18n.h"
 #include "fm_store.h"
@@ -46,14 +49,16 @@
 //  and every wakeup is a context switch of the recorder's thread and a
 //  signal from the ZeroMQ I/O thread).  The log lags by that much more.
 #define READ_PAUSE_MS       1
-//  SUB receive high-water mark (messages, ~560 bytes each queued): about
-//  0.5 s of events at full load, ~6 MB.  A SUB socket drops when full, so
-//  a recorder starved of CPU for longer sheds events rather than growing:
-//  the store records the jump as a gap and fm_catchup fetches it from the
-//  broker's replay store (100,000 events), so nothing is lost unless the
-//  recorder falls that far behind.  100,000 here (the old value) let a
+//  SUB receive high-water mark in messages: batches of 1 to ~60 events
+//  (the broker closes one at 64 events or 16 KiB, or at the end of its
+//  loop turn), so at most ~16 MB, and about 0.5 s of events at full load
+//  even when every batch holds a single event.  A SUB socket drops when
+//  full, so a recorder starved of CPU for longer sheds events rather than
+//  growing: the store records the jump as a gap and fm_catchup fetches it
+//  from the broker's replay store (100,000 events), so nothing is lost
+//  unless the recorder falls that far behind.  A far higher HWM let a
 //  stalled recorder grow by ~60 MB (fm-bench --million: RSS 74 -> 264 MiB)
-#define SUB_RCVHWM          10000
+#define SUB_RCVHWM          1000
 
 static const fm_setting_t s_settings [] = {
     { "recorder/events", "events", 'e', FM_SETTING_STRING,
@@ -95,7 +100,8 @@ typedef struct {
     int batch_ms;                       //  flush interval, and first backoff
     int retry_ms;                       //  current backoff, 0 when healthy
     int64_t retry_at;                   //  zclock_mono of the next retry
-    uint64_t received;                  //  messages read from SUB
+    uint64_t messages;                  //  messages read from SUB
+    uint64_t received;                  //  events in them
     uint64_t malformed;                 //  refused by the codec or framing
     uint64_t refused;                   //  refused by the store (queue full)
 } recorder_t;
@@ -137,12 +143,66 @@ s_on_timer (zloop_t *loop, int timer_id, void *arg)
 
 
 //  --------------------------------------------------------------------------
-//  Read one [topic][body] message and queue the event.  Anything that does
-//  not decode whole is counted and logged, never stored in part.  Frames
-//  are received into two reused zmq_msg_t (no zmsg_t/zframe_t allocations
-//  per event: the recorder handles ~10 events per request); a message of
-//  any other shape is read to its end and refused.  Returns false if
-//  interrupted.
+//  Count and log a message or event refused by the codec or the framing.
+//  A broken publisher could flood the log: the first ones, then one in a
+//  thousand.
+
+static void
+s_malformed (recorder_t *self, const fm_error_t *err)
+{
+    self->malformed++;
+    if (self->malformed <= 10 || self->malformed % 1000 == 0)
+        zsys_warning ("malformed event #%" PRIu64 " (%u): %s",
+                      self->malformed, err->status, err->text);
+}
+
+//  Decode one event body and queue it in the store.  topic is the
+//  message's topic for a single event, which must name the event's type,
+//  or NULL for an event out of a batch.
+
+static void
+s_event_store (recorder_t *self, const byte *body, size_t body_size,
+               const byte *topic, size_t topic_size)
+{
+    self->received++;
+    fm_event_t event;
+    fm_error_t err = { 0, "" };
+    if (fm_event_decode (body, body_size, &event, &err) == 0 && topic) {
+        //  The topic is what subscribers filter on: it must name the type
+        const char *name = fm_event_type_name (event.type);
+        size_t length = strlen (name);
+        if (topic_size <= length
+        ||  memcmp (topic, name, length) != 0
+        ||  topic [length] != '.') {
+            err.status = FM_STATUS_BAD_REQUEST;
+            snprintf (err.text, sizeof err.text,
+                      "topic does not start with '%s.'", name);
+        }
+    }
+    if (err.status) {
+        s_malformed (self, &err);
+        return;
+    }
+    if (self->verbose)
+        zsys_debug ("event %" PRIu64 "/%" PRIu64 " %s %s",
+                    event.epoch, event.seq,
+                    fm_event_type_name (event.type), event.request_id);
+    if (fm_store_append (self->store, &event, body, body_size)) {
+        self->refused++;
+        if (self->refused == 1 || self->refused % 1000 == 0)
+            zsys_error ("event log queue full (%zu pending): %" PRIu64
+                        " events dropped so far, they will show as gaps",
+                        fm_store_pending (self->store), self->refused);
+    }
+}
+
+//  Read one message, [FM_BATCH_TOPIC][batch] or [topic][body], and queue
+//  its events.  A batch whose framing is broken is refused whole; within
+//  a sound one, each event that does not decode whole is refused alone
+//  (counted and logged, never stored in part).  Frames are received into
+//  two reused zmq_msg_t (no zmsg_t/zframe_t allocations per message); a
+//  message of any other shape is read to its end and refused.  Returns
+//  false if interrupted.
 
 static bool
 s_receive_one (recorder_t *self)
@@ -167,55 +227,33 @@ s_receive_one (recorder_t *self)
             zmq_msg_close (&scratch);
         frames++;
     }
-    self->received++;
-    fm_event_t event;
-    fm_error_t err = { 0, "" };
+    self->messages++;
     if (frames != 2 || more) {
-        err.status = FM_STATUS_BAD_REQUEST;
+        fm_error_t err = { FM_STATUS_BAD_REQUEST, "" };
         snprintf (err.text, sizeof err.text,
                   "expected [topic][body], got %zu frames", frames);
+        s_malformed (self, &err);
+        return true;
     }
-    else {
-        const byte *body = (const byte *) zmq_msg_data (&self->frames [1]);
-        size_t body_size = zmq_msg_size (&self->frames [1]);
-        const byte *topic = (const byte *) zmq_msg_data (&self->frames [0]);
-        size_t topic_size = zmq_msg_size (&self->frames [0]);
-        if (fm_event_decode (body, body_size, &event, &err) == 0) {
-            //  The topic is what subscribers filter on: it must name the type
-            const char *name = fm_event_type_name (event.type);
-            size_t length = strlen (name);
-            if (topic_size <= length
-            ||  memcmp (topic, name, length) != 0
-            ||  topic [length] != '.') {
-                err.status = FM_STATUS_BAD_REQUEST;
-                snprintf (err.text, sizeof err.text,
-                          "topic does not start with '%s.'", name);
-            }
+    const byte *body = (const byte *) zmq_msg_data (&self->frames [1]);
+    size_t body_size = zmq_msg_size (&self->frames [1]);
+    const byte *topic = (const byte *) zmq_msg_data (&self->frames [0]);
+    size_t topic_size = zmq_msg_size (&self->frames [0]);
+    if (topic_size == strlen (FM_BATCH_TOPIC)
+    &&  memcmp (topic, FM_BATCH_TOPIC, topic_size) == 0) {
+        fm_batch_reader_t batch;
+        fm_error_t err = { 0, "" };
+        if (fm_batch_open (&batch, body, body_size, &err)) {
+            s_malformed (self, &err);
+            return true;
         }
+        const byte *event;
+        size_t event_size;
+        while (fm_batch_next (&batch, &event, &event_size))
+            s_event_store (self, event, event_size, NULL, 0);
     }
-    if (err.status) {
-        self->malformed++;
-        //  A broken publisher could flood the log: the first ones, then
-        //  one in a thousand
-        if (self->malformed <= 10 || self->malformed % 1000 == 0)
-            zsys_warning ("malformed event #%" PRIu64 " (%u): %s",
-                          self->malformed, err.status, err.text);
-    }
-    else {
-        if (self->verbose)
-            zsys_debug ("event %" PRIu64 "/%" PRIu64 " %s %s",
-                        event.epoch, event.seq,
-                        fm_event_type_name (event.type), event.request_id);
-        if (fm_store_append (self->store, &event,
-                             (const byte *) zmq_msg_data (&self->frames [1]),
-                             zmq_msg_size (&self->frames [1]))) {
-            self->refused++;
-            if (self->refused == 1 || self->refused % 1000 == 0)
-                zsys_error ("event log queue full (%zu pending): %" PRIu64
-                            " events dropped so far, they will show as gaps",
-                            fm_store_pending (self->store), self->refused);
-        }
-    }
+    else
+        s_event_store (self, body, body_size, topic, topic_size);
     return true;
 }
 
@@ -302,7 +340,9 @@ main (int argc, char **argv)
     self.sub = zsock_new (ZMQ_SUB);
     assert (self.sub);
     zsock_set_rcvhwm (self.sub, SUB_RCVHWM);
-    zsock_set_subscribe (self.sub, "");
+    //  Batches only: the same events one message per broker turn, where
+    //  "" would also take each one alone (SPEC.md 12.3)
+    zsock_set_subscribe (self.sub, FM_BATCH_TOPIC);
     if (curve)
         fm_curve_apply_client (curve, self.sub);
     const char *broker = fm_config_str (config, "recorder/broker");
@@ -355,11 +395,13 @@ main (int argc, char **argv)
     size_t unwritten = fm_store_pending (self.store);
     fm_store_stats_t stats;
     fm_store_stats (self.store, &stats);
-    zsys_info ("stopped: %" PRIu64 " events received, %" PRIu64 " stored, %"
+    zsys_info ("stopped: %" PRIu64 " events received in %" PRIu64 " messages, %"
+               PRIu64 " stored, %"
                PRIu64 " gaps (%" PRIu64 " events missing), %" PRIu64
                " duplicates, %" PRIu64 " malformed, %" PRIu64 " dropped,"
                " %zu unwritten; replay: %" PRIu64 " asked, %" PRIu64
-               " events replayed, %" PRIu64 " gone", self.received, stats.stored,
+               " events replayed, %" PRIu64 " gone", self.received, self.messages,
+               stats.stored,
                stats.gaps, stats.missing, stats.duplicates, self.malformed,
                stats.dropped, unwritten, replay.asked, replay.replayed, replay.gone);
     //  Destroy makes one last attempt and logs the events it loses
