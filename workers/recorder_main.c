@@ -70,8 +70,12 @@ static const fm_setting_t s_settings [] = {
     { "recorder/db", "db", 'd', FM_SETTING_STRING,
       "finmatch-events.db", 0, 0,
       N_("SQLite event log (created if missing)") },
+    //  Commits of up to 10000 (not 1000): each one rewrites every page of
+    //  the request-id index it touched, and request ids are random, so
+    //  larger commits write the index less often per event (recorder CPU
+    //  -12 % in fm-bench, RSS +18 MiB: ~2 KB per event pending)
     { "recorder/batch_max", "batch-max", 0, FM_SETTING_INT,
-      "1000", 1, 100000,
+      "10000", 1, 100000,
       N_("commit when this many events are pending") },
     { "recorder/batch_ms", "batch-ms", 0, FM_SETTING_INT,
       "100", 1, 10000,
