@@ -2,7 +2,8 @@
     fuzz_codec - libFuzzer target for the message and event codec
 
     Feeds any bytes to every decoder in proto/fm_proto (fm_msg_decode,
-    fm_msg_reader_decode, fm_event_decode, fm_ready_opts_decode).  Whatever decodes must
+    fm_msg_reader_decode, fm_event_decode, fm_ready_opts_decode) and to
+    the event batch reader (proto/fm_batch).  Whatever decodes must
     encode again, and the re-encoded body must decode to a message that
     encodes to the same bytes (the codec is canonical once a body went
     through it): a decoder that accepts what the encoder then refuses, or
@@ -13,6 +14,7 @@
 */
 
 #include "fm_proto.h"
+#include "fm_batch.h"
 #include <msgpack.h>
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
@@ -101,10 +103,57 @@ s_msgpack_oracle (const uint8_t *data, size_t size)
         s_msgpack_agrees (data, size);
 }
 
+//  An event batch the reader accepts: its bodies lie inside the input, in
+//  order, and written again by fm_batch_writer they read back the same;
+//  to msgpack-c it is exactly one array of that many bins.
+static void
+s_batch_round_trip (const uint8_t *data, size_t size)
+{
+    fm_batch_reader_t reader;
+    fm_error_t err;
+    if (fm_batch_open (&reader, data, size, &err)) {
+        assert (err.status == FM_STATUS_BAD_REQUEST);
+        return;
+    }
+    static byte copy [1024 * 1024];
+    fm_batch_writer_t writer;
+    fm_batch_start (&writer, copy, sizeof (copy));
+    uint32_t count = reader.left;
+    const byte *body, *last_end = data;
+    size_t body_size;
+    while (fm_batch_next (&reader, &body, &body_size)) {
+        assert (body >= last_end && body + body_size <= data + size);
+        last_end = body + body_size;
+        if (!fm_batch_add (&writer, body, body_size))
+            return;             //  past the copy's size: nothing to compare
+    }
+    assert (last_end == data + size);
+    size_t copy_size = fm_batch_finish (&writer);
+    fm_batch_reader_t again;
+    assert (fm_batch_open (&again, copy, copy_size, &err) == 0 && again.left == count);
+    fm_batch_open (&reader, data, size, &err);
+    const byte *copied;
+    size_t copied_size;
+    while (fm_batch_next (&reader, &body, &body_size)) {
+        assert (fm_batch_next (&again, &copied, &copied_size));
+        assert (copied_size == body_size && memcmp (copied, body, body_size) == 0);
+    }
+    msgpack_unpacked result;
+    msgpack_unpacked_init (&result);
+    size_t offset = 0;
+    assert (msgpack_unpack_next (&result, (const char *) data, size, &offset)
+            == MSGPACK_UNPACK_SUCCESS && offset == size);
+    assert (result.data.type == MSGPACK_OBJECT_ARRAY && result.data.via.array.size == count);
+    for (uint32_t index = 0; index < count; index++)
+        assert (result.data.via.array.ptr [index].type == MSGPACK_OBJECT_BIN);
+    msgpack_unpacked_destroy (&result);
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
     s_msgpack_oracle (data, size);
+    s_batch_round_trip (data, size);
     s_msg_round_trip (data, size);
     s_event_round_trip (data, size);
     fm_ready_opts_t opts;

@@ -10,6 +10,7 @@
 */
 
 #include "fm_proto.h"
+#include "fm_batch.h"
 #include "fm_mdp.h"
 #include "fm_ids.h"
 
@@ -70,9 +71,12 @@ main (int argc, char *argv [])
     assert (error_body);
     s_write (codec, "error", zframe_data (error_body), zframe_size (error_body));
 
-    fm_ready_opts_t opts = { 8, 1000, "" };
+    fm_ready_opts_t opts = { .capacity = 8, .heartbeat_ms = 1000, .batch = 1 };
     zframe_t *ready = fm_ready_opts_encode (&opts);
     s_write (codec, "ready_opts", zframe_data (ready), zframe_size (ready));
+    fm_ready_opts_t batch_opts = { .capacity = 8, .heartbeat_ms = 1000, .batch = 4 };
+    zframe_t *ready_batch = fm_ready_opts_encode (&batch_opts);
+    s_write (codec, "ready_opts_batch", zframe_data (ready_batch), zframe_size (ready_batch));
 
     fm_event_t event;
     memset (&event, 0, sizeof (event));
@@ -94,6 +98,14 @@ main (int argc, char *argv [])
     size_t size = fm_event_encode_into (&event, buffer, sizeof (buffer));
     assert (size);
     s_write (codec, "event", buffer, size);
+    {   //  An event batch of that event twice (SPEC 12.3)
+        byte batch [8192];
+        fm_batch_writer_t writer;
+        fm_batch_start (&writer, batch, sizeof (batch));
+        assert (fm_batch_add (&writer, buffer, size));
+        assert (fm_batch_add (&writer, buffer, size));
+        s_write (codec, "event_batch", batch, fm_batch_finish (&writer));
+    }
 
     //  Broker inputs: [identity][""][protocol][...]
     byte out [8192];
@@ -117,6 +129,23 @@ main (int argc, char *argv [])
         size_t sizes [] = { 8, 0, 6, 1, 16, 0, zframe_size (error_body) };
         s_write (broker, "worker_reply", out, s_pack (out, frames, sizes, 7));
     }
+    {   //  Worker READY announcing batch 4, then REPLIES of two pairs
+        byte command = FM_MDPW_READY;
+        const char *frames [] = { "WORKER01", "", FM_MDPW, (char *) &command, "gov.credit",
+                                  (char *) zframe_data (ready_batch) };
+        size_t sizes [] = { 8, 0, 6, 1, 10, zframe_size (ready_batch) };
+        s_write (broker, "worker_ready_batch", out, s_pack (out, frames, sizes, 6));
+        byte replies_command = FM_MDPW_REPLIES;
+        const char *replies [] = { "WORKER02", "", FM_MDPW, (char *) &command, "gov.credit",
+                                   (char *) zframe_data (ready_batch), "\0END",
+                                   "WORKER02", "", FM_MDPW, (char *) &replies_command,
+                                   "0123456789abcdef", (char *) zframe_data (error_body),
+                                   "1123456789abcdef", (char *) zframe_data (error_body) };
+        size_t replies_sizes [] = { 8, 0, 6, 1, 10, zframe_size (ready_batch), 4,
+                                    8, 0, 6, 1, 16, zframe_size (error_body),
+                                    16, zframe_size (error_body) };
+        s_write (broker, "worker_replies", out, s_pack (out, replies, replies_sizes, 15));
+    }
     {   //  MMI and replay
         const char *frames [] = { "CLIENT01", "", FM_MDPC, "mmi.service", "fm.request" };
         size_t sizes [] = { 8, 0, 6, 11, 10 };
@@ -128,6 +157,7 @@ main (int argc, char *argv [])
     zframe_destroy (&body);
     zframe_destroy (&error_body);
     zframe_destroy (&ready);
+    zframe_destroy (&ready_batch);
     fm_msg_destroy (&request);
     fm_msg_destroy (&error);
     return 0;
