@@ -76,9 +76,12 @@ struct _fm_bank_t {
 };
 
 //  Keys we accept; bank_main's worker settings live in the same section
+//  Every key of the bank section: the catalogue's, and finmatch-bank's
+//  own settings (workers/bank_main.c), since both live in one file
 static const char *s_bank_keys [] = {
     "code", "name", "lpr_1y_bp", "lpr_5y_bp", "offer_valid_days",
     "endpoint", "capacity", "batch", "heartbeat_ms", "liveness", "verbose", "towns",
+    "cert", "broker_key", "insecure",
     NULL
 };
 static const char *s_product_keys [] = {
@@ -1811,6 +1814,19 @@ fm_bank_test (bool verbose)
         fm_bank_destroy (&bank);
         zconfig_destroy (&root);
     }
+    //  A secured bank's file holds its keys too (CURVE is the default:
+    //  finmatch-bank without them refuses to start)
+    root = zconfig_loadf ("%s/%s", source_dir, files [0]);
+    assert (root);
+    zconfig_put (root, "bank/cert", "/etc/finmatch/keys/bank-cqrcb_secret");
+    zconfig_put (root, "bank/broker_key", "/etc/finmatch/keys/broker");
+    zconfig_put (root, "bank/insecure", "0");
+    bank = fm_bank_load (root, files [0], err, sizeof err);
+    if (!bank)
+        printf ("%s\n", err);
+    assert (bank);
+    fm_bank_destroy (&bank);
+    zconfig_destroy (&root);
 
     //  Config errors name the file and the key
     s_test_config_error ("products\n", "t.cfg: bank: missing section");
