@@ -18,6 +18,8 @@
 #include "fm_version.h"
 
 #define NAME "finmatch-broker"
+//  How often the main thread looks at zsys_interrupted while it waits
+#define SIGNAL_CHECK_MS 250
 
 //  The settings, once: fm_config loads them and prints --help from here.
 //  Integer settings are passed to the actor as "SET <name after broker/>".
@@ -191,11 +193,15 @@ main (int argc, char **argv)
     if (rc == 0) {
         zsys_info ("%s %s: clients and workers on %s, events on %s",
                    NAME, FM_VERSION, endpoint, events);
-        //  The actor sends nothing unasked: this returns on SIGINT/SIGTERM
+        //  The actor sends nothing unasked: this returns on SIGINT/SIGTERM.
+        //  The signal may be delivered to any of our threads that does not
+        //  block it (the actor's, say: its nonstop zloop carries on), and
+        //  then only zsys_interrupted tells: so wait in slices and look
+        //  (under valgrind a SIGTERM left this poll asleep for good)
         zpoller_t *poller = zpoller_new (broker, NULL);
         assert (poller);
         while (!zsys_interrupted) {
-            void *which = zpoller_wait (poller, -1);
+            void *which = zpoller_wait (poller, SIGNAL_CHECK_MS);
             if (zpoller_terminated (poller))
                 break;
             if (which == broker) {
