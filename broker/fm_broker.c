@@ -244,7 +244,7 @@ struct _broker_t {
     size_t all_topics;              //  subscriptions to "" (0 or 1)
     zlistx_t *event_topics;         //  other event prefixes (zchunk_t),
                                     //  owned
-    size_t batch_topics;            //  subscriptions matching batches
+    size_t batch_topics;            //  subscriptions asking for batches
     byte *batch_buffer;             //  Owned, BATCH_BUFFER_SIZE bytes
     fm_batch_writer_t batch;        //  The open batch, in batch_buffer
     fm_replay_t *replay;            //  Owned: recent events for fm.replay
@@ -937,27 +937,34 @@ s_event_request (fm_event_t *event, fm_event_type_t type, request_t *request)
     s_copy (event->grid_id, sizeof (event->grid_id), request->grid_id);
 }
 
+//  One subscription more (up) or less.  The XPUB reports a topic's first
+//  subscription and its last unsubscription only, so a count cannot go
+//  below zero; guarded all the same, as a count stuck at zero would
+//  silence the stream.
+static void
+s_subscription_count (size_t *count, bool up)
+{
+    if (up)
+        (*count)++;
+    else
+    if (*count > 0)
+        (*count)--;
+}
+
 //  Note one subscription (subscribe true) or unsubscription of a topic
-//  the XPUB reported.  The empty topic matches events and batches alike;
-//  a non-empty prefix of FM_BATCH_TOPIC matches batches; any other topic
-//  beginning with '$' matches nothing we publish.  The XPUB reports a
-//  topic's first subscription and its last unsubscription only, so each
-//  topic is listed once and the counts cannot go below zero; guarded all
-//  the same, as a count stuck at zero would silence the stream.
+//  the XPUB reported.  The empty topic matches every event; a non-empty
+//  prefix of FM_BATCH_TOPIC asks for batches (SPEC 12.3: a subscriber to
+//  everything gets the batches others asked for, and skips them, but
+//  makes the broker build none); any other topic beginning with '$'
+//  matches nothing we publish.  Each topic is listed once.
 static void
 s_subscription_note (broker_t *self, const byte *topic, size_t size, bool subscribe)
 {
-    size_t batch_length = strlen (FM_BATCH_TOPIC);
-    if (size > 0 && size <= batch_length
+    if (size > 0 && size <= strlen (FM_BATCH_TOPIC)
     &&  memcmp (topic, FM_BATCH_TOPIC, size) == 0)
-        self->batch_topics = subscribe? self->batch_topics + 1
-                           : self->batch_topics? self->batch_topics - 1: 0;
-    if (size == 0) {
-        self->all_topics = subscribe? self->all_topics + 1
-                         : self->all_topics? self->all_topics - 1: 0;
-        self->batch_topics = subscribe? self->batch_topics + 1
-                           : self->batch_topics? self->batch_topics - 1: 0;
-    }
+        s_subscription_count (&self->batch_topics, subscribe);
+    if (size == 0)
+        s_subscription_count (&self->all_topics, subscribe);
     else
     if (topic [0] != '$') {
         zchunk_t *chunk = (zchunk_t *) zlistx_first (self->event_topics);
