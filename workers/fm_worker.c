@@ -182,13 +182,18 @@ s_flush_replies (fm_worker_t *self)
             zmsg_append (tail, &pairs [2 * index + 1]);
         }
         rc = s_send_command (self, command, &tail);
+        if (rc == -1 && !self->connected && count == 1)
+            zsys_warning ("fm_worker: %s: reply dropped, broker connection lost",
+                          self->service);
+        else
         if (rc == -1 && !self->connected)
             zsys_warning ("fm_worker: %s: %zu replies dropped, broker "
                           "connection lost", self->service, count);
         return rc;
     }
-    //  As fm_worker_send's hot path: once the first frame is queued
-    //  ZeroMQ takes the rest of the message, so only the first can fail
+    //  The hot path: frame by frame, no zmsg_t (s_recv_frames).  Once the
+    //  first frame is queued ZeroMQ takes the rest of the message
+    //  (multipart is atomic), so only the first send can fail
     void *handle = zsock_resolve (self->sock);
     if (zmq_send (handle, "", 0, ZMQ_SNDMORE) == 0) {
         zmq_send (handle, FM_MDPW, strlen (FM_MDPW), ZMQ_SNDMORE);
@@ -203,9 +208,12 @@ s_flush_replies (fm_worker_t *self)
         }
     }
     else
-        zsys_warning ("fm_worker: %s: %s of %zu to broker dropped (%s)",
-                      self->service, s_command_name (command), count,
-                      zmq_strerror (zmq_errno ()));
+    if (count == 1)
+        zsys_warning ("fm_worker: %s: REPLY to broker dropped (%s)",
+                      self->service, zmq_strerror (zmq_errno ()));
+    else
+        zsys_warning ("fm_worker: %s: REPLIES of %zu to broker dropped (%s)",
+                      self->service, count, zmq_strerror (zmq_errno ()));
     for (size_t index = 0; index < 2 * count; index++)
         zframe_destroy (&pairs [index]);    //  left with us if not sent
     return rc;
@@ -251,13 +259,6 @@ s_send_ready (fm_worker_t *self)
 }
 
 
-//  Replace the socket with a fresh DEALER.  Replies gathered go to the
-//  old connection first (they answer its requests); requests still
-//  queued are dropped (the broker asks again).  When delay_ms is 0,
-//  connect it and send READY now (once started); else connect later
-//  (reconnect_at).  Returns 0, or -1 if the endpoint is refused by
-//  zmq_connect (the worker stays waiting).
-
 //  Leave the current connection's batch: send the replies gathered (to
 //  the connection their requests came from), drop the requests still
 //  queued (the broker asks again, logged with why), forget those handed
@@ -273,6 +274,14 @@ s_batch_leave (fm_worker_t *self, const char *why)
                       self->service, dropped, why);
     self->handed = 0;
 }
+
+
+//  Replace the socket with a fresh DEALER.  Replies gathered go to the
+//  old connection first (they answer its requests); requests still
+//  queued are dropped (the broker asks again).  When delay_ms is 0,
+//  connect it and send READY now (once started); else connect later
+//  (reconnect_at).  Returns 0, or -1 if the endpoint is refused by
+//  zmq_connect (the worker stays waiting).
 
 static int
 s_connect (fm_worker_t *self, uint32_t delay_ms)
@@ -813,53 +822,23 @@ fm_worker_send (fm_worker_t *self, zframe_t **reply_to_p, zframe_t **body_p)
     assert (self);
     assert (reply_to_p && *reply_to_p);
     assert (body_p && *body_p);
-    int rc = -1;
-    if (self->handed > 0) {
-        //  A batch is out: keep the frames (no copy) for one REPLIES when
-        //  the batch is answered; bounded by batch (s_flush_replies when
-        //  full).  The caller may have held requests from before the
-        //  batch (capacity > 1): their replies ride along, any grouping is
-        //  allowed
-        assert (self->gathered_count < self->batch);
-        self->gathered [2 * self->gathered_count] = *reply_to_p;
-        self->gathered [2 * self->gathered_count + 1] = *body_p;
-        *reply_to_p = *body_p = NULL;
-        self->gathered_count++;
-        rc = 0;
-        if ((self->queue_end == 0 && self->gathered_count >= self->handed)
-        ||  self->gathered_count == self->batch)
-            rc = s_flush_replies (self);
-    }
-    else
-    if (self->verbose || !self->connected) {
-        zmsg_t *tail = zmsg_new ();
-        zmsg_append (tail, reply_to_p);
-        zmsg_addstr (tail, "");
-        zmsg_append (tail, body_p);
-        rc = s_send_command (self, FM_MDPW_REPLY, &tail);
-        if (rc == -1 && !self->connected)
-            zsys_warning ("fm_worker: %s: reply dropped, broker connection lost",
-                          self->service);
-    }
-    else {
-        //  The hot path: frame by frame, no zmsg_t (s_recv_frames).  Once
-        //  the first frame is queued ZeroMQ takes the rest of the message
-        //  (multipart is atomic), so only the first send can fail
-        void *handle = zsock_resolve (self->sock);
-        byte command = FM_MDPW_REPLY;
-        if (zmq_send (handle, "", 0, ZMQ_SNDMORE) == 0) {
-            zmq_send (handle, FM_MDPW, strlen (FM_MDPW), ZMQ_SNDMORE);
-            zmq_send (handle, &command, 1, ZMQ_SNDMORE);
-            zframe_send (reply_to_p, self->sock, ZFRAME_MORE);
-            zmq_send (handle, "", 0, ZMQ_SNDMORE);
-            rc = zframe_send (body_p, self->sock, 0);
-        }
-        else
-            zsys_warning ("fm_worker: %s: REPLY to broker dropped (%s)",
-                          self->service, zmq_strerror (zmq_errno ()));
-        zframe_destroy (reply_to_p);    //  left with us if not sent
-        zframe_destroy (body_p);
-    }
+    //  Kept with the replies gathered (no copy): while a batch is out, for
+    //  one REPLIES when the batch is answered, bounded by batch (sent
+    //  when full); else sent at once, as a plain REPLY.  The caller may
+    //  have held requests from before the batch (capacity > 1): their
+    //  replies ride along, any grouping is allowed.  Nothing is gathered
+    //  while no batch is out (s_flush_replies empties it as handed ends)
+    assert (self->handed > 0 || self->gathered_count == 0);
+    assert (self->gathered_count < self->batch);
+    self->gathered [2 * self->gathered_count] = *reply_to_p;
+    self->gathered [2 * self->gathered_count + 1] = *body_p;
+    *reply_to_p = *body_p = NULL;
+    self->gathered_count++;
+    int rc = 0;
+    if (self->handed == 0
+    ||  (self->queue_end == 0 && self->gathered_count >= self->handed)
+    ||  self->gathered_count == self->batch)
+        rc = s_flush_replies (self);
     //  A long computation before this reply may have made a heartbeat
     //  due; while a batch is out the broker's messages wait unread, so
     //  its silence proves nothing yet
