@@ -39,14 +39,10 @@ fi
 if ! command -v ip >/dev/null || ! ip netns add "$N-probe" 2>/dev/null; then
     echo "SKIP: 'ip netns' is not available here (iproute2, CAP_SYS_ADMIN)"; exit 77
 fi
-#   Namespaces of an earlier run killed before its EXIT trap could run (a
-#   ctest timeout kills with SIGKILL): the pid in their prefix is gone
-for ns in $(ip netns list | awk '{ print $1 }' | grep -E '^fm[0-9]+-'); do
-    p=${ns#fm}; p=${p%%-*}
-    kill -0 "$p" 2>/dev/null && continue
-    ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
-    ip netns del "$ns" 2>/dev/null || true
-done
+#   Namespaces of earlier runs killed before their EXIT trap
+# shellcheck source=deploy/netns_sweep.sh
+. "$here/netns_sweep.sh"
+netns_sweep fm
 ip netns del "$N-probe"
 for b in finmatch finmatch-broker finmatch-gov finmatch-bank finmatch-recorder finmatch-dashboard; do
     [ -x "$bin/$b" ] || { echo "netns: $bin/$b missing (build first)"; exit 1; }

@@ -87,14 +87,10 @@ if ! command -v ip >/dev/null || ! command -v tc >/dev/null \
    || ! ip netns add "$N-probe" 2>/dev/null; then
     echo "SKIP: 'ip netns' or 'tc' is not available here (iproute2, CAP_SYS_ADMIN)"; exit 77
 fi
-#   Namespaces of an earlier run killed before its EXIT trap could run (a
-#   ctest timeout kills with SIGKILL): the pid in their prefix is gone
-for ns in $(ip netns list | awk '{ print $1 }' | grep -E '^fmf[0-9]+-'); do
-    p=${ns#fmf}; p=${p%%-*}
-    kill -0 "$p" 2>/dev/null && continue
-    ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
-    ip netns del "$ns" 2>/dev/null || true
-done
+#   Namespaces of earlier runs killed before their EXIT trap
+# shellcheck source=deploy/netns_sweep.sh
+. "$root/deploy/netns_sweep.sh"
+netns_sweep fmf
 
 run=$(mktemp -d "${TMPDIR:-/tmp}/fm-netns-fault-XXXXXX")
 hosts=(broker bank1 bank2 ops client)
