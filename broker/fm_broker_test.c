@@ -239,10 +239,11 @@ s_fixture_stop (fixture_t *fx)
 //  A fake worker: a DEALER speaking 7/MDP worker frames
 
 //  Connect and send READY for service; capacity 0 = a plain 7/MDP worker
-//  (no options frame).  Returns the socket.
+//  (no options frame), else options announcing capacity, heartbeat_ms
+//  and batch (query batches, SPEC 4.2).  Returns the socket.
 static zsock_t *
-s_worker_new (fixture_t *fx, const char *service, uint32_t capacity,
-              uint32_t heartbeat_ms)
+s_worker_new_batch (fixture_t *fx, const char *service, uint32_t capacity,
+                    uint32_t heartbeat_ms, uint32_t batch)
 {
     zsock_t *worker = zsock_new (ZMQ_DEALER);
     assert (worker);
@@ -254,13 +255,21 @@ s_worker_new (fixture_t *fx, const char *service, uint32_t capacity,
     zmsg_addstr (msg, service);
     if (capacity) {
         fm_ready_opts_t opts = { .capacity = capacity, .heartbeat_ms = heartbeat_ms,
-                                 .batch = 1 };
+                                 .batch = batch };
         zframe_t *frame = fm_ready_opts_encode (&opts);
         assert (frame);
         zmsg_append (msg, &frame);
     }
     assert (zmsg_send (&msg, worker) == 0);
     return worker;
+}
+
+//  The same without a batch
+static zsock_t *
+s_worker_new (fixture_t *fx, const char *service, uint32_t capacity,
+              uint32_t heartbeat_ms)
+{
+    return s_worker_new_batch (fx, service, capacity, heartbeat_ms, 1);
 }
 
 //  Next command to a fake worker within timeout_ms, skipping HEARTBEATs
@@ -2830,28 +2839,6 @@ s_test_batches (bool verbose)
     s_fixture_stop (&fx);
 }
 
-//  A fake worker announcing capacity and batch in READY
-static zsock_t *
-s_batch_worker_new (fixture_t *fx, const char *service, uint32_t capacity,
-                    uint32_t batch)
-{
-    zsock_t *worker = zsock_new (ZMQ_DEALER);
-    assert (worker);
-    assert (zsock_connect (worker, "%s", fx->endpoint) == 0);
-    fm_ready_opts_t opts = { .capacity = capacity, .heartbeat_ms = 1000,
-                             .batch = batch };
-    zframe_t *options = fm_ready_opts_encode (&opts);
-    assert (options);
-    zmsg_t *msg = zmsg_new ();
-    zmsg_addstr (msg, "");
-    zmsg_addstr (msg, FM_MDPW);
-    zmsg_addmem (msg, "\001", 1);
-    zmsg_addstr (msg, service);
-    zmsg_append (msg, &options);
-    assert (zmsg_send (&msg, worker) == 0);
-    return worker;
-}
-
 //  The next REQUEST or REQUESTS to a fake worker (heartbeats skipped):
 //  appends each query, decoded, to queries and checks its token.  Returns
 //  the command, or -1 on timeout.
@@ -2942,7 +2929,7 @@ s_test_query_batches (bool verbose)
 {
     fixture_t fx;
     s_fixture_start (&fx, verbose);
-    zsock_t *gov = s_batch_worker_new (&fx, "gov.credit", 4, 4);
+    zsock_t *gov = s_worker_new_batch (&fx, "gov.credit", 4, 1000, 4);
     s_expect (&fx, FM_EV_WORKER_READY);
     zsock_t *client = s_client_new (&fx);
     char code [FM_ENTERPRISE_ID_SIZE];
@@ -2993,7 +2980,7 @@ s_test_query_batches (bool verbose)
     assert (strstr (event.text, "REPLIES needs"));
 
     //  REPLIES from a worker that announced no batch
-    zsock_t *plain = s_batch_worker_new (&fx, "gov.credit", 4, 1);
+    zsock_t *plain = s_worker_new_batch (&fx, "gov.credit", 4, 1000, 1);
     do
         assert (s_event_next (&fx, &event, WAIT_MS, false) == 0);
     while (event.type != FM_EV_WORKER_READY);
