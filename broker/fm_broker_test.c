@@ -2830,6 +2830,53 @@ s_test_batches (bool verbose)
         zmsg_destroy (&msg);
     }
     assert (matched);
+    //  Held: with event_batch_ms 500 the events of three loop turns (each
+    //  marker's event seen alone before the next is sent) leave in one
+    //  batch; with 0 each turn's event leaves alone
+    zsock_set_rcvtimeo (rejects, 100);
+    zmsg_t *late;
+    while ((late = zmsg_recv (rejects)))
+        zmsg_destroy (&late);
+    zsock_set_rcvtimeo (rejects, WAIT_MS);
+    for (int held = 1; held >= 0; held--) {
+        s_set (&fx, "event_batch_ms", held? "500": "0");
+        uint64_t first = 0;
+        for (int index = 0; index < 3; index++) {
+            zmsg_t *msg = NULL;
+            do {                    //  Skip the first loop's late markers
+                zmsg_destroy (&msg);
+                s_mark_send (&fx);
+                msg = zmsg_recv (rejects);
+                assert (msg && zmsg_size (msg) == 2);
+                zframe_t *frame = zmsg_last (msg);
+                fm_error_t err;
+                assert (fm_event_decode (zframe_data (frame), zframe_size (frame),
+                                         &event, &err) == 0);
+            } while (first && event.seq != first + (uint64_t) index);
+            if (index == 0)
+                first = event.seq;
+            zmsg_destroy (&msg);
+        }
+        //  Messages that hold one of the three
+        size_t messages = 0;
+        bool last_seen = false;
+        while (!last_seen) {
+            zlistx_purge (bodies);
+            assert (s_batch_recv (batches, bodies));
+            bool ours = false;
+            body = (zframe_t *) zlistx_first (bodies);
+            while (body) {
+                fm_error_t err;
+                assert (fm_event_decode (zframe_data (body), zframe_size (body),
+                                         &event, &err) == 0);
+                ours |= event.seq >= first && event.seq <= first + 2;
+                last_seen |= event.seq == first + 2;
+                body = (zframe_t *) zlistx_next (bodies);
+            }
+            messages += ours;
+        }
+        assert (messages == (held? 1: 3));
+    }
     zsock_destroy (&rejects);
     zlistx_destroy (&bodies);
     zsock_destroy (&batches);
