@@ -96,10 +96,7 @@ struct _fm_store_t {
     bool ckpt_stop;                     //  destroy: the thread ends
     uint64_t ckpt_count;                //  checkpoints the thread ran
     int ckpt_pages;                     //  checkpoint threshold (writer's)
-    bool open;                          //  the batch's transaction is open
-    size_t written;                     //  pending events written in it
-    fm_store_stats_t delta;             //  its counts, added at COMMIT
-    s_gap_t *new_gaps;                  //  owned, gaps of the open batch
+    s_gap_t *new_gaps;                  //  owned, gaps of the running flush
     size_t new_gap_count;
     size_t new_gap_alloc;
     bool cache_valid;                   //  cache_last is the epoch's last seq
@@ -113,11 +110,6 @@ struct _fm_store_t {
     uint64_t failed_attempts;           //  consecutive failed flushes
     fm_store_stats_t stats;
 };
-
-//  Queued events are written into the open transaction WRITE_CHUNK at a
-//  time: one by one as they came cost the recorder +15 % CPU under load
-//  (decoding and SQLite's inserts took turns in the caches)
-#define WRITE_CHUNK             64
 
 //  events.id = n << SEQ_BITS | (seq & SEQ_MASK), where n numbers the
 //  (epoch, seq >> SEQ_BITS) pair in table epochs: a rowid that is the
@@ -719,9 +711,6 @@ fm_store_destroy (fm_store_t **self_p)
 //  --------------------------------------------------------------------------
 //  Queue one event
 
-static int s_batch_write (fm_store_t *self, size_t *failed_at);
-static void s_batch_failed (fm_store_t *self, int rc, size_t failed_at);
-
 int
 fm_store_append (fm_store_t *self, const fm_event_t *event,
                  const byte *raw, size_t raw_size)
@@ -781,22 +770,8 @@ fm_store_append (fm_store_t *self, const fm_event_t *event,
     slot->raw_offset = raw_offset;
     slot->raw_size = raw_size;
     self->pending_count++;
-    if (self->failing)
-        return 0;                   //  The retry writes it (fm_store_flush)
-    if (self->pending_count >= self->batch_max)
+    if (self->pending_count >= self->batch_max && !self->failing)
         fm_store_flush (self);      //  a failure keeps the event queued
-    else
-    if (self->pending_count - self->written >= WRITE_CHUNK) {
-        //  Written now, committed by the next flush: the insert work is
-        //  spread over the batch as events come, not done at once on the
-        //  timer, where it held a CPU ~10 ms per 1,000 events and delayed
-        //  the requests in flight on a 2-core machine (fm-bench 1 in
-        //  flight p99)
-        size_t failed_at;
-        int rc = s_batch_write (self, &failed_at);
-        if (rc != SQLITE_DONE)
-            s_batch_failed (self, rc, failed_at);
-    }
     return 0;
 }
 
@@ -1071,69 +1046,6 @@ s_error_is_permanent (int rc)
 //  --------------------------------------------------------------------------
 //  Write every pending event in one transaction
 
-//  Write the pending events not yet written, in the batch's transaction
-//  (begun here if it is not open).  Returns SQLITE_DONE, or the failing
-//  sqlite rc with *failed_at the event that failed (SIZE_MAX: BEGIN did).
-
-static int
-s_batch_write (fm_store_t *self, size_t *failed_at)
-{
-    *failed_at = SIZE_MAX;
-    if (!self->open) {
-        int rc = s_step (self->begin);
-        if (rc != SQLITE_DONE)
-            return rc;
-        self->open = true;
-        self->written = 0;
-        self->new_gap_count = 0;
-        memset (&self->delta, 0, sizeof (self->delta));
-    }
-    while (self->written < self->pending_count) {
-        int rc = s_write_event (self, &self->pending [self->written], &self->delta);
-        if (rc != SQLITE_DONE) {
-            *failed_at = self->written;
-            return rc;
-        }
-        self->written++;
-    }
-    return SQLITE_DONE;
-}
-
-//  The batch's transaction failed with rc (at pending event failed_at, or
-//  SIZE_MAX): roll it back, so nothing of it stays in the file, and keep
-//  the queue for the retry, less an event sqlite refuses for good.
-
-static void
-s_batch_failed (fm_store_t *self, int rc, size_t failed_at)
-{
-    //  The cache may hold a seq that was rolled back, so forget it
-    char message [256];
-    snprintf (message, sizeof message, "%s", sqlite3_errmsg (self->db));
-    if (!sqlite3_get_autocommit (self->db))
-        s_step (self->rollback);
-    self->open = false;
-    self->written = 0;
-    self->cache_valid = false;
-    self->chunk_valid = false;      //  a new epochs row went too
-    self->stats.failures++;
-    self->failed_attempts++;
-    if (!self->failing)
-        zsys_error ("fm_store: %s: cannot write %zu events (will retry):"
-                    " %s", self->path, self->pending_count, message);
-    self->failing = true;
-    if (failed_at != SIZE_MAX && s_error_is_permanent (rc)) {
-        s_pending_t *item = &self->pending [failed_at];
-        zsys_error ("fm_store: %s: dropping event epoch=%" PRIu64
-                    " seq=%" PRIu64 " that sqlite refuses: %s", self->path,
-                    item->event.epoch, item->event.seq, message);
-        //  Its body stays in the arena until the next clear
-        memmove (item, item + 1, (self->pending_count - failed_at - 1)
-                                 * sizeof (s_pending_t));
-        self->pending_count--;
-        self->stats.dropped++;
-    }
-}
-
 int
 fm_store_flush (fm_store_t *self)
 {
@@ -1141,20 +1053,49 @@ fm_store_flush (fm_store_t *self)
     if (self->pending_count == 0)
         return 0;
 
-    size_t failed_at;
-    int rc = s_batch_write (self, &failed_at);
+    fm_store_stats_t delta = { 0 };
+    self->new_gap_count = 0;
+    size_t failed_at = SIZE_MAX;        //  event whose write failed, if any
+    int rc = s_step (self->begin);
     if (rc == SQLITE_DONE) {
-        rc = s_step (self->commit);
-        if (rc == SQLITE_DONE) {
-            self->open = false;
-            self->written = 0;
+        for (size_t i = 0; i < self->pending_count; i++) {
+            rc = s_write_event (self, &self->pending [i], &delta);
+            if (rc != SQLITE_DONE) {
+                failed_at = i;
+                break;
+            }
         }
+        if (rc == SQLITE_DONE)
+            rc = s_step (self->commit);
     }
     if (rc != SQLITE_DONE) {
-        s_batch_failed (self, rc, failed_at);
+        //  Nothing of this batch stays in the file; the cache may hold a
+        //  seq that was rolled back, so forget it
+        char message [256];
+        snprintf (message, sizeof message, "%s", sqlite3_errmsg (self->db));
+        if (!sqlite3_get_autocommit (self->db))
+            s_step (self->rollback);
+        self->cache_valid = false;
+        self->chunk_valid = false;      //  a new epochs row went too
+        self->stats.failures++;
+        self->failed_attempts++;
+        if (!self->failing)
+            zsys_error ("fm_store: %s: cannot write %zu events (will retry):"
+                        " %s", self->path, self->pending_count, message);
+        self->failing = true;
+        if (failed_at != SIZE_MAX && s_error_is_permanent (rc)) {
+            s_pending_t *item = &self->pending [failed_at];
+            zsys_error ("fm_store: %s: dropping event epoch=%" PRIu64
+                        " seq=%" PRIu64 " that sqlite refuses: %s", self->path,
+                        item->event.epoch, item->event.seq, message);
+            //  Its body stays in the arena until the next clear
+            memmove (item, item + 1, (self->pending_count - failed_at - 1)
+                                     * sizeof (s_pending_t));
+            self->pending_count--;
+            self->stats.dropped++;
+        }
         return -1;
     }
-    fm_store_stats_t delta = self->delta;
     for (size_t i = 0; i < self->new_gap_count; i++) {
         s_gap_t *gap = &self->new_gaps [i];
         zsys_warning ("fm_store: gap in epoch %" PRIu64 ": seq %" PRIu64
@@ -1700,9 +1641,7 @@ fm_store_test (bool verbose)
     assert (s_test_int (peek, "SELECT count(*) FROM gaps WHERE epoch ="
                         " 1714521600000000 AND from_seq > 14") == 0);
     fm_store_stats (store, &stats);
-    //  Three failures: the append that found the file full (events are
-    //  written as they are queued), then the two flushes
-    assert (stats.stored == 200 && stats.failures == 3 && stats.dropped == 0);
+    assert (stats.stored == 200 && stats.failures == 2 && stats.dropped == 0);
 
     //  The file is in WAL mode (the -wal file exists while open)
     char wal [300];
@@ -1796,33 +1735,6 @@ fm_store_test (bool verbose)
     sqlite3_close (db);
     store = fm_store_new (path, 1, 1);
     assert (store == NULL);
-
-    //  Queued events are written into the open transaction WRITE_CHUNK at
-    //  a time: the store's connection sees them, no other one does until
-    //  the flush commits them all
-    s_test_unlink (path);
-    store = fm_store_new (path, 1000, 1000);
-    assert (store);
-    rc = sqlite3_open_v2 (path, &peek, SQLITE_OPEN_READONLY, NULL);
-    assert (rc == SQLITE_OK);
-    for (uint64_t seq = 1; seq < WRITE_CHUNK; seq++)
-        assert (s_test_append (store, e1, seq) == 0);
-    assert (s_test_int (store->db, "SELECT count(*) FROM events") == 0);
-    assert (s_test_append (store, e1, WRITE_CHUNK) == 0);
-    assert (s_test_append (store, e1, WRITE_CHUNK + 1) == 0);
-    assert (s_test_int (store->db, "SELECT count(*) FROM events") == WRITE_CHUNK);
-    assert (s_test_int (peek, "SELECT count(*) FROM events") == 0);
-    assert (fm_store_pending (store) == WRITE_CHUNK + 1);
-    assert (fm_store_flush (store) == 0);
-    assert (s_test_int (peek, "SELECT count(*) FROM events") == WRITE_CHUNK + 1);
-    //  The next chunk begins a new transaction
-    for (uint64_t seq = WRITE_CHUNK + 2; seq < 2 * WRITE_CHUNK + 2; seq++)
-        assert (s_test_append (store, e1, seq) == 0);
-    assert (s_test_int (store->db, "SELECT count(*) FROM events") == 2 * WRITE_CHUNK + 1);
-    assert (s_test_int (peek, "SELECT count(*) FROM events") == WRITE_CHUNK + 1);
-    fm_store_destroy (&store);          //  commits the rest
-    assert (s_test_int (peek, "SELECT count(*) FROM events") == 2 * WRITE_CHUNK + 1);
-    sqlite3_close (peek);
 
     s_test_unlink (path);
     s_test_unlink (other);

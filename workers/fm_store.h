@@ -7,23 +7,18 @@
     (below, the interface for reports and for anyone querying the log), the
     batched writes, and the detection of lost events.
 
-    Writes are batched: fm_store_append copies the event (and its raw
-    body) into a bounded in-memory queue and writes it at once, with
-    prepared statements, into the batch's transaction (BEGIN IMMEDIATE,
-    by the batch's first event); fm_store_flush commits it, so the whole
-    queue commits as ONE transaction.  Nothing is visible to another
-    connection before that COMMIT.  The queue is flushed automatically
-    when batch_max events are pending, and the recorder calls
-    fm_store_flush on a batch_ms timer.  If a write or the commit fails
-    (disk full, database locked...) the transaction is rolled back,
-    nothing of it stays in the file, and the queue is kept for the
-    caller's retry, which writes it all again (fm_store_flush; appends
-    only queue until one succeeds): an event is always written whole
-    (its `events` row, its `levers` rows and any `gaps` row it revealed
-    commit together) or not at all.  While the queue is full,
-    fm_store_append refuses events; a refused event is not silent: it
-    becomes a `gaps` row as soon as a later event of the same epoch is
-    stored.
+    Writes are batched: fm_store_append only copies the event (and its raw
+    body) into a bounded in-memory queue; fm_store_flush writes the whole
+    queue in ONE transaction (BEGIN IMMEDIATE ... COMMIT) with prepared
+    statements.  The queue is flushed automatically when batch_max events
+    are pending, and the recorder calls fm_store_flush on a batch_ms timer.
+    If a flush fails (disk full, database locked...) the transaction is
+    rolled back, nothing of it stays in the file, and the queue is kept for
+    the caller's retry: an event is always written whole (its `events` row,
+    its `levers` rows and any `gaps` row it revealed commit together) or
+    not at all.  While the queue is full, fm_store_append refuses events;
+    a refused event is not silent: it becomes a `gaps` row as soon as a
+    later event of the same epoch is stored.
 
     Gap detection: the broker numbers events 1, 2, 3... within an epoch
     (its start time), gap-free.  The store knows the last seq of each epoch
@@ -179,10 +174,9 @@ void
 
 //  Queue one event for the next flush: the event and raw_size bytes at raw
 //  are copied (both borrowed; raw may be NULL: the column stays NULL).  If
-//  batch_max events are then pending, flushes, else writes the event into
-//  the batch's open transaction; neither after a failure (the caller's
-//  retry timer owns retries then).  Returns 0 if the event was queued
-//  (even if the write or the automatic flush failed: see
+//  batch_max events are then pending, flushes, unless the previous flush
+//  failed (the caller's retry timer owns retries then).  Returns 0 if the
+//  event was queued (even if the automatic flush failed: see
 //  fm_store_failing), or -1 if it was refused and counted as dropped:
 //  the queue is full, or the event has seq 0, epoch/seq above INT64_MAX, or
 //  an unknown type (it should not have passed fm_event_decode).
@@ -190,8 +184,7 @@ int
     fm_store_append (fm_store_t *self, const fm_event_t *event,
                      const byte *raw, size_t raw_size);
 
-//  Write the pending events not yet written and commit them all in one
-//  transaction.  Returns 0 when done (or
+//  Write every pending event in one transaction.  Returns 0 when done (or
 //  nothing was pending), or -1 if the transaction failed: it is rolled
 //  back, the events stay pending for a retry, and sqlite's message is
 //  logged once per run of failures.  An event that can never be stored
