@@ -2,7 +2,7 @@
     finmatch-recorder - keeps every broker event in an SQLite log
 
     Subscribes to the broker's event stream (XPUB) in batches (SPEC.md
-    12.3: one message per loop turn of the broker, not one per event) and
+    12.3: up to 64 events a message, not one per event) and
     appends each event, decoded columns plus the raw body, to the
     fm_store log.  Writes are
     batched: a batch commits when batch_max events are pending or on a
