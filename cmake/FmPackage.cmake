@@ -48,7 +48,7 @@ set (CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 #   binaries; the ctest package_deb checks that no NEEDED library is missing
 #   from this list.  adduser for the postinst fallback.
 set (CPACK_DEBIAN_PACKAGE_DEPENDS
-     "libc6 (>= 2.34), libczmq4 (>= 4.2.1), libzmq5 (>= 4.3.4), libmsgpackc2 (>= 4.0), libsqlite3-0 (>= 3.40), libjansson4 (>= 2.14), libmicrohttpd12 (>= 0.9.75), adduser")
+     "libc6 (>= 2.34), libczmq4 (>= 4.2.1), libzmq5 (>= 4.3.4), libmsgpackc2 (>= 4.0), libsqlite3-0 (>= 3.40), libjansson4 (>= 2.14), libmicrohttpd12 (>= 0.9.75), libtcmalloc-minimal4 (>= 2.10), adduser")
 set (CPACK_DEBIAN_PACKAGE_SUGGESTS "systemd, sqlite3")
 set (CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
      ${CMAKE_SOURCE_DIR}/deploy/debian/postinst

@@ -15,12 +15,13 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 #   What the top-level CMakeLists.txt finds through pkg-config (libczmq,
-#   libzmq, msgpack, sqlite3, jansson), the toolchain, and the sqlite3 CLI
-#   the tests and operators use.  gcc's ASan/UBSan runtimes come with
+#   libzmq, msgpack, sqlite3, jansson, libmicrohttpd, tcmalloc_minimal from
+#   libgoogle-perftools-dev), the toolchain, and the sqlite3 CLI the tests
+#   and operators use.  gcc's ASan/UBSan runtimes come with
 #   build-essential (gcc-12 depends on libasan8 and libubsan1).
 PACKAGES=(build-essential cmake pkg-config libczmq-dev libzmq3-dev
           libmsgpack-dev libsqlite3-dev sqlite3 libjansson-dev
-          libmicrohttpd-dev scdoc)
+          libmicrohttpd-dev libgoogle-perftools-dev scdoc)
 #   Only for the test suite (tests/run.sh sets FM_BOOTSTRAP_TESTS=1), not
 #   for the demo: Debian's Chromium and a CJK font for the dashboard's
 #   browser test (playwright-core itself comes from npm in the test),

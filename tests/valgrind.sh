@@ -46,6 +46,7 @@ mkdir -p "$wrap" "$run/logs"
 memcheck="valgrind --tool=memcheck --error-exitcode=$VALGRIND_ERROR --leak-check=full
     --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect
     --track-origins=yes --num-callers=30 --suppressions=$here/valgrind.supp
+    --soname-synonyms=somalloc=*tcmalloc* --show-mismatched-frees=no
     --log-file=$run/logs/%p.log"
 memcheck=$(echo $memcheck)
 for b in finmatch-gov finmatch-recorder finmatch; do
