@@ -48,6 +48,18 @@ s_code (char *code, int n)
 //  --------------------------------------------------------------------------
 //  Events
 
+//  Decode an event body the broker published; a body that does not decode
+//  fails the test (what names the message in the report)
+static void
+s_body_event (zframe_t *body, const char *what, fm_event_t *event)
+{
+    fm_error_t err;
+    if (fm_event_decode (zframe_data (body), zframe_size (body), event, &err)) {
+        fprintf (stderr, "fm_broker_test: bad event %s: %s\n", what, err.text);
+        assert (false);
+    }
+}
+
 //  Next event within timeout_ms into *event.  Returns 0, or -1 on timeout.
 //  Checks the topic matches the body; when check_seq, that the epoch is
 //  the fixture's and seq is exactly the next one.
@@ -73,11 +85,7 @@ s_event_next (fixture_t *fx, fm_event_t *event, int timeout_ms, bool check_seq)
         return -1;
     char *topic = zmsg_popstr (msg);
     zframe_t *body = zmsg_pop (msg);
-    fm_error_t err;
-    int rc = fm_event_decode (zframe_data (body), zframe_size (body), event, &err);
-    if (rc)
-        fprintf (stderr, "fm_broker_test: bad event %s: %s\n", topic, err.text);
-    assert (rc == 0);
+    s_body_event (body, topic, event);
     char expected [128];
     fm_event_topic (event, expected, sizeof (expected));
     assert (streq (topic, expected));
@@ -2794,8 +2802,7 @@ s_test_batches (bool verbose)
     zframe_t *body = (zframe_t *) zlistx_first (bodies);
     uint64_t seq = 0;
     while (body) {
-        fm_error_t err;
-        assert (fm_event_decode (zframe_data (body), zframe_size (body), &event, &err) == 0);
+        s_body_event (body, "in a batch", &event);
         assert (seq == 0 || event.seq == seq + 1);
         seq = event.seq;
         body = (zframe_t *) zlistx_next (bodies);
@@ -2812,8 +2819,7 @@ s_test_batches (bool verbose)
         assert (s_batch_recv (batches, bodies));
     body = (zframe_t *) zlistx_first (bodies);
     while (body) {
-        fm_error_t err;
-        assert (fm_event_decode (zframe_data (body), zframe_size (body), &event, &err) == 0);
+        s_body_event (body, "in a batch", &event);
         assert (event.type == FM_EV_INPUT_REJECTED && event.seq == ++seq);
         body = (zframe_t *) zlistx_next (bodies);
     }
@@ -2848,10 +2854,7 @@ s_test_batches (bool verbose)
                 s_mark_send (&fx);
                 msg = zmsg_recv (rejects);
                 assert (msg && zmsg_size (msg) == 2);
-                zframe_t *frame = zmsg_last (msg);
-                fm_error_t err;
-                assert (fm_event_decode (zframe_data (frame), zframe_size (frame),
-                                         &event, &err) == 0);
+                s_body_event (zmsg_last (msg), "input.rejected.", &event);
             } while (first && event.seq != first + (uint64_t) index);
             if (index == 0)
                 first = event.seq;
@@ -2866,9 +2869,7 @@ s_test_batches (bool verbose)
             bool ours = false;
             body = (zframe_t *) zlistx_first (bodies);
             while (body) {
-                fm_error_t err;
-                assert (fm_event_decode (zframe_data (body), zframe_size (body),
-                                         &event, &err) == 0);
+                s_body_event (body, "in a batch", &event);
                 ours |= event.seq >= first && event.seq <= first + 2;
                 last_seen |= event.seq == first + 2;
                 body = (zframe_t *) zlistx_next (bodies);
