@@ -100,10 +100,9 @@
                                     //  peer (ZMQ_MAXMSGSIZE); between
                                     //  FM_MAX_BODY and this we answer 413
 #define EVENT_BUFFER_SIZE   (64 * 1024) //  one encoded event, reused
-//  Event batches (fm_batch.h) close at these, or at the end of the loop
-//  turn: ~60 events of ~250 bytes, so that a subscriber's receive HWM in
-//  messages still bounds its memory, and the buffer always holds one more
-//  event of the largest size
+//  Event batches (fm_batch.h) close at these: ~60 events of ~250 bytes,
+//  so that a subscriber's receive HWM in messages still bounds its
+//  memory, and the buffer always holds one more event of the largest size
 #define BATCH_CLOSE_EVENTS  64
 //  ... or when they have been open this long (SET event_batch_ms; 0 = at
 //  the end of the loop turn).  A turn at low load holds one message's

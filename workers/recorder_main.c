@@ -2,10 +2,9 @@
     finmatch-recorder - keeps every broker event in an SQLite log
 
     Subscribes to the broker's event stream (XPUB) in batches (SPEC.md
-    12.3: up to 64 events a message, not one per event) and
-    appends each event, decoded columns plus the raw body, to the
-    fm_store log.  Writes are
-    batched: a batch commits when batch_max events are pending or on a
+    12.3: up to 64 events a message, not one per event) and appends each
+    event, decoded columns plus the raw body, to the fm_store log.  Writes
+    are batched: a batch commits when batch_max events are pending or on a
     batch_ms timer.  When the disk or the lock fails, the pending events
     stay in memory (bounded by pending_max) and the flush is retried with
     exponential backoff; events refused while the queue is full become gap
@@ -49,10 +48,10 @@
 //  and every wakeup is a context switch of the recorder's thread and a
 //  signal from the ZeroMQ I/O thread).  The log lags by that much more.
 #define READ_PAUSE_MS       1
-//  SUB receive high-water mark in messages: batches of 1 to ~60 events
-//  (the broker closes one at 64 events or 16 KiB, or at the end of its
-//  loop turn), so at most ~16 MB, and about 0.5 s of events at full load
-//  even when every batch holds a single event.  A SUB socket drops when
+//  SUB receive high-water mark in messages: batches of up to 64 events
+//  (the broker closes one at 64 events or 16 KiB, or event_batch_ms
+//  after its first event), so at most ~16 MB, about a second of events
+//  at full load, where batches fill.  A SUB socket drops when
 //  full, so a recorder starved of CPU for longer sheds events rather than
 //  growing: the store records the jump as a gap and fm_catchup fetches it
 //  from the broker's replay store (100,000 events), so nothing is lost
@@ -344,8 +343,8 @@ main (int argc, char **argv)
     self.sub = zsock_new (ZMQ_SUB);
     assert (self.sub);
     zsock_set_rcvhwm (self.sub, SUB_RCVHWM);
-    //  Batches only: the same events one message per broker turn, where
-    //  "" would also take each one alone (SPEC.md 12.3)
+    //  Batches only: the same events up to 64 a message, where "" would
+    //  also take each one alone (SPEC.md 12.3)
     zsock_set_subscribe (self.sub, FM_BATCH_TOPIC);
     if (curve)
         fm_curve_apply_client (curve, self.sub);
