@@ -29,6 +29,7 @@
 #include "fm_registry.h"
 #include "fm_store.h"
 #include "fm_catchup.h"
+#include "fm_yield.h"
 #include "fm_report.h"
 #include "fm_print.h"
 
@@ -60,6 +61,7 @@ static const selftest_t s_tests [] = {
     { "fm_registry", fm_registry_test },
     { "fm_store",    fm_store_test },
     { "fm_catchup",  fm_catchup_test },
+    { "fm_yield",    fm_yield_test },
     { "fm_report",   fm_report_test },
     { "fm_report_banks", fm_report_banks_test },
     { "fm_print",    fm_print_test },

@@ -172,3 +172,11 @@ target_link_libraries (test_recorder_crash PRIVATE fm_testproc PkgConfig::SQLITE
 add_dependencies (test_recorder_crash ${FM_BINARIES})
 add_test (NAME recorder_crash COMMAND test_recorder_crash)
 set_tests_properties (recorder_crash PROPERTIES TIMEOUT 180 ENVIRONMENT "${FM_TEST_ENV}")
+
+#   recorder_yield: the recorder's main thread at SCHED_IDLE once events
+#   flow (where it can return from it), SCHED_OTHER with yield_cpu 0
+add_executable (test_recorder_yield test_recorder_yield.c)
+target_link_libraries (test_recorder_yield PRIVATE fm_testproc)
+add_dependencies (test_recorder_yield ${FM_BINARIES})
+add_test (NAME recorder_yield COMMAND test_recorder_yield)
+set_tests_properties (recorder_yield PROPERTIES TIMEOUT 120 ENVIRONMENT "${FM_TEST_ENV}")

@@ -17,6 +17,10 @@
     each gap and the store fills it; what the broker no longer has stays
     a gap row (recorder/broker = "" turns replay off).
 
+    While the log keeps up, the thread that reads and writes it runs at
+    idle CPU priority, so that a broker and workers on the same machine
+    run first (recorder/yield_cpu; fm_yield.h says when it switches).
+
     Runs in the foreground until SIGINT/SIGTERM, then flushes, closes the
     log and prints one summary line.  Exit 0, 1 if events were lost at
     shutdown or the log cannot be opened, 2 on bad configuration.
@@ -32,6 +36,7 @@
 #include "fm_store.h"
 #include "fm_catchup.h"
 #include "fm_curve.h"
+#include "fm_yield.h"
 
 //  Backoff of flush retries after a failure: doubles from batch_ms up to
 //  this (msecs).  Long enough not to hammer a full disk, short enough that
@@ -88,6 +93,9 @@ static const fm_setting_t s_settings [] = {
       0, 0, N_("the broker's public certificate") },
     { "recorder/insecure", "insecure", 0, FM_SETTING_BOOL, "0",
       0, 0, N_("plain TCP, no authentication: local development only") },
+    { "recorder/yield_cpu", "yield-cpu", 0, FM_SETTING_BOOL, "1", 0, 0,
+      N_("write the log at idle CPU priority while it keeps up, so that the"
+         " broker and workers on this machine run first") },
     { "recorder/verbose", NULL, 0, FM_SETTING_BOOL,
       "0", 0, 0,
       N_("log every event received") },
@@ -98,6 +106,8 @@ typedef struct {
     fm_store_t *store;                  //  owned
     fm_catchup_t *catchup;              //  owned, or NULL: no replay
     zsock_t *sub;                       //  owned
+    fm_yield_t *yield;                  //  owned: this thread's priority
+    int64_t newest_ts;                  //  newest event ts_us of this read
     zmq_msg_t frames [2];               //  [topic][body], reused per message
     bool verbose;
     int batch_ms;                       //  flush interval, and first backoff
@@ -138,6 +148,7 @@ s_on_timer (zloop_t *loop, int timer_id, void *arg)
     (void) loop;
     (void) timer_id;
     recorder_t *self = (recorder_t *) arg;
+    fm_yield_beat (self->yield);
     s_recorder_flush (self);
     if (self->catchup && !fm_store_failing (self->store))
         fm_catchup_tick (self->catchup);
@@ -186,6 +197,8 @@ s_event_store (recorder_t *self, const byte *body, size_t body_size,
         s_malformed (self, &err);
         return;
     }
+    if (event.ts_us > self->newest_ts)
+        self->newest_ts = event.ts_us;
     if (self->verbose)
         zsys_debug ("event %" PRIu64 "/%" PRIu64 " %s %s",
                     event.epoch, event.seq,
@@ -288,6 +301,11 @@ s_on_event (zloop_t *loop, zsock_t *reader, void *arg)
        &&  ++burst < READ_BURST && !zsys_interrupted
        &&  (zsock_events (reader) & ZMQ_POLLIN))
         ;
+    if (self->newest_ts) {
+        fm_yield_observe (self->yield, zclock_mono (),
+                          zclock_time () * 1000 - self->newest_ts);
+        self->newest_ts = 0;
+    }
     if (burst < READ_BURST && !zsys_interrupted) {
         //  Drained: pause (READ_PAUSE_MS).  Safe inside a reader handler:
         //  zloop polls a copy of its readers and rebuilds after this
@@ -375,8 +393,24 @@ main (int argc, char **argv)
     if (self.catchup)
         zloop_reader (loop, fm_catchup_sock (self.catchup), s_on_replay, &self);
     zloop_timer (loop, (size_t) self.batch_ms, 0, s_on_timer, &self);
+    //  After every socket and the store: their threads keep normal priority
+    self.yield = fm_yield_new (fm_config_bool (config, "recorder/yield_cpu"),
+                               self.batch_ms);
+    if (!self.yield) {
+        zsys_error ("cannot start: out of memory or threads");
+        zloop_destroy (&loop);
+        zsock_destroy (&self.sub);
+        fm_catchup_destroy (&self.catchup);
+        fm_store_destroy (&self.store);
+        fm_config_destroy (&config);
+        return 1;
+    }
     zloop_start (loop);         //  returns on SIGINT/SIGTERM
     zloop_destroy (&loop);
+    fm_yield_stats_t yielded;
+    fm_yield_stats (self.yield, &yielded);
+    //  Normal priority again: the final flush must not wait for idle CPU
+    fm_yield_destroy (&self.yield);
     zsock_destroy (&self.sub);
     zmq_msg_close (&self.frames [0]);
     zmq_msg_close (&self.frames [1]);
@@ -403,10 +437,14 @@ main (int argc, char **argv)
                PRIu64 " gaps (%" PRIu64 " events missing), %" PRIu64
                " duplicates, %" PRIu64 " malformed, %" PRIu64 " dropped,"
                " %zu unwritten; replay: %" PRIu64 " asked, %" PRIu64
-               " events replayed, %" PRIu64 " gone", self.received, self.messages,
-               stats.stored,
+               " events replayed, %" PRIu64 " gone; idle CPU priority %"
+               PRIu64 " times (back to normal %" PRIu64 ", %" PRIu64
+               " of them starved), lag at most %" PRId64 " ms",
+               self.received, self.messages, stats.stored,
                stats.gaps, stats.missing, stats.duplicates, self.malformed,
-               stats.dropped, unwritten, replay.asked, replay.replayed, replay.gone);
+               stats.dropped, unwritten, replay.asked, replay.replayed, replay.gone,
+               yielded.to_idle, yielded.to_normal, yielded.starved,
+               yielded.max_lag_us / 1000);
     //  Destroy makes one last attempt and logs the events it loses
     fm_store_destroy (&self.store);
     fm_config_destroy (&config);
