@@ -426,6 +426,8 @@ static void *
 s_ckpt_thread (void *arg)
 {
     fm_store_t *self = (fm_store_t *) arg;
+    //  Named for top -H and perf: otherwise every thread is the process
+    pthread_setname_np (pthread_self (), "fm-checkpoint");
     pthread_mutex_lock (&self->ckpt_lock);
     while (!self->ckpt_stop) {
         if (!self->ckpt_wanted) {

@@ -220,6 +220,7 @@ static void *
 s_watchdog (void *arg)
 {
     fm_yield_t *self = (fm_yield_t *) arg;
+    pthread_setname_np (pthread_self (), "fm-yield-watch");
     pthread_mutex_lock (&self->lock);
     while (!self->stopping) {
         struct timespec until;
