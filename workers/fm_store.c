@@ -1403,6 +1403,52 @@ s_test_upgrade (const char *path, int version)
 }
 
 
+//  Events queued together keep their own levers and bodies (bodies of
+//  different sizes, one empty, one absent), long texts whole
+static void
+s_test_queue (const char *path)
+{
+    s_test_unlink (path);
+    fm_store_t *store = fm_store_new (path, 100, 100);
+    assert (store);
+    const uint64_t epoch = 1714521600000000;
+    const char *bodies [] = { "a", "", "ccc", NULL };
+    for (uint64_t seq = 1; seq <= 4; seq++) {
+        fm_event_t event = s_test_event (epoch, seq, FM_EV_OFFER_MADE);
+        event.lever_count = (uint8_t) (seq % 3);        //  1, 2, 0, 1
+        for (size_t i = 0; i < event.lever_count; i++) {
+            snprintf (event.levers [i].code, sizeof event.levers [i].code,
+                      "lever_%" PRIu64 "_%zu", seq, i);
+            event.levers [i].bp = (int32_t) (seq * 10 + i);
+            event.levers [i].payer = FM_PAYER_GOVERNMENT;
+        }
+        memset (event.text, 'x', sizeof event.text - 1);
+        event.text [sizeof event.text - 1] = 0;
+        const char *body = bodies [seq - 1];
+        assert (fm_store_append (store, &event, (const byte *) body,
+                                 body? strlen (body): 0) == 0);
+    }
+    assert (fm_store_pending (store) == 4);
+    assert (fm_store_flush (store) == 0);
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL);
+    assert (rc == SQLITE_OK);
+    assert (s_test_int (db, "SELECT count(*) FROM events WHERE length (text)"
+                            " = 255") == 4);
+    assert (s_test_int (db, "SELECT count(*) FROM events WHERE (seq = 1 AND"
+                            " raw = CAST ('a' AS BLOB)) OR (seq = 2 AND raw = x'')"
+                            " OR (seq = 3 AND raw = CAST ('ccc' AS BLOB))"
+                            " OR (seq = 4 AND raw IS NULL)") == 4);
+    assert (s_test_int (db, "SELECT count(*) FROM levers") == 4);
+    assert (s_test_int (db, "SELECT count(*) FROM levers WHERE code ="
+                            " 'lever_' || seq || '_' || idx AND bp = seq * 10 + idx"
+                            " AND payer = 'government'") == 4);
+    sqlite3_close (db);
+    fm_store_destroy (&store);
+    s_test_unlink (path);
+}
+
+
 //  --------------------------------------------------------------------------
 //  Selftest
 
@@ -1694,6 +1740,7 @@ fm_store_test (bool verbose)
     //  Logs of version 2 and 1 (which also lacks latency_us) are upgraded
     s_test_upgrade (path, 2);
     s_test_upgrade (path, 1);
+    s_test_queue (path);
 
     //  Ids at the ends of the range: seq INT64_MAX; and an epochs table
     //  full up to CHUNK_MAX refuses a new chunk (the event is dropped,

@@ -15,13 +15,20 @@
       priority may not run for a second or more (fm-bench: its lag
       reached 1.2 s before it could see it), which is the SUB queue's
       whole depth; the watchdog sees it within beat_ms + LAG_HIGH_MS +
-      WATCH_MS, at the cost of 20 wake-ups a second.
+      WATCH_MS, at the cost of 20 wake-ups a second;
+    - SPARE_MS: how often the watchdog reads the machine's idle share
+      (/proc/stat).  Even with the watchdog, a recorder that yielded on a
+      saturated machine was starved again every second (fm-bench
+      --million: 73 times, lag up to 662 ms, the ZeroMQ queue holding it:
+      peak RSS +11 % from 100k to 1M requests).  Yielding only into spare
+      CPU avoids that: under full load the thread stays normal.
     =========================================================================
 */
 
 #include <czmq.h>
 #include <pthread.h>
 #include <sched.h>
+#include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
 #include "fm_yield.h"
@@ -30,12 +37,17 @@
 #define LAG_LOW_MS              50
 #define HOLD_MS                 1000
 #define WATCH_MS                50
+#define SPARE_MS                250
 
 struct _fm_yield_t {
     pid_t tid;                          //  the thread that yields
     bool apply;                         //  false: the selftest's dry run,
                                         //  decisions without system calls
     int64_t starved_ms;                 //  no beat for this long: starved
+    int spare_min;                      //  idle % needed to yield, 0 = any
+    int stat_fd;                        //  /proc/stat, or -1; watchdog's
+    uint64_t stat_idle;                 //  its idle and total ticks at the
+    uint64_t stat_total;                //  last sample (watchdog's)
     bool watching;                      //  watchdog started
     pthread_t watchdog;
     pthread_cond_t wake;                //  signals the watchdog to stop
@@ -45,6 +57,8 @@ struct _fm_yield_t {
     bool able;                          //  may yield (enabled, probe passed)
     bool idle;                          //  the thread is at SCHED_IDLE
     bool failing;                       //  the last switch back failed
+    int spare;                          //  the machine's idle % over the
+                                        //  last SPARE_MS, -1 not known yet
     int64_t beat;                       //  zclock_mono of the last beat
     int64_t calm_since;                 //  zclock_mono of the first
                                         //  observation under LAG_LOW_MS
@@ -100,7 +114,7 @@ s_probe (void)
 static void *s_watchdog (void *arg);
 
 static fm_yield_t *
-s_new (bool able, bool apply, int beat_ms)
+s_new (bool able, bool apply, int beat_ms, int spare_min)
 {
     fm_yield_t *self = (fm_yield_t *) zmalloc (sizeof (fm_yield_t));
     if (!self)
@@ -108,6 +122,9 @@ s_new (bool able, bool apply, int beat_ms)
     self->tid = gettid ();
     self->apply = apply;
     self->starved_ms = beat_ms + LAG_HIGH_MS;
+    self->spare_min = spare_min;
+    self->stat_fd = -1;
+    self->spare = -1;
     self->able = able;
     self->beat = zclock_mono ();
     self->calm_since = -1;
@@ -118,6 +135,8 @@ s_new (bool able, bool apply, int beat_ms)
     pthread_cond_init (&self->wake, &attr);
     pthread_condattr_destroy (&attr);
     if (able && apply) {
+        if (spare_min > 0)
+            self->stat_fd = open ("/proc/stat", O_RDONLY | O_CLOEXEC);
         if (pthread_create (&self->watchdog, NULL, s_watchdog, self)) {
             fm_yield_destroy (&self);
             return NULL;
@@ -132,9 +151,10 @@ s_new (bool able, bool apply, int beat_ms)
 //  Constructor
 
 fm_yield_t *
-fm_yield_new (bool enabled, int beat_ms)
+fm_yield_new (bool enabled, int beat_ms, int spare_min)
 {
     assert (beat_ms > 0);
+    assert (spare_min >= 0 && spare_min <= 100);
     bool able = false;
     if (enabled) {
         int err = s_probe ();
@@ -146,7 +166,7 @@ fm_yield_new (bool enabled, int beat_ms)
                          " it needs CAP_SYS_NICE or RLIMIT_NICE >= 20"
                          " (systemd: LimitNICE=+0)", strerror (err));
     }
-    return s_new (able, true, beat_ms);
+    return s_new (able, true, beat_ms, spare_min);
 }
 
 
@@ -170,6 +190,8 @@ fm_yield_destroy (fm_yield_t **self_p)
     if (self->idle && self->apply && s_policy_set (self->tid, false))
         zsys_error ("cannot return to normal CPU priority: %s",
                     strerror (errno));
+    if (self->stat_fd >= 0)
+        close (self->stat_fd);
     pthread_cond_destroy (&self->wake);
     pthread_mutex_destroy (&self->lock);
     free (self);
@@ -213,8 +235,58 @@ s_switch (fm_yield_t *self, bool idle)
 
 
 //  --------------------------------------------------------------------------
-//  The watchdog: a thread at idle priority that has not beaten for
-//  starved_ms does not get the CPU at all, and cannot see its own lag
+//  The machine's idle share since the last sample, from the first line
+//  of /proc/stat ("cpu  user nice system idle iowait irq softirq steal
+//  ..."; guest time is counted in user): idle and iowait of all ticks.
+//  Returns the percentage, or -1 if unreadable or no tick passed.
+
+static int
+s_spare_sample (fm_yield_t *self)
+{
+    char line [256];
+    ssize_t size = pread (self->stat_fd, line, sizeof line - 1, 0);
+    if (size <= 0)
+        return -1;
+    line [size] = 0;
+    uint64_t ticks [8] = { 0 };
+    if (sscanf (line, "cpu %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
+                " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64,
+                &ticks [0], &ticks [1], &ticks [2], &ticks [3], &ticks [4],
+                &ticks [5], &ticks [6], &ticks [7]) < 4)
+        return -1;
+    uint64_t idle = ticks [3] + ticks [4], total = 0;
+    for (size_t i = 0; i < 8; i++)
+        total += ticks [i];
+    int spare = -1;
+    if (self->stat_total && total > self->stat_total && idle >= self->stat_idle)
+        spare = (int) ((idle - self->stat_idle) * 100 / (total - self->stat_total));
+    self->stat_idle = idle;
+    self->stat_total = total;
+    return spare;
+}
+
+//  One watchdog period, lock held: a thread at idle priority that has
+//  not beaten for starved_ms does not get the CPU at all, and cannot see
+//  its own lag; one on a machine with less than half the spare CPU it
+//  needed to yield will not get it soon
+
+static void
+s_watch (fm_yield_t *self, int64_t now)
+{
+    if (!self->idle)
+        return;
+    if (now - self->beat > self->starved_ms) {
+        s_switch (self, false);
+        if (!self->idle)
+            self->stats.starved++;
+    }
+    else
+    if (self->spare_min && self->spare >= 0 && self->spare < self->spare_min / 2) {
+        s_switch (self, false);
+        if (!self->idle)
+            self->stats.busy++;
+    }
+}
 
 static void *
 s_watchdog (void *arg)
@@ -222,6 +294,7 @@ s_watchdog (void *arg)
     fm_yield_t *self = (fm_yield_t *) arg;
     pthread_setname_np (pthread_self (), "fm-yield-watch");
     pthread_mutex_lock (&self->lock);
+    int64_t sampled = 0;
     while (!self->stopping) {
         struct timespec until;
         clock_gettime (CLOCK_MONOTONIC, &until);
@@ -231,12 +304,17 @@ s_watchdog (void *arg)
             until.tv_nsec -= 1000000000L;
         }
         pthread_cond_timedwait (&self->wake, &self->lock, &until);
-        if (!self->stopping && self->idle
-        &&  zclock_mono () - self->beat > self->starved_ms) {
-            s_switch (self, false);
-            if (!self->idle)
-                self->stats.starved++;
+        if (self->stopping)
+            break;
+        int64_t now = zclock_mono ();
+        if (self->stat_fd >= 0 && now - sampled >= SPARE_MS) {
+            int spare = s_spare_sample (self);
+            //  Unknown (first sample, unreadable) keeps the last verdict
+            if (spare >= 0 || sampled == 0)
+                self->spare = spare;
+            sampled = now;
         }
+        s_watch (self, now);
     }
     pthread_mutex_unlock (&self->lock);
     return NULL;
@@ -267,8 +345,11 @@ fm_yield_observe (fm_yield_t *self, int64_t now_ms, int64_t lag_us)
     if (lag_us < LAG_LOW_MS * 1000) {
         if (self->calm_since < 0)
             self->calm_since = now_ms;
-        //  The first time at once: nothing lagged yet
-        if (self->stats.to_normal == 0 || now_ms - self->calm_since >= HOLD_MS)
+        //  The first time at once: nothing lagged yet.  Only into spare
+        //  CPU: not known yet counts as none
+        bool spare = self->spare_min == 0 || self->spare >= self->spare_min;
+        if (spare && (self->stats.to_normal == 0
+                  ||  now_ms - self->calm_since >= HOLD_MS))
             s_switch (self, true);
     }
     else
@@ -335,7 +416,7 @@ s_test_thread (void *arg)
 {
     bool verbose = *(bool *) arg;
     assert (sched_getscheduler (0) == SCHED_OTHER);
-    fm_yield_t *yield = fm_yield_new (true, 100);
+    fm_yield_t *yield = fm_yield_new (true, 100, 0);
     assert (yield);
     if (!fm_yield_able (yield)) {
         //  Not privileged here: it never touches the policy
@@ -386,7 +467,7 @@ fm_yield_test (bool verbose)
     printf (" * fm_yield: ");
 
     //  The rules, dry (no system calls)
-    fm_yield_t *yield = s_new (true, false, 100);
+    fm_yield_t *yield = s_new (true, false, 100, 0);
     assert (yield);
     assert (!fm_yield_idle (yield));
     //  First observation under LAG_LOW_MS: idle at once
@@ -422,8 +503,66 @@ fm_yield_test (bool verbose)
     assert (!yield);
     fm_yield_destroy (&yield);
 
+    //  Spare CPU, dry: idle only with spare_min % of the machine idle;
+    //  the watchdog's period puts it back under half of that
+    yield = s_new (true, false, 100, 20);
+    assert (yield);
+    fm_yield_observe (yield, 0, 0);
+    assert (!fm_yield_idle (yield));            //  idle share not known yet
+    yield->spare = 19;
+    fm_yield_observe (yield, 1, 0);
+    assert (!fm_yield_idle (yield));
+    yield->spare = 20;
+    fm_yield_observe (yield, 2, 0);
+    assert (fm_yield_idle (yield));
+    pthread_mutex_lock (&yield->lock);
+    yield->spare = 10;                          //  half: stays
+    s_watch (yield, zclock_mono ());
+    assert (yield->idle);
+    yield->spare = 9;
+    s_watch (yield, zclock_mono ());
+    assert (!yield->idle);
+    pthread_mutex_unlock (&yield->lock);
+    //  Back only after HOLD_MS calm and with spare CPU again
+    yield->spare = 15;
+    fm_yield_observe (yield, 3, 0);
+    fm_yield_observe (yield, 3 + HOLD_MS, 0);
+    assert (!fm_yield_idle (yield));
+    yield->spare = 60;
+    fm_yield_observe (yield, 3 + HOLD_MS, 0);
+    assert (fm_yield_idle (yield));
+    fm_yield_stats (yield, &stats);
+    assert (stats.to_idle == 2 && stats.to_normal == 1 && stats.busy == 1
+        &&  stats.starved == 0);
+    //  Starved: no beat for beat_ms + LAG_HIGH_MS, whatever the spare CPU
+    pthread_mutex_lock (&yield->lock);
+    s_watch (yield, zclock_mono () + 100 + LAG_HIGH_MS + 1);
+    assert (!yield->idle);
+    pthread_mutex_unlock (&yield->lock);
+    fm_yield_stats (yield, &stats);
+    assert (stats.starved == 1 && stats.busy == 1);
+    fm_yield_destroy (&yield);
+
+    //  The idle share from /proc/stat: unknown at the first sample, then
+    //  a percentage once ticks passed
+    yield = s_new (true, false, 100, 20);
+    assert (yield);
+    yield->stat_fd = open ("/proc/stat", O_RDONLY | O_CLOEXEC);
+    if (yield->stat_fd >= 0) {
+        assert (s_spare_sample (yield) == -1);
+        int spare = -1;
+        for (int tries = 0; tries < 100 && spare < 0; tries++) {
+            zclock_sleep (20);          //  a tick is 10 ms at USER_HZ 100
+            spare = s_spare_sample (yield);
+        }
+        assert (spare >= 0 && spare <= 100);
+        if (verbose)
+            printf ("(machine %d %% idle) ", spare);
+    }
+    fm_yield_destroy (&yield);
+
     //  Disabled: never yields, still counts the lag
-    yield = fm_yield_new (false, 100);
+    yield = fm_yield_new (false, 100, 20);
     assert (yield);
     assert (!fm_yield_able (yield));
     fm_yield_observe (yield, 0, 0);

@@ -15,10 +15,15 @@
     - the newest event it read is more than LAG_HIGH_MS old (it runs,
       but not enough), or
     - it has not beaten (fm_yield_beat) for beat_ms + LAG_HIGH_MS: it
-      does not run at all.  A watchdog thread of this class, at normal
-      priority, checks every WATCH_MS and switches it;
-    and to idle priority again once the lag has stayed under LAG_LOW_MS
-    for HOLD_MS (the constants are in fm_yield.c).
+      does not run at all, or
+    - the machine's CPUs were less than spare_min / 2 % idle over the
+      last SPARE_MS (/proc/stat): it will not get the CPU soon.
+    A watchdog thread of this class, at normal priority, checks the last
+    two every WATCH_MS and switches it.  The thread goes to idle priority
+    again once the lag has stayed under LAG_LOW_MS for HOLD_MS and the
+    machine is spare_min % idle (the constants are in fm_yield.c): it
+    yields only CPU that would otherwise go unused, so under full load it
+    stays at normal priority.
 
     Leaving SCHED_IDLE needs CAP_SYS_NICE or an RLIMIT_NICE of 20 or more
     (systemd: LimitNICE=+0).  A thread that went idle without it could
@@ -50,18 +55,22 @@ typedef struct _fm_yield_t fm_yield_t;
 typedef struct {
     uint64_t to_idle;                   //  switches to idle priority
     uint64_t to_normal;                 //  switches back: the log lagged
-    uint64_t starved;                   //  of which by the watchdog
+    uint64_t starved;                   //  of which: the thread got no CPU
+    uint64_t busy;                      //  of which: the machine's spare
+                                        //  CPU fell under spare_min / 2
     int64_t max_lag_us;                 //  highest lag observed
 } fm_yield_stats_t;
 
 //  For the calling thread, which stays at normal priority until the
 //  first fm_yield_observe, and which calls fm_yield_beat at least every
-//  beat_ms (> 0) while it gets the CPU.  If enabled is false, or the
+//  beat_ms (> 0) while it gets the CPU.  It yields only while the
+//  machine's CPUs were at least spare_min % idle (0..100; 0: whatever
+//  the load) over the watchdog's last look.  If enabled is false, or the
 //  thread could not come back from idle priority (logged), the instance
 //  never yields and starts no watchdog.  Returns the instance, or NULL
 //  if out of memory or no thread could be started.
 fm_yield_t *
-    fm_yield_new (bool enabled, int beat_ms);
+    fm_yield_new (bool enabled, int beat_ms, int spare_min);
 
 //  Stop the watchdog, put the thread back to normal priority if it is
 //  idle (so that what follows, such as a final flush, is not starved),

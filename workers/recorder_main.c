@@ -96,6 +96,9 @@ static const fm_setting_t s_settings [] = {
     { "recorder/yield_cpu", "yield-cpu", 0, FM_SETTING_BOOL, "1", 0, 0,
       N_("write the log at idle CPU priority while it keeps up, so that the"
          " broker and workers on this machine run first") },
+    { "recorder/yield_spare", "yield-spare", 0, FM_SETTING_INT, "20", 0, 100,
+      N_("yield only while the machine's CPUs are at least this many"
+         " percent idle (0: whatever the load)") },
     { "recorder/verbose", NULL, 0, FM_SETTING_BOOL,
       "0", 0, 0,
       N_("log every event received") },
@@ -395,7 +398,8 @@ main (int argc, char **argv)
     zloop_timer (loop, (size_t) self.batch_ms, 0, s_on_timer, &self);
     //  After every socket and the store: their threads keep normal priority
     self.yield = fm_yield_new (fm_config_bool (config, "recorder/yield_cpu"),
-                               self.batch_ms);
+                               self.batch_ms,
+                               (int) fm_config_int (config, "recorder/yield_spare"));
     if (!self.yield) {
         zsys_error ("cannot start: out of memory or threads");
         zloop_destroy (&loop);
@@ -438,13 +442,13 @@ main (int argc, char **argv)
                " duplicates, %" PRIu64 " malformed, %" PRIu64 " dropped,"
                " %zu unwritten; replay: %" PRIu64 " asked, %" PRIu64
                " events replayed, %" PRIu64 " gone; idle CPU priority %"
-               PRIu64 " times (back to normal %" PRIu64 ", %" PRIu64
-               " of them starved), lag at most %" PRId64 " ms",
+               PRIu64 " times (back to normal %" PRIu64 ": %" PRIu64
+               " starved, %" PRIu64 " machine busy), lag at most %" PRId64 " ms",
                self.received, self.messages, stats.stored,
                stats.gaps, stats.missing, stats.duplicates, self.malformed,
                stats.dropped, unwritten, replay.asked, replay.replayed, replay.gone,
                yielded.to_idle, yielded.to_normal, yielded.starved,
-               yielded.max_lag_us / 1000);
+               yielded.busy, yielded.max_lag_us / 1000);
     //  Destroy makes one last attempt and logs the events it loses
     fm_store_destroy (&self.store);
     fm_config_destroy (&config);
