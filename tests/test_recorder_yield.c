@@ -102,7 +102,7 @@ s_events (fm_proc_system_t *sys, zsock_t *dealer, int64_t total)
 static long
 s_times_idle (fm_proc_t *recorder)
 {
-    char *log = zsys_sprintf ("%s", fm_proc_log (recorder));
+    const char *log = fm_proc_log (recorder);
     FILE *file = fopen (log, "r");
     FM_CHECK (file, "cannot read %s", log);
     char line [2048];
@@ -113,7 +113,6 @@ s_times_idle (fm_proc_t *recorder)
             times = strtol (found + strlen ("idle CPU priority "), NULL, 10);
     }
     fclose (file);
-    zstr_free (&log);
     return times;
 }
 
