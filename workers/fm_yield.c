@@ -135,8 +135,13 @@ s_new (bool able, bool apply, int beat_ms, int spare_min)
     pthread_cond_init (&self->wake, &attr);
     pthread_condattr_destroy (&attr);
     if (able && apply) {
-        if (spare_min > 0)
+        if (spare_min > 0) {
             self->stat_fd = open ("/proc/stat", O_RDONLY | O_CLOEXEC);
+            if (self->stat_fd < 0)
+                zsys_notice ("the event log is written at normal CPU priority:"
+                             " cannot read /proc/stat (%s) to see spare CPU",
+                             strerror (errno));
+        }
         if (pthread_create (&self->watchdog, NULL, s_watchdog, self)) {
             fm_yield_destroy (&self);
             return NULL;
