@@ -5,7 +5,8 @@
     finmatch-broker, -recorder, -gov, and every bank in deploy/banks/, W
     worker processes each), recording every event to a temp SQLite log,
     and in the same run measures a raw libzmq DEALER<->ROUTER echo (200-byte
-    messages, 100 in flight, echo server in a thread).  Then:
+    messages, 100 in flight, echo server in a thread; the best of three
+    rounds).  Then:
       1. latency: requests one at a time (1 in flight): p50/p99/p999;
       2. throughput: N requests from C client connections (fm_client) with
          K requests in flight in total: requests/s, p50/p99/p999;
@@ -41,6 +42,13 @@
 
 #define ECHO_SIZE           200     //  bytes per echo message (issue 7)
 #define ECHO_INFLIGHT       100     //  echo messages in flight (issue 7)
+//  Echo rounds, the best one counts: the ratio divides by the echo, so an
+//  echo slowed by the hypervisor (steal) or a neighbour made our ratio
+//  look better (one run with 9 % steal: 198,720 round trips/s, ratio
+//  0.0265 "ok", where a quiet echo does 520,000-850,000)
+#define ECHO_ROUNDS         3
+#define STRINGIFY_(x)       #x
+#define STRINGIFY(x)        STRINGIFY_(x)
 #define START_MS            20000   //  bound for the system to come up
 #define REPLY_MS            10000   //  bound for any single reply
 #define LOG_WAIT_MS         60000   //  bound for the log to be complete
@@ -810,9 +818,15 @@ main (int argc, char *argv [])
         snprintf (source, sizeof source, "%s/../..", fm_proc_bin_dir ());
     opts.source = source;
 
-    //  1. Raw libzmq echo, same machine, same run
-    zsys_info ("bench: raw echo, %" PRId64 " round trips", opts.echo_messages);
-    double echo_rate = s_echo_run (opts.echo_messages);
+    //  1. Raw libzmq echo, same machine, same run: the best of ECHO_ROUNDS
+    double echo_rate = 0;
+    for (int round = 1; round <= ECHO_ROUNDS; round++) {
+        double rate = s_echo_run (opts.echo_messages);
+        zsys_info ("bench: raw echo round %d: %" PRId64 " round trips, %.0f/s",
+                   round, opts.echo_messages, rate);
+        if (rate > echo_rate)
+            echo_rate = rate;
+    }
 
     //  2. The system
     system_t sys;
@@ -901,7 +915,8 @@ main (int argc, char *argv [])
             opts.latency_requests, sysconf (_SC_NPROCESSORS_ONLN));
     printf ("%-34s %16s   %s\n", "metric", "value", "target");
     printf ("%-34s %16s   %s\n", "----------------------------------", "----------------", "------");
-    printf ("%-34s %16.0f   %s\n", "raw zmq echo (200 B, 100 in flight)", echo_rate, "round trips/s");
+    printf ("%-34s %16.0f   %s\n", "raw zmq echo (200 B, 100 in flight)", echo_rate,
+            "round trips/s, best of " STRINGIFY (ECHO_ROUNDS));
     printf ("%-34s %16.0f   >= 15000 %s\n", "requests/s", load.rate, ok_rate? "ok": "MISSED");
     printf ("%-34s %16.4f   >= 0.025 %s\n", "ratio to raw echo", ratio, ratio >= 0.025? "ok": "MISSED");
     printf ("%-34s %16.3f\n", "latency p50 ms (load)", load.p50_us / 1000.0);
