@@ -35,6 +35,7 @@
 #include <sqlite3.h>
 #include "fm_proto.h"
 #include "fm_client.h"
+#include "fm_cpu.h"
 #include "fm_text.h"
 #include "fm_ids.h"
 #include "fm_mdp.h"
@@ -177,44 +178,21 @@ s_proc_cpu (pid_t pid)
 }
 
 
-//  The machine's CPU ticks (the first line of /proc/stat): all, idle and
-//  stolen by the hypervisor.  A virtual machine whose host is busy loses
-//  CPU to steal and the figures of that run with it (steal 4-28 % moved
-//  p50 at 1 in flight from 0.7 to 1.4 ms here), so the table shows it.
-typedef struct {
-    long long total, idle, steal;
-} machine_ticks_t;
-
-static machine_ticks_t
-s_machine_ticks (void)
-{
-    machine_ticks_t ticks = { 0, 0, 0 };
-    FILE *file = fopen ("/proc/stat", "r");
-    if (!file)
-        return ticks;
-    long long field [8] = { 0 };
-    if (fscanf (file, "cpu %lld %lld %lld %lld %lld %lld %lld %lld", &field [0],
-                &field [1], &field [2], &field [3], &field [4], &field [5],
-                &field [6], &field [7]) == 8) {
-        for (int index = 0; index < 8; index++)
-            ticks.total += field [index];
-        ticks.idle = field [3] + field [4];     //  idle, iowait
-        ticks.steal = field [7];
-    }
-    fclose (file);
-    return ticks;
-}
-
-//  "idle % / steal %" between two readings, or "?" without /proc/stat.
+//  "idle % / steal %" between two readings of the machine's CPU ticks
+//  (fm_cpu_ticks; all zero without /proc/stat: "?").  A virtual machine
+//  whose host is busy loses CPU to steal and the figures of that run with
+//  it (steal 4-28 % moved p50 at 1 in flight from 0.7 to 1.4 ms here), so
+//  the table shows it.
 static void
-s_machine_share (machine_ticks_t from, machine_ticks_t to, char *text, size_t size)
+s_machine_share (fm_cpu_ticks_t from, fm_cpu_ticks_t to, char *text, size_t size)
 {
-    long long total = to.total - from.total;
+    long long total = (long long) (to.total - from.total);
     if (total <= 0)
         snprintf (text, size, "?");
     else
-        snprintf (text, size, "%.0f / %.0f", 100.0 * (double) (to.idle - from.idle) / (double) total,
-                  100.0 * (double) (to.steal - from.steal) / (double) total);
+        snprintf (text, size, "%.0f / %.0f",
+                  100.0 * (double) (long long) (to.idle - from.idle) / (double) total,
+                  100.0 * (double) (long long) (to.steal - from.steal) / (double) total);
 }
 
 
@@ -849,10 +827,12 @@ main (int argc, char *argv [])
     int64_t next = 0;
     load_t warm = s_load_run (&sys, clients, 1, next, 100, 1, latencies, NULL, 0, NULL);
     next += 100;
-    machine_ticks_t single_start = s_machine_ticks ();
+    fm_cpu_ticks_t single_start;
+    fm_cpu_ticks (&single_start);
     load_t single = s_load_run (&sys, clients, 1, next, opts.latency_requests, 1,
                                 latencies, NULL, 0, NULL);
-    machine_ticks_t single_end = s_machine_ticks ();
+    fm_cpu_ticks_t single_end;
+    fm_cpu_ticks (&single_end);
     next += opts.latency_requests;
     zsys_info ("bench: 1 in flight: p50 %" PRId64 " us p99 %" PRId64 " us",
                single.p50_us, single.p99_us);
@@ -864,12 +844,14 @@ main (int argc, char *argv [])
     zsys_info ("bench: %" PRId64 " requests, %d in flight over %d clients",
                opts.requests, opts.inflight, opts.clients);
     s_cpu_snapshot (&sys, rss.cpu_start);
-    machine_ticks_t load_start = s_machine_ticks ();
+    fm_cpu_ticks_t load_start;
+    fm_cpu_ticks (&load_start);
     load_t load = s_load_run (&sys, clients, opts.clients, next, opts.requests,
                               opts.inflight, latencies, s_progress, 10000, &rss);
     int64_t load_stop = s_now_us ();
     s_cpu_snapshot (&sys, rss.cpu_end);
-    machine_ticks_t load_end = s_machine_ticks ();
+    fm_cpu_ticks_t load_end;
+    fm_cpu_ticks (&load_end);
     next += opts.requests;
 
     //  5. The log: wait until it holds the broker's last seq

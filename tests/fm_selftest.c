@@ -14,6 +14,7 @@
 #include "fm_ids.h"
 #include "fm_text.h"
 #include "fm_money.h"
+#include "fm_cpu.h"
 #include "fm_i18n.h"
 #include "fm_config.h"
 #include "fm_client.h"
@@ -43,6 +44,7 @@ static const selftest_t s_tests [] = {
     { "fm_ids",      fm_ids_test },
     { "fm_text",     fm_text_test },
     { "fm_money",    fm_money_test },
+    { "fm_cpu",      fm_cpu_test },
     { "fm_i18n",     fm_i18n_test },
     { "fm_config",   fm_config_test },
     { "fm_proto",    fm_proto_test },

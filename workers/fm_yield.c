@@ -28,9 +28,9 @@
 #include <czmq.h>
 #include <pthread.h>
 #include <sched.h>
-#include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
+#include "fm_cpu.h"
 #include "fm_yield.h"
 
 #define LAG_HIGH_MS             200
@@ -45,9 +45,9 @@ struct _fm_yield_t {
                                         //  decisions without system calls
     int64_t starved_ms;                 //  no beat for this long: starved
     int spare_min;                      //  idle % needed to yield, 0 = any
-    int stat_fd;                        //  /proc/stat, or -1; watchdog's
-    uint64_t stat_idle;                 //  its idle and total ticks at the
-    uint64_t stat_total;                //  last sample (watchdog's)
+    bool stat_ok;                       //  /proc/stat was readable: sample
+    fm_cpu_ticks_t stat;                //  the machine's ticks at the last
+                                        //  sample (watchdog's)
     bool watching;                      //  watchdog started
     pthread_t watchdog;
     pthread_cond_t wake;                //  signals the watchdog to stop
@@ -123,7 +123,6 @@ s_new (bool able, bool apply, int beat_ms, int spare_min)
     self->apply = apply;
     self->starved_ms = beat_ms + LAG_HIGH_MS;
     self->spare_min = spare_min;
-    self->stat_fd = -1;
     self->spare = -1;
     self->able = able;
     self->beat = zclock_mono ();
@@ -135,12 +134,12 @@ s_new (bool able, bool apply, int beat_ms, int spare_min)
     pthread_cond_init (&self->wake, &attr);
     pthread_condattr_destroy (&attr);
     if (able && apply) {
+        //  The first sample: the watchdog's first look measures from here
         if (spare_min > 0) {
-            self->stat_fd = open ("/proc/stat", O_RDONLY | O_CLOEXEC);
-            if (self->stat_fd < 0)
+            self->stat_ok = fm_cpu_ticks (&self->stat) == 0;
+            if (!self->stat_ok)
                 zsys_notice ("the event log is written at normal CPU priority:"
-                             " cannot read /proc/stat (%s) to see spare CPU",
-                             strerror (errno));
+                             " cannot read /proc/stat to see spare CPU");
         }
         if (pthread_create (&self->watchdog, NULL, s_watchdog, self)) {
             fm_yield_destroy (&self);
@@ -195,8 +194,6 @@ fm_yield_destroy (fm_yield_t **self_p)
     if (self->idle && self->apply && s_policy_set (self->tid, false))
         zsys_error ("cannot return to normal CPU priority: %s",
                     strerror (errno));
-    if (self->stat_fd >= 0)
-        close (self->stat_fd);
     pthread_cond_destroy (&self->wake);
     pthread_mutex_destroy (&self->lock);
     free (self);
@@ -240,33 +237,20 @@ s_switch (fm_yield_t *self, bool idle)
 
 
 //  --------------------------------------------------------------------------
-//  The machine's idle share since the last sample, from the first line
-//  of /proc/stat ("cpu  user nice system idle iowait irq softirq steal
-//  ..."; guest time is counted in user): idle and iowait of all ticks.
-//  Returns the percentage, or -1 if unreadable or no tick passed.
+//  The machine's idle share since the last sample (fm_cpu: idle and
+//  iowait of all ticks).  Returns the percentage, or -1 if /proc/stat
+//  is unreadable, no earlier sample exists or no tick passed.
 
 static int
 s_spare_sample (fm_yield_t *self)
 {
-    char line [256];
-    ssize_t size = pread (self->stat_fd, line, sizeof line - 1, 0);
-    if (size <= 0)
+    fm_cpu_ticks_t now;
+    if (fm_cpu_ticks (&now))
         return -1;
-    line [size] = 0;
-    uint64_t ticks [8] = { 0 };
-    if (sscanf (line, "cpu %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
-                " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64,
-                &ticks [0], &ticks [1], &ticks [2], &ticks [3], &ticks [4],
-                &ticks [5], &ticks [6], &ticks [7]) < 4)
-        return -1;
-    uint64_t idle = ticks [3] + ticks [4], total = 0;
-    for (size_t i = 0; i < 8; i++)
-        total += ticks [i];
     int spare = -1;
-    if (self->stat_total && total > self->stat_total && idle >= self->stat_idle)
-        spare = (int) ((idle - self->stat_idle) * 100 / (total - self->stat_total));
-    self->stat_idle = idle;
-    self->stat_total = total;
+    if (self->stat.total && now.total > self->stat.total && now.idle >= self->stat.idle)
+        spare = (int) ((now.idle - self->stat.idle) * 100 / (now.total - self->stat.total));
+    self->stat = now;
     return spare;
 }
 
@@ -299,7 +283,7 @@ s_watchdog (void *arg)
     fm_yield_t *self = (fm_yield_t *) arg;
     pthread_setname_np (pthread_self (), "fm-yield-watch");
     pthread_mutex_lock (&self->lock);
-    int64_t sampled = 0;
+    int64_t sampled = zclock_mono ();
     while (!self->stopping) {
         struct timespec until;
         clock_gettime (CLOCK_MONOTONIC, &until);
@@ -312,10 +296,9 @@ s_watchdog (void *arg)
         if (self->stopping)
             break;
         int64_t now = zclock_mono ();
-        if (self->stat_fd >= 0 && now - sampled >= SPARE_MS) {
+        if (self->stat_ok && now - sampled >= SPARE_MS) {
             int spare = s_spare_sample (self);
-            //  Unknown (first sample, unreadable) keeps the last verdict
-            if (spare >= 0 || sampled == 0)
+            if (spare >= 0)         //  unknown keeps the last verdict
                 self->spare = spare;
             sampled = now;
         }
@@ -552,8 +535,8 @@ fm_yield_test (bool verbose)
     //  a percentage once ticks passed
     yield = s_new (true, false, 100, 20);
     assert (yield);
-    yield->stat_fd = open ("/proc/stat", O_RDONLY | O_CLOEXEC);
-    if (yield->stat_fd >= 0) {
+    fm_cpu_ticks_t readable;
+    if (fm_cpu_ticks (&readable) == 0) {
         assert (s_spare_sample (yield) == -1);
         int spare = -1;
         for (int tries = 0; tries < 100 && spare < 0; tries++) {

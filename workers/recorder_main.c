@@ -17,9 +17,10 @@
     each gap and the store fills it; what the broker no longer has stays
     a gap row (recorder/broker = "" turns replay off).
 
-    While the log keeps up, the thread that reads and writes it runs at
-    idle CPU priority, so that a broker and workers on the same machine
-    run first (recorder/yield_cpu; fm_yield.h says when it switches).
+    While the log keeps up and the machine has spare CPU, the thread that
+    reads and writes it runs at idle CPU priority, so that a broker and
+    workers on the same machine run first (recorder/yield_cpu and
+    yield_spare; fm_yield.h says when it switches).
 
     Runs in the foreground until SIGINT/SIGTERM, then flushes, closes the
     log and prints one summary line.  Exit 0, 1 if events were lost at
