@@ -182,13 +182,9 @@ s_flush_replies (fm_worker_t *self)
             zmsg_append (tail, &pairs [2 * index + 1]);
         }
         rc = s_send_command (self, command, &tail);
-        if (rc == -1 && !self->connected && count == 1)
-            zsys_warning ("fm_worker: %s: reply dropped, broker connection lost",
-                          self->service);
-        else
         if (rc == -1 && !self->connected)
-            zsys_warning ("fm_worker: %s: %zu replies dropped, broker "
-                          "connection lost", self->service, count);
+            zsys_warning ("fm_worker: %s: %s of %zu dropped, broker connection"
+                          " lost", self->service, s_command_name (command), count);
         return rc;
     }
     //  The hot path: frame by frame, no zmsg_t (s_recv_frames).  Once the
@@ -208,12 +204,9 @@ s_flush_replies (fm_worker_t *self)
         }
     }
     else
-    if (count == 1)
-        zsys_warning ("fm_worker: %s: REPLY to broker dropped (%s)",
-                      self->service, zmq_strerror (zmq_errno ()));
-    else
-        zsys_warning ("fm_worker: %s: REPLIES of %zu to broker dropped (%s)",
-                      self->service, count, zmq_strerror (zmq_errno ()));
+        zsys_warning ("fm_worker: %s: %s of %zu to broker dropped (%s)",
+                      self->service, s_command_name (command), count,
+                      zmq_strerror (zmq_errno ()));
     for (size_t index = 0; index < 2 * count; index++)
         zframe_destroy (&pairs [index]);    //  left with us if not sent
     return rc;
