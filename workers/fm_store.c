@@ -151,29 +151,24 @@ struct _fm_store_t {
 //  cmd_status's SQL): each one costs ~3,000 instructions per event at
 //  write time.  events_bank (bank, type) and events_grid (grid_id, type)
 //  were used by none and are no longer created (an upgrade to version 3
-//  drops them).  events_type is partial: it indexes only the rare types
-//  (loans, accepts, timeouts, workers...), which reports pick out of
-//  many rows.  Not the types every request makes (request.received,
-//  .enriched, .dispatched, .completed, offer.made, decline.made) nor
-//  request.referred (1.2 per request in fm-bench): no query picks the
-//  latter by type, and a report asking for the others reads a large
-//  part of the table, where a scan costs about what the index did
-//  (`finmatch report` of a 211,447-event fm-bench log: 2.0-2.8 s with
-//  the full index, 2.4-2.6 s with this one).  Not indexing them saves
-//  ~2,800 instructions per event.  SQLite uses a partial index only
-//  for `type = '<literal>'` (one of the OR terms below), so the list is
-//  spelled out as ORs, not IN.  A new rare type must be added here (and
-//  to a new version's upgrade) for its queries to use the index.
-#define RARE_TYPES \
-    "type = 'bank.timeout' OR type = 'offer.accepted'" \
-    " OR type = 'loan.granted' OR type = 'offer.withdrawn'" \
-    " OR type = 'worker.ready' OR type = 'worker.expired'" \
-    " OR type = 'input.rejected' OR type = 'reply.late'" \
-    " OR type = 'sla.breach' OR type = 'request.illegal'" \
-    " OR type = 'request.expired'" \
-    " OR type = 'auth.denied' OR type = 'risk.warning'"
+//  drops them).  events_type is partial: it indexes only loan.granted,
+//  the one type a report selects by its name alone (the loans of every
+//  report, a few per thousand events).  Every other query on type either
+//  aggregates over a scan or names a type every request makes, where a
+//  scan costs about what an index did (`finmatch report` of a
+//  211,447-event fm-bench log: 2.0-2.8 s with a full index, 2.4-2.6 s
+//  with a partial one).  The partial index's WHERE runs on every insert:
+//  with the 13 rare types it had until 2026-11-29 (loans, accepts,
+//  timeouts, workers...) spelled out as ORs, that was ~3,100 instructions
+//  per event (fm-microbench store under callgrind: 39,900 per event,
+//  37,600 with loan.granted alone, 36,800 with no events_type at all).
+//  SQLite uses a partial index only when the query's WHERE says
+//  `type = 'loan.granted'` literally (not `type = ?`, not IN).  An older
+//  log's events_type is rebuilt on open (s_index_current).
+#define EVENTS_TYPE_INDEX \
+    "CREATE INDEX events_type ON events (type) WHERE type = 'loan.granted'"
 #define EVENTS_INDEXES \
-    "CREATE INDEX events_type ON events (type) WHERE " RARE_TYPES ";" \
+    EVENTS_TYPE_INDEX ";" \
     "CREATE INDEX events_request ON events (request_id);"
 
 #define EPOCHS_TABLE \
@@ -414,6 +409,51 @@ s_check_identity (fm_store_t *self)
 
 
 //  --------------------------------------------------------------------------
+//  Make a log's events_type the one this recorder creates.  Logs written
+//  before 2026-11-29 indexed 13 rare types under the same name and schema
+//  version (an index is not part of what readers see): such an index is
+//  dropped and built again, once, in one transaction (a scan of events).
+//  Opening a log must not wait for another connection's write lock (see
+//  fm_store_new), so this does not wait either: if it cannot be done now
+//  (the lock is held, the disk is full), the old index stays, serving the
+//  same queries at a higher cost per insert, and the next start tries
+//  again.
+
+static void
+s_index_current (fm_store_t *self)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2 (self->db, "SELECT sql FROM sqlite_master"
+        " WHERE type = 'index' AND name = 'events_type'", -1, &stmt, NULL);
+    bool current = false;
+    if (rc == SQLITE_OK && sqlite3_step (stmt) == SQLITE_ROW) {
+        const char *sql = (const char *) sqlite3_column_text (stmt, 0);
+        current = sql && streq (sql, EVENTS_TYPE_INDEX);
+    }
+    sqlite3_finalize (stmt);
+    if (current || rc != SQLITE_OK)
+        return;             //  a failed prepare fails the next statement too
+    int64_t started = zclock_mono ();
+    char *errmsg = NULL;
+    sqlite3_busy_timeout (self->db, 0);
+    rc = sqlite3_exec (self->db, "BEGIN IMMEDIATE;"
+                       " DROP INDEX IF EXISTS events_type;"
+                       " " EVENTS_TYPE_INDEX "; COMMIT;", NULL, NULL, &errmsg);
+    sqlite3_busy_timeout (self->db, FM_STORE_BUSY_MS);
+    if (rc != SQLITE_OK) {
+        zsys_warning ("fm_store: %s: index events_type not rebuilt (%s): the"
+                      " old one stays until the next start", self->path,
+                      errmsg? errmsg: "?");
+        sqlite3_free (errmsg);
+        sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
+        return;
+    }
+    zsys_info ("fm_store: %s: index events_type rebuilt for loan.granted"
+               " alone (%" PRId64 " ms)", self->path, zclock_mono () - started);
+}
+
+
+//  --------------------------------------------------------------------------
 //  Checkpoints off the writer's thread.  The writer's WAL hook (called
 //  after each COMMIT with the WAL's size in pages) wakes the thread, which
 //  runs a PASSIVE checkpoint on its own connection: it copies what it can
@@ -554,6 +594,8 @@ fm_store_new (const char *path, size_t batch_max, size_t pending_max)
     int identity = s_check_identity (self);
     if (identity == -1)
         goto failed;
+    if (identity == 1)
+        s_index_current (self);
 
     //  journal_mode answers with the mode now in force; an in-memory or
     //  read-only file cannot switch to WAL and we say so
@@ -1258,6 +1300,25 @@ s_test_int (sqlite3 *db, const char *sql)
     return value;
 }
 
+//  True if SQLite's plan for sql (one statement) searches with index
+static bool
+s_test_plan_uses (sqlite3 *db, const char *sql, const char *index)
+{
+    char explain [512];
+    snprintf (explain, sizeof explain, "EXPLAIN QUERY PLAN %s", sql);
+    sqlite3_stmt *plan = NULL;
+    int rc = sqlite3_prepare_v2 (db, explain, -1, &plan, NULL);
+    assert (rc == SQLITE_OK);
+    bool uses = false;
+    while (sqlite3_step (plan) == SQLITE_ROW) {
+        const char *detail = (const char *) sqlite3_column_text (plan, 3);
+        if (detail && strstr (detail, index))
+            uses = true;
+    }
+    sqlite3_finalize (plan);
+    return uses;
+}
+
 //  The gaps table as "epoch:from-to;..." ordered, into buf
 static char *
 s_test_gaps (sqlite3 *db, char *buf, size_t size)
@@ -1765,14 +1826,47 @@ fm_store_test (bool verbose)
     assert (fm_store_pending (store) == 0);
     assert (s_test_int (db, "SELECT count(*) FROM events") == 1);
     assert (s_test_int (db, "SELECT count(*) FROM epochs") == 2);
-    //  Queries on a rare type use the partial events_type index
-    sqlite3_stmt *plan = NULL;
-    rc = sqlite3_prepare_v2 (db, "EXPLAIN QUERY PLAN SELECT count(*) FROM events"
-                             " WHERE type = 'loan.granted'", -1, &plan, NULL);
+    //  The reports' loans use the partial events_type index; no other
+    //  type is in it
+    const char *loans = "SELECT count(*) FROM events WHERE type = 'loan.granted'";
+    const char *timeouts = "SELECT count(*) FROM events WHERE type = 'bank.timeout'";
+    assert (s_test_plan_uses (db, loans, "events_type"));
+    assert (!s_test_plan_uses (db, timeouts, "events_type"));
+    sqlite3_close (db);
+    fm_store_destroy (&store);
+
+    //  A log with the events_type of old (13 rare types, the same name and
+    //  schema version) gets the current one when the store opens it
+    rc = sqlite3_open (path, &db);
     assert (rc == SQLITE_OK);
-    assert (sqlite3_step (plan) == SQLITE_ROW);
-    assert (strstr ((const char *) sqlite3_column_text (plan, 3), "events_type"));
-    sqlite3_finalize (plan);
+    rc = sqlite3_exec (db, "DROP INDEX events_type; CREATE INDEX events_type"
+                       " ON events (type) WHERE type = 'bank.timeout'"
+                       " OR type = 'loan.granted'", NULL, NULL, NULL);
+    assert (rc == SQLITE_OK);
+    assert (s_test_plan_uses (db, timeouts, "events_type"));
+    //  ...not while another connection holds the write lock: the store
+    //  opens at once all the same, with the old index
+    rc = sqlite3_exec (db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    assert (rc == SQLITE_OK);
+    int64_t opened = zclock_mono ();
+    store = fm_store_new (path, 1, 1);
+    assert (store);
+    assert (zclock_mono () - opened < FM_STORE_BUSY_MS);
+    fm_store_destroy (&store);
+    rc = sqlite3_exec (db, "COMMIT", NULL, NULL, NULL);
+    assert (rc == SQLITE_OK);
+    assert (s_test_plan_uses (db, timeouts, "events_type"));
+    sqlite3_close (db);
+    store = fm_store_new (path, 1, 1);
+    assert (store);
+    rc = sqlite3_open (path, &db);
+    assert (rc == SQLITE_OK);
+    assert (s_test_int (db, "SELECT count(*) FROM sqlite_master WHERE name = 'events_type'"
+                            " AND sql = 'CREATE INDEX events_type ON events (type)"
+                            " WHERE type = ''loan.granted'''") == 1);
+    assert (s_test_plan_uses (db, loans, "events_type"));
+    assert (!s_test_plan_uses (db, timeouts, "events_type"));
+    assert (s_test_int (db, "SELECT count(*) FROM events") == 1);
     sqlite3_close (db);
     fm_store_destroy (&store);
 

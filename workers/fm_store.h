@@ -89,11 +89,11 @@
         does not encode empty strings and zero numbers, so NULL and 0 (or
         '') mean the same; use COALESCE (x, 0) in arithmetic.
         Indexes: events_request (request_id), and events_type (type) for
-        the rare types only (not the six every request makes:
-        request.received/enriched/dispatched/completed, offer.made,
-        decline.made, nor request.referred; a query on those scans).
-        A query uses events_type when its WHERE says `type = '<rare
-        type>'` literally (a partial index: not `type = ?` nor `IN`).
+        loan.granted rows only (the loans every report reads; a partial
+        index, and an older log's wider one is rebuilt on open).  A query
+        uses events_type when its WHERE says `type = 'loan.granted'`
+        literally (not `type = ?` nor `IN`); a query on any other type
+        scans.
 
       levers                -- policy levers of an event, in wire order
           epoch, seq        INTEGER NOT NULL  the event (events' key)
