@@ -619,7 +619,7 @@ s_load_run (system_t *sys, fm_client_t **clients, int client_count,
             c++;
         //  Drain what is readable on this client
         while (zsock_events (which) & ZMQ_POLLIN) {
-            fm_msg_t *reply = fm_client_recv (clients [c], 0, &err);
+            const fm_msg_t *reply = fm_client_recv_reused (clients [c], 0, &err);
             FM_CHECK (reply, "bad reply: %d %s", err.status, err.text);
             int64_t *at = (int64_t *) zhashx_lookup (pending, reply->request_id);
             FM_CHECK (at, "reply %s for no request of ours (%s %d %s)", reply->request_id,
@@ -635,7 +635,6 @@ s_load_run (system_t *sys, fm_client_t **clients, int client_count,
                 load.errors++;
             }
             load.offers += (int64_t) reply->offer_count;
-            fm_msg_destroy (&reply);
             outstanding [c]--;
             load.done++;
             if (progress && load.done % progress_every == 0)

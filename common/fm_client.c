@@ -6,7 +6,7 @@
     flight: each reply carries its request_id in the body, and callers
     match on that.  Every reply is checked before it is believed: exactly
     [""]["MDPC01"][service][body], then the body goes through the codec's
-    trust boundary (fm_msg_decode).
+    trust boundary (fm_msg_decode, or a reused fm_msg_reader).
 
     8/MMI replies carry no correlation (the body is just "200"), so
     fm_client_mmi reads until it sees one on "mmi.service" and keeps any
@@ -32,6 +32,8 @@ struct _fm_client_t {
     zlist_t *pending;           //  zmsg_t replies read early by mmi, owned
     char *endpoint;             //  owned, for fm_client_reconnect
     fm_curve_t *curve;          //  owned copy of the keys, or NULL
+    fm_msg_reader_t *reader;    //  owned, made by the first
+                                //  fm_client_recv_reused
 };
 
 //  Fill err if the caller gave one
@@ -95,8 +97,16 @@ s_recv_raw (fm_client_t *self, int64_t deadline, fm_error_t *err)
         int64_t left = deadline - zclock_mono ();
         timeout = left > 0 ? (int) (left > INT_MAX ? INT_MAX : left) : 0;
     }
-    void *which = zpoller_wait (self->poller, timeout);
-    if (!which) {
+    if (timeout == 0) {
+        //  Nothing to wait for: ZMQ_EVENTS answers without the poll() that
+        //  zmq_poll makes even for a ready socket
+        if (!(zsock_events (self->dealer) & ZMQ_POLLIN)) {
+            s_error (err, FM_STATUS_TIMEOUT, "no reply within the timeout");
+            return NULL;
+        }
+    }
+    else
+    if (!zpoller_wait (self->poller, timeout)) {
         if (zpoller_terminated (self->poller))
             s_error (err, 0, "interrupted");
         else
@@ -182,6 +192,7 @@ fm_client_destroy (fm_client_t **self_p)
         zpoller_destroy (&self->poller);
         zsock_destroy (&self->dealer);
         fm_curve_destroy (&self->curve);
+        fm_msg_reader_destroy (&self->reader);
         free (self->endpoint);
         free (self);
         *self_p = NULL;
@@ -222,14 +233,15 @@ fm_client_send (fm_client_t *self, const char *service, const fm_msg_t *msg,
 
 
 //  --------------------------------------------------------------------------
-//  Wait up to timeout_ms (-1 forever) for the next reply.  Returns a new
-//  message the caller owns, or NULL on timeout (504), interrupt (0) or a
-//  reply that does not parse (err filled, the reply dropped).
+//  Wait up to timeout_ms (-1 forever) for the next reply and decode it
+//  with reader (NULL: into a new message).  Returns the message, or NULL
+//  on timeout (504), interrupt (0) or a reply that does not parse (err
+//  filled, the reply dropped).
 
-fm_msg_t *
-fm_client_recv (fm_client_t *self, int timeout_ms, fm_error_t *err)
+static fm_msg_t *
+s_recv_decoded (fm_client_t *self, fm_msg_reader_t *reader, int timeout_ms,
+                fm_error_t *err)
 {
-    assert (self);
     int64_t deadline = timeout_ms < 0 ? -1 : zclock_mono () + timeout_ms;
     while (true) {
         zmsg_t *reply = (zmsg_t *) zlist_pop (self->pending);
@@ -249,10 +261,35 @@ fm_client_recv (fm_client_t *self, int timeout_ms, fm_error_t *err)
             continue;
         }
         zframe_t *body = zmsg_last (reply);
-        fm_msg_t *msg = fm_msg_decode (zframe_data (body), zframe_size (body), err);
+        fm_msg_t *msg = reader
+            ? fm_msg_reader_decode (reader, zframe_data (body), zframe_size (body), err)
+            : fm_msg_decode (zframe_data (body), zframe_size (body), err);
         zmsg_destroy (&reply);
         return msg;
     }
+}
+
+fm_msg_t *
+fm_client_recv (fm_client_t *self, int timeout_ms, fm_error_t *err)
+{
+    assert (self);
+    return s_recv_decoded (self, NULL, timeout_ms, err);
+}
+
+
+//  --------------------------------------------------------------------------
+//  As fm_client_recv, into a message the client keeps: borrowed until the
+//  next fm_client_recv_reused or destroy.
+
+const fm_msg_t *
+fm_client_recv_reused (fm_client_t *self, int timeout_ms, fm_error_t *err)
+{
+    assert (self);
+    if (!self->reader && !(self->reader = fm_msg_reader_new ())) {
+        s_error (err, FM_STATUS_INTERNAL, "out of memory");
+        return NULL;
+    }
+    return s_recv_decoded (self, self->reader, timeout_ms, err);
 }
 
 
@@ -669,6 +706,37 @@ fm_client_test (bool verbose)
     reply = fm_client_recv (client, 5000, &err);
     assert (reply && reply->type == FM_MSG_RESULT);
     fm_msg_destroy (&reply);
+
+    //  fm_client_recv_reused: the same checks, into one message the
+    //  client keeps, which the next reply overwrites
+    s_broker_send (router, identity, result_body, reply_frames);
+    const fm_msg_t *kept = fm_client_recv_reused (client, 5000, &err);
+    assert (kept && kept->type == FM_MSG_RESULT);
+    assert (streq (kept->request_id, request_id));
+    assert (streq (kept->request.enterprise_id, "91350100M000100Y43"));
+    fm_msg_t *other = fm_msg_new_error ("00000000000000aa", 404, "没有这笔申请");
+    zframe_t *other_body = fm_msg_encode (other, &err);
+    assert (other_body);
+    s_broker_send (router, identity, other_body, reply_frames);
+    const fm_msg_t *again = fm_client_recv_reused (client, 5000, &err);
+    assert (again == kept);
+    assert (again->type == FM_MSG_ERROR && again->status == 404);
+    assert (streq (again->request_id, "00000000000000aa"));
+    assert (streq (again->text, "没有这笔申请"));
+    zframe_destroy (&other_body);
+    fm_msg_destroy (&other);
+    s_broker_send (router, identity, NULL, garbage);
+    memset (&err, 0, sizeof err);
+    assert (fm_client_recv_reused (client, 5000, &err) == NULL);
+    assert (err.status == FM_STATUS_BAD_REQUEST);
+    //  Timeout 0 with nothing there: 504 at once, without waiting
+    memset (&err, 0, sizeof err);
+    assert (fm_client_recv_reused (client, 0, &err) == NULL);
+    assert (err.status == FM_STATUS_TIMEOUT);
+    s_broker_send (router, identity, result_body, reply_frames);
+    kept = fm_client_recv_reused (client, 5000, &err);
+    assert (kept && kept->type == FM_MSG_RESULT && kept->status == FM_STATUS_OK);
+    assert (streq (kept->text, ""));
 
     //  8/MMI.  The fake broker is single-threaded, so it queues the answer
     //  first, and a RESULT before it: fm_client_mmi must skip the RESULT
