@@ -348,19 +348,21 @@ main (int argc, char **argv)
     const char *db = fm_config_str (config, "recorder/db");
     const char *events = fm_config_str (config, "recorder/events");
 
+    //  A start that fails ends at "failed" with this code: 2 for the
+    //  configuration, 1 for what the machine refused
+    int failure = 2;
+    zloop_t *loop = NULL;
+
     //  The event stream admits monitor keys only (SPEC "Security")
     fm_curve_t *curve = NULL;
     if (fm_curve_setup ("finmatch-recorder", fm_config_bool (config, "recorder/insecure"),
                         fm_config_str (config, "recorder/cert"),
-                        fm_config_str (config, "recorder/broker_key"), &curve)) {
-        fm_config_destroy (&config);
-        return 2;
-    }
+                        fm_config_str (config, "recorder/broker_key"), &curve))
+        goto failed;
     self.store = fm_store_new (db, batch_max, pending_max);
     if (!self.store) {
-        fm_curve_destroy (&curve);
-        fm_config_destroy (&config);
-        return 1;               //  reason logged by fm_store
+        failure = 1;            //  reason logged by fm_store
+        goto failed;
     }
     self.sub = zsock_new (ZMQ_SUB);
     assert (self.sub);
@@ -374,24 +376,17 @@ main (int argc, char **argv)
     if (*broker)
         self.catchup = fm_catchup_new (broker, curve, self.store);
     fm_curve_destroy (&curve);
-    if (*broker && !self.catchup) {
-        zsock_destroy (&self.sub);
-        fm_store_destroy (&self.store);
-        fm_config_destroy (&config);
-        return 2;
-    }
+    if (*broker && !self.catchup)
+        goto failed;
     if (zsock_attach (self.sub, events, false)) {
         fprintf (stderr, _("finmatch-recorder: invalid events endpoint '%s'\n"),
                  events);
-        zsock_destroy (&self.sub);
-        fm_store_destroy (&self.store);
-        fm_config_destroy (&config);
-        return 2;
+        goto failed;
     }
     zsys_info ("recording events from %s into %s (batch %zu events or %d ms)",
                events, db, batch_max, self.batch_ms);
 
-    zloop_t *loop = zloop_new ();
+    loop = zloop_new ();
     assert (loop);
     zloop_reader (loop, self.sub, s_on_event, &self);
     if (self.catchup)
@@ -403,12 +398,8 @@ main (int argc, char **argv)
                                (int) fm_config_int (config, "recorder/yield_spare"));
     if (!self.yield) {
         zsys_error ("cannot start: out of memory or threads");
-        zloop_destroy (&loop);
-        zsock_destroy (&self.sub);
-        fm_catchup_destroy (&self.catchup);
-        fm_store_destroy (&self.store);
-        fm_config_destroy (&config);
-        return 1;
+        failure = 1;
+        goto failed;
     }
     zloop_start (loop);         //  returns on SIGINT/SIGTERM
     zloop_destroy (&loop);
@@ -454,4 +445,16 @@ main (int argc, char **argv)
     fm_store_destroy (&self.store);
     fm_config_destroy (&config);
     return unwritten? 1: 0;
+
+failed:
+    //  Nothing was received: every destructor here takes NULL
+    zloop_destroy (&loop);
+    zsock_destroy (&self.sub);
+    fm_catchup_destroy (&self.catchup);
+    fm_curve_destroy (&curve);
+    fm_store_destroy (&self.store);
+    zmq_msg_close (&self.frames [0]);
+    zmq_msg_close (&self.frames [1]);
+    fm_config_destroy (&config);
+    return failure;
 }
