@@ -97,17 +97,13 @@ s_recv_raw (fm_client_t *self, int64_t deadline, fm_error_t *err)
         int64_t left = deadline - zclock_mono ();
         timeout = left > 0 ? (int) (left > INT_MAX ? INT_MAX : left) : 0;
     }
-    if (timeout == 0) {
-        //  Nothing to wait for: ZMQ_EVENTS answers without the poll() that
-        //  zmq_poll makes even for a ready socket
-        if (!(zsock_events (self->dealer) & ZMQ_POLLIN)) {
-            s_error (err, FM_STATUS_TIMEOUT, "no reply within the timeout");
-            return NULL;
-        }
-    }
-    else
-    if (!zpoller_wait (self->poller, timeout)) {
-        if (zpoller_terminated (self->poller))
+    //  With nothing to wait for, ZMQ_EVENTS answers without the poll()
+    //  that zmq_poll makes even for a ready socket
+    bool ready = timeout == 0
+               ? (zsock_events (self->dealer) & ZMQ_POLLIN) != 0
+               : zpoller_wait (self->poller, timeout) != NULL;
+    if (!ready) {
+        if (timeout != 0 && zpoller_terminated (self->poller))
             s_error (err, 0, "interrupted");
         else
             s_error (err, FM_STATUS_TIMEOUT, "no reply within the timeout");
