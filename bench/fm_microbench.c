@@ -33,11 +33,16 @@
                temp dir: decode, fm_store_append, commits of 1000; 9 events
                per request (received, enriched, dispatched, 5 bank answers,
                completed)
+      log      the event log alone: as store, but each commit's events
+               are decoded before the clock runs (SQLite and fm_store)
+      log-noreq  log without the events_request index (dropped after
+               fm_store_new made it): what that index costs per event
 
     Prints microseconds (wall and CPU) per iteration.  Queries vary amount,
     term, collateral, consent and renewal as fm-bench's requests do.
 
-        fm-microbench [bank|gov|answer|reader|result|event|store|all] [ITERATIONS]
+        fm-microbench [bank|gov|answer|reader|result|event|store|log|log-noreq|all]
+                      [ITERATIONS]
 
     FM_SOURCE_DIR (default: <this program's dir>/../..) finds deploy/.
     =========================================================================
@@ -441,21 +446,39 @@ s_store_event (fm_event_t *event, int r, int k, uint64_t seq, const char *reques
     }
 }
 
-//  Requests' events through decode + fm_store_append; returns events stored
+//  Events per commit, as the recorder's default batch_max
+#define STORE_BATCH     1000
+
+//  Requests' events into a fresh log in a temp dir; returns events stored.
+//  decode: each event's decode is timed with its fm_store_append (the
+//  recorder's work); otherwise the events of each commit are decoded
+//  before the clock runs (the log's work alone).  request_index false
+//  drops events_request after fm_store_new made it (what that one index
+//  costs; fm_store does not make it again)
 static uint64_t
-s_store_run (int requests, int64_t *wall_us, int64_t *cpu_us)
+s_store_run (int requests, bool decode, bool request_index,
+             int64_t *wall_us, int64_t *cpu_us)
 {
     char dir [] = "/tmp/fm-microbench.XXXXXX";
     assert (mkdtemp (dir));
     char path [256];
     snprintf (path, sizeof path, "%s/events.db", dir);
-    fm_store_t *store = fm_store_new (path, 1000, 100000);
+    fm_store_t *store = fm_store_new (path, STORE_BATCH, 100000);
     assert (store);
+    if (!request_index) {
+        sqlite3 *db;
+        int rc = sqlite3_open (path, &db);
+        assert (rc == SQLITE_OK);
+        rc = sqlite3_exec (db, "DROP INDEX events_request", NULL, NULL, NULL);
+        assert (rc == SQLITE_OK);
+        sqlite3_close (db);
+    }
     //  Bodies encoded first: only the recorder's work is timed
     int count = requests * 9;
     byte *bodies = (byte *) malloc ((size_t) count * 512);
     size_t *sizes = (size_t *) malloc ((size_t) count * sizeof (size_t));
-    assert (bodies && sizes);
+    fm_event_t *events = (fm_event_t *) malloc (STORE_BATCH * sizeof (fm_event_t));
+    assert (bodies && sizes && events);
     uint64_t seq = 0;
     for (int r = 0; r < requests; r++) {
         char key [32], request_id [FM_REQUEST_ID_SIZE];
@@ -469,24 +492,39 @@ s_store_run (int requests, int64_t *wall_us, int64_t *cpu_us)
             seq++;
         }
     }
-    int64_t wall = zclock_usecs (), cpu = s_cpu_us ();
-    for (int i = 0; i < count; i++) {
-        fm_event_t event;
-        fm_error_t err;
-        int rc = fm_event_decode (bodies + (size_t) i * 512, sizes [i], &event, &err);
-        assert (rc == 0);
-        rc = fm_store_append (store, &event, bodies + (size_t) i * 512, sizes [i]);
-        assert (rc == 0);
+    *wall_us = *cpu_us = 0;
+    fm_error_t err;
+    for (int first = 0; first < count; first += STORE_BATCH) {
+        int chunk = count - first < STORE_BATCH? count - first: STORE_BATCH;
+        if (!decode)
+            for (int i = 0; i < chunk; i++) {
+                size_t at = (size_t) (first + i) * 512;
+                int rc = fm_event_decode (bodies + at, sizes [first + i], &events [i], &err);
+                assert (rc == 0);
+            }
+        int64_t wall = zclock_usecs (), cpu = s_cpu_us ();
+        for (int i = 0; i < chunk; i++) {
+            size_t at = (size_t) (first + i) * 512;
+            if (decode) {
+                int rc = fm_event_decode (bodies + at, sizes [first + i], &events [i], &err);
+                assert (rc == 0);
+            }
+            int rc = fm_store_append (store, &events [i], bodies + at, sizes [first + i]);
+            assert (rc == 0);
+        }
+        if (first + chunk == count) {
+            int rc = fm_store_flush (store);
+            assert (rc == 0);
+        }
+        *wall_us += zclock_usecs () - wall;
+        *cpu_us += s_cpu_us () - cpu;
     }
-    int rc = fm_store_flush (store);
-    assert (rc == 0);
-    *wall_us = zclock_usecs () - wall;
-    *cpu_us = s_cpu_us () - cpu;
     fm_store_stats_t stats;
     fm_store_stats (store, &stats);
     fm_store_destroy (&store);
     free (bodies);
     free (sizes);
+    free (events);
     char *files [] = { "events.db", "events.db-wal", "events.db-shm", NULL };
     for (int i = 0; files [i]; i++) {
         snprintf (path, sizeof path, "%s/%s", dir, files [i]);
@@ -502,10 +540,11 @@ main (int argc, char **argv)
     const char *what = argc > 1? argv [1]: "all";
     int iterations = argc > 2? atoi (argv [2]): 0;
     if (streq (what, "-h") || streq (what, "--help") || iterations < 0) {
-        printf ("Usage: fm-microbench [bank|gov|answer|reader|result|event|store|all]"
+        printf ("Usage: fm-microbench [bank|gov|answer|reader|result|event|store|log|\n"
+                "                      log-noreq|all]"
                 " [ITERATIONS]\n"
                 "Repeats one process's work per request without the network;\n"
-                "prints wall and CPU microseconds per iteration (store: per\n"
+                "prints wall and CPU microseconds per iteration (store, log: per\n"
                 "event).  FM_SOURCE_DIR finds deploy/banks/cqrcb.cfg.\n");
         return 0;
     }
@@ -525,7 +564,7 @@ main (int argc, char **argv)
     }
     const char *codecs [] = { "bank", "gov", "answer", "reader", "result", "event", NULL };
     bool all = streq (what, "all");
-    bool known = all || streq (what, "store");
+    bool known = all;
     fixture_t fx;
     s_fixture_new (&fx, source);
     for (int c = 0; codecs [c]; c++) {
@@ -540,16 +579,25 @@ main (int argc, char **argv)
             s_codec_step (&fx, codecs [c], i);
         wall = zclock_usecs () - wall;
         cpu = s_cpu_us () - cpu;
-        printf ("%-7s %8d iterations  %7.2f us wall  %7.2f us CPU per iteration\n",
+        printf ("%-9s %6d iterations  %7.2f us wall  %7.2f us CPU per iteration\n",
                 codecs [c], count, (double) wall / count, (double) cpu / count);
     }
     s_fixture_destroy (&fx);
-    if (all || streq (what, "store")) {
+    //  store: the recorder's work; log, log-noreq: the log's alone,
+    //  with the shipped indexes and without events_request
+    struct { const char *name; bool decode; bool request_index; } stores [] = {
+        { "store", true, true }, { "log", false, true }, { "log-noreq", false, false }
+    };
+    for (size_t i = 0; i < sizeof stores / sizeof stores [0]; i++) {
+        if (!(all || streq (what, stores [i].name)))
+            continue;
+        known = true;
         int requests = iterations? iterations: 20000;
         int64_t wall, cpu;
-        uint64_t stored = s_store_run (requests, &wall, &cpu);
-        printf ("%-7s %8" PRIu64 " events      %7.2f us wall  %7.2f us CPU per event"
-                " (%d requests)\n", "store", stored, (double) wall / stored,
+        uint64_t stored = s_store_run (requests, stores [i].decode,
+                                       stores [i].request_index, &wall, &cpu);
+        printf ("%-9s %6" PRIu64 " events      %7.2f us wall  %7.2f us CPU per event"
+                " (%d requests)\n", stores [i].name, stored, (double) wall / stored,
                 (double) cpu / stored, requests);
     }
     if (!known) {
