@@ -35,8 +35,9 @@
                completed)
       log      the event log alone: as store, but each commit's events
                are decoded before the clock runs (SQLite and fm_store)
-      log-noreq  log without the events_request index (dropped after
-               fm_store_new made it): what that index costs per event
+      log-noreq  log without the events_request_n index (dropped after
+               fm_store_new made it): what finding a request's events
+               costs per event, but for request_ids (schema version 4)
 
     Prints microseconds (wall and CPU) per iteration.  Queries vary amount,
     term, collateral, consent and renewal as fm-bench's requests do.
@@ -453,7 +454,7 @@ s_store_event (fm_event_t *event, int r, int k, uint64_t seq, const char *reques
 //  decode: each event's decode is timed with its fm_store_append (the
 //  recorder's work); otherwise the events of each commit are decoded
 //  before the clock runs (the log's work alone).  request_index false
-//  drops events_request after fm_store_new made it (what that one index
+//  drops events_request_n after fm_store_new made it (what that index
 //  costs; fm_store does not make it again)
 static uint64_t
 s_store_run (int requests, bool decode, bool request_index,
@@ -469,7 +470,7 @@ s_store_run (int requests, bool decode, bool request_index,
         sqlite3 *db;
         int rc = sqlite3_open (path, &db);
         assert (rc == SQLITE_OK);
-        rc = sqlite3_exec (db, "DROP INDEX events_request", NULL, NULL, NULL);
+        rc = sqlite3_exec (db, "DROP INDEX events_request_n", NULL, NULL, NULL);
         assert (rc == SQLITE_OK);
         sqlite3_close (db);
     }
@@ -584,7 +585,7 @@ main (int argc, char **argv)
     }
     s_fixture_destroy (&fx);
     //  store: the recorder's work; log, log-noreq: the log's alone,
-    //  with the shipped indexes and without events_request
+    //  with the shipped indexes and without events_request_n
     struct { const char *name; bool decode; bool request_index; } stores [] = {
         { "store", true, true }, { "log", false, true }, { "log-noreq", false, false }
     };

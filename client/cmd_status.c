@@ -20,6 +20,7 @@
 #include "fm_ids.h"
 #include "fm_mdp.h"
 #include "fm_lifecycle.h"
+#include "fm_store.h"
 #include "fm_i18n.h"
 
 static void
@@ -173,11 +174,18 @@ s_status_log (fm_cli_t *cli, const char *request_id, const char *path)
         sqlite3_close (db);
         return 2;
     }
-    sqlite3_stmt *stmt = NULL;
-    int rc = sqlite3_prepare_v2 (db,
+    //  A log of schema version 4 indexes its events by request number,
+    //  an older one by request_id (fm_store.h)
+    char sql [512];
+    snprintf (sql, sizeof sql,
         "SELECT raw, type, COALESCE (bank, ''), COALESCE (offer_id, ''),"
         " COALESCE (text, ''), COALESCE (status, 0), COALESCE (count, 0), ts_us"
-        " FROM events WHERE request_id = ?1 ORDER BY epoch, seq", -1, &stmt, NULL);
+        " FROM events WHERE %s ORDER BY epoch, seq",
+        fm_store_has_request_numbers (db)
+        ? "request_n = (SELECT n FROM request_ids WHERE request_id = ?1)"
+        : "request_id = ?1");
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL);
     if (rc != SQLITE_OK) {
         fprintf (stderr, _("finmatch status: %s is not a finmatch event log: %s\n"),
                  path, sqlite3_errmsg (db));

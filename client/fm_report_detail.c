@@ -19,6 +19,7 @@
 #include "fm_text.h"
 #include "fm_i18n.h"
 #include "fm_print.h"
+#include "fm_store.h"
 
 //  One row per granted loan (the earliest event of each loan_id), with
 //  what the detail tables need
@@ -37,23 +38,31 @@
     " WHERE n = 1)"
 
 //  Requests once each, with their grid (the client's, else the
-//  registry's) and town (the profile's, from request.enriched)
+//  registry's) and town (the profile's, from request.enriched).  %s
+//  twice: how x is matched to r's request, through the index the log has
+//  (S_SAME_REQUEST)
 #define DETAIL_REQUESTS_CTE \
     ", requests AS (" \
     " SELECT request_id, grid, town FROM (" \
     "  SELECT r.request_id, ROW_NUMBER () OVER (PARTITION BY r.request_id" \
     "   ORDER BY r.epoch, r.seq) AS n," \
     "   COALESCE (NULLIF (r.grid_id, ''), (SELECT x.grid_id FROM events x" \
-    "    WHERE x.request_id = r.request_id AND x.type = 'request.enriched'" \
+    "    WHERE %s AND x.type = 'request.enriched'" \
     "    AND x.grid_id IS NOT NULL ORDER BY x.epoch, x.seq LIMIT 1), '')" \
     "    AS grid," \
     "   COALESCE ((SELECT fm_report_town (x.raw) FROM events x" \
-    "    WHERE x.request_id = r.request_id AND x.type = 'request.enriched'" \
+    "    WHERE %s AND x.type = 'request.enriched'" \
     "    ORDER BY x.epoch, x.seq LIMIT 1), '') AS town" \
     "  FROM events r WHERE r.type = 'request.received')" \
     " WHERE n = 1)"
 
-//  Per area rows; %s = the grouping column (grid or town), three times
+//  The same request as r's, by request number in a log of schema version
+//  4, by request_id (indexed there) in an older one (fm_store.h)
+#define S_SAME_REQUEST(numbered) \
+    ((numbered)? "x.request_n = r.request_n": "x.request_id = r.request_id")
+
+//  Per area rows; %s = S_SAME_REQUEST twice, then the grouping column
+//  (grid or town) three times
 static const char *s_areas_sql =
     DETAIL_LOANS_CTE DETAIL_REQUESTS_CTE ", rows AS ("
     " SELECT grid, town, 1 AS requests, NULL AS enterprise_id, 0 AS offers,"
@@ -138,7 +147,8 @@ s_compute_areas (sqlite3 *db, fm_report_t *out, bool by_town,
 {
     const char *key = by_town? "town": "grid";
     char sql [4096];
-    int length = snprintf (sql, sizeof sql, s_areas_sql, key, key, key);
+    const char *same = S_SAME_REQUEST (fm_store_has_request_numbers (db));
+    int length = snprintf (sql, sizeof sql, s_areas_sql, same, same, key, key, key);
     assert (length > 0 && (size_t) length < sizeof sql);
     sqlite3_stmt *stmt = fm_report_sql_prepare (db, sql, err, err_size);
     if (!stmt)

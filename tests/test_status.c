@@ -410,6 +410,31 @@ main (int argc, char *argv [])
     rc = s_finmatch (&output, db_unknown_args);
     FM_CHECK (rc == 1, "status --db of an unknown request exited %d:\n%s", rc, output);
     zstr_free (&output);
+    //  The same log as schema version 3 wrote it (no request numbers,
+    //  request_id indexed): the same 7 events
+    char old_db [512];
+    snprintf (old_db, sizeof old_db, "%s-3", db);
+    sqlite3 *handle = NULL;
+    FM_CHECK (sqlite3_open (db, &handle) == SQLITE_OK, "open %s", db);
+    char *sql = zsys_sprintf ("VACUUM INTO '%s'", old_db);
+    FM_CHECK (sqlite3_exec (handle, sql, NULL, NULL, NULL) == SQLITE_OK,
+              "%s: %s", sql, sqlite3_errmsg (handle));
+    zstr_free (&sql);
+    sqlite3_close (handle);
+    FM_CHECK (sqlite3_open (old_db, &handle) == SQLITE_OK, "open %s", old_db);
+    FM_CHECK (sqlite3_exec (handle, "DROP INDEX events_request_n;"
+                            " ALTER TABLE events DROP COLUMN request_n;"
+                            " DROP TABLE request_ids;"
+                            " CREATE INDEX events_request ON events (request_id);"
+                            " UPDATE meta SET value = '3' WHERE key = 'schema_version'",
+                            NULL, NULL, NULL) == SQLITE_OK,
+              "downgrade: %s", sqlite3_errmsg (handle));
+    sqlite3_close (handle);
+    const char *old_args [] = { "--lang", "en", "status", id, "--db", old_db, NULL };
+    rc = s_finmatch (&output, old_args);
+    FM_CHECK (rc == 0, "finmatch status --db of a version 3 log exited %d:\n%s", rc, output);
+    FM_CHECK (strstr (output, expected), "no \"%s\" in:\n%s", expected, output);
+    zstr_free (&output);
 
     zstr_free (&registry);
     fm_proc_system_destroy (&sys);

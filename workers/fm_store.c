@@ -48,6 +48,16 @@
 //  flushes failed)
 #define RAW_ARENA_KEEP          (16 * 1024 * 1024)
 
+//  Slots of the request number cache: a request's ~10 events come
+//  within its deadline, so even a small direct-mapped cache hits on all
+//  but its first (fm-bench: 200 requests in flight)
+#define REQUEST_CACHE           4096
+
+typedef struct {
+    char request_id [FM_REQUEST_ID_SIZE];       //  "" = empty slot
+    int64_t n;
+} s_request_slot_t;
+
 //  One queued event
 typedef struct {
     fm_event_t event;                   //  copy
@@ -77,6 +87,11 @@ struct _fm_store_t {
     sqlite3_stmt *insert_chunk;
     sqlite3_stmt *find_gap;
     sqlite3_stmt *delete_gap;
+    sqlite3_stmt *find_request;
+    sqlite3_stmt *insert_request;
+    //  request_id -> request_ids.n of recent requests (s_request_n);
+    //  emptied when a flush rolls back (its new numbers went with it)
+    s_request_slot_t request_cache [REQUEST_CACHE];
     uint32_t event_set;                 //  insert_event parameters now bound
                                         //  to a value (bit n = ?n), not NULL
     size_t batch_max;                   //  auto flush threshold
@@ -119,6 +134,8 @@ struct _fm_store_t {
 //  Highest chunk number n (ids stay below 2^63)
 #define CHUNK_MAX               ((INT64_C (1) << (63 - SEQ_BITS)) - 1)
 
+//  The events table of version 3; version 4 adds request_n at the end
+//  (ALTER TABLE, for new and upgraded logs alike: one column order)
 #define EVENTS_TABLE(name) \
     "CREATE TABLE " name " (" \
     "  epoch INTEGER NOT NULL," \
@@ -149,11 +166,12 @@ struct _fm_store_t {
 
 //  Only the indexes a query uses (EXPLAIN QUERY PLAN of fm_report's and
 //  cmd_status's SQL): each one costs ~3,000 instructions per event at
-//  write time.  events_bank (bank, type) and events_grid (grid_id, type)
-//  were used by none and are no longer created (an upgrade to version 3
-//  drops them).  events_type is partial: it indexes only loan.granted,
-//  the one type a report selects by its name alone (the loans of every
-//  report, a few per thousand events).  Every other query on type either
+//  write time, and more in memory stalls if its keys are random.
+//  events_bank (bank, type) and events_grid (grid_id, type) were used by
+//  none and are no longer created (an upgrade to version 3 drops them).
+//  events_type is partial: it indexes only loan.granted, the one type a
+//  report selects by its name alone (the loans of every report, a few
+//  per thousand events).  Every other query on type either
 //  aggregates over a scan or names a type every request makes, where a
 //  scan costs about what an index did (`finmatch report` of a
 //  211,447-event fm-bench log: 2.0-2.8 s with a full index, 2.4-2.6 s
@@ -167,9 +185,31 @@ struct _fm_store_t {
 //  log's events_type is rebuilt on open (s_index_current).
 #define EVENTS_TYPE_INDEX \
     "CREATE INDEX events_type ON events (type) WHERE type = 'loan.granted'"
-#define EVENTS_INDEXES \
+//  Version 3's request index, kept for the upgrade from 2 (then dropped
+//  by the one to 4)
+#define EVENTS_INDEXES_3 \
     EVENTS_TYPE_INDEX ";" \
     "CREATE INDEX events_request ON events (request_id);"
+
+//  Version 4 finds a request's events by its number, not its id.  Request
+//  ids are SHA-1 prefixes: an index on them takes each new key on a random
+//  page of a b-tree as large as the log, and every commit writes back as
+//  many of its pages as the batch has requests.  That index was half of
+//  the log's cost per event, more the larger the log (fm-microbench log,
+//  20,000 requests: 6.9-7.8 CPU us per event, 3.5-3.7 without it).
+//  request_ids numbers each request once, in the order seen: its unique
+//  index still takes random keys, but one per request instead of one per
+//  event, and events_request_n only ever grows at its end (three rounds
+//  alternating with version 3: 4.8-6.7 against 6.7-8.7 us per event).
+#define REQUEST_IDS_TABLE \
+    "CREATE TABLE request_ids (" \
+    "  n INTEGER PRIMARY KEY," \
+    "  request_id TEXT NOT NULL UNIQUE);"
+#define EVENTS_REQUEST_N_INDEX \
+    "CREATE INDEX events_request_n ON events (request_n)"
+#define EVENTS_INDEXES \
+    EVENTS_TYPE_INDEX ";" \
+    EVENTS_REQUEST_N_INDEX ";"
 
 #define EPOCHS_TABLE \
     "CREATE TABLE epochs (" \
@@ -184,6 +224,8 @@ static const char *s_schema =
     "  value TEXT NOT NULL);"
     EPOCHS_TABLE
     EVENTS_TABLE ("events")
+    "ALTER TABLE events ADD COLUMN request_n INTEGER;"
+    REQUEST_IDS_TABLE
     EVENTS_INDEXES
     "CREATE TABLE levers ("
     "  epoch INTEGER NOT NULL,"
@@ -200,6 +242,14 @@ static const char *s_schema =
     "  to_seq INTEGER NOT NULL,"
     "  detected_us INTEGER NOT NULL,"
     "  PRIMARY KEY (epoch, from_seq));";
+
+//  Version 1 -> 2: events.latency_us (bank response time); the old rows
+//  stay NULL
+static const char *s_upgrade_1_to_2 =
+    "BEGIN IMMEDIATE;"
+    "ALTER TABLE events ADD COLUMN latency_us INTEGER;"
+    "UPDATE meta SET value = '2' WHERE key = 'schema_version';"
+    "COMMIT;";
 
 //  Version 2 -> 3: number the (epoch, seq >> SEQ_BITS) pairs in epoch
 //  order, copy every row under its id, drop the old table with its
@@ -226,8 +276,25 @@ static const char *s_upgrade_2_to_3 =
     " FROM events e ORDER BY e.epoch, e.seq;"
     "DROP TABLE events;"
     "ALTER TABLE events_3 RENAME TO events;"
-    EVENTS_INDEXES
+    EVENTS_INDEXES_3
     "UPDATE meta SET value = '3' WHERE key = 'schema_version';"
+    "COMMIT;";
+
+//  Version 3 -> 4: number the requests in the order of their first event,
+//  give every event its request's number, swap the indexes.  One
+//  transaction.
+static const char *s_upgrade_3_to_4 =
+    "BEGIN IMMEDIATE;"
+    REQUEST_IDS_TABLE
+    "INSERT INTO request_ids (request_id) SELECT request_id FROM events"
+    " WHERE request_id IS NOT NULL GROUP BY request_id ORDER BY MIN (id);"
+    "ALTER TABLE events ADD COLUMN request_n INTEGER;"
+    "UPDATE events SET request_n = (SELECT n FROM request_ids r"
+    "  WHERE r.request_id = events.request_id)"
+    " WHERE request_id IS NOT NULL;"
+    "DROP INDEX events_request;"
+    EVENTS_REQUEST_N_INDEX ";"
+    "UPDATE meta SET value = '4' WHERE key = 'schema_version';"
     "COMMIT;";
 
 #define INSERT_EVENT_SQL \
@@ -235,8 +302,9 @@ static const char *s_upgrade_2_to_3 =
     " enterprise_id, grid_id, industry, bank, product, offer_id, loan_id," \
     " service, peer, amount_fen, term_months, base_rate_bp," \
     " effective_rate_bp, status, count, reason_code, text, raw, latency_us," \
-    " id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13," \
-    " ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)"
+    " id, request_n) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11," \
+    " ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25," \
+    " ?26)"
 
 
 //  --------------------------------------------------------------------------
@@ -363,40 +431,28 @@ s_check_identity (fm_store_t *self)
                     self->path);
         return -1;
     }
-    if (version == 1) {
-        //  Version 2 added events.latency_us (bank response time): an
-        //  old log gains the column, its old rows stay NULL
-        char *errmsg = NULL;
-        if (sqlite3_exec (self->db,
-                "BEGIN; ALTER TABLE events ADD COLUMN latency_us INTEGER;"
-                " UPDATE meta SET value = '2' WHERE key = 'schema_version';"
-                " COMMIT;", NULL, NULL, &errmsg) != SQLITE_OK) {
-            zsys_error ("fm_store: %s: cannot upgrade schema 1 to 2: %s",
-                        self->path, errmsg? errmsg: "?");
-            sqlite3_free (errmsg);
-            sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
-            return -1;
-        }
-        zsys_info ("fm_store: %s upgraded from schema version 1 to 2", self->path);
-        version = 2;
-    }
-    if (version == 2) {
-        //  Version 3 keys events by a rowid made of (epoch, seq): one
-        //  b-tree less per insert.  The table is rewritten once (1.4-2.5
-        //  s for the 211,447 events of an fm-bench log)
+    //  Each step one transaction, its version committed with it: a
+    //  failure leaves the log at the last step that completed
+    const char *upgrades [] = {
+        NULL, s_upgrade_1_to_2, s_upgrade_2_to_3, s_upgrade_3_to_4
+    };
+    _Static_assert (sizeof upgrades / sizeof upgrades [0]
+                    == FM_STORE_SCHEMA_VERSION, "one upgrade per version");
+    while (version >= 1 && version < FM_STORE_SCHEMA_VERSION) {
         int64_t started = zclock_mono ();
         char *errmsg = NULL;
-        if (sqlite3_exec (self->db, s_upgrade_2_to_3, NULL, NULL, &errmsg)
+        if (sqlite3_exec (self->db, upgrades [version], NULL, NULL, &errmsg)
             != SQLITE_OK) {
-            zsys_error ("fm_store: %s: cannot upgrade schema 2 to 3: %s",
-                        self->path, errmsg? errmsg: "?");
+            zsys_error ("fm_store: %s: cannot upgrade schema %d to %d: %s",
+                        self->path, version, version + 1, errmsg? errmsg: "?");
             sqlite3_free (errmsg);
             sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
             return -1;
         }
-        zsys_info ("fm_store: %s upgraded from schema version 2 to 3"
-                   " (%" PRId64 " ms)", self->path, zclock_mono () - started);
-        version = 3;
+        zsys_info ("fm_store: %s upgraded from schema version %d to %d"
+                   " (%" PRId64 " ms)", self->path, version, version + 1,
+                   zclock_mono () - started);
+        version++;
     }
     if (version != FM_STORE_SCHEMA_VERSION) {
         zsys_error ("fm_store: %s has schema version %d, this recorder"
@@ -676,6 +732,9 @@ fm_store_new (const char *path, size_t batch_max, size_t pending_max)
                                " AND to_seq >= ?2" },
         { &self->delete_gap,   "DELETE FROM gaps WHERE epoch = ?1"
                                " AND from_seq = ?2" },
+        { &self->find_request, "SELECT n FROM request_ids WHERE request_id = ?1" },
+        { &self->insert_request, "INSERT INTO request_ids (request_id)"
+                                 " VALUES (?1)" },
     };
     for (size_t i = 0; i < sizeof statements / sizeof statements [0]; i++) {
         rc = sqlite3_prepare_v3 (self->db, statements [i].sql, -1,
@@ -742,6 +801,8 @@ fm_store_destroy (fm_store_t **self_p)
         sqlite3_finalize (self->insert_chunk);
         sqlite3_finalize (self->find_gap);
         sqlite3_finalize (self->delete_gap);
+        sqlite3_finalize (self->find_request);
+        sqlite3_finalize (self->insert_request);
         if (self->db && sqlite3_close (self->db) != SQLITE_OK)
             zsys_error ("fm_store: %s: close: %s", self->path,
                         sqlite3_errmsg (self->db));
@@ -958,6 +1019,43 @@ s_fill_gap (fm_store_t *self, uint64_t epoch, uint64_t seq)
 
 
 //  --------------------------------------------------------------------------
+//  The number of a request (request_ids.n) into *n, numbering it if it is
+//  new (inside the flush transaction).  Returns an sqlite rc (SQLITE_OK).
+
+static int
+s_request_n (fm_store_t *self, const char *request_id, int64_t *n)
+{
+    //  FNV-1a: request ids are hex from the codec, but the store does not
+    //  rely on their shape
+    uint32_t hash = 2166136261u;
+    for (const char *c = request_id; *c; c++)
+        hash = (hash ^ (uint8_t) *c) * 16777619u;
+    s_request_slot_t *slot = &self->request_cache [hash % REQUEST_CACHE];
+    if (streq (slot->request_id, request_id)) {
+        *n = slot->n;
+        return SQLITE_OK;
+    }
+    sqlite3_bind_text (self->find_request, 1, request_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step (self->find_request);
+    *n = rc == SQLITE_ROW? sqlite3_column_int64 (self->find_request, 0): 0;
+    sqlite3_reset (self->find_request);
+    if (rc == SQLITE_DONE) {
+        sqlite3_bind_text (self->insert_request, 1, request_id, -1, SQLITE_STATIC);
+        rc = s_step (self->insert_request);
+        if (rc != SQLITE_DONE)
+            return rc;
+        *n = sqlite3_last_insert_rowid (self->db);
+    }
+    else
+    if (rc != SQLITE_ROW)
+        return rc;
+    snprintf (slot->request_id, sizeof slot->request_id, "%s", request_id);
+    slot->n = *n;
+    return SQLITE_OK;
+}
+
+
+//  --------------------------------------------------------------------------
 //  Write one event (row, levers, gap) inside the open transaction; counts
 //  into *delta.  Returns SQLITE_DONE or the failing sqlite rc.
 
@@ -1029,6 +1127,13 @@ s_write_event (fm_store_t *self, const s_pending_t *item,
     }
     s_bind_int_opt (stmt, set, 24, ev->latency_us);
     sqlite3_bind_int64 (stmt, 25, id);
+    int64_t request_n = 0;
+    if (*ev->request_id) {
+        rc = s_request_n (self, ev->request_id, &request_n);
+        if (rc != SQLITE_OK)
+            return rc;
+    }
+    s_bind_int_opt (stmt, set, 26, request_n);
     rc = s_step (stmt);
     if (rc != SQLITE_DONE)
         return rc;
@@ -1121,6 +1226,7 @@ fm_store_flush (fm_store_t *self)
             s_step (self->rollback);
         self->cache_valid = false;
         self->chunk_valid = false;      //  a new epochs row went too
+        memset (self->request_cache, 0, sizeof self->request_cache);
         self->stats.failures++;
         self->failed_attempts++;
         if (!self->failing)
@@ -1255,6 +1361,23 @@ fm_store_last_seq (fm_store_t *self, uint64_t epoch, uint64_t *last)
         if (self->pending [i].event.epoch == epoch && self->pending [i].event.seq > *last)
             *last = self->pending [i].event.seq;
     return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  For readers
+
+bool
+fm_store_has_request_numbers (sqlite3 *db)
+{
+    assert (db);
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2 (db, "SELECT 1 FROM sqlite_master"
+                                 " WHERE type = 'table' AND name = 'request_ids'",
+                                 -1, &stmt, NULL);
+    bool numbered = rc == SQLITE_OK && sqlite3_step (stmt) == SQLITE_ROW;
+    sqlite3_finalize (stmt);
+    return numbered;
 }
 
 
@@ -1417,6 +1540,11 @@ s_test_upgrade (const char *path, int version)
     const uint64_t two40 = UINT64_C (1) << 40;
     s_test_unlink (path);
     s_test_old_log (path, version, e1, e2);
+    sqlite3 *old = NULL;
+    int rc = sqlite3_open_v2 (path, &old, SQLITE_OPEN_READONLY, NULL);
+    assert (rc == SQLITE_OK);
+    assert (!fm_store_has_request_numbers (old));
+    sqlite3_close (old);
     fm_store_t *store = fm_store_new (path, 100, 100);
     assert (store);
     uint64_t last = 0;
@@ -1434,11 +1562,32 @@ s_test_upgrade (const char *path, int version)
     fm_store_destroy (&store);
 
     sqlite3 *db = NULL;
-    int rc = sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL);
+    rc = sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL);
     assert (rc == SQLITE_OK);
     assert (s_test_int (db, "SELECT value FROM meta"
-                            " WHERE key = 'schema_version'") == 3);
+                            " WHERE key = 'schema_version'") == 4);
     assert (s_test_int (db, "SELECT count(*) FROM events") == 9);
+    //  Requests numbered in the order of their first event: r1, r2, r3
+    //  of the old rows, then those of the four appended.  The number is
+    //  taken before the row turns out a duplicate; a replayed event
+    //  carries the stored row's request id, so only here, where the
+    //  duplicates have other ids, do numbers without rows appear.  Every
+    //  event with a request id carries its request's number, the worker
+    //  event none
+    sqlite3_stmt *names = NULL;
+    rc = sqlite3_prepare_v2 (db, "SELECT group_concat (request_id, ',') FROM"
+                             " (SELECT request_id FROM request_ids ORDER BY n)",
+                             -1, &names, NULL);
+    assert (rc == SQLITE_OK && sqlite3_step (names) == SQLITE_ROW);
+    assert (streq ((const char *) sqlite3_column_text (names, 0),
+                   "r1,r2,r3,0000000000000003,0000010000000000,"
+                   "0000000000000004,0000010000000002"));
+    sqlite3_finalize (names);
+    assert (s_test_int (db, "SELECT count(*) FROM events e JOIN request_ids r"
+                            " ON r.n = e.request_n"
+                            " AND r.request_id = e.request_id") == 8);
+    assert (s_test_int (db, "SELECT count(*) FROM events"
+                            " WHERE request_id IS NULL AND request_n IS NULL") == 1);
     //  Every row kept its columns and has the id of its (epoch, seq)
     assert (s_test_int (db, "SELECT count(*) FROM events e JOIN epochs p"
                             " ON p.epoch = e.epoch AND p.hi = e.seq >> 40"
@@ -1452,15 +1601,63 @@ s_test_upgrade (const char *path, int version)
     assert (s_test_int (db, "SELECT count(*) FROM levers") == 1);
     assert (s_test_int (db, "SELECT count(*) FROM pragma_table_info ('events')"
                             " WHERE name = 'latency_us'") == 1);
-    //  The old key's index and events_bank are gone, the two used remain
+    //  The old key's index, events_bank and events_request are gone,
+    //  events_type and events_request_n are there
+    assert (s_test_int (db, "SELECT count(*) FROM sqlite_master"
+                            " WHERE type = 'index' AND tbl_name = 'events'"
+                            " AND name IN ('events_type', 'events_request_n')") == 2);
     assert (s_test_int (db, "SELECT count(*) FROM sqlite_master"
                             " WHERE type = 'index' AND tbl_name = 'events'") == 2);
+    assert (fm_store_has_request_numbers (db));
     assert (s_test_int (db, "SELECT count(*) FROM sqlite_master"
                             " WHERE name = 'events_3'") == 0);
     char gaps [256];
     assert (streq (s_test_gaps (db, gaps, sizeof gaps),
                    "1714608000000000:1-1099511627774;"));
     sqlite3_close (db);
+}
+
+
+//  Request numbers: 6,000 requests of two events each, the second ones
+//  after all the first ones, so that the cache (4,096 slots) has lost
+//  most of them and the numbers come from request_ids: each request gets
+//  one number, the same for both its events, and a query by number finds
+//  them (through events_request_n, not a scan)
+static void
+s_test_request_numbers (const char *path)
+{
+    s_test_unlink (path);
+    fm_store_t *store = fm_store_new (path, 1000, 1000);
+    assert (store);
+    const uint64_t epoch = 1714521600000000;
+    for (uint64_t seq = 1; seq <= 12000; seq++) {
+        fm_event_t event = s_test_event (epoch, seq, FM_EV_REQUEST_RECEIVED);
+        snprintf (event.request_id, sizeof event.request_id, "%016" PRIx64,
+                  (seq - 1) % 6000 * UINT64_C (0x9e3779b97f4a7c15));
+        assert (fm_store_append (store, &event, NULL, 0) == 0);
+    }
+    assert (fm_store_flush (store) == 0);
+    fm_store_destroy (&store);
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL);
+    assert (rc == SQLITE_OK);
+    assert (fm_store_has_request_numbers (db));
+    assert (s_test_int (db, "SELECT count(*) FROM request_ids") == 6000);
+    assert (s_test_int (db, "SELECT count(*) FROM events e JOIN request_ids r"
+                            " ON r.n = e.request_n"
+                            " AND r.request_id = e.request_id") == 12000);
+    assert (s_test_int (db, "SELECT count(*) FROM (SELECT request_n FROM events"
+                            " GROUP BY request_n HAVING count(*) != 2)") == 0);
+    assert (s_test_int (db, "SELECT count(*) FROM events WHERE request_n ="
+                            " (SELECT n FROM request_ids WHERE request_id ="
+                            " 'e8261a4408ede260')") == 2);   //  request 4320
+    //  finmatch status's query, and the request id looked up by its index
+    const char *status = "SELECT * FROM events WHERE request_n ="
+                         " (SELECT n FROM request_ids WHERE request_id = 'x')";
+    assert (s_test_plan_uses (db, status, "USING INDEX events_request_n"));
+    assert (s_test_plan_uses (db, status, "sqlite_autoindex_request_ids_1"));
+    sqlite3_close (db);
+    s_test_unlink (path);
 }
 
 
@@ -1534,7 +1731,7 @@ fm_store_test (bool verbose)
     int rc = sqlite3_open_v2 (path, &peek, SQLITE_OPEN_READONLY, NULL);
     assert (rc == SQLITE_OK);
     assert (s_test_int (peek, "SELECT value FROM meta"
-                              " WHERE key = 'schema_version'") == 3);
+                              " WHERE key = 'schema_version'") == 4);
     assert (s_test_int (peek, "SELECT count(*) FROM meta WHERE key ="
                               " 'application' AND value = 'finmatch-events'") == 1);
 
@@ -1747,6 +1944,11 @@ fm_store_test (bool verbose)
     assert (!fm_store_failing (store));
     assert (s_test_int (peek, "SELECT count(*) FROM events WHERE seq > 15"
                               " AND length (raw) = 4000") == 200);
+    //  The numbers of the failed attempts' new requests went with their
+    //  transaction: the retry numbered them again (not from the cache)
+    assert (s_test_int (peek, "SELECT count(*) FROM events e JOIN request_ids r"
+                              " ON r.n = e.request_n AND r.request_id = e.request_id"
+                              " WHERE e.seq > 15") == 200);
     assert (s_test_int (peek, "SELECT count(*) FROM gaps WHERE epoch ="
                         " 1714521600000000 AND from_seq > 14") == 0);
     fm_store_stats (store, &stats);
@@ -1802,6 +2004,7 @@ fm_store_test (bool verbose)
     s_test_upgrade (path, 2);
     s_test_upgrade (path, 1);
     s_test_queue (path);
+    s_test_request_numbers (path);
 
     //  Ids at the ends of the range: seq INT64_MAX; and an epochs table
     //  full up to CHUNK_MAX refuses a new chunk (the event is dropped,

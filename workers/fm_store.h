@@ -35,10 +35,12 @@
 
       meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)
           'application'     = 'finmatch-events'   identifies a finmatch log
-          'schema_version'  = '3'   (older logs are upgraded on open:
+          'schema_version'  = '4'   (older logs are upgraded on open:
                                     1 -> 2 ALTER TABLE adds latency_us;
                                     2 -> 3 rewrites events with its id,
-                                    once: 7-12 s per million events)
+                                    once: 7-12 s per million events;
+                                    3 -> 4 numbers the requests,
+                                    once: ~8 s per million events)
 
       epochs                -- numbers the (epoch, seq >> 40) pairs
           n                 INTEGER PRIMARY KEY  1, 2, 3... in order seen
@@ -88,12 +90,26 @@
         is NULL when the field was absent from the wire body: the codec
         does not encode empty strings and zero numbers, so NULL and 0 (or
         '') mean the same; use COALESCE (x, 0) in arithmetic.
-        Indexes: events_request (request_id), and events_type (type) for
+          request_n         INTEGER           request_ids.n of request_id
+                                              (version 4; NULL without one)
+        Indexes: events_request_n (request_n), and events_type (type) for
         loan.granted rows only (the loans every report reads; a partial
         index, and an older log's wider one is rebuilt on open).  A query
         uses events_type when its WHERE says `type = 'loan.granted'`
         literally (not `type = ?` nor `IN`); a query on any other type
         scans.
+
+        A request's events: WHERE request_n = (SELECT n FROM request_ids
+        WHERE request_id = ?).  request_id itself has no index since
+        version 4 (each event took a random page of it): a query that
+        filters on request_id alone scans.  A version 2 or 3 log has no
+        request_n, and its index events_request (request_id) instead;
+        readers tell the two apart with fm_store_has_request_numbers.
+
+      request_ids           -- the requests, numbered (version 4)
+          n                 INTEGER PRIMARY KEY  1, 2, 3... in the order
+                                              of their first event
+          request_id        TEXT NOT NULL UNIQUE
 
       levers                -- policy levers of an event, in wire order
           epoch, seq        INTEGER NOT NULL  the event (events' key)
@@ -127,6 +143,7 @@
 #define FM_STORE_H_INCLUDED
 
 #include <czmq.h>
+#include <sqlite3.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include "fm_proto.h"
@@ -135,9 +152,10 @@
 extern "C" {
 #endif
 
-#define FM_STORE_SCHEMA_VERSION     3
+#define FM_STORE_SCHEMA_VERSION     4
 //  Oldest version whose events and levers a reader can query like the
-//  current one (version 3 changed only the key: the same columns)
+//  current one (version 3 changed only the key, version 4 added
+//  request_n: a reader finds a request's events by fm_store_has_request_numbers)
 #define FM_STORE_SCHEMA_READABLE    2
 #define FM_STORE_APPLICATION        "finmatch-events"
 //  Default wait for a lock held by another connection (msecs)
@@ -234,6 +252,14 @@ int
 //  Returns 0, or -1 if the query failed (logged).
 int
     fm_store_last_seq (fm_store_t *self, uint64_t epoch, uint64_t *last);
+
+//  For a reader with its own connection to a log (finmatch status, the
+//  report): true if the log numbers its requests (version 4: a request's
+//  events are those of request_n = (SELECT n FROM request_ids WHERE
+//  request_id = ?)); false for a version 2 or 3 log, whose events are
+//  found by request_id (indexed there), or if the query failed.
+bool
+    fm_store_has_request_numbers (sqlite3 *db);
 
 //  Self test
 void
