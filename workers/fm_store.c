@@ -733,8 +733,8 @@ fm_store_new (const char *path, size_t batch_max, size_t pending_max)
         { &self->delete_gap,   "DELETE FROM gaps WHERE epoch = ?1"
                                " AND from_seq = ?2" },
         { &self->find_request, "SELECT n FROM request_ids WHERE request_id = ?1" },
-        { &self->insert_request, "INSERT INTO request_ids (request_id)"
-                                 " VALUES (?1)" },
+        { &self->insert_request, "INSERT OR IGNORE INTO request_ids"
+                                 " (request_id) VALUES (?1)" },
     };
     for (size_t i = 0; i < sizeof statements / sizeof statements [0]; i++) {
         rc = sqlite3_prepare_v3 (self->db, statements [i].sql, -1,
@@ -1035,20 +1035,22 @@ s_request_n (fm_store_t *self, const char *request_id, int64_t *n)
         *n = slot->n;
         return SQLITE_OK;
     }
-    sqlite3_bind_text (self->find_request, 1, request_id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step (self->find_request);
-    *n = rc == SQLITE_ROW? sqlite3_column_int64 (self->find_request, 0): 0;
-    sqlite3_reset (self->find_request);
-    if (rc == SQLITE_DONE) {
-        sqlite3_bind_text (self->insert_request, 1, request_id, -1, SQLITE_STATIC);
-        rc = s_step (self->insert_request);
-        if (rc != SQLITE_DONE)
-            return rc;
-        *n = sqlite3_last_insert_rowid (self->db);
-    }
-    else
-    if (rc != SQLITE_ROW)
+    //  A miss is nearly always a new request (its first event): insert
+    //  first, and look the number up only if the id was there already
+    sqlite3_bind_text (self->insert_request, 1, request_id, -1, SQLITE_STATIC);
+    int rc = s_step (self->insert_request);
+    if (rc != SQLITE_DONE)
         return rc;
+    if (sqlite3_changes (self->db) == 1)
+        *n = sqlite3_last_insert_rowid (self->db);
+    else {
+        sqlite3_bind_text (self->find_request, 1, request_id, -1, SQLITE_STATIC);
+        rc = sqlite3_step (self->find_request);
+        *n = rc == SQLITE_ROW? sqlite3_column_int64 (self->find_request, 0): 0;
+        sqlite3_reset (self->find_request);
+        if (rc != SQLITE_ROW)
+            return rc == SQLITE_DONE? SQLITE_CORRUPT: rc;
+    }
     snprintf (slot->request_id, sizeof slot->request_id, "%s", request_id);
     slot->n = *n;
     return SQLITE_OK;
