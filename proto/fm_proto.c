@@ -1979,6 +1979,14 @@ s_read_record (const desc_t *desc, const view_t *map, const byte **p, void *base
             s_skip (p, 1);              //  matches no row: value ignored
             continue;
         }
+        //  A body's "v" and type key ("t", "type") were read by
+        //  s_unpack_body and are no row of a top-level table (the
+        //  selftest checks): skipped here, not searched through every row
+        if (!path && (key.size == 1? *key.str == 'v' || *key.str == 't'
+                                   : key.size == 4 && memcmp (key.str, "type", 4) == 0)) {
+            s_skip (p, 1);
+            continue;
+        }
         const field_t *field = NULL;
         size_t i = 0;
         for (size_t n = 0; n < desc->field_count; n++) {
@@ -4181,6 +4189,14 @@ fm_proto_test (bool verbose)
     s_test_table (&s_msg_desc);
     s_test_table (&s_event_desc);
     s_test_table (&s_ready_desc);
+    //  s_read_record skips "v", "t" and "type" in a body without looking
+    //  for a row: no top-level table may have one
+    const desc_t *tops [] = { &s_msg_desc, &s_event_desc, &s_ready_desc };
+    for (size_t t = 0; t < sizeof tops / sizeof tops [0]; t++)
+        for (size_t i = 0; i < tops [t]->field_count; i++) {
+            const char *key = tops [t]->fields [i].key;
+            assert (!streq (key, "v") && !streq (key, "t") && !streq (key, "type"));
+        }
     s_test_names ();
     s_test_writers ();
     s_test_ready ();
