@@ -182,7 +182,7 @@ s_status_log (fm_cli_t *cli, const char *request_id, const char *path)
         " COALESCE (text, ''), COALESCE (status, 0), COALESCE (count, 0), ts_us"
         " FROM events WHERE %s ORDER BY epoch, seq",
         fm_store_has_request_numbers (db)
-        ? "request_n = (SELECT n FROM request_ids WHERE request_id = ?1)"
+        ? FM_STORE_OF_REQUEST ("?1")
         : "request_id = ?1");
     sqlite3_stmt *stmt = NULL;
     int rc = sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL);

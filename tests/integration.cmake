@@ -8,7 +8,9 @@ set (FM_TEST_ENV "FM_BIN_DIR=${CMAKE_BINARY_DIR}/bin;FM_SOURCE_DIR=${CMAKE_SOURC
 
 #   fm_proc: spawn/stop helper shared by the C integration tests
 add_library (fm_testproc STATIC fm_proc.c)
-target_include_directories (fm_testproc PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
+#   workers/ for fm_store.h: the tests query the log as its readers do
+target_include_directories (fm_testproc PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}
+                            ${CMAKE_SOURCE_DIR}/workers)
 target_link_libraries (fm_testproc PUBLIC libfinmatch PkgConfig::SQLITE)
 
 #   system: 200 requests, 3 banks, gov, recorder; checks results and the DB

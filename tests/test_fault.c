@@ -80,6 +80,7 @@
 #include "fm_ids.h"
 #include "fm_mdp.h"
 #include "fm_proc.h"
+#include "fm_store.h"
 
 #define REQUESTS        10000           //  default load
 #define RATE            1000            //  default load, requests/s
@@ -454,7 +455,7 @@ s_check_processed_once (sqlite3 *db)
     sqlite3_stmt *stmt = NULL;
     FM_CHECK (sqlite3_prepare_v2 (db,
         "SELECT epoch, type = 'request.completed', COALESCE (status, 0),"
-        " COALESCE (count, 0) FROM events WHERE request_id = ?1"
+        " COALESCE (count, 0) FROM events WHERE " FM_STORE_OF_REQUEST ("?1")
         " AND type IN ('request.received', 'request.completed') ORDER BY epoch, seq",
         -1, &stmt, NULL) == SQLITE_OK, "prepare: %s", sqlite3_errmsg (db));
     int rerun = 0;

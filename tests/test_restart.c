@@ -36,6 +36,7 @@
 #include "fm_ids.h"
 #include "fm_client.h"
 #include "fm_proc.h"
+#include "fm_store.h"
 
 #define START_MS        15000           //  bound for a process to be ready
 #define REPLY_MS        10000           //  bound for any single reply
@@ -299,7 +300,7 @@ main (int argc, char *argv [])
     fm_request_id_make (ENTERPRISE, "redispatch-1", id);
     char sql [512];
     snprintf (sql, sizeof sql, "SELECT COUNT(*) FROM events WHERE type = 'bank.timeout'"
-              " AND request_id = '%s'", id);
+              " AND " FM_STORE_OF_REQUEST ("'%s'"), id);
     s_expect (db, "SELECT COUNT(*) FROM events WHERE type = 'worker.expired'", 1,
               "the fake worker expired");
     FM_CHECK (fm_proc_db_int (db, sql, NULL) == 0, "bank.timeout after a re-dispatch");
@@ -323,7 +324,7 @@ main (int argc, char *argv [])
               " ms): the dead worker was not noticed", took);
     fm_request_id_make (ENTERPRISE, "lone-1", id);
     snprintf (sql, sizeof sql, "SELECT COUNT(*) FROM events WHERE type = 'bank.timeout'"
-              " AND request_id = '%s' AND bank = 'LONE'", id);
+              " AND " FM_STORE_OF_REQUEST ("'%s'") " AND bank = 'LONE'", id);
     s_expect (db, sql, 1, "one bank.timeout for LONE");
     printf ("restart: dead only worker: one bank.timeout, result after %" PRId64 " ms\n",
             took);
@@ -357,7 +358,7 @@ main (int argc, char *argv [])
     fm_request_id_make (ENTERPRISE, "held-1", held_id);
     char held_sql [256];
     snprintf (held_sql, sizeof held_sql, "SELECT COUNT(*) > 0 FROM events"
-              " WHERE type = 'offer.made' AND request_id = '%s'", held_id);
+              " WHERE type = 'offer.made' AND " FM_STORE_OF_REQUEST ("'%s'"), held_id);
     held_t held = { hold, false, { db, held_sql, 1 } };
     FM_CHECK (fm_proc_wait_until (s_held, &held, REPLY_MS, 1),
               "held-1: no CQRCB offer, or HOLD got no query");
@@ -516,7 +517,7 @@ main (int argc, char *argv [])
                   " GROUP BY request_id HAVING COUNT(*) > 1)", 0,
                   "request.enriched twice for a request");
     snprintf (sql, sizeof sql, "SELECT COUNT(*) FROM events WHERE type = 'offer.made'"
-              " AND request_id = '%s' AND bank = 'CQRCB'", held_id);
+              " AND " FM_STORE_OF_REQUEST ("'%s'") " AND bank = 'CQRCB'", held_id);
     int64_t held_offers = fm_proc_db_int (db, sql, NULL);
     printf ("restart: held-1 (CQRCB answered before the kill): %" PRId64 " CQRCB"
             " offer.made in the log, none repeated\n", held_offers);

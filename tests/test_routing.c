@@ -31,6 +31,7 @@
 #include "fm_ids.h"
 #include "fm_mdp.h"
 #include "fm_proc.h"
+#include "fm_store.h"
 
 #define START_MS        20000           //  bound for a process to be ready
 #define RUN_MS          20000           //  bound for one `finmatch` run
@@ -86,7 +87,7 @@ s_request_events (const char *path, const char *id)
     sqlite3_stmt *stmt = NULL;
     FM_CHECK (sqlite3_prepare_v2 (db, "SELECT type, COALESCE (bank, ''), "
               "COALESCE (reason_code, 0), COALESCE (text, '') FROM events "
-              "WHERE request_id = ?1 ORDER BY epoch, seq", -1, &stmt, NULL) == SQLITE_OK,
+              "WHERE " FM_STORE_OF_REQUEST ("?1") " ORDER BY epoch, seq", -1, &stmt, NULL) == SQLITE_OK,
               "prepare: %s", sqlite3_errmsg (db));
     sqlite3_bind_text (stmt, 1, id, -1, SQLITE_STATIC);
     char *lines = strdup ("");
@@ -205,12 +206,12 @@ main (int argc, char *argv [])
     char id [FM_REQUEST_ID_SIZE];
     s_request (router, "routing-1", id);
     fm_proc_db_wait (db, "SELECT COUNT(*) FROM events WHERE type = 'request.completed' "
-                     "AND request_id = ?1", id, 1, START_MS);
+                     "AND " FM_STORE_OF_REQUEST ("?1"), id, 1, START_MS);
     char *lines = s_request_events (db, id);
     if (s_verbose)
         zsys_info ("events of %s:\n%s", id, lines);
     FM_CHECK (s_db_count (db, "SELECT count FROM events WHERE type = 'request.dispatched' "
-                          "AND request_id = ?1", id) == 2,
+                          "AND " FM_STORE_OF_REQUEST ("?1"), id) == 2,
               "dispatched to other than the 2 paired banks:\n%s", lines);
     long decline_a = s_line_at (lines, "decline.made PAIRA ");
     long timeout_b = s_line_at (lines, "bank.timeout PAIRB ");
@@ -251,7 +252,7 @@ main (int argc, char *argv [])
                      "AND text = '非法集资风险提示'", GRID, 1, START_MS);
     s_request (router, "routing-2", id);
     fm_proc_db_wait (db, "SELECT COUNT(*) FROM events WHERE type = 'request.completed' "
-                     "AND request_id = ?1", id, 1, START_MS);
+                     "AND " FM_STORE_OF_REQUEST ("?1"), id, 1, START_MS);
     lines = s_request_events (db, id);
     if (s_verbose)
         zsys_info ("events of %s:\n%s", id, lines);

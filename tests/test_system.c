@@ -27,6 +27,7 @@
 #include "fm_ids.h"
 #include "fm_mdp.h"
 #include "fm_proc.h"
+#include "fm_store.h"
 #include "fm_curve.h"
 #include <sys/stat.h>
 
@@ -1101,7 +1102,7 @@ main (int argc, char *argv [])
 
     //  Every offer and decline of the results is in the log, as sent
     FM_CHECK (sqlite3_prepare_v2 (sql, "SELECT COUNT(*) FROM events WHERE type = "
-              "'offer.made' AND request_id = ? AND offer_id = ? AND bank = ? AND "
+              "'offer.made' AND " FM_STORE_OF_REQUEST ("?") " AND offer_id = ? AND bank = ? AND "
               "product = ? AND amount_fen = ? AND term_months = ? AND base_rate_bp = ? "
               "AND effective_rate_bp = ? AND enterprise_id = ?", -1, &stmt, NULL)
               == SQLITE_OK, "%s", sqlite3_errmsg (sql));
@@ -1126,7 +1127,7 @@ main (int argc, char *argv [])
     }
     sqlite3_finalize (stmt);
     FM_CHECK (sqlite3_prepare_v2 (sql, "SELECT COUNT(*) FROM events WHERE type = "
-              "'decline.made' AND request_id = ? AND bank = ? AND reason_code = ?",
+              "'decline.made' AND " FM_STORE_OF_REQUEST ("?") " AND bank = ? AND reason_code = ?",
               -1, &stmt, NULL) == SQLITE_OK, "%s", sqlite3_errmsg (sql));
     for (int i = 0; i < REQUESTS; i++) {
         fm_msg_t *result = jobs [i].result;
@@ -1144,7 +1145,7 @@ main (int argc, char *argv [])
     sqlite3_finalize (stmt);
     for (int n = 0; n < accepts; n++)
         FM_CHECK (s_db_int (sql, "SELECT COUNT(*) FROM events WHERE type = 'loan.granted' "
-                            "AND request_id = ? AND offer_id = ?", accepted [n]->request_id,
+                            "AND " FM_STORE_OF_REQUEST ("?") " AND offer_id = ?", accepted [n]->request_id,
                             accepted [n]->result->offers [0].offer_id, NULL) == 1,
                   "loan.granted %s not recorded", accepted [n]->request_id);
 

@@ -1650,12 +1650,11 @@ s_test_request_numbers (const char *path)
                             " AND r.request_id = e.request_id") == 12000);
     assert (s_test_int (db, "SELECT count(*) FROM (SELECT request_n FROM events"
                             " GROUP BY request_n HAVING count(*) != 2)") == 0);
-    assert (s_test_int (db, "SELECT count(*) FROM events WHERE request_n ="
-                            " (SELECT n FROM request_ids WHERE request_id ="
-                            " 'e8261a4408ede260')") == 2);   //  request 4320
+    assert (s_test_int (db, "SELECT count(*) FROM events WHERE "
+                            FM_STORE_OF_REQUEST ("'e8261a4408ede260'")) == 2);
     //  finmatch status's query, and the request id looked up by its index
-    const char *status = "SELECT * FROM events WHERE request_n ="
-                         " (SELECT n FROM request_ids WHERE request_id = 'x')";
+    const char *status = "SELECT * FROM events WHERE "
+                         FM_STORE_OF_REQUEST ("'x'");
     assert (s_test_plan_uses (db, status, "USING INDEX events_request_n"));
     assert (s_test_plan_uses (db, status, "sqlite_autoindex_request_ids_1"));
     sqlite3_close (db);

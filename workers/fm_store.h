@@ -261,6 +261,13 @@ int
 bool
     fm_store_has_request_numbers (sqlite3 *db);
 
+//  For readers' SQL on a version 4 log: "the event is one of the request
+//  whose id is param", param an SQL expression ("?1", or a quoted
+//  literal).  Searches request_ids' index, then events_request_n; a
+//  condition on events.request_id would scan the table.
+#define FM_STORE_OF_REQUEST(param) \
+    "request_n = (SELECT n FROM request_ids WHERE request_id = " param ")"
+
 //  Self test
 void
     fm_store_test (bool verbose);
