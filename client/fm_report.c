@@ -919,12 +919,7 @@ s_detail_test (const char *dir, bool verbose)
     sqlite3_close (db);
     rc = sqlite3_open (old_path, &db);
     assert (rc == SQLITE_OK);
-    rc = sqlite3_exec (db, "DROP INDEX events_request_n;"
-                           " ALTER TABLE events DROP COLUMN request_n;"
-                           " DROP TABLE request_ids;"
-                           " CREATE INDEX events_request ON events (request_id);"
-                           " UPDATE meta SET value = '3' WHERE key = 'schema_version';",
-                       NULL, NULL, NULL);
+    rc = sqlite3_exec (db, FM_STORE_DOWNGRADE_4_TO_3, NULL, NULL, NULL);
     assert (rc == SQLITE_OK);
     assert (!fm_store_has_request_numbers (db));
     sqlite3_close (db);

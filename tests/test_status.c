@@ -24,6 +24,7 @@
 #include "fm_ids.h"
 #include "fm_mdp.h"
 #include "fm_proc.h"
+#include "fm_store.h"
 
 #define START_MS        15000           //  bound for a process to be ready
 #define REPLY_MS        10000           //  bound for any single reply
@@ -422,12 +423,7 @@ main (int argc, char *argv [])
     zstr_free (&sql);
     sqlite3_close (handle);
     FM_CHECK (sqlite3_open (old_db, &handle) == SQLITE_OK, "open %s", old_db);
-    FM_CHECK (sqlite3_exec (handle, "DROP INDEX events_request_n;"
-                            " ALTER TABLE events DROP COLUMN request_n;"
-                            " DROP TABLE request_ids;"
-                            " CREATE INDEX events_request ON events (request_id);"
-                            " UPDATE meta SET value = '3' WHERE key = 'schema_version'",
-                            NULL, NULL, NULL) == SQLITE_OK,
+    FM_CHECK (sqlite3_exec (handle, FM_STORE_DOWNGRADE_4_TO_3, NULL, NULL, NULL) == SQLITE_OK,
               "downgrade: %s", sqlite3_errmsg (handle));
     sqlite3_close (handle);
     const char *old_args [] = { "--lang", "en", "status", id, "--db", old_db, NULL };

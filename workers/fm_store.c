@@ -1409,6 +1409,11 @@ s_test_append (fm_store_t *store, uint64_t epoch, uint64_t seq)
     return fm_store_append (store, &event, (byte *) raw, (size_t) size);
 }
 
+//  Counts the events whose request number names their own request id
+#define TEST_NUMBERED \
+    "SELECT count(*) FROM events e JOIN request_ids r" \
+    " ON r.n = e.request_n AND r.request_id = e.request_id"
+
 //  One integer from a query on a second connection
 static int64_t
 s_test_int (sqlite3 *db, const char *sql)
@@ -1585,9 +1590,7 @@ s_test_upgrade (const char *path, int version)
                    "r1,r2,r3,0000000000000003,0000010000000000,"
                    "0000000000000004,0000010000000002"));
     sqlite3_finalize (names);
-    assert (s_test_int (db, "SELECT count(*) FROM events e JOIN request_ids r"
-                            " ON r.n = e.request_n"
-                            " AND r.request_id = e.request_id") == 8);
+    assert (s_test_int (db, TEST_NUMBERED) == 8);
     assert (s_test_int (db, "SELECT count(*) FROM events"
                             " WHERE request_id IS NULL AND request_n IS NULL") == 1);
     //  Every row kept its columns and has the id of its (epoch, seq)
@@ -1645,9 +1648,7 @@ s_test_request_numbers (const char *path)
     assert (rc == SQLITE_OK);
     assert (fm_store_has_request_numbers (db));
     assert (s_test_int (db, "SELECT count(*) FROM request_ids") == 6000);
-    assert (s_test_int (db, "SELECT count(*) FROM events e JOIN request_ids r"
-                            " ON r.n = e.request_n"
-                            " AND r.request_id = e.request_id") == 12000);
+    assert (s_test_int (db, TEST_NUMBERED) == 12000);
     assert (s_test_int (db, "SELECT count(*) FROM (SELECT request_n FROM events"
                             " GROUP BY request_n HAVING count(*) != 2)") == 0);
     assert (s_test_int (db, "SELECT count(*) FROM events WHERE "
@@ -1947,9 +1948,7 @@ fm_store_test (bool verbose)
                               " AND length (raw) = 4000") == 200);
     //  The numbers of the failed attempts' new requests went with their
     //  transaction: the retry numbered them again (not from the cache)
-    assert (s_test_int (peek, "SELECT count(*) FROM events e JOIN request_ids r"
-                              " ON r.n = e.request_n AND r.request_id = e.request_id"
-                              " WHERE e.seq > 15") == 200);
+    assert (s_test_int (peek, TEST_NUMBERED " WHERE e.seq > 15") == 200);
     assert (s_test_int (peek, "SELECT count(*) FROM gaps WHERE epoch ="
                         " 1714521600000000 AND from_seq > 14") == 0);
     fm_store_stats (store, &stats);

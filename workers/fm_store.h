@@ -268,6 +268,17 @@ bool
 #define FM_STORE_OF_REQUEST(param) \
     "request_n = (SELECT n FROM request_ids WHERE request_id = " param ")"
 
+//  The inverse of the upgrade from version 3 to 4, for tests that check
+//  that readers still read a version 3 log: run on a copy of a version 4
+//  log, it leaves the same events without request numbers, request_id
+//  indexed as version 3 had it
+#define FM_STORE_DOWNGRADE_4_TO_3 \
+    "DROP INDEX events_request_n;" \
+    "ALTER TABLE events DROP COLUMN request_n;" \
+    "DROP TABLE request_ids;" \
+    "CREATE INDEX events_request ON events (request_id);" \
+    "UPDATE meta SET value = '3' WHERE key = 'schema_version';"
+
 //  Self test
 void
     fm_store_test (bool verbose);
