@@ -447,6 +447,15 @@ s_store_event (fm_event_t *event, int r, int k, uint64_t seq, const char *reques
     }
 }
 
+//  Decode body index of the store workload's bodies (512 bytes apart)
+static void
+s_store_decode (const byte *bodies, const size_t *sizes, int index, fm_event_t *event)
+{
+    fm_error_t err;
+    int rc = fm_event_decode (bodies + (size_t) index * 512, sizes [index], event, &err);
+    assert (rc == 0);
+}
+
 //  Events per commit, as the recorder's default batch_max
 #define STORE_BATCH     1000
 
@@ -494,23 +503,17 @@ s_store_run (int requests, bool decode, bool request_index,
         }
     }
     *wall_us = *cpu_us = 0;
-    fm_error_t err;
     for (int first = 0; first < count; first += STORE_BATCH) {
         int chunk = count - first < STORE_BATCH? count - first: STORE_BATCH;
         if (!decode)
-            for (int i = 0; i < chunk; i++) {
-                size_t at = (size_t) (first + i) * 512;
-                int rc = fm_event_decode (bodies + at, sizes [first + i], &events [i], &err);
-                assert (rc == 0);
-            }
+            for (int i = 0; i < chunk; i++)
+                s_store_decode (bodies, sizes, first + i, &events [i]);
         int64_t wall = zclock_usecs (), cpu = s_cpu_us ();
         for (int i = 0; i < chunk; i++) {
-            size_t at = (size_t) (first + i) * 512;
-            if (decode) {
-                int rc = fm_event_decode (bodies + at, sizes [first + i], &events [i], &err);
-                assert (rc == 0);
-            }
-            int rc = fm_store_append (store, &events [i], bodies + at, sizes [first + i]);
+            if (decode)
+                s_store_decode (bodies, sizes, first + i, &events [i]);
+            int rc = fm_store_append (store, &events [i], bodies + (size_t) (first + i) * 512,
+                                      sizes [first + i]);
             assert (rc == 0);
         }
         if (first + chunk == count) {
