@@ -855,16 +855,6 @@ s_fixture_write (const char *path)
     s_fixture_write_rows (path, s_fixture, FIXTURE_COUNT);
 }
 
-static void
-s_unlink_db (const char *path)
-{
-    char name [300];
-    unlink (path);
-    snprintf (name, sizeof name, "%s-wal", path);
-    unlink (name);
-    snprintf (name, sizeof name, "%s-shm", path);
-    unlink (name);
-}
 
 //  Read a whole file into a new string (test helper); NULL if unreadable
 static char *
@@ -1198,7 +1188,8 @@ s_detail_test (const char *dir, bool verbose)
     tzset ();
     free (saved_tz);
     fm_report_release (&report);
-    s_unlink_db (path);
+    fm_store_remove (path);
+    fm_store_remove (old_path);
 }
 
 void
@@ -1492,14 +1483,16 @@ fm_report_test (bool verbose)
     assert (json_integer_value (json_object_get (row, "rank")) == 3);
     json_decref (json);
     fm_report_release (&report);
-    s_unlink_db (scoring);
+    fm_store_remove (scoring);
 
     s_detail_test (dir, verbose);
 
-    s_unlink_db (path);
-    s_unlink_db (empty);
-    s_unlink_db (other);
+    fm_store_remove (path);
+    fm_store_remove (empty);
+    fm_store_remove (other);
     unlink (textfile);
-    rmdir (dir);
+    //  Every file the test made is gone (the directory is empty)
+    int removed = rmdir (dir);
+    assert (removed == 0);
     //  @end
 }

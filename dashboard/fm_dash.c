@@ -1527,13 +1527,9 @@ fm_dash_test (bool verbose)
     fm_report_release (&live);
     fm_dash_destroy (&dash);
     fm_dash_destroy (&dash);
-    unlink (path);
-    char name [300];
-    snprintf (name, sizeof name, "%s-wal", path);
-    unlink (name);
-    snprintf (name, sizeof name, "%s-shm", path);
-    unlink (name);
-    rmdir (dir);
+    fm_store_remove (path);
+    int removed = rmdir (dir);          //  nothing else was left in it
+    assert (removed == 0);
     //  @end
     printf ("OK\n");
 }

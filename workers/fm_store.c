@@ -1383,6 +1383,26 @@ fm_store_has_request_numbers (sqlite3 *db)
 }
 
 
+int
+fm_store_remove (const char *path)
+{
+    assert (path);
+    int rc = 0;
+    const char *suffixes [] = { "", "-wal", "-shm" };
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes [0]; i++) {
+        char name [PATH_MAX];
+        if (snprintf (name, sizeof name, "%s%s", path, suffixes [i]) >= (int) sizeof name) {
+            errno = ENAMETOOLONG;
+            rc = -1;
+        }
+        else
+        if (unlink (name) && errno != ENOENT)
+            rc = -1;
+    }
+    return rc;
+}
+
+
 //  --------------------------------------------------------------------------
 //  Selftest helpers
 
@@ -1468,17 +1488,6 @@ s_test_gaps (sqlite3 *db, char *buf, size_t size)
     return buf;
 }
 
-static void
-s_test_unlink (const char *path)
-{
-    char name [300];
-    unlink (path);
-    snprintf (name, sizeof name, "%s-wal", path);
-    unlink (name);
-    snprintf (name, sizeof name, "%s-shm", path);
-    unlink (name);
-}
-
 
 //  A log as the recorder of schema version 1 or 2 wrote it (its CREATE
 //  statements verbatim, less the unused events_bank/events_grid), holding
@@ -1545,7 +1554,7 @@ s_test_upgrade (const char *path, int version)
     const uint64_t e1 = 1714521600000000;
     const uint64_t e2 = 1714608000000000;
     const uint64_t two40 = UINT64_C (1) << 40;
-    s_test_unlink (path);
+    fm_store_remove (path);
     s_test_old_log (path, version, e1, e2);
     sqlite3 *old = NULL;
     int rc = sqlite3_open_v2 (path, &old, SQLITE_OPEN_READONLY, NULL);
@@ -1631,7 +1640,7 @@ s_test_upgrade (const char *path, int version)
 static void
 s_test_request_numbers (const char *path)
 {
-    s_test_unlink (path);
+    fm_store_remove (path);
     fm_store_t *store = fm_store_new (path, 1000, 1000);
     assert (store);
     const uint64_t epoch = 1714521600000000;
@@ -1659,7 +1668,7 @@ s_test_request_numbers (const char *path)
     assert (s_test_plan_uses (db, status, "USING INDEX events_request_n"));
     assert (s_test_plan_uses (db, status, "sqlite_autoindex_request_ids_1"));
     sqlite3_close (db);
-    s_test_unlink (path);
+    fm_store_remove (path);
 }
 
 
@@ -1668,7 +1677,7 @@ s_test_request_numbers (const char *path)
 static void
 s_test_queue (const char *path)
 {
-    s_test_unlink (path);
+    fm_store_remove (path);
     fm_store_t *store = fm_store_new (path, 100, 100);
     assert (store);
     const uint64_t epoch = 1714521600000000;
@@ -1705,7 +1714,7 @@ s_test_queue (const char *path)
                             " AND payer = 'government'") == 4);
     sqlite3_close (db);
     fm_store_destroy (&store);
-    s_test_unlink (path);
+    fm_store_remove (path);
 }
 
 
@@ -2009,7 +2018,7 @@ fm_store_test (bool verbose)
     //  Ids at the ends of the range: seq INT64_MAX; and an epochs table
     //  full up to CHUNK_MAX refuses a new chunk (the event is dropped,
     //  permanently: retrying cannot help)
-    s_test_unlink (path);
+    fm_store_remove (path);
     store = fm_store_new (path, 1, 10);
     assert (store);
     const uint64_t e5 = e2 + 1, e6 = e2 + 2;
@@ -2082,8 +2091,16 @@ fm_store_test (bool verbose)
     store = fm_store_new (path, 1, 1);
     assert (store == NULL);
 
-    s_test_unlink (path);
-    s_test_unlink (other);
-    rmdir (dir);
+    //  The selftest leaves nothing behind: the log, its WAL files and
+    //  the other file go, so the directory can
+    assert (zsys_file_exists (path));
+    rc = fm_store_remove (path);
+    assert (rc == 0 && !zsys_file_exists (path));
+    rc = fm_store_remove (path);                //  gone already: no error
+    assert (rc == 0);
+    rc = fm_store_remove (other);
+    assert (rc == 0);
+    rc = rmdir (dir);
+    assert (rc == 0);
     //  @end
 }

@@ -279,6 +279,13 @@ bool
     "CREATE INDEX events_request ON events (request_id);" \
     "UPDATE meta SET value = '3' WHERE key = 'schema_version';"
 
+//  Delete the log at path with the -wal and -shm files SQLite keeps
+//  beside it (for tests and tools; the log must not be open).  A file
+//  that is not there is no error.  Returns 0, or -1 if one of them could
+//  not be removed (errno set).
+int
+    fm_store_remove (const char *path);
+
 //  Self test
 void
     fm_store_test (bool verbose);
