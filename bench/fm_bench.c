@@ -154,30 +154,6 @@ s_proc_kb (pid_t pid, const char *field)
 }
 
 
-//  CPU time (user + system) a process has used, in clock ticks, or -1.
-static long
-s_proc_cpu (pid_t pid)
-{
-    char path [64];
-    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
-    FILE *file = fopen (path, "r");
-    if (!file)
-        return -1;
-    char line [1024];
-    long ticks = -1;
-    if (fgets (line, sizeof line, file)) {
-        //  The command name (field 2) may hold spaces: skip past its ')'
-        char *cursor = strrchr (line, ')');
-        unsigned long utime, stime;
-        if (cursor && sscanf (cursor + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-                              &utime, &stime) == 2)
-            ticks = (long) (utime + stime);
-    }
-    fclose (file);
-    return ticks;
-}
-
-
 //  "idle % / steal %" between two readings of the machine's CPU ticks
 //  (fm_cpu_ticks; all zero without /proc/stat: "?").  A virtual machine
 //  whose host is busy loses CPU to steal and the figures of that run with
@@ -679,8 +655,8 @@ static void
 s_cpu_snapshot (system_t *sys, long *into)
 {
     for (int i = 0; i < sys->proc_count; i++)
-        into [i] = s_proc_cpu (fm_proc_pid (sys->procs [i]));
-    into [sys->proc_count] = s_proc_cpu (getpid ());
+        into [i] = fm_cpu_process_ticks (fm_proc_pid (sys->procs [i]));
+    into [sys->proc_count] = fm_cpu_process_ticks (getpid ());
 }
 
 static void

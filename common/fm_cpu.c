@@ -34,6 +34,29 @@ fm_cpu_ticks (fm_cpu_ticks_t *ticks)
 }
 
 
+long
+fm_cpu_process_ticks (int pid)
+{
+    char path [64];
+    snprintf (path, sizeof path, "/proc/%d/stat", pid);
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return -1;
+    char line [1024];
+    long ticks = -1;
+    if (fgets (line, sizeof line, file)) {
+        //  The command name (field 2) may hold spaces: skip past its ')'
+        char *cursor = strrchr (line, ')');
+        unsigned long utime, stime;
+        if (cursor && sscanf (cursor + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+                              &utime, &stime) == 2)
+            ticks = (long) (utime + stime);
+    }
+    fclose (file);
+    return ticks;
+}
+
+
 //  --------------------------------------------------------------------------
 //  Selftest
 
@@ -66,5 +89,19 @@ fm_cpu_test (bool verbose)
     if (verbose)
         printf ("(%" PRIu64 " ticks, %" PRIu64 " idle) ", second.total - first.total,
                 second.idle - first.idle);
+
+    //  This process: its ticks grow while it computes, and no process
+    //  has more than the machine; a pid that does not exist reads -1
+    long mine = fm_cpu_process_ticks (getpid ());
+    assert (mine >= 0);
+    volatile uint64_t spin = 0;
+    until = zclock_mono () + 2000;
+    while (fm_cpu_process_ticks (getpid ()) == mine && zclock_mono () < until)
+        for (int i = 0; i < 100000; i++)
+            spin += (uint64_t) i;
+    long later = fm_cpu_process_ticks (getpid ());
+    assert (later > mine);
+    assert ((uint64_t) later <= second.total + 1000);
+    assert (fm_cpu_process_ticks (-1) == -1);
     printf ("OK\n");
 }

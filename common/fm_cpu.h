@@ -1,12 +1,15 @@
 /*  =========================================================================
-    fm_cpu - the machine's CPU time, from /proc/stat
+    fm_cpu - the machine's CPU time, from /proc/stat, and a process's,
+    from /proc/PID/stat
 
     Owns the one reading of /proc/stat's first line ("cpu  user nice
     system idle iowait irq softirq steal ..."; guest time is counted in
     user), for the benchmark's idle/steal rows and for the recorder's
     decision to yield only spare CPU (fm_yield).  Ticks are USER_HZ (100
     a second per CPU), summed over all CPUs since boot; a share is the
-    difference of two readings.  Linux only: elsewhere a reading fails.
+    difference of two readings.  A process's ticks (its user + system
+    time, all threads) serve the benchmarks' CPU per request.  Linux
+    only: elsewhere a reading fails.
     =========================================================================
 */
 
@@ -32,6 +35,11 @@ typedef struct {
 //  cannot be read or parsed (*ticks is then all zero).
 int
     fm_cpu_ticks (fm_cpu_ticks_t *ticks);
+
+//  CPU ticks (user + system, every thread) that process pid has used
+//  since it started, or -1 if /proc/PID/stat cannot be read or parsed.
+long
+    fm_cpu_process_ticks (int pid);
 
 //  Self test
 void
