@@ -20,8 +20,9 @@
     - the load clients in this process: DEALERs, a fixed number of
       requests in flight.
 
-    Bodies are opaque blobs of -s bytes: nothing is encoded, decoded,
-    validated, matched, ranked or journaled.  The broker routes by a
+    Bodies are opaque blobs (of -s bytes, or of finmatch's sizes with
+    --sizes finmatch, after --frames N header frames): nothing is encoded,
+    decoded, validated, matched, ranked or journaled.  The broker routes by a
     request number it writes into the body, and a request ends when every
     bank answered.  What this measures is libzmq, the kernel's loopback,
     the process wake-ups and SQLite: what any implementation of this
@@ -33,10 +34,10 @@
 
 #include <czmq.h>
 #include <sqlite3.h>
-#include "fm_cpu.h"
 #include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include "fm_cpu.h"
 
 #define MAX_BANKS       16
 #define MAX_BODY        4096
@@ -58,7 +59,6 @@ typedef struct {
         result_size, event_size;
     int frames;                         //  --frames: header frames per message
     bool log;                           //  false: --no-log (count only)
-    bool smoke;                         //  --smoke: small run, check rows
 } opts_t;
 
 //  Request number <-> body: the broker keeps its slot in the first 4
@@ -120,7 +120,8 @@ typedef struct {
 typedef struct {
     const opts_t *opts;
     void *front, *back, *pub;
-    slot_t *slots;
+    slot_t *slots;                      //  one per request in flight
+    size_t slot_count;
     uint32_t *free_slots;
     size_t free_count;
     byte body [MAX_BODY];
@@ -254,9 +255,9 @@ s_on_worker (broker_t *self, int *ready)
         (*ready)++;
         return true;
     }
-    if (size < 8)
-        return true;
-    uint32_t request = s_get32 (self->body);
+    uint32_t request = size < 8? UINT32_MAX: s_get32 (self->body);
+    if (request >= self->slot_count)
+        return true;                            //  not one of ours: dropped
     slot_t *slot = &self->slots [request];
     if (slot->at_gov) {
         slot->at_gov = false;
@@ -307,12 +308,12 @@ s_broker_run (const opts_t *opts, int fd)
     s_bind (self.front, fd);
     s_bind (self.back, fd);
     s_bind (self.pub, fd);
-    size_t slot_count = (size_t) opts->inflight + 1;
-    self.slots = (slot_t *) calloc (slot_count, sizeof (slot_t));
-    self.free_slots = (uint32_t *) calloc (slot_count, sizeof (uint32_t));
+    self.slot_count = (size_t) opts->inflight + 1;
+    self.slots = (slot_t *) calloc (self.slot_count, sizeof (slot_t));
+    self.free_slots = (uint32_t *) calloc (self.slot_count, sizeof (uint32_t));
     assert (self.slots && self.free_slots);
-    for (size_t i = 0; i < slot_count; i++)
-        self.free_slots [self.free_count++] = (uint32_t) (slot_count - 1 - i);
+    for (size_t i = 0; i < self.slot_count; i++)
+        self.free_slots [self.free_count++] = (uint32_t) (self.slot_count - 1 - i);
 
     int ready = 0, expected = opts->banks + (opts->gov? 1: 0);
     bool announced = false;
@@ -391,7 +392,7 @@ s_exec (sqlite3 *db, const char *sql)
     char *err = NULL;
     if (sqlite3_exec (db, sql, NULL, NULL, &err) != SQLITE_OK) {
         fprintf (stderr, "fm-barebench: recorder: %s: %s\n", sql, err);
-        exit (1);
+        _exit (1);
     }
 }
 
@@ -474,6 +475,8 @@ s_recorder_run (const opts_t *opts, const char *endpoint, const char *db_path, i
            &&  (events & ZMQ_POLLIN)) {
             int topic_size = zmq_recv (sub, topic, sizeof topic, 0);
             int size = zmq_recv (sub, batch, BATCH_EVENTS * (MAX_BODY + 4), 0);
+            if (size > BATCH_EVENTS * (MAX_BODY + 4))
+                size = BATCH_EVENTS * (MAX_BODY + 4);   //  truncated by zmq_recv
             if (topic_size == (int) strlen (END_TOPIC)
             &&  memcmp (topic, END_TOPIC, strlen (END_TOPIC)) == 0 && size == 8) {
                 memcpy (&expected, batch, 8);
@@ -482,6 +485,8 @@ s_recorder_run (const opts_t *opts, const char *endpoint, const char *db_path, i
             else
             for (size_t at = 0; size > 0 && at + 4 <= (size_t) size; ) {
                 size_t event_size = s_get32 (batch + at);
+                if (event_size < 20 || event_size > (size_t) size - at - 4)
+                    break;              //  not a batch of ours: the rest goes
                 s_store (&self, batch + at + 4, event_size);
                 at += 4 + event_size;
             }
@@ -746,10 +751,8 @@ main (int argc, char **argv)
         if (streq (arg, "--no-log"))
             opts.log = false;
         else
-        if (streq (arg, "--smoke")) {
-            opts.smoke = true;
+        if (streq (arg, "--smoke"))
             opts.requests = 2000;
-        }
         else
             ok = false;
         if (!ok) {
