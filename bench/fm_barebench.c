@@ -692,6 +692,23 @@ s_usage (FILE *out)
         "  -h, --help    this text\n");
 }
 
+//  An option that takes a number, its range and where it goes
+typedef struct {
+    const char *flag;
+    int low, high;
+    int *value;
+} number_option_t;
+
+//  The entry of flag in options (ended by a NULL flag), or NULL
+static const number_option_t *
+s_number_option (const number_option_t *options, const char *flag)
+{
+    for (; options->flag; options++)
+        if (streq (flag, options->flag))
+            return options;
+    return NULL;
+}
+
 static bool
 s_int_arg (int argc, char **argv, int *index, int low, int high, int *value)
 {
@@ -711,39 +728,39 @@ main (int argc, char **argv)
     opts_t opts = { .requests = 200000, .inflight = 200, .clients = 4, .banks = 5,
                     .events = 7, .size = 200, .log = true };
     bool finmatch_sizes = false;
+    const number_option_t numbers [] = {
+        { "-n", 1, 10000000, &opts.requests },
+        { "-k", 1, 100000, &opts.inflight },
+        { "-C", 1, 64, &opts.clients },
+        { "-b", 1, MAX_BANKS, &opts.banks },
+        { "-E", 2, 64, &opts.events },
+        { "-s", 24, MAX_BODY, &opts.size },
+        { "--frames", 0, 16, &opts.frames },
+        { NULL, 0, 0, NULL }
+    };
+    const number_option_t *number;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv [i];
         bool ok = true;
+        number = NULL;
         if (streq (arg, "-h") || streq (arg, "--help")) {
             s_usage (stdout);
             return 0;
         }
         else
-        if (streq (arg, "-n"))
-            ok = s_int_arg (argc, argv, &i, 1, 100000000, &opts.requests);
+        if ((number = s_number_option (numbers, arg)))
+            ok = s_int_arg (argc, argv, &i, number->low, number->high, number->value);
         else
-        if (streq (arg, "-k"))
-            ok = s_int_arg (argc, argv, &i, 1, 100000, &opts.inflight);
-        else
-        if (streq (arg, "-C"))
-            ok = s_int_arg (argc, argv, &i, 1, 64, &opts.clients);
-        else
-        if (streq (arg, "-b"))
-            ok = s_int_arg (argc, argv, &i, 1, MAX_BANKS, &opts.banks);
-        else
-        if (streq (arg, "-E"))
-            ok = s_int_arg (argc, argv, &i, 2, 64, &opts.events);
-        else
-        if (streq (arg, "-s"))
-            ok = s_int_arg (argc, argv, &i, 24, MAX_BODY, &opts.size);
-        else
-        if (streq (arg, "--sizes") && i + 1 < argc && streq (argv [i + 1], "finmatch")) {
-            finmatch_sizes = true;
-            i++;
+        if (streq (arg, "--sizes")) {
+            if (i + 1 < argc && streq (argv [i + 1], "finmatch")) {
+                finmatch_sizes = true;
+                i++;
+            }
+            else {
+                fprintf (stderr, "fm-barebench: --sizes takes 'finmatch'\n");
+                return 2;
+            }
         }
-        else
-        if (streq (arg, "--frames"))
-            ok = s_int_arg (argc, argv, &i, 0, 16, &opts.frames);
         else
         if (streq (arg, "--gov"))
             opts.gov = true;
@@ -755,11 +772,16 @@ main (int argc, char **argv)
             opts.requests = 2000;
         else
             ok = false;
+        if (!ok && number)
+            fprintf (stderr, "fm-barebench: %s takes a number from %d to %d\n",
+                     arg, number->low, number->high);
+        else
         if (!ok) {
-            fprintf (stderr, "fm-barebench: bad argument '%s'\n", arg);
+            fprintf (stderr, "fm-barebench: unknown argument '%s'\n", arg);
             s_usage (stderr);
-            return 2;
         }
+        if (!ok)
+            return 2;
     }
     if (finmatch_sizes) {
         opts.request_size = 570;
