@@ -2740,10 +2740,6 @@ s_batch_recv (zsock_t *sub, zlistx_t *bodies)
     return count;
 }
 
-//  Event batches (SPEC 12.3): a "$batch" subscriber gets every event the
-//  "" subscriber gets, in order, several in one message; and keeps
-//  getting them, gap-free, once it is the only subscriber (the broker
-//  then sends no single events)
 //  A marker that names itself: its input.rejected event says "unknown
 //  protocol 'N<number>'", so the wait skips the events of earlier
 //  markers that come late.  Returns the event's seq.
@@ -2779,6 +2775,10 @@ s_broker_fence (fixture_t *fx)
     zmsg_destroy (&reply);
 }
 
+//  Event batches (SPEC 12.3): a "$batch" subscriber gets every event the
+//  "" subscriber gets, in order, several in one message; and keeps
+//  getting them, gap-free, once it is the only subscriber (the broker
+//  then sends no single events)
 static void
 s_test_batches (bool verbose)
 {

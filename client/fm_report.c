@@ -855,7 +855,6 @@ s_fixture_write (const char *path)
     s_fixture_write_rows (path, s_fixture, FIXTURE_COUNT);
 }
 
-
 //  Read a whole file into a new string (test helper); NULL if unreadable
 static char *
 s_slurp (const char *path)

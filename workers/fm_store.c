@@ -1488,7 +1488,6 @@ s_test_gaps (sqlite3 *db, char *buf, size_t size)
     return buf;
 }
 
-
 //  A log as the recorder of schema version 1 or 2 wrote it (its CREATE
 //  statements verbatim, less the unused events_bank/events_grid), holding
 //  seqs 1-3 and 5 of e1 (gap 4) and 2^40 - 1 .. 2^40 + 1 of e2 (gap
