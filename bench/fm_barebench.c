@@ -38,6 +38,7 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include "fm_cpu.h"
+#include "fm_store.h"
 
 #define MAX_BANKS       16
 #define MAX_BODY        4096
@@ -898,12 +899,7 @@ main (int argc, char **argv)
         waitpid (children [c].pid, NULL, 0);
     if (ctx)
         zmq_ctx_term (ctx);
-    char path [600];
-    const char *suffixes [] = { "", "-wal", "-shm" };
-    for (int s = 0; s < 3; s++) {
-        snprintf (path, sizeof path, "%s%s", arg.db_path, suffixes [s]);
-        unlink (path);
-    }
+    fm_store_remove (arg.db_path);
     rmdir (dir);
     free (latency);
     return rc;

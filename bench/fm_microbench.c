@@ -529,11 +529,7 @@ s_store_run (int requests, bool decode, bool request_index,
     free (bodies);
     free (sizes);
     free (events);
-    char *files [] = { "events.db", "events.db-wal", "events.db-shm", NULL };
-    for (int i = 0; files [i]; i++) {
-        snprintf (path, sizeof path, "%s/%s", dir, files [i]);
-        unlink (path);
-    }
+    fm_store_remove (path);
     rmdir (dir);
     return stats.stored;
 }
